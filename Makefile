@@ -1,0 +1,45 @@
+# Quick start: `make demo` (the pipeline on a simulated cluster) and `make test` (the whole suite).
+# Each target sets up what it needs: a virtualenv in .venv, and for the tests the Debian packages
+# of the real servers they run (prometheus, chromium).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: demo test install install-dev system-packages bench serve clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+demo: $(VENV)/.runtime
+	$(BIN)/k8s-monitor demo
+
+system-packages:
+	scripts/ensure-system-packages
+
+test: $(VENV)/.dev system-packages
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.runtime
+	$(BIN)/python benchmarks/collect.py --pods 1000
+	$(BIN)/python benchmarks/collect.py --pods 10000
+
+serve: $(VENV)/.runtime
+	$(BIN)/k8s-monitor serve
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

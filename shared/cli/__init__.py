@@ -1,0 +1,74 @@
+"""`k8s-monitor`: the command line, one module per command, imported only when that command runs.
+
+Each command module has `add_arguments(parser)` and `run(args) -> int` (the exit code). Errors an
+operator can act on are printed as one line, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from shared import __version__
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("shared.cli.demo", "run the whole pipeline against a built-in simulated cluster"),
+    "collect": ("shared.cli.collect", "run one collection against the configured cluster"),
+}
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="k8s-monitor", description="Kubernetes resource monitor: requests vs real usage, over weeks."
+    )
+    parser.add_argument("--version", action="version", version=f"k8s-monitor {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(module=module_name)
+        if name in argv[:1]:  # only the chosen command's module is imported
+            importlib.import_module(module_name).add_arguments(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from shared.config import ConfigError
+    from shared.logs import redact
+
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
+    module = importlib.import_module(args.module)
+    try:
+        return int(module.run(args) or 0)
+    except ConfigError as exc:
+        print(f"k8s-monitor {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"k8s-monitor {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 — one clear line, never a traceback
+        from shared.store import StoreError
+        kind = "" if isinstance(exc, StoreError) else f"{type(exc).__name__}: "
+        print(redact(f"k8s-monitor {args.command}: error: {kind}{exc}"), file=sys.stderr)
+        return 1
+
+
+def cli_settings(**overrides: object):  # type: ignore[no-untyped-def]
+    """Settings for a command run by hand: local paths (./data) unless the environment says otherwise."""
+    import os
+    from pathlib import Path
+
+    from shared.config import load_settings
+    from shared.http import secret_values
+    from shared.logs import configure_logging, register_secrets
+
+    local: dict[str, object] = {}
+    if "DATABASE_PATH" not in os.environ:
+        local["database_path"] = Path("data/k8s_metrics.db")
+    if "BACKUP_DIR" not in os.environ:
+        local["backup_dir"] = Path("data/backups")
+    settings = load_settings(**{**local, **overrides})
+    configure_logging(settings.log_level, os.environ.get("LOG_FORMAT", "text"))
+    register_secrets(secret_values(settings))
+    return settings

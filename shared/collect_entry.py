@@ -1,0 +1,67 @@
+"""The collect function's work behind its HTTP edge: dedupe the event, run, choose the answer.
+
+PingSource retries only on 404/413/425/429/502/503/504 and network errors, so a failure worth
+retrying answers 503 (and releases the event claim); a permanent one (a missing permission)
+answers 500 with the reason, which the sender does not retry.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from shared.collector import CollectRequest, parse_collect_request, run_collection
+from shared.config import Settings
+from shared.idempotency import claim_event, finish_event, release_event
+from shared.logs import log_context
+from shared.store import connect
+from shared.triggers import PING_EVENT_TYPE, Trigger, parse_http_trigger
+
+FUNCTION = "collect"
+ACCEPTED_EVENT_TYPES = frozenset({PING_EVENT_TYPE})
+
+
+def collect_from_http(request: Any, settings: Settings) -> tuple[dict, int]:
+    """A Flask request (CloudEvent or plain POST) in, the run as JSON and its status code out."""
+    trigger = parse_http_trigger(request, ACCEPTED_EVENT_TYPES, settings.max_body_bytes)
+    return collect_once(settings, trigger, parse_collect_request(trigger.data))
+
+
+def collect_once(
+    settings: Settings, trigger: Trigger, request: CollectRequest | None = None,
+    clock: Callable[[], float] = time.time,
+) -> tuple[dict, int]:
+    """Run one collection for `trigger` unless its event was already handled."""
+    event = (trigger.event_source or "", trigger.event_id) if trigger.event_id else None
+    with log_context(event_id=trigger.event_id):
+        if event:
+            conn = connect(settings.database_path)
+            try:
+                if not claim_event(conn, FUNCTION, event[0], event[1], clock()):
+                    return {"status": "duplicate", "event_id": event[1], "event_source": event[0]}, 200
+            finally:
+                conn.close()
+        outcome = run_collection(settings, trigger, request, clock)
+        run = outcome.run
+        if event:
+            conn = connect(settings.database_path)
+            try:
+                if outcome.retriable:
+                    release_event(conn, FUNCTION, *event)
+                else:
+                    finish_event(conn, FUNCTION, event[0], event[1], run.status)
+            finally:
+                conn.close()
+    body = {
+        "run_id": run.id, "status": run.status, "trigger": run.trigger, "event_id": run.event_id,
+        "pods": run.pods, "containers": run.containers, "nodes": run.nodes, "error": run.error,
+        "started_at": run.started_at, "finished_at": run.finished_at,
+        "duration_seconds": round(run.finished_at - run.started_at, 3),
+        "timings": {"kubernetes_seconds": run.kubernetes_seconds, "prometheus_seconds": run.prometheus_seconds,
+                    "database_seconds": run.database_seconds},
+        "kubernetes_requests": run.kubernetes_requests, "prometheus_queries": run.prometheus_queries,
+    }
+    if run.status != "failed":
+        return body, 200
+    return body, 503 if outcome.retriable else 500

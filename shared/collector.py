@@ -1,0 +1,153 @@
+"""One collection run: read the cluster and its usage, store them, and say how it went.
+
+Partial failure is a result, not a crash: Prometheus down stores the Kubernetes data as a `partial`
+run; Kubernetes down or forbidden stores a `failed` run with the reason. Only one run at a time
+collects; a concurrent invocation records a `skipped` run and returns at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from shared.config import Settings
+from shared.deadline import BudgetExceeded, Deadline
+from shared.history import RunRecord, record_run, store_collection
+from shared.kube import KubeClient, KubeError, load_credentials
+from shared.locking import try_file_lock
+from shared.store import connect
+from shared.triggers import BadRequest, Trigger
+
+log = logging.getLogger(__name__)
+
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class CollectRequest(BaseModel):
+    """The optional body of a collection request: which namespaces to collect."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    namespaces: list[str] | None = None
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespace_names(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or ():
+            if len(name) > 63 or not _NAMESPACE.match(name):
+                raise ValueError(f"{name!r} is not a valid namespace name")
+        return value
+
+
+def parse_collect_request(data: dict) -> CollectRequest:
+    """Validate a request body, or BadRequest naming the offending field."""
+    try:
+        return CollectRequest.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "body"
+            message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+            problems.append(f"{where}: {message.removeprefix('Value error, ')}")
+        raise BadRequest("invalid collect request: " + "; ".join(problems)) from None
+
+
+@dataclass
+class CollectOutcome:
+    """The run as stored, plus whether a failure is worth a retry by the sender."""
+
+    run: RunRecord
+    retriable: bool = False
+
+
+def run_collection(
+    settings: Settings,
+    trigger: Trigger,
+    request: CollectRequest | None = None,
+    clock: Callable[[], float] = time.time,
+) -> CollectOutcome:
+    """Collect once, unless another collector holds the lock (then record a skipped run)."""
+    with try_file_lock(settings.lock_path) as held:
+        if not held:
+            return _skipped(settings, trigger, clock, "another collection is running (file lock held)")
+        return _collect(settings, trigger, request or CollectRequest(), clock)
+
+
+def _skipped(settings: Settings, trigger: Trigger, clock: Callable[[], float], reason: str) -> CollectOutcome:
+    now = clock()
+    run = _run(trigger, now, now, "skipped", settings, error=reason)
+    conn = connect(settings.database_path)
+    try:
+        record_run(conn, run)
+    finally:
+        conn.close()
+    log.info("collection skipped: %s", reason)
+    return CollectOutcome(run)
+
+
+def _run(trigger: Trigger, started: float, finished: float, status: str, settings: Settings, **fields) -> RunRecord:  # type: ignore[no-untyped-def]
+    return RunRecord(
+        trigger=trigger.kind, started_at=started, finished_at=finished, status=status,
+        event_source=trigger.event_source, event_id=trigger.event_id,
+        window_seconds=settings.collect_interval_seconds, **fields,
+    )
+
+
+def _collect(settings: Settings, trigger: Trigger, request: CollectRequest, clock: Callable[[], float]) -> CollectOutcome:
+    from shared.inventory import read_inventory
+    from shared.prometheus import PrometheusClient
+    from shared.usage import collect_usage
+
+    started = clock()
+    deadline = Deadline(settings.collect_budget_seconds)
+    conn = connect(settings.database_path)  # migrate before spending time on the network
+    scope = tuple(request.namespaces) if request.namespaces else settings.namespaces_include or None
+    kube_stats = None
+    try:
+        try:
+            credentials = load_credentials(settings)
+            with KubeClient(credentials, settings, deadline) as kube:
+                kube_stats = kube.stats
+                inventory = read_inventory(kube, scope, settings.namespaces_exclude, settings.kube_page_size, deadline)
+        except (KubeError, BudgetExceeded) as exc:
+            retriable = isinstance(exc, KubeError) and exc.retriable
+            run = _run(trigger, started, clock(), "failed", settings, error=f"Kubernetes: {exc}",
+                       kubernetes_seconds=kube_stats.seconds if kube_stats else None,
+                       kubernetes_requests=kube_stats.requests if kube_stats else None)
+            record_run(conn, run)
+            log.error("collection failed: %s", run.error)
+            return CollectOutcome(run, retriable)
+
+        prometheus_started = time.perf_counter()
+        with PrometheusClient(settings, deadline) as prometheus:
+            try:
+                usage = collect_usage(prometheus, settings, started, inventory.namespaces, scope)
+            except BudgetExceeded as exc:
+                usage = None
+                budget_error = str(exc)
+            prometheus_stats = prometheus.stats
+        errors = [f"Prometheus: {e}" for e in usage.errors] if usage else [f"Prometheus: {budget_error}"]
+        if inventory.nodes_error:
+            errors.append(f"Kubernetes nodes: {inventory.nodes_error}")
+        stored_at = time.perf_counter()
+        run = _run(
+            trigger, started, clock(), "partial" if errors else "ok", settings,
+            pods=len(inventory.pods), containers=inventory.container_count, nodes=len(inventory.nodes),
+            error="; ".join(errors) or None,
+            kubernetes_seconds=round(kube_stats.seconds, 4),
+            prometheus_seconds=round(stored_at - prometheus_started, 4),
+            kubernetes_requests=kube_stats.requests, prometheus_queries=prometheus_stats.queries,
+        )
+        store_collection(conn, run, inventory, usage.by_container if usage else {}, int(started))
+        run.database_seconds = round(time.perf_counter() - stored_at, 4)
+        conn.execute("UPDATE runs SET database_seconds = ? WHERE id = ?", (run.database_seconds, run.id))
+        log.info("collection %s: %d pods, %d containers in %.2fs", run.status, run.pods, run.containers,
+                 run.finished_at - run.started_at)
+        return CollectOutcome(run)
+    finally:
+        conn.close()

@@ -1,0 +1,72 @@
+"""What every function shares at its HTTP edge: start-up, JSON answers, and errors with intent.
+
+An unhandled exception in functions-framework becomes a bare 500 with a traceback, which Knative's
+PingSource does not retry. Here every answer is chosen: 4xx for bad input, 503 for failures worth
+a retry, and a JSON body that says what happened without leaking secrets.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from shared.config import ConfigError, Settings, load_settings
+from shared.logs import configure_logging, log_context, redact, register_secrets
+from shared.triggers import BadRequest
+
+log = logging.getLogger(__name__)
+
+Answer = tuple[str, int, dict[str, str]]
+
+
+def start_function(name: str) -> Settings:
+    """Read settings and configure logging for function `name`; exit with one clear line if invalid."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        configure_logging()
+        log.critical("%s: %s", name, exc)
+        raise SystemExit(f"{name}: {exc}") from None
+    configure_logging(settings.log_level, settings.log_format)
+    register_secrets(secret_values(settings))
+    return settings
+
+
+def secret_values(settings: Settings) -> list[str | None]:
+    """Every secret in the settings, in plain text, for log redaction."""
+    secrets = [settings.slack_webhook_url, settings.webhook_url, settings.smtp_password,
+               settings.alert_webhook_token, settings.prometheus_bearer_token]
+    return [s.get_secret_value() if s is not None else None for s in secrets]
+
+
+def json_answer(body: Any, status: int = 200) -> Answer:
+    return json.dumps(body, default=str), status, {"Content-Type": "application/json"}
+
+
+def handles_errors(function_name: str) -> Callable[[Callable[..., Answer]], Callable[..., Answer]]:
+    """Wrap a handler: BadRequest becomes its 4xx, anything unexpected a JSON 500 (logged)."""
+
+    def decorate(handler: Callable[..., Answer]) -> Callable[..., Answer]:
+        @functools.wraps(handler)
+        def wrapper(*args: Any, **kwargs: Any) -> Answer:
+            with log_context(function_name=function_name):
+                try:
+                    return handler(*args, **kwargs)
+                except BadRequest as exc:
+                    log.warning("bad request: %s", exc)
+                    return json_answer({"error": str(exc)}, exc.status)
+                except Exception as exc:  # the last resort: an answer with intent, never a traceback
+                    log.exception("%s failed", function_name)
+                    return json_answer({"error": redact(f"internal error: {type(exc).__name__}: {exc}")}, 500)
+
+        return wrapper
+
+    return decorate
+
+
+def stderr_line(message: str) -> None:
+    print(redact(message), file=sys.stderr)

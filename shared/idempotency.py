@@ -1,0 +1,44 @@
+"""At-least-once delivery made safe: each CloudEvent (source, id) is acted on once per function.
+
+The claim is a row inserted before the work starts, so a redelivery that arrives while the first
+delivery is still running is also recognised. A transient failure releases the claim, so the
+sender's retry runs the work again. Claims older than a day are pruned.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from shared.store import transaction
+
+KEEP_SECONDS = 86_400
+
+
+def claim_event(conn: sqlite3.Connection, function: str, source: str, event_id: str, now: float) -> bool:
+    """True if this delivery is the first of (source, id) for `function`; False for a duplicate."""
+    with transaction(conn):
+        conn.execute("DELETE FROM processed_events WHERE received_at < ?", (now - KEEP_SECONDS,))
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO processed_events (function, source, event_id, received_at, outcome)"
+            " VALUES (?, ?, ?, ?, 'running')",
+            (function, source, event_id, now),
+        )
+        return cursor.rowcount == 1
+
+
+def finish_event(conn: sqlite3.Connection, function: str, source: str, event_id: str, outcome: str) -> None:
+    """Record how the event ended (`ok`, `partial`, `failed`, `skipped`)."""
+    with transaction(conn):
+        conn.execute(
+            "UPDATE processed_events SET outcome = ? WHERE function = ? AND source = ? AND event_id = ?",
+            (outcome, function, source, event_id),
+        )
+
+
+def release_event(conn: sqlite3.Connection, function: str, source: str, event_id: str) -> None:
+    """Forget a claim after a transient failure, so the sender's retry is not a duplicate."""
+    with transaction(conn):
+        conn.execute(
+            "DELETE FROM processed_events WHERE function = ? AND source = ? AND event_id = ?",
+            (function, source, event_id),
+        )
