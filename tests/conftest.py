@@ -1,0 +1,79 @@
+"""Shared fixtures: a fake clock, a small simulated cluster, and settings pointing at both."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.config import Settings, load_settings
+from shared.simulator.cluster import SimulatedCluster
+from shared.simulator.scenario import Scenario, build_scenario
+
+SMALL_PODS = 40
+
+
+class FakeClock:
+    """A clock the test moves by hand; starts at a fixed, recent time on a 5-minute boundary."""
+
+    def __init__(self, start: float | None = None):
+        self.now = start if start is not None else (time.time() // 300) * 300 - 86_400
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(scope="session")
+def small_scenario() -> Scenario:
+    return build_scenario(SMALL_PODS, seed=7)
+
+
+@pytest.fixture
+def cluster(small_scenario: Scenario, clock: FakeClock) -> Iterator[SimulatedCluster]:
+    """A simulated Kubernetes and Prometheus API on loopback, fresh for each test."""
+    with SimulatedCluster(small_scenario, clock=clock) as simulated:
+        yield simulated
+
+
+def make_settings(tmp_path: Path, cluster: SimulatedCluster | None = None, **overrides: object) -> Settings:
+    """Settings isolated from the machine's environment: a temporary database and the simulator."""
+    values: dict[str, object] = {
+        "database_path": tmp_path / "data" / "k8s_metrics.db",
+        "backup_dir": tmp_path / "backups",
+        "kube_context": None,
+        "namespaces_include": (),
+        "namespaces_exclude": (),
+        "kube_timeout_seconds": 3.0,
+        "prometheus_timeout_seconds": 3.0,
+        "log_format": "json",
+        "slack_webhook_url": None,
+        "webhook_url": None,
+        "smtp_host": None,
+        "k_sink": None,
+        "pod_name": "",
+        "pod_namespace": "",
+    }
+    if cluster is not None:
+        values["kubeconfig"] = cluster.write_kubeconfig(tmp_path / "kubeconfig")
+        values["prometheus_url"] = cluster.prometheus_url
+    else:
+        values["kubeconfig"] = tmp_path / "missing-kubeconfig"
+        values["prometheus_url"] = "http://127.0.0.1:9"
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, cluster: SimulatedCluster) -> Settings:
+    return make_settings(tmp_path, cluster)
