@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,11 +72,74 @@ def run_collection(
     request: CollectRequest | None = None,
     clock: Callable[[], float] = time.time,
 ) -> CollectOutcome:
-    """Collect once, unless another collector holds the lock (then record a skipped run)."""
+    """Collect once, unless another collector holds the lock or the Lease (then record a skipped run).
+
+    The file lock beside the database guards one machine; in Kubernetes the Lease also guards
+    collectors on other nodes.
+    """
+    request = request or CollectRequest()
     with try_file_lock(settings.lock_path) as held:
         if not held:
             return _skipped(settings, trigger, clock, "another collection is running (file lock held)")
-        return _collect(settings, trigger, request or CollectRequest(), clock)
+        namespace = lease_namespace(settings)
+        if namespace is None:
+            return _collect(settings, trigger, request, clock)
+        return _collect_under_lease(settings, trigger, request, clock, namespace)
+
+
+def lease_namespace(settings: Settings) -> str | None:
+    """Where the collector Lease lives: the pod's namespace (downward API or service account)."""
+    if settings.pod_namespace:
+        return settings.pod_namespace
+    if settings.in_cluster:
+        try:
+            with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace", encoding="utf-8") as file:
+                return file.read().strip() or None
+        except OSError:
+            return None
+    return None
+
+
+def _collect_under_lease(
+    settings: Settings, trigger: Trigger, request: CollectRequest, clock: Callable[[], float], namespace: str
+) -> CollectOutcome:
+    from shared.lease import CollectorLease, LeaseKeeper
+
+    started = clock()
+    holder = settings.pod_name or socket.gethostname()
+    try:
+        client = KubeClient(load_credentials(settings), settings)
+    except KubeError as exc:
+        return _failed(settings, trigger, started, clock, f"Kubernetes: {exc}", exc.retriable)
+    try:
+        lease = CollectorLease(client, namespace, settings.lease_name, holder, settings.lease_duration_seconds, clock)
+        try:
+            acquired = lease.try_acquire()
+        except KubeError as exc:
+            return _failed(settings, trigger, started, clock,
+                           f"Kubernetes: cannot take lease {namespace}/{settings.lease_name}: {exc}", exc.retriable)
+        if not acquired:
+            return _skipped(settings, trigger, clock,
+                            f"lease {namespace}/{settings.lease_name} is held by {lease.held_by}")
+        try:
+            with LeaseKeeper(lease) as keeper:
+                return _collect(settings, trigger, request, clock, lease_lost=lambda: keeper.lost)
+        finally:
+            lease.release()
+    finally:
+        client.close()
+
+
+def _failed(settings: Settings, trigger: Trigger, started: float, clock: Callable[[], float],
+            error: str, retriable: bool) -> CollectOutcome:
+    run = _run(trigger, started, clock(), "failed", settings, error=error)
+    conn = connect(settings.database_path)
+    try:
+        record_run(conn, run)
+    finally:
+        conn.close()
+    log.error("collection failed: %s", error)
+    return CollectOutcome(run, retriable)
 
 
 def _skipped(settings: Settings, trigger: Trigger, clock: Callable[[], float], reason: str) -> CollectOutcome:
@@ -98,7 +162,10 @@ def _run(trigger: Trigger, started: float, finished: float, status: str, setting
     )
 
 
-def _collect(settings: Settings, trigger: Trigger, request: CollectRequest, clock: Callable[[], float]) -> CollectOutcome:
+def _collect(
+    settings: Settings, trigger: Trigger, request: CollectRequest, clock: Callable[[], float],
+    lease_lost: Callable[[], bool] = lambda: False,
+) -> CollectOutcome:
     from shared.inventory import read_inventory
     from shared.prometheus import PrometheusClient
     from shared.usage import collect_usage
@@ -134,6 +201,9 @@ def _collect(settings: Settings, trigger: Trigger, request: CollectRequest, cloc
         errors = [f"Prometheus: {e}" for e in usage.errors] if usage else [f"Prometheus: {budget_error}"]
         if inventory.nodes_error:
             errors.append(f"Kubernetes nodes: {inventory.nodes_error}")
+        if lease_lost():
+            return _failed(settings, trigger, started, clock,
+                           "lost the collector lease during the run; another collector took over", True)
         stored_at = time.perf_counter()
         run = _run(
             trigger, started, clock(), "partial" if errors else "ok", settings,
