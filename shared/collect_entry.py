@@ -15,6 +15,8 @@ from shared.collector import CollectRequest, parse_collect_request, run_collecti
 from shared.config import Settings
 from shared.idempotency import claim_event, finish_event, release_event
 from shared.logs import log_context
+from shared.notify.announce import announce_run
+from shared.retention import retention_after_collection
 from shared.store import connect
 from shared.triggers import PING_EVENT_TYPE, Trigger, parse_http_trigger
 
@@ -53,6 +55,10 @@ def collect_once(
                     finish_event(conn, FUNCTION, event[0], event[1], run.status)
             finally:
                 conn.close()
+        with log_context(run_id=run.id):
+            announce_run(settings, run, clock)  # CloudEvents and alerts; logs its own errors, never raises
+            if run.status in ("ok", "partial"):
+                retention_after_collection(settings, clock)  # bounded; logs its own errors, never raises
     body = {
         "run_id": run.id, "status": run.status, "trigger": run.trigger, "event_id": run.event_id,
         "pods": run.pods, "containers": run.containers, "nodes": run.nodes, "error": run.error,

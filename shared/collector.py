@@ -138,7 +138,7 @@ def _failed(settings: Settings, trigger: Trigger, started: float, clock: Callabl
         record_run(conn, run)
     finally:
         conn.close()
-    log.error("collection failed: %s", error)
+    log.error("collection failed: %s", error, extra={"run_id": run.id})
     return CollectOutcome(run, retriable)
 
 
@@ -150,7 +150,7 @@ def _skipped(settings: Settings, trigger: Trigger, clock: Callable[[], float], r
         record_run(conn, run)
     finally:
         conn.close()
-    log.info("collection skipped: %s", reason)
+    log.info("collection skipped: %s", reason, extra={"run_id": run.id})
     return CollectOutcome(run)
 
 
@@ -187,7 +187,7 @@ def _collect(
                        kubernetes_seconds=kube_stats.seconds if kube_stats else None,
                        kubernetes_requests=kube_stats.requests if kube_stats else None)
             record_run(conn, run)
-            log.error("collection failed: %s", run.error)
+            log.error("collection failed: %s", run.error, extra={"run_id": run.id})
             return CollectOutcome(run, retriable)
 
         prometheus_started = time.perf_counter()
@@ -217,7 +217,7 @@ def _collect(
         run.database_seconds = round(time.perf_counter() - stored_at, 4)
         conn.execute("UPDATE runs SET database_seconds = ? WHERE id = ?", (run.database_seconds, run.id))
         log.info("collection %s: %d pods, %d containers in %.2fs", run.status, run.pods, run.containers,
-                 run.finished_at - run.started_at)
+                 run.finished_at - run.started_at, extra={"run_id": run.id})
         return CollectOutcome(run)
     finally:
         conn.close()

@@ -8,6 +8,7 @@ until the moment they are used, and each has a `<NAME>_FILE` twin for mounted Se
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Literal
@@ -36,6 +37,8 @@ class Settings(BaseSettings):
     retention_raw_days: int = Field(7, ge=1, le=3650)
     retention_hourly_days: int = Field(90, ge=1, le=3650)
     retention_batch_rows: int = Field(5000, ge=100, le=1_000_000)
+    retention_budget_seconds: float = Field(
+        60.0, gt=0, le=3600, description="time the retention pass after a collection may take; the next goes on")
 
     # --- Kubernetes ----------------------------------------------------------------------------
     kubeconfig: Path | None = None
@@ -72,6 +75,8 @@ class Settings(BaseSettings):
     collect_budget_seconds: float = Field(240.0, gt=0, le=3600)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     k_sink: str | None = None
+    k_ce_overrides: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, description="SinkBinding's K_CE_OVERRIDES: extension attributes to add")
 
     # --- backup --------------------------------------------------------------------------------
     backup_dir: Path = Path("/backup")
@@ -85,6 +90,7 @@ class Settings(BaseSettings):
     alert_cpu_throttled_ratio: float = Field(0.25, gt=0, le=1)
     alert_database_max_bytes: int = Field(2 * 1024**3, ge=1024)
     alert_backup_max_age_hours: float = Field(26.0, gt=0)
+    alert_restart_window_seconds: int = Field(3600, ge=60, le=7 * 86_400)
     alert_route_critical: CommaList = ("slack", "email", "webhook")
     alert_route_warning: CommaList = ("slack", "webhook")
     alert_route_info: CommaList = ()
@@ -133,6 +139,21 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("k_ce_overrides", mode="before")
+    @classmethod
+    def _ce_extensions(cls, value: object) -> object:
+        """`{"extensions": {"name": "value"}}` as SinkBinding writes it, kept as the extensions map."""
+        if not isinstance(value, str):
+            return value
+        try:
+            parsed = json.loads(value) if value.strip() else {}
+        except ValueError as exc:
+            raise ValueError(f"is not JSON: {exc}") from None
+        extensions = parsed.get("extensions", {}) if isinstance(parsed, dict) else None
+        if not isinstance(extensions, dict):
+            raise ValueError('must be a JSON object like {"extensions": {"name": "value"}}')
+        return {str(name): str(item) for name, item in extensions.items()}
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -11,11 +11,12 @@ import functools
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from shared.config import ConfigError, Settings, load_settings
 from shared.logs import configure_logging, log_context, redact, register_secrets
+from shared.metrics import observes_requests
 from shared.triggers import BadRequest
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,18 @@ def secret_values(settings: Settings) -> list[str | None]:
 
 
 def json_answer(body: Any, status: int = 200) -> Answer:
-    return json.dumps(body, default=str), status, {"Content-Type": "application/json"}
+    """A JSON answer, secrets masked: errors quote URLs and paths that may carry them."""
+    return redact(json.dumps(body, default=str)), status, {"Content-Type": "application/json"}
 
 
-def handles_errors(function_name: str) -> Callable[[Callable[..., Answer]], Callable[..., Answer]]:
-    """Wrap a handler: BadRequest becomes its 4xx, anything unexpected a JSON 500 (logged)."""
+def handles_errors(
+    function_name: str, routes: Iterable[str] = ("/",)
+) -> Callable[[Callable[..., Answer]], Callable[..., Answer]]:
+    """Wrap a handler: BadRequest becomes its 4xx, anything unexpected a JSON 500 (logged).
+
+    Every request is counted and timed by route (`routes`: the paths the function serves; see
+    shared/metrics.py), and `GET /metrics` answers this instance's HTTP metrics.
+    """
 
     def decorate(handler: Callable[..., Answer]) -> Callable[..., Answer]:
         @functools.wraps(handler)
@@ -63,7 +71,7 @@ def handles_errors(function_name: str) -> Callable[[Callable[..., Answer]], Call
                     log.exception("%s failed", function_name)
                     return json_answer({"error": redact(f"internal error: {type(exc).__name__}: {exc}")}, 500)
 
-        return wrapper
+        return observes_requests(routes)(wrapper)
 
     return decorate
 

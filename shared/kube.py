@@ -95,7 +95,8 @@ class KubeCredentials:
     configuration: Any  # kubernetes.client.Configuration, asked for a fresh token per request
 
     def authorization(self) -> str | None:
-        return self.configuration.get_api_key_with_prefix("authorization") or None
+        # the client's config loaders store the token under "BearerToken" (kubeconfig and in-cluster)
+        return self.configuration.get_api_key_with_prefix("BearerToken", alias="authorization") or None
 
 
 def load_credentials(settings: Settings) -> KubeCredentials:

@@ -91,6 +91,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX samples_container_ts ON samples (container_id, ts);
     CREATE INDEX samples_ts ON samples (ts);
 
+    -- One row per workload container per UTC hour, made by shared/retention.py from the raw samples
+    -- of every pod of the workload. avg = *_sum / *_samples; requests and limits are the hour's max;
+    -- cpu_usage_p95 is exact for the hour; cpu_usage_histogram (shared/usage_histogram.py) gives a
+    -- p95 over any set of hours within 4.4 %.
     CREATE TABLE hourly_rollups (
         container_id INTEGER NOT NULL REFERENCES containers (id),
         hour INTEGER NOT NULL,
@@ -99,10 +103,13 @@ MIGRATIONS: list[str] = [
         cpu_limit_millicores INTEGER,
         memory_request_bytes INTEGER,
         memory_limit_bytes INTEGER,
-        cpu_usage_sum_millicores REAL,
+        cpu_usage_samples INTEGER NOT NULL DEFAULT 0,
+        cpu_usage_sum_millicores INTEGER,
         cpu_usage_max_millicores INTEGER,
         cpu_usage_p95_millicores INTEGER,
-        memory_working_set_sum_bytes REAL,
+        cpu_usage_histogram BLOB,
+        memory_working_set_samples INTEGER NOT NULL DEFAULT 0,
+        memory_working_set_sum_bytes INTEGER,
         memory_working_set_max_bytes INTEGER,
         cpu_throttled_ratio_max REAL,
         restart_count_max INTEGER,
@@ -111,6 +118,46 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (container_id, hour)
     ) WITHOUT ROWID;
     CREATE INDEX hourly_rollups_hour ON hourly_rollups (hour);
+
+    -- One row per workload container per UTC day, folded from the raw samples by
+    -- shared/daily_rollups.py (usage from Running samples only), so a report over weeks reads a few
+    -- rows per container. Requests and limits are those of the day's newest sample; *_requested_sum
+    -- adds the request of every sample with usage (for idle). The histograms are packed
+    -- (shared/packed_histogram.py); the cumulative one adds every earlier day of the container, so
+    -- any run of days is last.cumulative - first.cumulative + first.histogram.
+    CREATE TABLE daily_rollups (
+        container_id INTEGER NOT NULL REFERENCES containers (id),
+        day INTEGER NOT NULL,
+        first_ts INTEGER NOT NULL,
+        last_ts INTEGER NOT NULL,
+        samples INTEGER NOT NULL,
+        cpu_request_millicores INTEGER,
+        cpu_limit_millicores INTEGER,
+        memory_request_bytes INTEGER,
+        memory_limit_bytes INTEGER,
+        cpu_usage_samples INTEGER NOT NULL,
+        cpu_usage_sum_millicores INTEGER NOT NULL,
+        cpu_usage_max_millicores INTEGER,
+        cpu_requested_sum_millicores INTEGER NOT NULL,
+        cpu_usage_histogram BLOB,
+        cpu_usage_histogram_cumulative BLOB,
+        memory_working_set_samples INTEGER NOT NULL,
+        memory_working_set_sum_bytes INTEGER NOT NULL,
+        memory_working_set_max_bytes INTEGER,
+        memory_requested_sum_bytes INTEGER NOT NULL,
+        cpu_throttled_ratio_max REAL,
+        restart_count_max INTEGER,
+        oom_events_sum INTEGER,
+        oom_killed_samples INTEGER NOT NULL,
+        PRIMARY KEY (container_id, day)
+    ) WITHOUT ROWID;
+    CREATE INDEX daily_rollups_day ON daily_rollups (day);
+    -- Raw samples with folded_from <= ts < folded_until are in daily_rollups (one row, id 1).
+    CREATE TABLE daily_rollup_progress (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        folded_from INTEGER NOT NULL,
+        folded_until INTEGER NOT NULL
+    );
 
     CREATE TABLE processed_events (
         function TEXT NOT NULL,
@@ -141,9 +188,9 @@ MIGRATIONS: list[str] = [
     CREATE TABLE notifications (
         id INTEGER PRIMARY KEY,
         created_at REAL NOT NULL,
-        channel TEXT NOT NULL,
+        channel TEXT NOT NULL CHECK (channel IN ('slack', 'email', 'webhook')),
         severity TEXT NOT NULL,
-        status TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('sent', 'retry', 'failed')),
         attempt INTEGER NOT NULL,
         alerts INTEGER NOT NULL,
         fingerprints TEXT NOT NULL,
@@ -151,6 +198,7 @@ MIGRATIONS: list[str] = [
         error TEXT
     );
     CREATE INDEX notifications_created ON notifications (created_at);
+    CREATE INDEX notifications_event ON notifications (event_id);
 
     CREATE TABLE backups (
         id INTEGER PRIMARY KEY,

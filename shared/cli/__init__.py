@@ -15,6 +15,13 @@ from shared import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("shared.cli.demo", "run the whole pipeline against a built-in simulated cluster"),
     "collect": ("shared.cli.collect", "run one collection against the configured cluster"),
+    "alerts": ("shared.cli.alerts", "list firing and recently resolved alerts"),
+    "notify-test": ("shared.cli.notify_test", "send a test message to each configured notification channel"),
+    "health": ("shared.cli.health", "check the database, Kubernetes, Prometheus and collection freshness"),
+    "backup": ("shared.cli.backup", "back the database up now (online, verified, compressed), then prune old backups"),
+    "backups": ("shared.cli.backups", "list the backups in BACKUP_DIR with age, size and checksum state"),
+    "restore": ("shared.cli.restore", "verify a backup and swap it in as the database"),
+    "retention": ("shared.cli.retention", "roll up old samples and delete data past its retention now"),
 }
 
 

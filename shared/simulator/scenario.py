@@ -154,6 +154,11 @@ def _healed_container(container: SimContainer, restart_count: int, oom_events: i
     )
 
 
+def object_uid(seed: int, kind: str, namespace: str, name: str) -> str:
+    """A stable uid for objects the scenario names but does not store (owners, nodes, namespaces)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"{seed}/{kind}/{namespace}/{name}"))
+
+
 def qos_class(containers: tuple[SimContainer, ...]) -> str:
     """The pod QoS class as the kubelet computes it over containers and init containers."""
     amounts = [
@@ -289,9 +294,10 @@ def _assign_categories(rng: random.Random, workloads: list[_Workload]) -> None:
     candidates = [w for w in workloads if w.active and w.kind != "DaemonSet"]
     order = rng.sample(candidates, len(candidates))
     for category, share in _POD_CATEGORY_SHARES.items():
-        for workload in order[: max(1, round(share * len(candidates)))]:
+        count = max(1, round(share * len(candidates)))
+        for workload in order[:count]:
             workload.pod_category = category
-        order = order[max(1, round(share * len(candidates))):]
+        order = order[count:]
     slots = [slot for w in order for slot in w.containers]
     while len(slots) <= len(_CONTAINER_CATEGORY_SHARES):  # tiny clusters: add sidecars until all fit
         workload = rng.choice(order)
@@ -338,7 +344,7 @@ def _usage(rng: random.Random, slot: _Slot) -> dict[str, object]:
     if slot.category == "best_effort":
         return {"cpu_usage_millicores": rng.uniform(5, 200), "memory_working_set_bytes": rng.uniform(20, 300) * _MiB}
     cpu_request, memory_request = slot.cpu_request or 0, slot.memory_request or 0
-    cpu, memory = cpu_request * rng.uniform(0.4, 0.8), memory_request * rng.uniform(0.5, 0.9)
+    cpu, memory = cpu_request * rng.uniform(0.4, 0.8), memory_request * rng.uniform(0.4, 0.75)
     usage: dict[str, object] = {}
     if slot.cpu_limit and slot.category != "throttled":
         usage["throttled_ratio"] = rng.uniform(0.0, 0.03)
@@ -381,29 +387,30 @@ class _PodBuilder:
         if w.kind in ("Deployment", "ReplicaSet"):
             template_hash = _random_hash(rng, 10)
             rs = f"{w.name}-{template_hash}"
-            self.replicasets[(w.namespace, rs)] = ("Deployment", w.name) if w.kind == "Deployment" else None
+            top = ("Deployment", w.name) if w.kind == "Deployment" else ("ReplicaSet", rs)
+            self.replicasets[(w.namespace, rs)] = top if w.kind == "Deployment" else None
             if w.kind == "Deployment" and rng.random() < 0.3:  # rollout history: scaled-down old sets
                 for _ in range(rng.randint(1, 2)):
-                    self.replicasets[(w.namespace, f"{w.name}-{_random_hash(rng, 10)}")] = ("Deployment", w.name)
+                    self.replicasets[(w.namespace, f"{w.name}-{_random_hash(rng, 10)}")] = top
             created = epoch - rng.randrange(3600, 40 * 86400)
             for replica in range(w.replicas):
                 if replica:
                     self._pending_candidates.append(len(self.pods))
-                self._pod(w, f"{rs}-{_random_hash(rng, 5)}", "ReplicaSet", rs,
+                self._pod(w, f"{rs}-{_random_hash(rng, 5)}", ("ReplicaSet", rs), top,
                           labels | {"pod-template-hash": template_hash}, created)
         elif w.kind == "StatefulSet":
             revision = f"{w.name}-{_random_hash(rng, 10)}"
             for replica in range(w.replicas):
                 pod = f"{w.name}-{replica}"
-                self._pod(w, pod, "StatefulSet", w.name, labels | {
+                self._pod(w, pod, ("StatefulSet", w.name), ("StatefulSet", w.name), labels | {
                     "controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": pod,
                 }, epoch - rng.randrange(86400, 60 * 86400))
         elif w.kind == "DaemonSet":
             revision = _random_hash(rng, 10)
             for node in self.nodes:
-                self._pod(w, f"{w.name}-{_random_hash(rng, 5)}", "DaemonSet", w.name, labels | {
-                    "controller-revision-hash": revision, "pod-template-generation": "1",
-                }, epoch - 90 * 86400, node=node.name)
+                self._pod(w, f"{w.name}-{_random_hash(rng, 5)}", ("DaemonSet", w.name), ("DaemonSet", w.name),
+                          labels | {"controller-revision-hash": revision, "pod-template-generation": "1"},
+                          epoch - 90 * 86400, node=node.name)
         elif w.kind == "CronJob":
             last_run_minutes = int(epoch // 3600) * 60 - 60 * rng.randrange(0, 6)
             for run in range(w.replicas):  # one pod per Job, the newest first
@@ -413,28 +420,27 @@ class _PodBuilder:
         elif w.kind == "Job":
             self._job_pod(w, w.name, None, labels, epoch - rng.randrange(600, 7200), "Running")
         else:
-            self._pod(w, f"{w.name}-{_random_hash(rng, 5)}", None, None, labels, epoch - rng.randrange(3600, 5 * 86400))
+            name = f"{w.name}-{_random_hash(rng, 5)}"
+            self._pod(w, name, None, ("Pod", name), labels, epoch - rng.randrange(3600, 5 * 86400))
 
     def _job_pod(self, w: _Workload, job: str, owner: tuple[str, str] | None, labels: dict[str, str],
                  created: float, phase: str) -> None:
         self.jobs[(w.namespace, job)] = owner
-        controller_uid = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-        self._pod(w, f"{job}-{_random_hash(self.rng, 5)}", "Job", job, labels | {
+        controller_uid = object_uid(self.seed, "Job", w.namespace, job)
+        self._pod(w, f"{job}-{_random_hash(self.rng, 5)}", ("Job", job), owner or ("Job", job), labels | {
             "batch.kubernetes.io/controller-uid": controller_uid, "batch.kubernetes.io/job-name": job,
             "controller-uid": controller_uid, "job-name": job,
         }, created, phase=phase)
 
-    def _pod(self, w: _Workload, name: str, owner_kind: str | None, owner_name: str | None,
+    def _pod(self, w: _Workload, name: str, owner: tuple[str, str] | None, top: tuple[str, str],
              labels: dict[str, str], created: float, node: str | None = None, phase: str = "Running") -> None:
         rng = self.rng
-        running = phase == "Running"
-        containers = tuple(self._container(slot, running) for slot in w.containers)
+        containers = tuple(self._container(slot, phase == "Running") for slot in w.containers)
         init_containers = tuple(self._container(slot, False) for slot in w.init_containers)
         self.pods.append(SimPod(
             namespace=w.namespace, name=name, uid=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            node=node or rng.choice(self.nodes).name, owner_kind=owner_kind, owner_name=owner_name,
-            workload_kind=w.kind if w.kind != "ReplicaSet" or owner_kind is None else "ReplicaSet",
-            workload_name=w.name if w.kind not in ("Pod", "ReplicaSet") else (name if w.kind == "Pod" else owner_name or name),
+            node=node or rng.choice(self.nodes).name, owner_kind=owner[0] if owner else None,
+            owner_name=owner[1] if owner else None, workload_kind=top[0], workload_name=top[1],
             phase=phase, qos_class=qos_class(containers + init_containers), labels=labels,
             containers=containers, init_containers=init_containers, created_seconds=float(created),
         ))

@@ -1,0 +1,42 @@
+# One image for every function; FUNCTION_TARGET and FUNCTION_SOURCE choose which one a container
+# runs (each Knative Service in knative/ sets both). Build: docker build -t k8s-resource-monitor .
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Dependencies before the code: this layer is rebuilt only when requirements.txt changes.
+COPY requirements.txt ./
+RUN pip install --no-cache-dir -r requirements.txt
+
+# An unprivileged user (numeric, so Kubernetes can verify runAsNonRoot) owning only the mount
+# points of the data and backup volumes; the code stays read-only to it.
+RUN groupadd --system --gid 10001 monitor \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin monitor \
+    && mkdir -p /data /backup \
+    && chown 10001:10001 /data /backup
+
+COPY shared/ shared/
+COPY functions/ functions/
+
+# functions-framework puts only the source file's folder on sys.path: /app makes `shared` importable.
+# THREADS: gunicorn's default is 4 per host CPU, far more than SQLite and the containerConcurrency
+# of the Services want.
+ENV PYTHONPATH=/app \
+    THREADS=4 \
+    FUNCTION_TARGET=health \
+    FUNCTION_SOURCE=functions/health/main.py \
+    DATABASE_PATH=/data/k8s_metrics.db \
+    BACKUP_DIR=/backup
+
+USER 10001:10001
+EXPOSE 8080
+
+# exec: gunicorn becomes PID 1 and receives SIGTERM from Kubernetes. The CLI runs as
+# `python -m shared <command>` (for example `kubectl exec ... -- python -m shared diagnose`).
+CMD exec functions-framework --source "$FUNCTION_SOURCE" --target "$FUNCTION_TARGET" --port "${PORT:-8080}"

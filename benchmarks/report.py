@@ -1,0 +1,236 @@
+"""Benchmark: the JSON report over 90 days of history for 5,000 workload containers.
+
+Builds (or reuses, with --db) a database holding what 90 days of collections every 5 minutes leave
+behind: 7 days of raw samples (10 million rows for 5,000 containers), hourly rollups for the 83
+days before them, and day rollups for all 90 days. The day rows of the raw days are folded by the
+real shared/daily_rollups.py; older day rows and the hourly rollups are written from the same
+synthetic usage (a daily cycle per container), as retention and earlier folds would have left them.
+
+Then it times the report as the function serves it (query, build, JSON encoding) for several
+windows, a namespace filter, and the fold of one new run. Target: at most 300 ms per report.
+Run: `PYTHONPATH=. .venv/bin/python benchmarks/report.py [--containers 5000] [--db PATH]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from shared import packed_histogram
+from shared.config import load_settings
+from shared.daily_rollups import COLUMNS as DAY_COLUMNS
+from shared.daily_rollups import DAY_SECONDS, HOUR_SECONDS, day_floor, fold_samples
+from shared.report import build_report, parse_report_query, report_json
+from shared.store import connect, transaction
+from shared.usage_histogram import histogram_of
+
+INTERVAL = 300
+RAW_DAYS = 7
+HISTORY_DAYS = 90
+NAMESPACES = 20
+MiB = 1024**2
+
+
+class Profile:
+    """One container's synthetic usage: a daily cycle around a base, with a little noise."""
+
+    def __init__(self, rng: random.Random):
+        self.cpu_base = rng.choice((5, 20, 50, 100, 200, 400, 800))
+        self.memory_base = rng.choice((32, 64, 128, 256, 512, 1024)) * MiB
+        self.cpu_request = int(self.cpu_base * rng.choice((0.5, 1, 2, 4)))
+        self.memory_request = int(self.memory_base * rng.choice((1, 1.5, 2)))
+        self.noise = [rng.uniform(0.8, 1.2) for _ in range(97)]
+
+    def cpu(self, ts: int) -> int:
+        hour = (ts % DAY_SECONDS) / HOUR_SECONDS
+        return int(self.cpu_base * (1 + 0.6 * math.sin(hour / 24 * 2 * math.pi)) * self.noise[ts // INTERVAL % 97])
+
+    def memory(self, ts: int) -> int:
+        return int(self.memory_base * self.noise[ts // INTERVAL % 89])
+
+
+def build_database(path: Path, containers: int, now: int) -> None:
+    conn = connect(path)
+    rng = random.Random(1)
+    profiles = [Profile(rng) for _ in range(containers)]
+    raw_from = (now - RAW_DAYS * DAY_SECONDS) // HOUR_SECONDS * HOUR_SECONDS
+    history_from = day_floor(now - HISTORY_DAYS * DAY_SECONDS)
+    started = time.perf_counter()
+    with transaction(conn):
+        conn.executemany("INSERT INTO workloads (id, namespace, kind, name) VALUES (?, ?, 'Deployment', ?)",
+                         [(w + 1, f"ns-{w % NAMESPACES}", f"app-{w}") for w in range(containers // 2)])
+        conn.executemany("INSERT INTO containers (id, workload_id, name) VALUES (?, ?, ?)",
+                         [(c + 1, c // 2 + 1, ("app", "sidecar")[c % 2]) for c in range(containers)])
+        conn.executemany("INSERT INTO pods (id, uid, workload_id, name, last_seen) VALUES (?, ?, ?, ?, ?)",
+                         [(c + 1, f"uid-{c}", c // 2 + 1, f"pod-{c}", now) for c in range(containers)])
+        conn.executemany("INSERT INTO runs (id, trigger, started_at, finished_at, status, window_seconds)"
+                         " VALUES (?, 'schedule', ?, ?, 'ok', 300)",
+                         [(n + 1, ts, ts + 5) for n, ts in enumerate(range(raw_from, now + 1, INTERVAL))])
+        _write_raw(conn, profiles, raw_from, now)
+    print(f"  raw samples: {conn.execute('SELECT COUNT(*) FROM samples').fetchone()[0]:,} rows "
+          f"({time.perf_counter() - started:.0f}s)", flush=True)
+    started = time.perf_counter()
+    _write_hourly(conn, profiles, history_from, raw_from)
+    print(f"  hourly rollups: {conn.execute('SELECT COUNT(*) FROM hourly_rollups').fetchone()[0]:,} rows "
+          f"({time.perf_counter() - started:.0f}s)", flush=True)
+    started = time.perf_counter()
+    _write_old_days(conn, profiles, history_from, raw_from)
+    fold = fold_samples(conn, now, HISTORY_DAYS)
+    print(f"  day rollups: {conn.execute('SELECT COUNT(*) FROM daily_rollups').fetchone()[0]:,} rows; "
+          f"the fold of the raw days took {time.perf_counter() - started:.0f}s "
+          f"({fold.samples_folded:,} samples)", flush=True)
+    conn.execute("ANALYZE")
+    conn.close()
+
+
+def _write_raw(conn, profiles: list[Profile], raw_from: int, now: int) -> None:  # type: ignore[no-untyped-def]
+    def rows():  # type: ignore[no-untyped-def]
+        for run_id, ts in enumerate(range(raw_from, now + 1, INTERVAL), start=1):
+            for c, p in enumerate(profiles):
+                cpu, memory = p.cpu(ts), p.memory(ts)
+                yield (run_id, c + 1, c + 1, ts, "Running", p.cpu_request, 2 * p.cpu_request, p.memory_request,
+                       2 * p.memory_request, cpu, int(cpu * 1.3), memory, int(memory * 1.05), 0.0, 0, None, 0)
+    conn.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
+
+
+def _hour_figures(p: Profile, hour: int) -> tuple:
+    values = [p.cpu(ts) for ts in range(hour, hour + HOUR_SECONDS, INTERVAL)]
+    memory = [p.memory(ts) for ts in range(hour, hour + HOUR_SECONDS, INTERVAL)]
+    return values, memory
+
+
+def _write_hourly(conn, profiles: list[Profile], start: int, end: int) -> None:  # type: ignore[no-untyped-def]
+    # An hour's figures depend on the hour of day and the noise phase: compute each shape once.
+    def rows():  # type: ignore[no-untyped-def]
+        cache: dict[tuple[int, int], tuple] = {}
+        for hour in range(start, end, HOUR_SECONDS):
+            for c, p in enumerate(profiles):
+                key = (c, hour % (DAY_SECONDS * 97))
+                if key not in cache:
+                    values, memory = _hour_figures(p, hour)
+                    ordered = sorted(values)
+                    cache[key] = (len(values), sum(values), int(max(values) * 1.3), ordered[math.ceil(0.95 * 12) - 1],
+                                  histogram_of(values), len(memory), sum(memory), int(max(memory) * 1.05))
+                n, cpu_sum, cpu_max, p95, histogram, m, memory_sum, memory_max = cache[key]
+                yield (c + 1, hour, n, p.cpu_request, 2 * p.cpu_request, p.memory_request, 2 * p.memory_request,
+                       n, cpu_sum, cpu_max, p95, histogram, m, memory_sum, memory_max, 0.0, 0, 0, 0)
+            if len(cache) > 2_000_000:
+                cache.clear()
+    with transaction(conn):
+        conn.executemany(
+            "INSERT INTO hourly_rollups (container_id, hour, samples, cpu_request_millicores, cpu_limit_millicores,"
+            " memory_request_bytes, memory_limit_bytes, cpu_usage_samples, cpu_usage_sum_millicores,"
+            " cpu_usage_max_millicores, cpu_usage_p95_millicores, cpu_usage_histogram, memory_working_set_samples,"
+            " memory_working_set_sum_bytes, memory_working_set_max_bytes, cpu_throttled_ratio_max,"
+            " restart_count_max, oom_events_sum, oom_killed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?, ?, ?)", rows())
+
+
+def _write_old_days(conn, profiles: list[Profile], start: int, raw_from: int) -> None:  # type: ignore[no-untyped-def]
+    """Day rows for the days before the raw samples, as earlier folds left them."""
+    rows = []
+    for c, p in enumerate(profiles):
+        cumulative = 0
+        for day in range(start, day_floor(raw_from), DAY_SECONDS):
+            values = [p.cpu(ts) for ts in range(day, day + DAY_SECONDS, INTERVAL)]
+            memory = [p.memory(ts) for ts in range(day, day + DAY_SECONDS, INTERVAL)]
+            histogram = packed_histogram.pack_values(values)
+            cumulative += histogram
+            n = len(values)
+            row = {
+                "container_id": c + 1, "day": day, "first_ts": day, "last_ts": day + DAY_SECONDS - INTERVAL,
+                "samples": n, "cpu_request_millicores": p.cpu_request, "cpu_limit_millicores": 2 * p.cpu_request,
+                "memory_request_bytes": p.memory_request, "memory_limit_bytes": 2 * p.memory_request,
+                "cpu_usage_samples": n, "cpu_usage_sum_millicores": sum(values),
+                "cpu_usage_max_millicores": int(max(values) * 1.3), "cpu_requested_sum_millicores": n * p.cpu_request,
+                "cpu_usage_histogram": packed_histogram.to_blob(histogram),
+                "cpu_usage_histogram_cumulative": packed_histogram.to_blob(cumulative),
+                "memory_working_set_samples": n, "memory_working_set_sum_bytes": sum(memory),
+                "memory_working_set_max_bytes": int(max(memory) * 1.05),
+                "memory_requested_sum_bytes": n * p.memory_request, "cpu_throttled_ratio_max": 0.0,
+                "restart_count_max": 0, "oom_events_sum": 0, "oom_killed_samples": 0,
+            }
+            rows.append(tuple(row[name] for name in DAY_COLUMNS))
+    with transaction(conn):
+        conn.executemany(f"INSERT INTO daily_rollups VALUES ({', '.join('?' * len(DAY_COLUMNS))})", rows)
+        # the folds that wrote those rows started at the oldest day
+        conn.execute("INSERT INTO daily_rollup_progress VALUES (1, ?, ?)", (start, day_floor(raw_from)))
+
+
+def time_report(path: Path, now: int, params: dict[str, str], repeats: int) -> tuple[float, float, int, int]:
+    """(median ms, best ms, containers in the report, JSON bytes) of query + build + JSON encoding."""
+    settings = load_settings(database_path=path, retention_hourly_days=HISTORY_DAYS)
+    timings, size, listed = [], 0, 0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        conn = connect(path, readonly=True)
+        try:
+            report = build_report(conn, parse_report_query(params, settings, now), settings, now)
+            body = json.dumps(report_json(report))
+        finally:
+            conn.close()
+        timings.append((time.perf_counter() - started) * 1000)
+        size, listed = len(body), len(report.containers)
+    return statistics.median(timings), min(timings), listed, size
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--containers", type=int, default=5000)
+    parser.add_argument("--db", type=Path, help="database file to reuse (built there when missing)")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    path = args.db or Path(tempfile.mkdtemp(prefix="report-bench-")) / "k8s_metrics.db"
+    now = day_floor(1_767_225_600 + HISTORY_DAYS * DAY_SECONDS) + 14 * HOUR_SECONDS + 5 * 60
+    if not path.exists():
+        print(f"Building {path}: {args.containers:,} workload containers, {HISTORY_DAYS} days ...", flush=True)
+        build_database(path, args.containers, now)
+    print(f"database: {path.stat().st_size / 1024**2:,.0f} MiB")
+    print(f"{'report':<44}{'median':>9}{'best':>9}{'listed':>8}{'JSON':>10}")
+    cases = [
+        ("window 7d (default), limit 100", {}),
+        ("window 7d, every container", {"limit": "all"}),
+        ("window 30d, limit 100", {"window": "30d"}),
+        ("window 90d, limit 100", {"window": "90d"}),
+        ("window 90d, every container", {"window": "90d", "limit": "all"}),
+        ("window 90d, one namespace", {"window": "90d", "namespace": "ns-3", "limit": "all"}),
+        ("window 24h, limit 100", {"window": "24h"}),
+        ("window 6h (raw samples), limit 100", {"window": "6h"}),
+    ]
+    for label, params in cases:
+        median, best, listed, size = time_report(path, now, params, args.repeats)
+        print(f"{label:<44}{median:>7.0f}ms{best:>7.0f}ms{listed:>8}{size / 1024:>8.0f}KiB", flush=True)
+    print(f"fold of one new run ({args.containers:,} samples): {_time_one_fold(path, now, args.containers):.0f} ms")
+    return 0
+
+
+def _time_one_fold(path: Path, now: int, containers: int) -> float:
+    """Store one more run's samples and fold them, in a copy-free way: the run is removed afterwards."""
+    conn = connect(path)
+    try:
+        ts = now + INTERVAL
+        with transaction(conn):
+            run_id = conn.execute("INSERT INTO runs (trigger, started_at, finished_at, status) VALUES"
+                                  " ('schedule', ?, ?, 'ok')", (ts, ts + 5)).lastrowid
+            conn.execute("INSERT INTO samples SELECT ?, container_id, pod_id, ?, phase, cpu_request_millicores,"
+                         " cpu_limit_millicores, memory_request_bytes, memory_limit_bytes, cpu_usage_avg_millicores,"
+                         " cpu_usage_max_millicores, memory_working_set_avg_bytes, memory_working_set_max_bytes,"
+                         " cpu_throttled_ratio, restart_count, last_termination_reason, oom_events FROM samples"
+                         " WHERE ts = ?", (run_id, ts, now))
+        started = time.perf_counter()
+        fold_samples(conn, ts, HISTORY_DAYS)
+        return (time.perf_counter() - started) * 1000
+    finally:
+        conn.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""`k8s-monitor backups`: the backups in BACKUP_DIR, newest first, with age, size and checksum state."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from datetime import datetime, timezone
+
+from shared.backup import list_backups
+from shared.cli import cli_settings
+
+CHECKSUM_WORDS = {"ok": "verified", "mismatch": "DAMAGED (checksum mismatch)", "missing": "no checksum file",
+                  "unchecked": "not checked"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-verify", action="store_true", help="do not read the files to verify their checksums")
+    parser.add_argument("--json", action="store_true", help="print the list as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = cli_settings()
+    backups = list_backups(settings.backup_dir, verify=not args.no_verify)
+    now = time.time()
+    if args.json:
+        print(json.dumps([{"file": b.name, "path": str(b.path), "created_at": b.created_at, "size_bytes": b.size_bytes,
+                           "age_seconds": round(now - b.created_at), "checksum": b.checksum} for b in backups], indent=2))
+        return 0
+    if not backups:
+        print(f"No backups in {settings.backup_dir} (BACKUP_DIR); `k8s-monitor backup` makes one.")
+        return 0
+    rows = [("BACKUP", "TAKEN (UTC)", "AGE", "SIZE", "CHECKSUM")]
+    rows += [(b.name, datetime.fromtimestamp(b.created_at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+              format_age(now - b.created_at), format_bytes(b.size_bytes), CHECKSUM_WORDS[b.checksum]) for b in backups]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
+
+
+def format_bytes(size_bytes: float) -> str:
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    exponent = min(len(units) - 1, int(math.log(max(size_bytes, 1), 1024)))
+    value = size_bytes / 1024**exponent
+    return f"{value:.0f} B" if exponent == 0 else f"{value:.1f} {units[exponent]}"
+
+
+def format_age(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{max(0, seconds) // 60:.0f}m"
+    if seconds < 86_400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86_400:.1f}d"

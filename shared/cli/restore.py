@@ -1,0 +1,34 @@
+"""`k8s-monitor restore FILE`: verify a backup and swap it in as the database.
+
+Stop the monitor's functions first (suspend the PingSources, or stop `k8s-monitor serve`): a database
+another process has open is refused rather than replaced under it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timezone
+from pathlib import Path
+
+from shared.cli import cli_settings
+from shared.restore import RestoreError, restore_backup
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="the backup: a path, or a name in BACKUP_DIR (see `k8s-monitor backups`)")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = cli_settings()
+    try:
+        result = restore_backup(settings, args.file)
+    except RestoreError as exc:
+        print(f"k8s-monitor restore: refused: {exc}")
+        return 1
+    last = ("no runs" if result.last_run_at is None else
+            "last run " + datetime.fromtimestamp(result.last_run_at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
+    print(f"restored {result.backup} into {result.database}: schema {result.schema_version}, "
+          f"{result.runs} runs, {last}")
+    if result.replaced:
+        print(f"the replaced database is kept at {result.replaced}; delete it when you no longer need it")
+    return 0

@@ -1,0 +1,82 @@
+"""What a stored collection run tells the world: its CloudEvent, the alerts it changed, the messages due.
+
+Runs right after the run is stored. With K_SINK set (a SinkBinding) the collector only emits
+CloudEvents and alert_notify does the sending; without it the collector sends the messages itself.
+Nothing here may fail the collection: any error is logged and the run stands as stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+
+from shared.alerts import Alert, claim_due, evaluate_rules, release_claim, update_state
+from shared.config import Settings
+from shared.history import RunRecord
+from shared.notify.message import AlertGroup, group_by_severity
+from shared.store import connect
+
+log = logging.getLogger(__name__)
+
+
+def announce_run(
+    settings: Settings, run: RunRecord, clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
+) -> None:
+    """Emit the run's event, evaluate the alert rules and send what is due; never raises.
+
+    A skipped run announces nothing: the collection that holds the lock will.
+    """
+    if run.status == "skipped":
+        return
+    try:
+        _announce(settings, run, clock, sleep, rng)
+    except Exception:  # the run is stored; alerting trouble must not turn it into a failure
+        log.exception("alert evaluation after run %s failed; the run itself is stored", run.id)
+
+
+def _announce(
+    settings: Settings, run: RunRecord, clock: Callable[[], float], sleep: Callable[[float], None],
+    rng: random.Random | None,
+) -> None:
+    from shared.events import alert_events, collection_event, emit
+
+    if settings.k_sink:
+        emit(collection_event(run, settings, clock()), settings, sleep, rng)
+    conn = connect(settings.database_path)
+    try:
+        now = clock()
+        change = update_state(conn, evaluate_rules(conn, settings, now), now)
+        if change.started or change.resolved:
+            log.info("alerts: %d started firing (%s), %d resolved", len(change.started),
+                     _names(change.started), len(change.resolved))
+        claim = claim_due(conn, now, settings.alert_repeat_interval_seconds)
+        if not claim.alerts:
+            return
+        groups = group_by_severity(claim.alerts)
+        if settings.k_sink:
+            unsent = [alert for event in alert_events(groups, run.id, settings, now)
+                      if not emit(event, settings, sleep, rng).ok for alert in _event_alerts(event, groups)]
+        else:
+            from shared.notify.dispatch import send_groups
+
+            results = send_groups(settings, conn, groups, event_id=f"run-{run.id}", clock=clock, sleep=sleep, rng=rng)
+            unsent = [alert for result in results if not result.delivered for alert in result.group.alerts]
+        if unsent:
+            log.warning("%d alert notification(s) not delivered; the next run tries again", len(unsent))
+            release_claim(conn, claim, unsent)
+    finally:
+        conn.close()
+
+
+def _event_alerts(event, groups: list[AlertGroup]) -> list[Alert]:  # type: ignore[no-untyped-def]
+    """The alerts an alert event carries, found back in the claimed groups by fingerprint."""
+    fingerprints = {a["fingerprint"] for a in event.get_data()["alerts"]}
+    return [alert for group in groups for alert in group.alerts if alert.fingerprint in fingerprints]
+
+
+def _names(alerts: list[Alert]) -> str:
+    names = sorted({a.name for a in alerts})
+    return ", ".join(names) or "-"

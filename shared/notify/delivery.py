@@ -1,0 +1,152 @@
+"""Getting one message through: HTTP posting with outcomes sorted, and bounded retries.
+
+Every attempt ends `sent`, `retry` (worth another try: a timeout, a 5xx, a 429) or `failed`
+(another try would fail the same way: 400/403/404/410, a refused login). Retries back off
+exponentially with jitter, wait what a 429's `Retry-After` asks, and stop after NOTIFY_MAX_ATTEMPTS.
+Error texts never contain the target URL: a Slack webhook URL is a secret, and HTTP client errors
+quote its path.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import requests
+
+from shared.config import Settings
+from shared.logs import redact
+
+log = logging.getLogger(__name__)
+
+RETRIED_CLIENT_STATUSES = frozenset({408, 425, 429})  # the 4xx answers that mean "try later"
+_BODY_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """How one attempt ended; `error` says why it did not succeed (or a warning when sent).
+
+    `transient` marks a final failure that came from giving up on retries: a later delivery of the
+    same message may still succeed, unlike a permanent one.
+    """
+
+    status: str  # sent | retry | failed
+    error: str | None = None
+    retry_after_seconds: float | None = None
+    transient: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "sent"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: NOTIFY_MAX_ATTEMPTS, NOTIFY_BACKOFF_SECONDS, NOTIFY_MAX_BACKOFF_SECONDS."""
+
+    max_attempts: int
+    backoff_seconds: float
+    max_backoff_seconds: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(settings.notify_max_attempts, settings.notify_backoff_seconds, settings.notify_max_backoff_seconds)
+
+    def delay_seconds(self, attempt: int, rng: random.Random) -> float:
+        """Exponential backoff after failed attempt number `attempt`, half of it jittered."""
+        ceiling = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
+        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+def with_retries(
+    send: Callable[[], Attempt],
+    policy: RetryPolicy,
+    record: Callable[[int, Attempt], None],
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+) -> Attempt:
+    """Call `send` until it succeeds, fails for good, or the attempts run out; `record` each attempt.
+
+    The recorded status of the last attempt is final: a `retry` with no attempts left is recorded
+    (and returned) as `failed`, with how many attempts were made.
+    """
+    rng = rng or random.Random()
+    for number in range(1, policy.max_attempts + 1):
+        try:
+            result = send()
+        except Exception as exc:  # a bug in a channel must not stop the others
+            log.exception("notification channel crashed")
+            result = Attempt("failed", redact(f"unexpected error: {type(exc).__name__}: {exc}"))
+        if result.status == "retry":
+            wait = result.retry_after_seconds
+            if wait is not None and wait > policy.max_backoff_seconds:
+                result = Attempt("failed", f"{result.error}; asked to retry after {wait:g}s, longer than "
+                                           f"NOTIFY_MAX_BACKOFF_SECONDS ({policy.max_backoff_seconds:g}s)",
+                                 transient=True)
+            elif number == policy.max_attempts:
+                result = Attempt("failed", f"{result.error} (gave up after {number} attempts)", transient=True)
+        record(number, result)
+        if result.status != "retry":
+            return result
+        sleep(result.retry_after_seconds if result.retry_after_seconds is not None
+              else policy.delay_seconds(number, rng))
+    raise AssertionError("unreachable: the last attempt is never 'retry'")
+
+
+def post(
+    url: str, timeout_seconds: float, *, payload: dict | None = None, body: bytes | None = None,
+    headers: dict[str, str] | None = None, expect_body: str | None = None,
+) -> Attempt:
+    """POST `payload` as JSON (or raw `body` with `headers`) and sort the answer.
+
+    `expect_body` is what success must say besides a 2xx: Slack answers `ok`.
+    """
+    try:
+        response = requests.post(url, json=payload, data=body, headers=headers, timeout=timeout_seconds,
+                                 allow_redirects=False)
+    except requests.Timeout:
+        return Attempt("retry", f"no answer within {timeout_seconds:g}s")
+    except requests.RequestException as exc:
+        return Attempt("retry", f"{type(exc).__name__}: {scrub(str(exc), url)}")
+    body = response.text.strip()
+    shown = scrub(body[:_BODY_CHARS], url)
+    if 200 <= response.status_code < 300:
+        if expect_body is not None and body != expect_body:
+            return Attempt("failed", f"answered {response.status_code} with {shown!r} instead of {expect_body!r}")
+        return Attempt("sent")
+    error = f"answered {response.status_code}" + (f" {shown!r}" if shown else "")
+    if response.status_code == 429:
+        return Attempt("retry", error, retry_after_seconds(response.headers.get("Retry-After")))
+    if 400 <= response.status_code < 500 and response.status_code not in RETRIED_CLIENT_STATUSES:
+        return Attempt("failed", error)  # 400 invalid_payload, 403, 404 no_service, 410 channel archived
+    return Attempt("retry", error)
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """`Retry-After` as seconds to wait: delta-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` without the URL or its path and query (the secret part of a webhook URL)."""
+    parts = urlsplit(url)
+    tail = parts.path + (f"?{parts.query}" if parts.query else "")
+    for secret in (url, tail, parts.path, parts.query):
+        if len(secret) >= 4:
+            text = text.replace(secret, "[REDACTED]")
+    return redact(text)

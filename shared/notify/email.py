@@ -1,0 +1,112 @@
+"""An alert group as an email (plain text with an HTML alternative), and sending it over SMTP.
+
+`smtplib` verifies no certificate unless given a context, so STARTTLS and SSL always use
+`ssl.create_default_context()` (with SMTP_CA_FILE for a private CA). Each SMTP failure is sorted
+into worth a retry (connection trouble, 4xx replies) or not (a refused login, 5xx replies, a
+certificate that does not verify), with a message that names the setting to fix.
+"""
+
+from __future__ import annotations
+
+import html
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from shared.config import Settings
+from shared.notify.delivery import Attempt
+from shared.notify.message import PRODUCT, AlertGroup, alert_names, context_labels, headline, plain_text, when
+
+_COLORS = {"critical": "#b71c1c", "warning": "#e65100", "info": "#0d47a1"}
+
+
+def email_message(group: AlertGroup, sender: str, recipients: tuple[str, ...], now: float) -> EmailMessage:
+    """The message for `group`, ready for `send_message`."""
+    message = EmailMessage()
+    message["Subject"] = f"[{PRODUCT}] {headline(group)} — {alert_names(group)}"
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Date"] = formatdate(now, usegmt=True)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    message.set_content(plain_text(group))
+    message.add_alternative(_html(group), subtype="html")
+    return message
+
+
+def _html(group: AlertGroup) -> str:
+    color = _COLORS.get(group.severity, "#424242")
+    rows = []
+    for alert in group.alerts:
+        state = "FIRING" if alert.status == "firing" else "RESOLVED"
+        labels = "<br>".join(f"<code>{html.escape(k)}={html.escape(v)}</code>" for k, v in context_labels(alert))
+        span = f"since {when(alert.starts_at)}" + (f"<br>resolved {when(alert.ends_at)}" if alert.status != "firing" else "")
+        source = ""
+        if alert.generator_url and alert.generator_url.startswith(("http://", "https://")):
+            source = f'<br><a href="{html.escape(alert.generator_url)}">source</a>'
+        rows.append(
+            f"<tr><td><b>{state}</b></td><td><b>{html.escape(alert.name)}</b><br>{html.escape(alert.summary)}"
+            f"<p>{html.escape(alert.description)}</p></td><td>{labels}</td><td>{span}{source}</td></tr>"
+        )
+    more = f"<p>{group.truncated} more alerts not shown.</p>" if group.truncated else ""
+    link = ""
+    if group.external_url and group.external_url.startswith(("http://", "https://")):
+        link = f'<p><a href="{html.escape(group.external_url)}">Open</a></p>'
+    return (
+        "<!DOCTYPE html><html><body>"
+        f'<h2 style="color:{color}">{html.escape(headline(group))}</h2>'
+        '<table border="1" cellpadding="6" cellspacing="0" style="border-collapse:collapse">'
+        "<tr><th>State</th><th>Alert</th><th>Labels</th><th>When</th></tr>"
+        f"{''.join(rows)}</table>{more}{link}<p><small>{PRODUCT}</small></p></body></html>"
+    )
+
+
+def send_email(settings: Settings, message: EmailMessage) -> Attempt:
+    """Deliver `message` to the SMTP server in the settings; one attempt, classified."""
+    host, port, security = settings.smtp_host or "", settings.smtp_port, settings.smtp_security
+    timeout = settings.notify_timeout_seconds
+    where = f"SMTP server {host}:{port}"
+    try:
+        context = ssl.create_default_context(cafile=str(settings.smtp_ca_file) if settings.smtp_ca_file else None)
+    except OSError as exc:
+        return Attempt("failed", f"cannot read SMTP_CA_FILE {settings.smtp_ca_file}: {exc.strerror or exc}")
+    try:
+        if security == "ssl":
+            client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+        else:
+            client = smtplib.SMTP(host, port, timeout=timeout)
+        with client:
+            if security == "starttls":
+                client.starttls(context=context)
+            if settings.smtp_username:
+                password = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
+                client.login(settings.smtp_username, password)
+            refused = client.send_message(message)
+    except smtplib.SMTPAuthenticationError as exc:
+        return Attempt("failed", f"{where} refused the login of SMTP_USERNAME {settings.smtp_username!r}: "
+                                 f"{_reply(exc)}; check SMTP_USERNAME and SMTP_PASSWORD")
+    except smtplib.SMTPNotSupportedError as exc:
+        hint = "set SMTP_SECURITY=ssl or none" if security == "starttls" else "check SMTP_USERNAME"
+        return Attempt("failed", f"{where} does not support what was asked ({exc}); {hint}")
+    except smtplib.SMTPRecipientsRefused as exc:
+        return Attempt("failed", f"{where} refused every recipient ({', '.join(exc.recipients)}); check SMTP_TO")
+    except smtplib.SMTPSenderRefused as exc:
+        return Attempt("failed", f"{where} refused the sender {exc.sender!r}: {_reply(exc)}; check SMTP_FROM")
+    except smtplib.SMTPResponseException as exc:
+        status = "retry" if 400 <= exc.smtp_code < 500 else "failed"
+        return Attempt(status, f"{where} answered {_reply(exc)}")
+    except ssl.SSLCertVerificationError as exc:
+        return Attempt("failed", f"{where}: the TLS certificate does not verify ({exc.verify_message}); "
+                                 f"fix the server certificate or set SMTP_CA_FILE to its CA")
+    except ssl.SSLError as exc:
+        return Attempt("failed", f"{where}: TLS failed ({exc.reason or exc}); check SMTP_SECURITY and SMTP_PORT")
+    except (OSError, smtplib.SMTPException) as exc:  # refused, reset, timed out, disconnected
+        return Attempt("retry", f"{where}: {type(exc).__name__}: {exc}")
+    if refused:
+        return Attempt("sent", f"{where} refused some recipients: {', '.join(sorted(refused))}")
+    return Attempt("sent")
+
+
+def _reply(exc: smtplib.SMTPResponseException) -> str:
+    text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+    return f"{exc.smtp_code} {text}"

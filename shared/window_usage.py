@@ -1,0 +1,297 @@
+"""What each workload container requested and used over a report window, from the cheapest complete source.
+
+The window is split into pieces, each read from one source, and their figures added per container:
+
+- days folded into `daily_rollups` (shared/daily_rollups.py): a few rows per container, however long
+  the window; the CPU percentile comes from cumulative histograms (two rows per container);
+- hours before the raw samples' horizon (the hourly watermark): `hourly_rollups` (shared/retention.py);
+- everything else, normally the samples stored since the last fold: raw `samples`.
+
+Windows of a day or more start at a UTC midnight (so whole day rows can be used): `7d` is the last
+seven full days plus today so far. Shorter windows are exact and read raw samples only. The CPU
+percentile is exact when every piece is raw, else read from log-bucket histograms (within 4.4 %).
+Usage figures count Running samples only (the hourly rollups count every phase's usage; pods that
+are not Running rarely report any).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sqlite3
+from dataclasses import dataclass, field
+
+from shared import packed_histogram
+from shared.daily_rollups import DAY_SECONDS, HOUR_SECONDS, coverage, day_floor, hourly_watermark, raw_usage
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(m|h|d|w)$")
+_UNIT_SECONDS = {"m": 60, "h": HOUR_SECONDS, "d": DAY_SECONDS, "w": 7 * DAY_SECONDS}
+
+
+class WindowError(ValueError):
+    """A window text that cannot be used; the message says what would be accepted."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """[start, end) in Unix seconds; `label` is what the user asked for (`7d`)."""
+
+    label: str
+    start: int
+    end: int
+    whole_days: bool  # starts at a UTC midnight, so day rollups can serve it
+
+
+def parse_window(text: str, now: float, max_days: float) -> Window:
+    """`90m`, `24h`, `7d`, `2w`: up to `max_days` (the retention). A day or more starts at a UTC midnight."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise WindowError(f"{text!r} is not a duration like 24h, 7d or 2w")
+    seconds = float(match[1]) * _UNIT_SECONDS[match[2]]
+    if seconds <= 0:
+        raise WindowError(f"{text!r} is empty; ask for at least 1m")
+    if seconds > max_days * DAY_SECONDS:
+        raise WindowError(f"{text!r} is longer than the stored history of {max_days:g} days")
+    end = math.floor(now) + 1
+    if seconds >= DAY_SECONDS:
+        return Window(text.strip(), day_floor(now - seconds), end, whole_days=True)
+    return Window(text.strip(), end - math.ceil(seconds), end, whole_days=False)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which workload containers: a namespace, and a workload as `name` or `Kind/name`."""
+
+    namespace: str | None = None
+    workload: str | None = None
+
+
+@dataclass(frozen=True)
+class Identity:
+    container_id: int
+    namespace: str
+    workload_kind: str
+    workload_name: str
+    container: str
+
+
+@dataclass
+class ContainerUsage:
+    """Sums and maxima of one workload container (every pod of it) over the window."""
+
+    identity: Identity
+    first_ts: int | None = None
+    last_ts: int | None = None
+    samples: int = 0
+    cpu_request_millicores: int | None = None  # newest
+    cpu_limit_millicores: int | None = None
+    memory_request_bytes: int | None = None
+    memory_limit_bytes: int | None = None
+    cpu_usage_samples: int = 0
+    cpu_usage_sum_millicores: int = 0
+    cpu_usage_max_millicores: int | None = None
+    cpu_requested_sum_millicores: int = 0
+    memory_working_set_samples: int = 0
+    memory_working_set_sum_bytes: int = 0
+    memory_working_set_max_bytes: int | None = None
+    memory_requested_sum_bytes: int = 0
+    cpu_throttled_ratio_max: float | None = None
+    restart_count_max: int | None = None
+    oom_events_sum: int | None = None
+    oom_killed_samples: int = 0  # samples (hours, from hourly rollups) whose last termination was OOMKilled
+    cpu_histogram: int = 0  # packed (shared/packed_histogram.py), from rollups
+    cpu_values: list[int] = field(default_factory=list)  # from raw samples
+
+    @property
+    def cpu_percentile_exact(self) -> bool:
+        return self.cpu_histogram == 0
+
+    def cpu_percentile_millicores(self, percent: float) -> float | None:
+        if self.cpu_percentile_exact:
+            return nearest_rank(sorted(self.cpu_values), percent)
+        return packed_histogram.percentile(self.cpu_histogram + packed_histogram.pack_values(self.cpu_values), percent)
+
+    def add(self, piece: dict) -> None:
+        """Add one source's figures (a dict with the day-row names) to this container's."""
+        if self.last_ts is None or piece["last_ts"] >= self.last_ts:
+            self.cpu_request_millicores = piece["cpu_request_millicores"]
+            self.cpu_limit_millicores = piece["cpu_limit_millicores"]
+            self.memory_request_bytes = piece["memory_request_bytes"]
+            self.memory_limit_bytes = piece["memory_limit_bytes"]
+        self.first_ts = _min(self.first_ts, piece["first_ts"])
+        self.last_ts = _max(self.last_ts, piece["last_ts"])
+        for name in ("samples", "cpu_usage_samples", "cpu_usage_sum_millicores", "cpu_requested_sum_millicores",
+                     "memory_working_set_samples", "memory_working_set_sum_bytes", "memory_requested_sum_bytes",
+                     "oom_killed_samples"):
+            setattr(self, name, getattr(self, name) + (piece[name] or 0))
+        for name in ("cpu_usage_max_millicores", "memory_working_set_max_bytes", "cpu_throttled_ratio_max",
+                     "restart_count_max"):
+            setattr(self, name, _max(getattr(self, name), piece[name]))
+        if piece["oom_events_sum"] is not None:
+            self.oom_events_sum = (self.oom_events_sum or 0) + piece["oom_events_sum"]
+        self.cpu_histogram += piece.get("cpu_histogram", 0)
+        self.cpu_values.extend(piece.get("cpu_values", ()))
+
+
+@dataclass
+class WindowUsage:
+    """Every selected container's usage, and which sources the window was read from."""
+
+    window: Window
+    containers: list[ContainerUsage]
+    sources: list[tuple[str, int, int]]  # (source, start, end) as planned by plan_sources
+
+    @property
+    def span_seconds(self) -> int:
+        """The part of the window that has data: from its oldest sample (or the window start) to its end."""
+        starts = [c.first_ts for c in self.containers if c.first_ts is not None]
+        return self.window.end - max(self.window.start, min(starts, default=self.window.start))
+
+
+def read_window_usage(conn: sqlite3.Connection, window: Window, selection: Selection = Selection()) -> WindowUsage:
+    identities = _identities(conn, selection)
+    ids = None if selection == Selection() else sorted(identities)
+    usage: dict[int, ContainerUsage] = {}
+    sources = plan_sources(conn, window)
+    for source, start, end in sources:
+        for container_id, piece in _READERS[source](conn, start, end, ids).items():
+            identity = identities.get(container_id)
+            if identity is not None:
+                usage.setdefault(container_id, ContainerUsage(identity)).add(piece)
+    return WindowUsage(window, list(usage.values()), sources)
+
+
+def plan_sources(conn: sqlite3.Connection, window: Window) -> list[tuple[str, int, int]]:
+    """The window as (source, start, end) pieces, [start, end) in Unix seconds: `daily` (the day rows
+    of the days it touches hold exactly its samples), `hourly` (whole hours) or `raw`."""
+    pieces: list[tuple[str, int, int]] = []
+    uncovered = [(window.start, window.end)]
+    folded = coverage(conn)
+    if window.whole_days and folded:
+        start, end = max(window.start, folded.folded_from), min(window.end, folded.folded_until)
+        if start < end:
+            pieces.append(("daily", start, end))
+            uncovered = [(window.start, start), (end, window.end)]
+    watermark = hourly_watermark(conn)
+    for start, end in uncovered:
+        if start < min(end, watermark):
+            pieces.append(("hourly", start, min(end, watermark)))
+        if max(start, watermark) < end:
+            pieces.append(("raw", max(start, watermark), end))
+    return pieces
+
+
+def _identities(conn: sqlite3.Connection, selection: Selection) -> dict[int, Identity]:
+    kind, name = None, selection.workload
+    if name and "/" in name:
+        kind, name = name.split("/", 1)
+    rows = conn.execute(
+        "SELECT c.id, w.namespace, w.kind, w.name, c.name FROM containers c JOIN workloads w ON w.id = c.workload_id"
+        " WHERE (:namespace IS NULL OR w.namespace = :namespace) AND (:name IS NULL OR w.name = :name)"
+        " AND (:kind IS NULL OR lower(w.kind) = lower(:kind))",
+        {"namespace": selection.namespace, "name": name, "kind": kind},
+    )
+    return {row[0]: Identity(*row) for row in rows}
+
+
+def _containers_clause(ids: list[int] | None, params: list) -> str:
+    if ids is None:
+        return ""
+    params.append(json.dumps(ids))
+    return "AND container_id IN (SELECT value FROM json_each(?))"
+
+
+_DAILY_AGGREGATES = """
+SELECT container_id, MIN(first_ts), MAX(last_ts), SUM(samples),
+       SUM(cpu_usage_samples), SUM(cpu_usage_sum_millicores), MAX(cpu_usage_max_millicores),
+       SUM(cpu_requested_sum_millicores),
+       SUM(memory_working_set_samples), SUM(memory_working_set_sum_bytes), MAX(memory_working_set_max_bytes),
+       SUM(memory_requested_sum_bytes),
+       MAX(cpu_throttled_ratio_max), MAX(restart_count_max), SUM(oom_events_sum), SUM(oom_killed_samples)
+FROM daily_rollups WHERE +day >= ? AND +day <= ? {containers} GROUP BY container_id
+"""
+# One MIN/MAX per query, so SQLite takes the bare columns from that row.
+_DAILY_LAST = """
+SELECT container_id, MAX(day), cpu_request_millicores, cpu_limit_millicores, memory_request_bytes,
+       memory_limit_bytes, cpu_usage_histogram_cumulative
+FROM daily_rollups WHERE +day >= ? AND +day <= ? {containers} GROUP BY container_id
+"""
+_DAILY_FIRST = """
+SELECT container_id, MIN(day), cpu_usage_histogram, cpu_usage_histogram_cumulative
+FROM daily_rollups WHERE +day >= ? AND +day <= ? {containers} GROUP BY container_id
+"""
+_FIGURES = ("first_ts", "last_ts", "samples", "cpu_usage_samples", "cpu_usage_sum_millicores",
+            "cpu_usage_max_millicores", "cpu_requested_sum_millicores", "memory_working_set_samples",
+            "memory_working_set_sum_bytes", "memory_working_set_max_bytes", "memory_requested_sum_bytes",
+            "cpu_throttled_ratio_max", "restart_count_max", "oom_events_sum", "oom_killed_samples")
+_REQUESTS = ("cpu_request_millicores", "cpu_limit_millicores", "memory_request_bytes", "memory_limit_bytes")
+
+
+def _from_daily(conn: sqlite3.Connection, start: int, end: int, ids: list[int] | None) -> dict[int, dict]:
+    """The day rows of the days [start, end) touches: sums of the rows, histogram from the cumulative ones."""
+    params: list = [day_floor(start), day_floor(end - 1)]
+    where = _containers_clause(ids, params)
+    firsts = {cid: (own, cumulative) for cid, _, own, cumulative
+              in conn.execute(_DAILY_FIRST.format(containers=where), params)}
+    pieces = {row[0]: dict(zip(_FIGURES, row[1:])) for row in conn.execute(_DAILY_AGGREGATES.format(containers=where), params)}
+    from_blob = packed_histogram.from_blob
+    for cid, _, *requests, last_cumulative in conn.execute(_DAILY_LAST.format(containers=where), params):
+        own, first_cumulative = firsts[cid]
+        piece = pieces[cid]
+        piece.update(zip(_REQUESTS, requests))
+        piece["cpu_histogram"] = from_blob(last_cumulative) - from_blob(first_cumulative) + from_blob(own)
+    return pieces
+
+
+_HOURLY_AGGREGATES = """
+SELECT container_id, MIN(hour), MAX(hour) + 3599, SUM(samples),
+       SUM(cpu_usage_samples), COALESCE(SUM(cpu_usage_sum_millicores), 0), MAX(cpu_usage_max_millicores),
+       COALESCE(SUM(cpu_request_millicores * cpu_usage_samples), 0),
+       SUM(memory_working_set_samples), COALESCE(SUM(memory_working_set_sum_bytes), 0),
+       MAX(memory_working_set_max_bytes), COALESCE(SUM(memory_request_bytes * memory_working_set_samples), 0),
+       MAX(cpu_throttled_ratio_max), MAX(restart_count_max), SUM(oom_events_sum), SUM(oom_killed)
+FROM hourly_rollups WHERE hour >= ? AND hour < ? {containers} GROUP BY container_id
+"""
+_HOURLY_LAST = """
+SELECT container_id, MAX(hour), cpu_request_millicores, cpu_limit_millicores, memory_request_bytes, memory_limit_bytes
+FROM hourly_rollups WHERE hour >= ? AND hour < ? {containers} GROUP BY container_id
+"""
+
+
+def _from_hourly(conn: sqlite3.Connection, start: int, end: int, ids: list[int] | None) -> dict[int, dict]:
+    """Rollup hours starting in [start, end). Requests are each hour's highest; idle uses them."""
+    params: list = [start, end]
+    where = _containers_clause(ids, params)
+    pieces = {row[0]: dict(zip(_FIGURES, row[1:]))
+              for row in conn.execute(_HOURLY_AGGREGATES.format(containers=where), params)}
+    for cid, _, *requests in conn.execute(_HOURLY_LAST.format(containers=where), params):
+        pieces[cid].update(zip(_REQUESTS, requests))
+        pieces[cid]["cpu_histogram"] = 0
+    histograms = conn.execute(
+        f"SELECT container_id, cpu_usage_histogram FROM hourly_rollups WHERE hour >= ? AND hour < ? {where}", params)
+    for cid, blob in histograms:
+        pieces[cid]["cpu_histogram"] += packed_histogram.pack_pairs(blob)
+    return pieces
+
+
+def _from_raw(conn: sqlite3.Connection, start: int, end: int, ids: list[int] | None) -> dict[int, dict]:
+    return raw_usage(conn, start, end, ids)
+
+
+_READERS = {"daily": _from_daily, "hourly": _from_hourly, "raw": _from_raw}
+
+
+def nearest_rank(sorted_values: list[int], percent: float) -> int | None:
+    """The nearest-rank percentile, as the hourly rollups compute theirs."""
+    if not sorted_values:
+        return None
+    return sorted_values[min(len(sorted_values), max(1, math.ceil(len(sorted_values) * percent / 100))) - 1]
+
+
+def _min(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _max(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)

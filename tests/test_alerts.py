@@ -1,0 +1,238 @@
+"""Alert rules read the stored history; alert state fires, repeats and resolves once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.alerts import Alert, claim_due, evaluate_rules, fingerprint, list_alerts, release_claim, update_state
+from shared.config import load_settings
+from shared.history import RunRecord, record_run, store_collection
+from shared.inventory import ContainerRecord, Inventory, PodRecord
+from shared.store import connect, transaction
+from shared.usage import ContainerUsage
+
+T0 = 1_767_225_600.0
+MiB = 2**20
+
+
+@pytest.fixture
+def db(tmp_path: Path):  # type: ignore[no-untyped-def]
+    settings = load_settings(database_path=tmp_path / "db.sqlite")
+    conn = connect(settings.database_path)
+    yield conn, settings
+    conn.close()
+
+
+def _container(name: str = "api", restarts: int = 0, reason: str | None = None,
+               memory_limit: int | None = 512 * MiB, cpu_limit: int | None = 500) -> ContainerRecord:
+    return ContainerRecord(name, 250, cpu_limit, 256 * MiB, memory_limit, restarts, reason)
+
+
+def _pod(name: str, *containers: ContainerRecord, workload: str = "api", kind: str = "Deployment",
+         namespace: str = "shop") -> PodRecord:
+    return PodRecord(namespace, name, f"uid-{namespace}-{name}", "node-1", "Running", "Burstable", "ReplicaSet",
+                     f"{workload}-abc", list(containers), kind, workload)
+
+
+def _store(conn, at: float, pods: list[PodRecord], usage: dict | None = None, status: str = "ok") -> int:  # type: ignore[no-untyped-def]
+    run = RunRecord("schedule", at, at + 1, status, pods=len(pods))
+    return store_collection(conn, run, Inventory(pods, []), usage or {}, int(at))
+
+
+def _usage(memory_max: int | None = 100 * MiB, throttled: float | None = 0.0, oom: float | None = 0.0) -> ContainerUsage:
+    return ContainerUsage(cpu_avg_millicores=100, cpu_max_millicores=200, memory_avg_bytes=memory_max,
+                          memory_max_bytes=memory_max, cpu_throttled_ratio=throttled, oom_events=oom)
+
+
+def _firing(conn, settings, now: float) -> dict[str, list[Alert]]:  # type: ignore[no-untyped-def]
+    update_state(conn, evaluate_rules(conn, settings, now), now)
+    alerts = [a for a in list_alerts(conn, now, 0) if a.status == "firing"]
+    by_name: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        by_name.setdefault(alert.name, []).append(alert)
+    return by_name
+
+
+def test_oom_killed_replicas_make_one_alert_per_workload_container_naming_the_pod(db):
+    conn, settings = db
+    pods = [_pod("api-abc-1", _container(restarts=3, reason="OOMKilled"), _container("istio-proxy")),
+            _pod("api-abc-2", _container(restarts=5, reason="OOMKilled"), _container("istio-proxy")),
+            _pod("web-1", _container("web", reason="Error"), workload="web")]
+    _store(conn, T0, pods)
+    [alert] = _firing(conn, settings, T0 + 5)["ContainerOOMKilled"]
+    assert alert.labels == {"alertname": "ContainerOOMKilled", "severity": "warning", "namespace": "shop",
+                            "workload_kind": "Deployment", "workload": "api", "container": "api"}
+    assert alert.summary == "api in shop/api was OOMKilled"
+    assert "in 2 pods (worst: api-abc-2), restarted 5 times; its memory limit is 512 MiB" in alert.description
+    assert alert.fingerprint == fingerprint(alert.labels)
+
+
+def test_memory_near_limit_uses_the_peak_working_set_against_the_limit(db):
+    conn, settings = db
+    pods = [_pod("api-1", _container()), _pod("web-1", _container("web"), workload="web"),
+            _pod("db-0", _container("db", memory_limit=None), workload="db", kind="StatefulSet")]
+    usage = {("shop", "api-1", "api"): _usage(memory_max=int(0.95 * 512 * MiB)),
+             ("shop", "web-1", "web"): _usage(memory_max=int(0.85 * 512 * MiB)),
+             ("shop", "db-0", "db"): _usage(memory_max=4096 * MiB)}
+    _store(conn, T0, pods, usage)
+    [alert] = _firing(conn, settings, T0 + 5)["MemoryNearLimit"]
+    assert alert.labels["workload"] == "api"
+    assert alert.summary == "api in shop/api uses 95% of its memory limit"
+    assert "peaked at 486 MiB of its 512 MiB limit (95%, above 90%) in pod api-1" in alert.description
+
+
+def test_cpu_throttling_above_the_threshold_fires(db):
+    conn, settings = db
+    pods = [_pod("api-1", _container()), _pod("web-1", _container("web"), workload="web")]
+    usage = {("shop", "api-1", "api"): _usage(throttled=0.42), ("shop", "web-1", "web"): _usage(throttled=0.2)}
+    _store(conn, T0, pods, usage)
+    [alert] = _firing(conn, settings, T0 + 5)["CPUThrottled"]
+    assert alert.labels["workload"] == "api"
+    assert "throttled in 42% of its CPU periods (above 25%) at a limit of 500m, in pod api-1" in alert.description
+
+
+def test_restarts_rising_within_the_window_fire_until_the_window_passes(db):
+    conn, settings = db
+    _store(conn, T0, [_pod("api-1", _container(restarts=2, reason="Error")),
+                      _pod("oom-1", _container("oom", restarts=1, reason="OOMKilled"), workload="oom")])
+    assert "ContainerRestarting" not in _firing(conn, settings, T0 + 5)  # nothing to compare with yet
+    _store(conn, T0 + 300, [_pod("api-1", _container(restarts=4, reason="Error")),
+                            _pod("oom-1", _container("oom", restarts=2, reason="OOMKilled"), workload="oom")])
+    [alert] = _firing(conn, settings, T0 + 305)["ContainerRestarting"]
+    assert alert.labels["workload"] == "api"  # the OOM-killed one has its own alert
+    assert "restarted 2 times in the last 60 minutes in pod api-1 (4 restarts in all, last terminated with " \
+           "reason Error)" in alert.description
+    _store(conn, T0 + 600, [_pod("api-1", _container(restarts=4, reason="Error"))])
+    assert "ContainerRestarting" in _firing(conn, settings, T0 + 605)  # still within the hour
+    _store(conn, T0 + 3900, [_pod("api-1", _container(restarts=4, reason="Error"))])
+    assert "ContainerRestarting" not in _firing(conn, settings, T0 + 3905)
+
+
+def test_restarts_from_oom_kills_do_not_count_as_restarting_even_after_the_fix(db):
+    conn, settings = db
+    _store(conn, T0, [_pod("api-1", _container(restarts=1, reason="OOMKilled"))])
+    _store(conn, T0 + 300, [_pod("api-1", _container(restarts=2, reason="OOMKilled"))])
+    assert "ContainerRestarting" not in _firing(conn, settings, T0 + 305)
+    _store(conn, T0 + 600, [_pod("api-1", _container(restarts=2))])  # limit raised: lastState cleared
+    assert "ContainerRestarting" not in _firing(conn, settings, T0 + 605)
+    _store(conn, T0 + 900, [_pod("api-1", _container(restarts=3, reason="Error"))])
+    [alert] = _firing(conn, settings, T0 + 905)["ContainerRestarting"]
+    assert "restarted once in the last 60 minutes" in alert.description
+
+
+def test_a_replaced_pod_keeps_the_same_alert(db):
+    conn, settings = db
+    _store(conn, T0, [_pod("api-abc-1", _container(restarts=1, reason="OOMKilled"))])
+    [before] = _firing(conn, settings, T0 + 5)["ContainerOOMKilled"]
+    _store(conn, T0 + 300, [_pod("api-def-9", _container(restarts=1, reason="OOMKilled"))])
+    [after] = _firing(conn, settings, T0 + 305)["ContainerOOMKilled"]
+    assert after.fingerprint == before.fingerprint
+    assert after.starts_at == before.starts_at == T0 + 5
+    assert "pod api-def-9" in after.description
+
+
+def test_a_run_without_usage_keeps_usage_alerts_as_they_were(db):
+    conn, settings = db
+    pods = [_pod("api-1", _container(reason="OOMKilled"))]
+    _store(conn, T0, pods, {("shop", "api-1", "api"): _usage(throttled=0.5)})
+    assert set(_firing(conn, settings, T0 + 5)) == {"ContainerOOMKilled", "CPUThrottled"}
+    _store(conn, T0 + 300, [_pod("api-1", _container())], status="partial")  # Prometheus was down
+    assert set(_firing(conn, settings, T0 + 305)) == {"CPUThrottled"}
+
+
+def test_more_than_five_failed_runs_in_an_hour_fire_collection_failing(db):
+    conn, settings = db
+    for minute in range(5):
+        record_run(conn, RunRecord("schedule", T0 + 60 * minute, T0 + 60 * minute + 1, "failed", error="Kubernetes: 503"))
+    assert "CollectionFailing" not in _firing(conn, settings, T0 + 400)
+    record_run(conn, RunRecord("schedule", T0 + 360, T0 + 361, "failed", error="Kubernetes: forbidden"))
+    [alert] = _firing(conn, settings, T0 + 400)["CollectionFailing"]
+    assert alert.severity == "critical"
+    assert alert.summary == "6 collections failed in the last hour"
+    assert alert.description.endswith("Latest error: Kubernetes: forbidden")
+
+
+def test_no_success_for_three_intervals_fires_collection_stale(db):
+    conn, settings = db
+    _store(conn, T0, [_pod("api-1", _container())])
+    assert "CollectionStale" not in _firing(conn, settings, T0 + 900)
+    record_run(conn, RunRecord("schedule", T0 + 950, T0 + 951, "failed", error="Kubernetes: timeout"))
+    [alert] = _firing(conn, settings, T0 + 960)["CollectionStale"]
+    assert alert.summary == "no successful collection for 16 minutes"
+
+
+def test_large_database_fires(tmp_path):
+    settings = load_settings(database_path=tmp_path / "db.sqlite", alert_database_max_bytes=4096)
+    conn = connect(settings.database_path)
+    _store(conn, T0, [_pod("api-1", _container())])
+    [alert] = _firing(conn, settings, T0 + 5)["DatabaseLarge"]
+    assert "more than ALERT_DATABASE_MAX_BYTES" in alert.description
+
+
+def test_backup_missing_counts_from_the_last_good_backup_or_the_first_run(db):
+    conn, settings = db
+    _store(conn, T0, [_pod("api-1", _container())])
+    assert "BackupMissing" not in _firing(conn, settings, T0 + 25 * 3600)
+    assert "BackupMissing" in _firing(conn, settings, T0 + 27 * 3600)
+    with transaction(conn):
+        conn.execute("INSERT INTO backups (started_at, finished_at, status) VALUES (?, ?, 'ok')",
+                     (T0 + 27 * 3600, T0 + 27 * 3600 + 10))
+    assert "BackupMissing" not in _firing(conn, settings, T0 + 28 * 3600)
+
+
+def test_told_once_then_once_per_repeat_interval_then_once_resolved(db):
+    conn, settings = db
+    repeat = settings.alert_repeat_interval_seconds
+    _store(conn, T0, [_pod("api-1", _container(reason="OOMKilled"))])
+    _firing(conn, settings, T0)
+    assert [a.name for a in claim_due(conn, T0, repeat).alerts] == ["ContainerOOMKilled"]
+    assert claim_due(conn, T0 + 300, repeat).alerts == []
+    assert claim_due(conn, T0 + repeat - 1, repeat).alerts == []
+    [again] = claim_due(conn, T0 + repeat, repeat).alerts
+    assert again.status == "firing"
+    _store(conn, T0 + repeat + 300, [_pod("api-1", _container())])
+    _firing(conn, settings, T0 + repeat + 300)
+    [resolved] = claim_due(conn, T0 + repeat + 300, repeat).alerts
+    assert (resolved.status, resolved.ends_at) == ("resolved", T0 + repeat + 300)
+    assert claim_due(conn, T0 + repeat + 600, repeat).alerts == []
+
+
+def test_an_alert_nobody_was_told_of_resolves_silently(db):
+    conn, settings = db
+    _store(conn, T0, [_pod("api-1", _container(reason="OOMKilled"))])
+    _firing(conn, settings, T0)
+    _store(conn, T0 + 300, [_pod("api-1", _container())])
+    _firing(conn, settings, T0 + 300)
+    assert claim_due(conn, T0 + 300, settings.alert_repeat_interval_seconds).alerts == []
+    assert [a.status for a in list_alerts(conn, T0 + 300, 3600)] == ["resolved"]
+
+
+def test_a_released_claim_is_due_again_on_the_next_run(db):
+    conn, settings = db
+    repeat = settings.alert_repeat_interval_seconds
+    _store(conn, T0, [_pod("api-1", _container(reason="OOMKilled"))])
+    _firing(conn, settings, T0)
+    first = claim_due(conn, T0, repeat)
+    release_claim(conn, first, first.alerts)
+    assert [a.name for a in claim_due(conn, T0 + 300, repeat).alerts] == ["ContainerOOMKilled"]
+
+
+def test_a_firing_alert_that_fires_again_after_resolving_starts_anew(db):
+    conn, settings = db
+    _store(conn, T0, [_pod("api-1", _container(reason="OOMKilled"))])
+    _firing(conn, settings, T0)
+    claim_due(conn, T0, settings.alert_repeat_interval_seconds)
+    _store(conn, T0 + 300, [_pod("api-1", _container())])
+    _firing(conn, settings, T0 + 300)
+    _store(conn, T0 + 600, [_pod("api-1", _container(reason="OOMKilled"))])
+    [alert] = _firing(conn, settings, T0 + 600)["ContainerOOMKilled"]
+    assert alert.starts_at == T0 + 600
+    assert [a.status for a in claim_due(conn, T0 + 600, settings.alert_repeat_interval_seconds).alerts] == ["firing"]
+
+
+def test_fingerprint_depends_on_labels_only():
+    assert fingerprint({"a": "1", "b": "2"}) == fingerprint({"b": "2", "a": "1"})
+    assert fingerprint({"a": "1", "b": "2"}) != fingerprint({"a": "1", "b": "3"})
+    assert len(fingerprint({})) == 16

@@ -1,0 +1,132 @@
+"""A simulated cluster with OOM-killed, throttled, crash-looping and memory-tight containers: the
+collection fires exactly the alerts the scenario implies, tells each once, again per repeat
+interval, and tells when the cluster heals."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import FakeClock, make_settings
+from notify_receivers import HttpReceiver, http_receiver
+
+from shared.collect_entry import collect_once
+from shared.simulator.cluster import SimulatedCluster
+from shared.simulator.scenario import Scenario, build_scenario
+from shared.simulator.timeseries import memory_bytes_at, restart_count_at
+from shared.store import connect
+from shared.triggers import Trigger
+
+INTERVAL = 300
+REPEAT = 900
+Key = tuple[str, str, str, str, str]  # alert name, namespace, workload kind, workload, container
+
+
+def expected_alerts(scenario: Scenario, at: float, previous_at: float | None, threshold: float = 0.9) -> set[Key]:
+    """The container alerts a run at `at` must fire, worked out from the scenario itself.
+
+    Memory is the peak of the working set over the scrapes (every 60 s) in the collection window;
+    restarts rise when the count at `at` is above the count at the previous run.
+    """
+    alerts: set[Key] = set()
+    scrapes = [at - offset for offset in range(0, INTERVAL + 1, 60)]
+    for pod in scenario.pods:
+        for c in pod.containers:
+            where = (pod.namespace, pod.workload_kind, pod.workload_name, c.name)
+            if c.last_termination_reason == "OOMKilled":
+                alerts.add(("ContainerOOMKilled", *where))
+            elif previous_at is not None and restart_count_at(scenario, pod, c, at) > restart_count_at(
+                    scenario, pod, c, previous_at):
+                alerts.add(("ContainerRestarting", *where))
+            if c.cpu_limit_millicores and pod.phase == "Running" and c.throttled_ratio > 0.25:
+                alerts.add(("CPUThrottled", *where))
+            if c.memory_limit_bytes and pod.phase == "Running":
+                peak = max(memory_bytes_at(scenario, pod, c, t) for t in scrapes)
+                if peak > threshold * c.memory_limit_bytes:
+                    alerts.add(("MemoryNearLimit", *where))
+    return alerts
+
+
+def _key(alert: dict) -> Key:
+    labels = alert["labels"]
+    return (labels["alertname"], labels["namespace"], labels["workload_kind"], labels["workload"], labels["container"])
+
+
+def _messages_since(receiver: HttpReceiver, start: int) -> list[dict]:
+    return [request.json for request in receiver.requests[start:]]
+
+
+def _told(messages: list[dict], status: str) -> Counter[Key]:
+    return Counter(_key(a) for m in messages for a in m["alerts"] if a["status"] == status)
+
+
+@pytest.fixture
+def scenario() -> Scenario:
+    return build_scenario(120, seed=11)
+
+
+def test_alerts_fire_once_repeat_per_interval_and_resolve_when_healed(tmp_path: Path, scenario: Scenario):
+    clock = FakeClock()
+    with SimulatedCluster(scenario, clock=clock) as cluster, http_receiver() as slack, \
+            http_receiver("/generic/hook") as webhook:
+        settings = make_settings(tmp_path, cluster, slack_webhook_url=slack.url, webhook_url=webhook.url,
+                                 alert_repeat_interval_seconds=REPEAT, collect_interval_seconds=INTERVAL)
+
+        def collect() -> list[dict]:
+            before_slack, before_webhook = len(slack.requests), len(webhook.requests)
+            body, status = collect_once(settings, Trigger("schedule"), clock=clock)
+            assert (body["status"], status) == ("ok", 200), body
+            messages = _messages_since(webhook, before_webhook)
+            assert len(slack.requests) - before_slack == len(messages) <= 1  # one warning group per run
+            clock.advance(INTERVAL)
+            return messages
+
+        t0 = clock.now
+        first = collect()
+        expected_t0 = expected_alerts(scenario, t0, None)
+        names = {key[0] for key in expected_t0}
+        assert {"ContainerOOMKilled", "CPUThrottled", "MemoryNearLimit"} <= names  # the scenario has them all
+        assert _told(first, "firing") == Counter(expected_t0)
+
+        t1 = clock.now
+        second = collect()
+        expected_t1 = expected_alerts(scenario, t1, t0)
+        assert any(key[0] == "ContainerRestarting" for key in expected_t1)
+        assert _told(second, "firing") == Counter(expected_t1 - expected_t0)
+        assert _told(second, "resolved") == Counter(expected_t0 - expected_t1)
+
+        t2 = clock.now
+        third = collect()
+        expected_t2 = expected_alerts(scenario, t2, t1)
+        assert not set(_told(third, "firing")) & (expected_t1 & expected_t2)  # still firing: not told again
+        assert set(_told(third, "firing")) == expected_t2 - expected_t1
+
+        t3 = clock.now  # a repeat interval after t0: what fired since t0 without a break is told again
+        fourth = collect()
+        expected_t3 = expected_alerts(scenario, t3, t2)
+        steady = expected_t0 & expected_t1 & expected_t2 & expected_t3
+        assert steady
+        assert _told(fourth, "firing") == Counter(steady | (expected_t3 - expected_t2))
+
+        cluster.set_scenario(scenario.healed(t3))  # fixed right after the run at t3
+        healed = collect()
+        still = {key for key in expected_t3 if key[0] == "ContainerRestarting"}  # rose within the last hour
+        assert set(_told(healed, "resolved")) == expected_t3 - still
+        # the restart alerts first told at t1 are a repeat interval old now: told again, still firing
+        assert _told(healed, "firing") == Counter(still & expected_t1 & expected_t2)
+
+        clock.advance(3600)
+        last = collect()
+        assert set(_told(last, "resolved")) == still
+        assert collect() == []
+
+    conn = connect(settings.database_path, readonly=True)
+    try:
+        statuses = dict(conn.execute("SELECT channel || '/' || status, COUNT(*) FROM notifications GROUP BY 1"))
+        firing = conn.execute("SELECT COUNT(*) FROM alerts WHERE state = 'firing'").fetchone()[0]
+    finally:
+        conn.close()
+    assert set(statuses) == {"slack/sent", "webhook/sent"}
+    assert statuses["slack/sent"] == statuses["webhook/sent"] == len(slack.requests)
+    assert firing == 0

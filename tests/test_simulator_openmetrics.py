@@ -1,0 +1,92 @@
+"""The simulated Prometheus answers the collector's queries exactly as a real Prometheus does.
+
+The scenario's history is written as OpenMetrics, backfilled with promtool into a real Prometheus
+(Debian's 2.42), and both servers get the same queries at the same times.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from shared.config import Settings
+from shared.simulator.openmetrics import write_openmetrics
+from shared.simulator.prometheus_api import PrometheusApiServer
+from shared.simulator.scenario import build_scenario
+from shared.usage import render, series_selector, usage_queries
+
+pytestmark = pytest.mark.skipif(not (shutil.which("promtool") and shutil.which("prometheus")),
+                                reason="needs promtool and prometheus (apt-get install --no-install-recommends prometheus)")
+
+END = int(time.time()) // 60 * 60  # recent: Prometheus deletes blocks beyond its 15-day retention at start
+START = END - 2 * 3600
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def real_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    workdir: Path = tmp_path_factory.mktemp("prometheus")
+    data = write_openmetrics(build_scenario(20), workdir / "cadvisor.om", START, END)
+    assert data.read_text().endswith("# EOF\n")
+    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(data), str(workdir / "tsdb")],
+                   check=True, capture_output=True, timeout=120)
+    (workdir / "prometheus.yml").write_text("scrape_configs: []\n")
+    url = f"http://127.0.0.1:{_free_port()}"
+    process = subprocess.Popen(
+        ["prometheus", "--storage.tsdb.path", str(workdir / "tsdb"), "--web.listen-address", url.removeprefix("http://"),
+         "--config.file", str(workdir / "prometheus.yml")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if requests.get(url + "/-/ready", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "prometheus did not become ready"
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _answer(url: str, query: str, at: float) -> dict[tuple[tuple[str, str], ...], float]:
+    body = requests.get(url + "/api/v1/query", params={"query": query, "time": at}, timeout=10).json()
+    assert body["status"] == "success", body
+    return {tuple(sorted(r["metric"].items())): float(r["value"][1]) for r in body["data"]["result"]}
+
+
+@pytest.mark.parametrize("at", [END, END - 17.5, END - 3600 + 0.25])
+@pytest.mark.parametrize("namespaces", [None, ("shop", "data"), ("kube-system",)])
+def test_collector_queries_agree_with_a_real_prometheus(real_prometheus: str, at: float, namespaces) -> None:
+    settings = Settings()
+    with PrometheusApiServer(build_scenario(20)) as simulated:
+        for query in usage_queries(settings):
+            text = render(query, series_selector(settings, namespaces))
+            real, ours = _answer(real_prometheus, text, at), _answer(simulated.url, text, at)
+            assert real.keys() == ours.keys(), query.figure
+            assert real or query.figure == "cpu_throttled"
+            for key, value in real.items():
+                assert math.isclose(ours[key], value, rel_tol=1e-9, abs_tol=1e-12), (query.figure, key)
+
+
+def test_pod_level_and_pause_series_are_backfilled_too(real_prometheus: str) -> None:
+    query = "count by (container) (container_memory_working_set_bytes)"
+    with PrometheusApiServer(build_scenario(20)) as simulated:
+        assert _answer(real_prometheus, query, END) == _answer(simulated.url, query, END)
