@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from datetime import UTC, datetime
 
 from shared.config import Settings
 from shared.store import transaction
+
+log = logging.getLogger(__name__)
 
 SEVERITIES = ("critical", "warning", "info")
 RESOLVED_KEEP_SECONDS = 7 * 86_400
@@ -330,7 +333,14 @@ def evaluate_rules(conn: sqlite3.Connection, settings: Settings, now: float) -> 
         f" ORDER BY started_at DESC LIMIT 1"
     ).fetchone()
     ctx = RuleContext(conn, settings, now, *(latest or (None, None)))
-    return {name: rule(ctx) for name, rule in RULES.items()}
+    results: dict[str, list[Alert] | None] = {}
+    for name, rule in RULES.items():
+        try:
+            results[name] = rule(ctx)
+        except sqlite3.Error:  # one broken rule keeps its alerts as they are; the others still count
+            log.exception("alert rule %s could not be evaluated", name)
+            results[name] = None
+    return results
 
 
 def _mib(value: int | float | None) -> str:

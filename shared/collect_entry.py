@@ -44,7 +44,9 @@ def collect_once(
                     return {"status": "duplicate", "event_id": event[1], "event_source": event[0]}, 200
             finally:
                 conn.close()
+        wall_started = time.perf_counter()
         outcome = run_collection(settings, trigger, request, clock)
+        wall_seconds = time.perf_counter() - wall_started
         run = outcome.run
         if event:
             conn = connect(settings.database_path)
@@ -63,7 +65,7 @@ def collect_once(
         "run_id": run.id, "status": run.status, "trigger": run.trigger, "event_id": run.event_id,
         "pods": run.pods, "containers": run.containers, "nodes": run.nodes, "error": run.error,
         "started_at": run.started_at, "finished_at": run.finished_at,
-        "duration_seconds": round(run.finished_at - run.started_at, 3),
+        "duration_seconds": round(wall_seconds, 3),
         "timings": {"kubernetes_seconds": run.kubernetes_seconds, "prometheus_seconds": run.prometheus_seconds,
                     "database_seconds": run.database_seconds},
         "kubernetes_requests": run.kubernetes_requests, "prometheus_queries": run.prometheus_queries,

@@ -12,6 +12,7 @@ import re
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -23,6 +24,7 @@ from shared.kube import KubeClient, KubeError, load_credentials
 from shared.locking import try_file_lock
 from shared.store import connect
 from shared.triggers import BadRequest, Trigger
+from shared.usage import UsageResult
 
 log = logging.getLogger(__name__)
 
@@ -166,58 +168,78 @@ def _collect(
     settings: Settings, trigger: Trigger, request: CollectRequest, clock: Callable[[], float],
     lease_lost: Callable[[], bool] = lambda: False,
 ) -> CollectOutcome:
+    """Read Kubernetes and Prometheus side by side, then store everything in one transaction.
+
+    The usage queries run in a worker thread while the pod pages are read and parsed: Prometheus
+    computes while this process parses JSON. A query that must be split by namespace waits for the
+    namespaces the pod list found.
+    """
     from shared.inventory import read_inventory
-    from shared.prometheus import PrometheusClient
-    from shared.usage import collect_usage
 
     started = clock()
     deadline = Deadline(settings.collect_budget_seconds)
     conn = connect(settings.database_path)  # migrate before spending time on the network
     scope = tuple(request.namespaces) if request.namespaces else settings.namespaces_include or None
+    namespaces: Future[tuple[str, ...]] = Future()
     kube_stats = None
-    try:
+    with ThreadPoolExecutor(1, thread_name_prefix="prometheus") as pool:
+        usage_future = pool.submit(_read_usage, settings, started, deadline, namespaces, scope)
         try:
-            credentials = load_credentials(settings)
-            with KubeClient(credentials, settings, deadline) as kube:
-                kube_stats = kube.stats
-                inventory = read_inventory(kube, scope, settings.namespaces_exclude, settings.kube_page_size, deadline)
-        except (KubeError, BudgetExceeded) as exc:
-            retriable = isinstance(exc, KubeError) and exc.retriable
-            run = _run(trigger, started, clock(), "failed", settings, error=f"Kubernetes: {exc}",
-                       kubernetes_seconds=kube_stats.seconds if kube_stats else None,
-                       kubernetes_requests=kube_stats.requests if kube_stats else None)
-            record_run(conn, run)
-            log.error("collection failed: %s", run.error, extra={"run_id": run.id})
-            return CollectOutcome(run, retriable)
-
-        prometheus_started = time.perf_counter()
-        with PrometheusClient(settings, deadline) as prometheus:
             try:
-                usage = collect_usage(prometheus, settings, started, inventory.namespaces, scope)
-            except BudgetExceeded as exc:
-                usage = None
-                budget_error = str(exc)
-            prometheus_stats = prometheus.stats
-        errors = [f"Prometheus: {e}" for e in usage.errors] if usage else [f"Prometheus: {budget_error}"]
-        if inventory.nodes_error:
-            errors.append(f"Kubernetes nodes: {inventory.nodes_error}")
-        if lease_lost():
-            return _failed(settings, trigger, started, clock,
-                           "lost the collector lease during the run; another collector took over", True)
-        stored_at = time.perf_counter()
-        run = _run(
-            trigger, started, clock(), "partial" if errors else "ok", settings,
-            pods=len(inventory.pods), containers=inventory.container_count, nodes=len(inventory.nodes),
-            error="; ".join(errors) or None,
-            kubernetes_seconds=round(kube_stats.seconds, 4),
-            prometheus_seconds=round(stored_at - prometheus_started, 4),
-            kubernetes_requests=kube_stats.requests, prometheus_queries=prometheus_stats.queries,
-        )
-        store_collection(conn, run, inventory, usage.by_container if usage else {}, int(started))
-        run.database_seconds = round(time.perf_counter() - stored_at, 4)
-        conn.execute("UPDATE runs SET database_seconds = ? WHERE id = ?", (run.database_seconds, run.id))
-        log.info("collection %s: %d pods, %d containers in %.2fs", run.status, run.pods, run.containers,
-                 run.finished_at - run.started_at, extra={"run_id": run.id})
-        return CollectOutcome(run)
-    finally:
-        conn.close()
+                credentials = load_credentials(settings)
+                with KubeClient(credentials, settings, deadline) as kube:
+                    kube_stats = kube.stats
+                    inventory = read_inventory(kube, scope, settings.namespaces_exclude,
+                                               settings.kube_page_size, deadline)
+            except (KubeError, BudgetExceeded) as exc:
+                namespaces.set_result(())
+                retriable = isinstance(exc, KubeError) and exc.retriable
+                run = _run(trigger, started, clock(), "failed", settings, error=f"Kubernetes: {exc}",
+                           kubernetes_seconds=kube_stats.seconds if kube_stats else None,
+                           kubernetes_requests=kube_stats.requests if kube_stats else None)
+                record_run(conn, run)
+                log.error("collection failed: %s", run.error, extra={"run_id": run.id})
+                return CollectOutcome(run, retriable)
+            namespaces.set_result(inventory.namespaces)
+            usage, prometheus_seconds, prometheus_queries = usage_future.result()
+            errors = [f"Prometheus: {e}" for e in usage.errors]
+            if inventory.nodes_error:
+                errors.append(f"Kubernetes nodes: {inventory.nodes_error}")
+            if lease_lost():
+                return _failed(settings, trigger, started, clock,
+                               "lost the collector lease during the run; another collector took over", True)
+            stored_at = time.perf_counter()
+            run = _run(
+                trigger, started, clock(), "partial" if errors else "ok", settings,
+                pods=len(inventory.pods), containers=inventory.container_count, nodes=len(inventory.nodes),
+                error="; ".join(errors) or None,
+                kubernetes_seconds=round(kube_stats.seconds, 4), prometheus_seconds=round(prometheus_seconds, 4),
+                kubernetes_requests=kube_stats.requests, prometheus_queries=prometheus_queries,
+            )
+            store_collection(conn, run, inventory, usage.by_container, int(started))
+            run.database_seconds = round(time.perf_counter() - stored_at, 4)
+            conn.execute("UPDATE runs SET database_seconds = ? WHERE id = ?", (run.database_seconds, run.id))
+            log.info("collection %s: %d pods, %d containers", run.status, run.pods, run.containers,
+                     extra={"run_id": run.id})
+            return CollectOutcome(run)
+        finally:
+            if not namespaces.done():
+                namespaces.set_result(())
+            conn.close()
+
+
+def _read_usage(
+    settings: Settings, at: float, deadline: Deadline, namespaces: Future[tuple[str, ...]],
+    scope: tuple[str, ...] | None,
+) -> tuple[UsageResult, float, int]:
+    """Usage of every container, the seconds it took and the number of queries sent."""
+    from shared.prometheus import PrometheusClient
+    from shared.usage import collect_usage
+
+    started = time.perf_counter()
+    with PrometheusClient(settings, deadline) as prometheus:
+        try:
+            usage = collect_usage(prometheus, settings, at, namespaces.result, scope)
+        except BudgetExceeded as exc:
+            usage = UsageResult({}, [str(exc)])
+        return usage, time.perf_counter() - started, prometheus.stats.queries

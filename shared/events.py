@@ -9,6 +9,7 @@ one message per group.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -42,20 +43,34 @@ def collection_event(run: RunRecord, settings: Settings, now: float):  # type: i
 
 
 def alert_events(groups: list[AlertGroup], run_id: int | None, settings: Settings, now: float) -> list:
-    """One `alert.firing` and one `alert.resolved` event per severity group (when it has such alerts).
+    """`alert.firing` and `alert.resolved` events per severity group (when it has such alerts).
 
-    Each event has a fresh id (a restored database reuses run ids, and alert_notify drops ids it saw).
+    A group too large for one request to alert_notify (half of MAX_BODY_BYTES) is split over several
+    events. Each event has a fresh id: a restored database reuses run ids, and alert_notify drops
+    ids it has seen.
     """
     events = []
     for group in groups:
         for event_type, alerts in ((ALERT_FIRING, group.firing), (ALERT_RESOLVED, group.resolved)):
-            if not alerts:
-                continue
             status = "firing" if event_type == ALERT_FIRING else "resolved"
-            data = {"status": status, "severity": group.severity, "run_id": run_id,
-                    "alerts": [a.as_alertmanager() for a in alerts]}
-            events.append(_event(event_type, data, settings, now, severity=group.severity))
+            for chunk in _chunks([a.as_alertmanager() for a in alerts], settings.max_body_bytes // 2):
+                data = {"status": status, "severity": group.severity, "run_id": run_id, "alerts": chunk}
+                events.append(_event(event_type, data, settings, now, severity=group.severity))
     return events
+
+
+def _chunks(alerts: list[dict], max_bytes: int) -> list[list[dict]]:
+    """`alerts` in consecutive lists whose JSON stays under `max_bytes` (one alert at least each)."""
+    chunks: list[list[dict]] = []
+    size = max_bytes
+    for alert in alerts:
+        alert_bytes = len(json.dumps(alert)) + 2
+        if size + alert_bytes > max_bytes:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(alert)
+        size += alert_bytes
+    return chunks
 
 
 def _event(event_type: str, data: dict, settings: Settings, now: float, **extensions: str):  # type: ignore[no-untyped-def]

@@ -7,7 +7,6 @@ plain dicts, because the client's model objects cost about 8x the time and memor
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -15,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import requests
 
 from shared.deadline import Deadline
@@ -207,8 +207,8 @@ class KubeClient:
             self.stats.seconds += time.perf_counter() - started
         if response.status_code < 300:
             try:
-                return json.loads(content)
-            except ValueError:
+                return orjson.loads(content)
+            except orjson.JSONDecodeError:
                 raise KubeError(f"Kubernetes API answered {verb} {resource.plural} with invalid JSON",
                                 response.status_code, retriable=True) from None
         raise _api_error(response, content, verb, resource)
@@ -246,9 +246,9 @@ def _api_error(response: requests.Response, content: bytes, verb: str, resource:
     """A Status body (or whatever came back) turned into an error naming what to do."""
     status = response.status_code
     try:
-        body = json.loads(content)
+        body = orjson.loads(content)
         message, reason = body.get("message", ""), body.get("reason", "")
-    except ValueError:
+    except orjson.JSONDecodeError:
         message, reason = content[:200].decode("utf-8", "replace").strip(), ""
     group = resource.group or '""'
     if status in (401, 403):

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from shared.health import database_size_bytes, read_monitor_state
 from shared.store import StoreError, connect
@@ -57,7 +57,7 @@ def observes_requests(routes: Iterable[str] = ("/",)) -> Callable[[Callable[...,
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             from flask import has_request_context, request
 
-            if not has_request_context():
+            if not has_request_context():  # called directly, not serving a request: nothing to count
                 return handler(*args, **kwargs)
             method = request.method if request.method in _METHODS else OTHER
             path = _normal_path(request.path)

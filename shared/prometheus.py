@@ -6,11 +6,11 @@ for one answer is split by namespace; an unreachable server makes the run `parti
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import orjson
 import requests
 
 from shared.deadline import Deadline
@@ -106,8 +106,8 @@ class PrometheusClient:
         if response.status_code in _SPLIT_STATUSES:
             raise QueryTooLarge(f"Prometheus answered {response.status_code}: {_error_text(body)}")
         try:
-            data = json.loads(body)
-        except ValueError:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
             raise PrometheusError(
                 f"Prometheus answered {response.status_code} with a body that is not JSON"
             ) from None
@@ -134,6 +134,6 @@ def _read_bounded(response: requests.Response, max_bytes: int) -> bytes:
 
 def _error_text(body: bytes) -> str:
     try:
-        return str(json.loads(body).get("error") or "")[:300]
+        return str(orjson.loads(body).get("error") or "")[:300]
     except (ValueError, AttributeError):
         return body[:300].decode("utf-8", "replace").strip()

@@ -7,6 +7,7 @@ every container and is grouped by namespace, pod and container. cAdvisor's pod-l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -102,13 +103,13 @@ def collect_usage(
     client: PrometheusClient,
     settings: Settings,
     at: float,
-    namespaces: tuple[str, ...],
+    namespaces: Callable[[], tuple[str, ...]],
     scope: tuple[str, ...] | None = None,
 ) -> UsageResult:
     """Run every usage query at time `at` and merge the answers per container.
 
-    `scope` is the run's namespace filter (None: the configured one). `namespaces` are those the run
-    found pods in: a query whose answer is too large is asked again once per namespace. An
+    `scope` is the run's namespace filter (None: the configured one). `namespaces()` gives those the
+    run found pods in: a query whose answer is too large is asked again once per namespace. An
     unreachable Prometheus stops at the first failure, not once per query.
     """
     from shared.prometheus import PrometheusError, PrometheusUnavailable, QueryTooLarge
@@ -122,7 +123,7 @@ def collect_usage(
             except QueryTooLarge:
                 samples = [
                     sample
-                    for namespace in namespaces
+                    for namespace in namespaces()
                     for sample in client.query_vector(render(query, series_selector(settings, (namespace,))), at)
                 ]
         except PrometheusUnavailable as exc:

@@ -64,6 +64,7 @@ def make_settings(tmp_path: Path, cluster: SimulatedCluster | None = None, **ove
         "pod_name": "",
         "pod_namespace": "",
     }
+    tmp_path.mkdir(parents=True, exist_ok=True)
     if cluster is not None:
         values["kubeconfig"] = cluster.write_kubeconfig(tmp_path / "kubeconfig")
         values["prometheus_url"] = cluster.prometheus_url
@@ -77,3 +78,19 @@ def make_settings(tmp_path: Path, cluster: SimulatedCluster | None = None, **ove
 @pytest.fixture
 def settings(tmp_path: Path, cluster: SimulatedCluster) -> Settings:
     return make_settings(tmp_path, cluster)
+
+
+@pytest.fixture(scope="session")
+def backfilled_prometheus(small_scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, float]]:
+    """A real Prometheus holding two hours of the small scenario's cAdvisor series; (url, end time).
+
+    Installed from Debian by `make test`; a missing binary fails the tests that need it.
+    """
+    from shared.simulator.openmetrics import write_openmetrics
+    from tests.servers import real_prometheus
+
+    end = int(time.time()) // 300 * 300  # recent: Prometheus drops blocks beyond its retention at start
+    workdir = tmp_path_factory.mktemp("backfill")
+    data = write_openmetrics(small_scenario, workdir / "cadvisor.om", end - 2 * 3600, end)
+    with real_prometheus(data) as url:
+        yield url, float(end)

@@ -194,19 +194,23 @@ def test_permanent_channel_failure_answers_500(server, fresh):
     assert len(slack.requests) == 1 and len(smtp.messages) == 1
 
 
-def test_bearer_token_is_required_when_set(tmp_path):
+def test_bearer_token_guards_the_alertmanager_entry(tmp_path):
     with http_receiver() as slack:
         env = {"DATABASE_PATH": str(tmp_path / "db.sqlite"), "SLACK_WEBHOOK_URL": slack.url, "WEBHOOK_URL": "",
                "SMTP_HOST": "", "ALERT_WEBHOOK_TOKEN": TOKEN, "K_SINK": ""}
         with function_server("alert_notify", env) as url:
             missing = _post(url, json=ALERTMANAGER_EXAMPLE, timeout=30)
             wrong = _post(url, json=ALERTMANAGER_EXAMPLE, headers={"Authorization": "Bearer nope"}, timeout=30)
-            right = _post(url, json=ALERTMANAGER_EXAMPLE, headers={"Authorization": f"Bearer {TOKEN}"},
-                                  timeout=30)
+            right = _post(url, json=ALERTMANAGER_EXAMPLE, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+            sent_after_right = len(slack.requests)
+            [event] = alert_events(group_by_severity([Alert("X", "critical", {"alertname": "X", "severity": "critical"},
+                                                            "s", "", 0.0)]), 1, load_settings(), 0.0)
+            headers, body = to_binary(event)
+            from_broker = _post(url, headers=headers, data=body, timeout=30)  # the Broker sends no token
     assert missing.status_code == wrong.status_code == 401
     assert "send `Authorization: Bearer <ALERT_WEBHOOK_TOKEN>`" in missing.json()["error"]
-    assert right.status_code == 204
-    assert len(slack.requests) == 1
+    assert right.status_code == 204 and sent_after_right == 1
+    assert from_broker.status_code == 204 and len(slack.requests) == 2
 
 
 def test_an_unreachable_webhook_never_shows_its_url_in_logs_or_answers(tmp_path):

@@ -182,6 +182,18 @@ def test_backup_missing_counts_from_the_last_good_backup_or_the_first_run(db):
     assert "BackupMissing" not in _firing(conn, settings, T0 + 28 * 3600)
 
 
+def test_a_rule_that_cannot_read_its_table_keeps_its_state_and_the_others_still_run(db):
+    conn, settings = db
+    _store(conn, T0, [_pod("api-1", _container(reason="OOMKilled"))])
+    assert "BackupMissing" in _firing(conn, settings, T0 + 27 * 3600)
+    with transaction(conn):
+        conn.execute("DROP TABLE backups")
+    evaluated = evaluate_rules(conn, settings, T0 + 28 * 3600)
+    assert evaluated["BackupMissing"] is None
+    assert [a.name for a in evaluated["ContainerOOMKilled"]] == ["ContainerOOMKilled"]
+    assert "BackupMissing" in _firing(conn, settings, T0 + 28 * 3600)  # not resolved for lack of data
+
+
 def test_told_once_then_once_per_repeat_interval_then_once_resolved(db):
     conn, settings = db
     repeat = settings.alert_repeat_interval_seconds

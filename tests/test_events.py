@@ -110,3 +110,31 @@ def test_events_from_the_collector_are_delivered_by_alert_notify(tmp_path, clust
     assert answers == [204]
     [message] = [r.json for r in slack.requests]
     assert message["blocks"][0]["text"]["text"].startswith(f"WARNING: {len(data['alerts'])} firing")
+
+
+def test_a_large_alert_group_is_split_into_events_that_alert_notify_accepts():
+    from shared.alerts import Alert
+    from shared.config import load_settings
+    from shared.events import alert_events
+    from shared.notify.message import group_by_severity
+
+    settings = load_settings(max_body_bytes=64 * 1024)
+    alerts = [Alert("CPUThrottled", "warning", {"alertname": "CPUThrottled", "severity": "warning",
+                                                "workload": f"api-{i}"}, "throttled", "x" * 200, 0.0)
+              for i in range(1000)]
+    events = alert_events(group_by_severity(alerts), 1, settings, 0.0)
+    sizes = [len(json.dumps(event.get_data())) for event in events]
+    assert len(events) > 1 and max(sizes) < settings.max_body_bytes
+    assert sum(len(event.get_data()["alerts"]) for event in events) == 1000
+
+
+def test_when_the_sink_refuses_the_run_event_alerts_wait_for_the_next_run(tmp_path, cluster, clock):
+    with http_receiver("/default/broker") as sink:
+        settings = make_settings(tmp_path, cluster, k_sink=sink.url, notify_max_attempts=1)
+        sink.reply(503, "broker not ready")
+        collect_once(settings, Trigger("schedule"), clock=clock)
+        clock.advance(300)
+        collect_once(settings, Trigger("schedule"), clock=clock)
+        types = [headers["type"] for headers, _ in _events(sink)]
+    assert types == ["dev.k8smonitor.collection.completed", "dev.k8smonitor.collection.completed",
+                     "dev.k8smonitor.alert.firing"]

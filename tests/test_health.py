@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +25,7 @@ from shared.simulator.cluster import SimulatedCluster
 from shared.store import SCHEMA_VERSION, connect
 from shared.triggers import Trigger
 from tests.conftest import FakeClock, make_settings
-from tests.servers import free_port, function_server
+from tests.servers import REPO, free_port, function_server
 
 CLIENT_TIMEOUT_SECONDS = 15  # far above any check timeout: a hung /health fails the test, not the suite
 
@@ -51,7 +54,12 @@ def collect_now(settings: Settings, clock: FakeClock, runs: int = 1) -> None:
 
 
 def get(url: str) -> requests.Response:
-    return requests.get(url, timeout=CLIENT_TIMEOUT_SECONDS)
+    """A GET that closes its connection: gunicorn waits out kept-alive connections when it stops."""
+    return requests.get(url, timeout=CLIENT_TIMEOUT_SECONDS, headers={"Connection": "close"})
+
+
+def post(url: str, **kwargs: object) -> requests.Response:
+    return requests.post(url, timeout=CLIENT_TIMEOUT_SECONDS, headers={"Connection": "close"}, **kwargs)
 
 
 def closed_port_url() -> str:
@@ -280,8 +288,20 @@ def test_unknown_paths_and_methods_get_a_clear_answer(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     with function_server("health", health_env(settings)) as url:
         unknown = get(f"{url}/healthz")
-        post = requests.post(f"{url}/health", timeout=CLIENT_TIMEOUT_SECONDS)
+        refused = post(f"{url}/health")
 
     assert unknown.status_code == 404
     assert "/health/liveness" in unknown.json()["error"]
-    assert post.status_code == 405
+    assert refused.status_code == 405
+
+
+def test_the_health_function_starts_without_the_kubernetes_client_or_requests(tmp_path: Path) -> None:
+    """Cold start after scale-to-zero pays for every import: the heavy clients load only when checked."""
+    load = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('main', sys.argv[1]);"
+            "spec.loader.exec_module(importlib.util.module_from_spec(spec));"
+            "print(sorted(m for m in ('kubernetes', 'requests', 'urllib3') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", load, "functions/health/main.py"], cwd=REPO, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO),
+                                                      "DATABASE_PATH": str(tmp_path / "k8s_metrics.db")})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -10,10 +10,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 
 from shared.logs import configure_logging, log_context, redact, register_secrets
 from tests.servers import free_port, function_server
+from tests.test_health import get, post
 
 SLACK_URL = "https://hooks.slack.com/services/T0LOGTEST/B0LOGTEST/logtestslacksecret"
 PASSWORD = 'pa"ss\\word-logtest'  # quotes and a backslash: JSON escapes them, the mask must still hit
@@ -167,14 +167,14 @@ def test_secrets_never_appear_in_logs_or_answers_even_inside_errors(tmp_path: Pa
     }
     bodies = []
     with function_server("collect", env, log_path=tmp_path / "collect.log") as url:
-        failed = requests.post(url, json={}, timeout=30)
-        refused = requests.post(url, json={"namespaces": [SERVER_SECRETS["SLACK_WEBHOOK_URL"]]}, timeout=30)
+        failed = post(url, json={})
+        refused = post(url, json={"namespaces": [SERVER_SECRETS["SLACK_WEBHOOK_URL"]]})
         bodies += [failed.text, refused.text]
     with function_server("health", env, log_path=tmp_path / "health.log") as url:
-        health = requests.get(f"{url}/health", timeout=30)
-        unknown = requests.get(f"{url}/{SERVER_SECRETS['PROMETHEUS_BEARER_TOKEN']}", timeout=30)
+        health = get(f"{url}/health")
+        unknown = get(f"{url}/{SERVER_SECRETS['PROMETHEUS_BEARER_TOKEN']}")
         bodies += [health.text, unknown.text]
-        bodies += [requests.get(f"{url}{path}", timeout=30).text for path in ("/health/readiness", "/metrics")]
+        bodies += [get(f"{url}{path}").text for path in ("/health/readiness", "/metrics")]
     collect_log, health_log = json_lines(tmp_path / "collect.log"), json_lines(tmp_path / "health.log")
 
     # the errors did carry the secrets, masked

@@ -7,7 +7,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.collect_entry import collect_once
@@ -17,7 +16,7 @@ from shared.store import connect, transaction
 from shared.triggers import Trigger
 from tests.conftest import FakeClock, make_settings
 from tests.servers import free_port, function_server
-from tests.test_health import health_env
+from tests.test_health import get, health_env, post
 
 SPEC_METRICS = {
     "http_requests", "http_request_duration_seconds", "pods_collected_total", "collection_duration_seconds",
@@ -29,7 +28,7 @@ SPEC_METRICS = {
 
 def scrape(url: str) -> dict[str, tuple[str, dict[tuple, float]]]:
     """family name -> (type, {(sample name, sorted labels): value})."""
-    response = requests.get(f"{url}/metrics", timeout=10)
+    response = get(f"{url}/metrics")
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     return {
@@ -94,9 +93,9 @@ def test_metrics_report_what_the_database_holds_and_the_requests_served(
 
     with function_server("health", health_env(settings)) as url:
         for _ in range(3):
-            requests.get(f"{url}/health/liveness", timeout=10)
+            get(f"{url}/health/liveness")
         for path in ("/wp-admin/setup.php", "/.env"):
-            requests.get(f"{url}{path}", timeout=10)
+            get(f"{url}{path}")
         first = scrape(url)
         second = scrape(url)
 
@@ -152,8 +151,8 @@ def test_every_function_counts_its_requests_and_serves_them_on_metrics(
         settings: Settings, clock: FakeClock) -> None:
     clock.now = time.time()  # the collect function runs on real time: put the simulator there too
     with function_server("collect", health_env(settings)) as url:
-        collected = requests.post(url, json={}, timeout=60)
-        refused = requests.get(url, timeout=10)
+        collected = post(url, json={})
+        refused = get(url)
         families = scrape(url)
 
     assert collected.status_code == 200, collected.text

@@ -52,6 +52,12 @@ def test_starttls_with_login_delivers_text_and_html(tmp_path):
     assert "RESOLVED" in page
 
 
+def test_a_sender_with_a_display_name_gets_a_message_id_in_its_domain(tmp_path):
+    message = email_message(_group(), "K8s Monitor <monitor@example.com>", ("oncall@example.com",), time.time())
+    assert message["Message-ID"].endswith("@example.com>")
+    assert message["From"] == "K8s Monitor <monitor@example.com>"
+
+
 def test_implicit_tls_delivers(tmp_path):
     with smtp_server(tmp_path, tls="implicit") as server:
         settings = _settings(server, tmp_path, smtp_security="ssl")

@@ -9,7 +9,6 @@ import shutil
 import time
 from collections import defaultdict
 
-import pytest
 from conftest import make_settings
 from synthetic_history import store_synthetic_run, synthetic_inventory
 

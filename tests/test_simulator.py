@@ -469,10 +469,12 @@ def test_injected_prometheus_faults_answer_as_asked(sim) -> None:
     sim.prometheus.inject("/api/v1/query", 200, body=b'{"status":"success","data":{"resultType":"vec')
     with pytest.raises(ValueError):
         _query(sim, "up").json()
-    sim.prometheus.inject("/api/v1/query", 200, hang=True)
+    sim.prometheus.inject("/api/v1/query", 200, hang=True, times=5)
     with pytest.raises(requests.exceptions.ReadTimeout):
         requests.get(sim.prometheus_url + "/api/v1/query", params={"query": "up"}, timeout=0.3)
-    assert sim.prometheus.queries[-4:] == ["up"] * 4
+    sim.prometheus.clear_faults()
+    assert _query(sim, "up").status_code == 200
+    assert sim.prometheus.queries[-5:] == ["up"] * 5
 
 
 def test_status_endpoints_answer_like_prometheus(sim) -> None:

@@ -61,8 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def cli_settings(**overrides: object):  # type: ignore[no-untyped-def]
-    """Settings for a command run by hand: local paths (./data) unless the environment says otherwise."""
+def cli_settings(quiet: bool = False, **overrides: object):  # type: ignore[no-untyped-def]
+    """Settings for a command run by hand: local paths (./data) unless the environment says otherwise.
+
+    Logs go to stdout as text unless LOG_FORMAT says json; `quiet` keeps INFO lines out of a
+    command whose own output is the point (the demo), unless LOG_LEVEL asks for them.
+    """
     import os
     from pathlib import Path
 
@@ -75,6 +79,8 @@ def cli_settings(**overrides: object):  # type: ignore[no-untyped-def]
         local["database_path"] = Path("data/k8s_metrics.db")
     if "BACKUP_DIR" not in os.environ:
         local["backup_dir"] = Path("data/backups")
+    if quiet and "LOG_LEVEL" not in os.environ:
+        local["log_level"] = "WARNING"
     settings = load_settings(**{**local, **overrides})
     configure_logging(settings.log_level, os.environ.get("LOG_FORMAT", "text"))
     register_secrets(secret_values(settings))

@@ -31,13 +31,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.pods < 1 or args.runs < 1:
         raise ValueError("--pods and --runs must be at least 1")
-    base = cli_settings()
+    base = cli_settings(quiet=True)
     interval = base.collect_interval_seconds
     now = [time.time() - interval * (args.runs - 1)]  # the demo's clock: runs end at the present
     print(f"Simulating a cluster of {args.pods} pods (seed {args.seed}) on 127.0.0.1 ...")
     with SimulatedCluster(build_scenario(args.pods, args.seed), clock=lambda: now[0]) as cluster:
+        base.database_path.parent.mkdir(parents=True, exist_ok=True)
         kubeconfig = cluster.write_kubeconfig(base.database_path.parent / "simulated-kubeconfig")
-        settings = cli_settings(kubeconfig=kubeconfig, kube_context=None, prometheus_url=cluster.prometheus_url,
+        settings = cli_settings(quiet=True, kubeconfig=kubeconfig, kube_context=None, prometheus_url=cluster.prometheus_url,
                                 namespaces_include=(), namespaces_exclude=())
         for number in range(1, args.runs + 1):
             body, _ = collect_once(settings, Trigger("cli"), clock=lambda: now[0])

@@ -43,8 +43,7 @@ def _announce(
 ) -> None:
     from shared.events import alert_events, collection_event, emit
 
-    if settings.k_sink:
-        emit(collection_event(run, settings, clock()), settings, sleep, rng)
+    sink_takes_events = not settings.k_sink or emit(collection_event(run, settings, clock()), settings, sleep, rng).ok
     conn = connect(settings.database_path)
     try:
         now = clock()
@@ -52,13 +51,15 @@ def _announce(
         if change.started or change.resolved:
             log.info("alerts: %d started firing (%s), %d resolved", len(change.started),
                      _names(change.started), len(change.resolved))
+        if not sink_takes_events:
+            log.warning("K_SINK refused the run's event: alert notifications wait for the next run")
+            return
         claim = claim_due(conn, now, settings.alert_repeat_interval_seconds)
         if not claim.alerts:
             return
         groups = group_by_severity(claim.alerts)
         if settings.k_sink:
-            unsent = [alert for event in alert_events(groups, run.id, settings, now)
-                      if not emit(event, settings, sleep, rng).ok for alert in _event_alerts(event, groups)]
+            unsent = _emit_until_refused(alert_events(groups, run.id, settings, now), groups, settings, sleep, rng)
         else:
             from shared.notify.dispatch import send_groups
 
@@ -69,6 +70,20 @@ def _announce(
             release_claim(conn, claim, unsent)
     finally:
         conn.close()
+
+
+def _emit_until_refused(events: list, groups: list[AlertGroup], settings: Settings,
+                        sleep: Callable[[float], None], rng: random.Random | None) -> list[Alert]:
+    """Emit the events in order; after a refusal the sink is down: keep the rest for the next run.
+
+    Returns the alerts of the events not taken.
+    """
+    from shared.events import emit
+
+    for index, event in enumerate(events):
+        if not emit(event, settings, sleep, rng).ok:
+            return [alert for unsent in events[index:] for alert in _event_alerts(unsent, groups)]
+    return []
 
 
 def _event_alerts(event, groups: list[AlertGroup]) -> list[Alert]:  # type: ignore[no-untyped-def]

@@ -77,7 +77,9 @@ def with_retries(
     (and returned) as `failed`, with how many attempts were made.
     """
     rng = rng or random.Random()
-    for number in range(1, policy.max_attempts + 1):
+    number = 0
+    while True:
+        number += 1
         try:
             result = send()
         except Exception as exc:  # a bug in a channel must not stop the others
@@ -89,14 +91,12 @@ def with_retries(
                 result = Attempt("failed", f"{result.error}; asked to retry after {wait:g}s, longer than "
                                            f"NOTIFY_MAX_BACKOFF_SECONDS ({policy.max_backoff_seconds:g}s)",
                                  transient=True)
-            elif number == policy.max_attempts:
+            elif number >= policy.max_attempts:
                 result = Attempt("failed", f"{result.error} (gave up after {number} attempts)", transient=True)
         record(number, result)
         if result.status != "retry":
             return result
-        sleep(result.retry_after_seconds if result.retry_after_seconds is not None
-              else policy.delay_seconds(number, rng))
-    raise AssertionError("unreachable: the last attempt is never 'retry'")
+        sleep(wait if wait is not None else policy.delay_seconds(number, rng))
 
 
 def post(

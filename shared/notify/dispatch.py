@@ -55,11 +55,10 @@ def send_groups(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
-    channels: dict[str, Channel] | None = None,
 ) -> list[GroupResult]:
     """Send each group to its routed, configured channels; `already_sent` holds (channel, severity)
     pairs an earlier delivery of the same event got through, which are not sent twice."""
-    channels = configured_channels(settings, clock) if channels is None else channels
+    channels = configured_channels(settings, clock)
     policy = RetryPolicy.from_settings(settings)
     results = []
     for group in groups:

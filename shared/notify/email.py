@@ -12,7 +12,7 @@ import html
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 
 from shared.config import Settings
 from shared.notify.delivery import Attempt
@@ -28,7 +28,7 @@ def email_message(group: AlertGroup, sender: str, recipients: tuple[str, ...], n
     message["From"] = sender
     message["To"] = ", ".join(recipients)
     message["Date"] = formatdate(now, usegmt=True)
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    message["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or None)
     message.set_content(plain_text(group))
     message.add_alternative(_html(group), subtype="html")
     return message

@@ -8,6 +8,7 @@ SIGTERM or SIGINT.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import signal
 import sys
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     with SimulatedCluster(scenario) as cluster:
+        gc.freeze()  # the scenario's millions of objects never die: sparing them from GC halves query time
         kubeconfig = cluster.write_kubeconfig(args.kubeconfig)
         print(json.dumps({"kube_url": cluster.kube_url, "prometheus_url": cluster.prometheus_url,
                           "kubeconfig": str(kubeconfig)}), flush=True)

@@ -196,7 +196,7 @@ class KubeApiServer(LoopbackServer):
             if body is None:
                 raise kube_errors.not_found(target.resource, target.group, target.name or "")
             return Response(200, body)
-        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        raise kube_errors.method_not_allowed()
 
     def _list(self, request: Request, target: _Target) -> Response:
         now = self.clock()
@@ -220,9 +220,6 @@ class KubeApiServer(LoopbackServer):
 
     def _leases(self, request: Request, target: _Target, verb: str) -> Response:
         namespace = target.namespace
-        if namespace is None:
-            raise kube_errors.generic(404) if verb != "list" else ApiError(
-                405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         if verb == "list":
             selector = request.param("fieldSelector") or ""
             name = selector.removeprefix("metadata.name=") if selector.startswith("metadata.name=") else None
@@ -230,6 +227,8 @@ class KubeApiServer(LoopbackServer):
                 rv = self._resource_version
             return _json(200, {"kind": "LeaseList", "apiVersion": f"{leases.GROUP}/v1",
                                "metadata": {"resourceVersion": str(rv)}, "items": self.leases.list(namespace, name)})
+        if namespace is None:
+            raise kube_errors.generic(404)
         if verb == "get":
             return _json(200, self.leases.get(namespace, target.name or ""))
         body = _json_body(request)
@@ -239,11 +238,11 @@ class KubeApiServer(LoopbackServer):
             return _json(200, self.leases.update(namespace, target.name or "", body))
         if verb == "delete":
             return _json(200, self.leases.delete(namespace, target.name or "", body))
-        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        raise kube_errors.method_not_allowed()
 
     def _access_review(self, request: Request, verb: str) -> Response:
         if verb != "create":
-            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            raise kube_errors.method_not_allowed()
         review = _json_body(request)
         attributes = (review.get("spec") or {}).get("resourceAttributes") or {}
         allowed = attributes.get("resource") not in self.scenario.denied

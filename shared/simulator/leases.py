@@ -36,10 +36,12 @@ class LeaseStore:
         with self._lock:
             return copy.deepcopy(self._existing(namespace, name))
 
-    def list(self, namespace: str, name: str | None = None) -> list[dict[str, Any]]:
+    def list(self, namespace: str | None, name: str | None = None) -> list[dict[str, Any]]:
+        """Leases of `namespace` (all when None), only `name` when given, as list items (without
+        kind and apiVersion)."""
         with self._lock:
-            return [copy.deepcopy(lease) for (ns, n), lease in sorted(self._leases.items())
-                    if ns == namespace and name in (None, n)]
+            return [{"metadata": copy.deepcopy(lease["metadata"]), "spec": copy.deepcopy(lease["spec"])}
+                    for (ns, n), lease in sorted(self._leases.items()) if namespace in (None, ns) and name in (None, n)]
 
     def create(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         metadata = _metadata(body, namespace)

@@ -74,7 +74,7 @@ class PrometheusApiServer(LoopbackServer):
         self.drop_fraction = 0.0
         self.max_series: int | None = None
         self._lock = threading.Lock()
-        self._series: dict[str, list[Series]] = {}
+        self._series_by_metric: dict[str, list[Series]] = {}
         self._scenario = scenario
         self.set_scenario(scenario)
 
@@ -83,11 +83,12 @@ class PrometheusApiServer(LoopbackServer):
         return self._scenario
 
     def set_scenario(self, scenario: Scenario) -> None:
+        """Answer from another scenario's series from now on."""
         by_metric: dict[str, list[Series]] = {}
         for one in cadvisor_series(scenario, self.names):
             by_metric.setdefault(one.metric, []).append(one)
         with self._lock:
-            self._scenario, self._series = scenario, by_metric
+            self._scenario, self._series_by_metric = scenario, by_metric
 
     # --- LoopbackServer --------------------------------------------------------------------------
 
@@ -116,7 +117,7 @@ class PrometheusApiServer(LoopbackServer):
             return _success(_BUILD_INFO)
         if request.path == "/api/v1/label/__name__/values":
             with self._lock:
-                return _success(sorted(self._series))
+                return _success(sorted(self._series_by_metric))
         if request.path not in ("/api/v1/query", "/api/v1/query_range"):
             return Response(404, b"404 page not found\n", "text/plain; charset=utf-8")
         if request.method not in ("GET", "POST"):
@@ -135,8 +136,8 @@ class PrometheusApiServer(LoopbackServer):
 
     def _evaluator(self) -> promql.Evaluator:
         with self._lock:
-            series = self._series
-        return promql.Evaluator(_Source(series, self.drop_fraction, self.max_series))
+            by_metric = self._series_by_metric
+        return promql.Evaluator(_Source(by_metric, self.drop_fraction, self.max_series))
 
     def _instant_query(self, params: dict[str, str]) -> Response:
         text = _query_text(params)

@@ -275,16 +275,11 @@ class Evaluator:
     def _instant(self, node: Node, t_ms: int) -> Vector | float:
         if isinstance(node, Number):
             return node.value
-        if isinstance(node, Selector):  # the latest sample within the 5-minute lookback
+        if isinstance(node, Selector):  # the latest scrape, well within the 5-minute lookback
             interval = self.source.scrape_interval_ms
-            at = t_ms // interval * interval
-            vector = []
-            if t_ms - at <= 300_000:
-                for labels, sample in self._select(node):
-                    value = sample(at / 1000)
-                    if value is not None:
-                        vector.append(({"__name__": node.metric, **labels}, value))
-            return vector
+            at_seconds = t_ms // interval * interval / 1000
+            return [({"__name__": node.metric, **labels}, value) for labels, sample in self._select(node)
+                    if (value := sample(at_seconds)) is not None]
         if isinstance(node, Call):
             if not isinstance(node.arg, RangeOf):
                 raise Unsupported(f"{node.function} needs a range vector")

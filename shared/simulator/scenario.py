@@ -127,7 +127,7 @@ class Scenario:
         memory well below limits. Restart and OOM counts freeze at their value at `at_seconds`
         (at the epoch when None), so counters never go backwards for a collector watching.
         """
-        from shared.simulator.timeseries import oom_events_total_at, restart_count_at
+        from shared.simulator.timeseries import oom_events_total_at, restart_count_at  # it imports this module
 
         at = self.epoch_seconds if at_seconds is None else at_seconds
         pods = tuple(
