@@ -202,6 +202,8 @@ def _collect(
                 return CollectOutcome(run, retriable)
             namespaces.set_result(inventory.namespaces)
             usage, prometheus_seconds, prometheus_queries = usage_future.result()
+            if usage.budget_exceeded:
+                return _failed(settings, trigger, started, clock, f"Prometheus: {usage.errors[-1]}", False)
             errors = [f"Prometheus: {e}" for e in usage.errors]
             if inventory.nodes_error:
                 errors.append(f"Kubernetes nodes: {inventory.nodes_error}")
@@ -241,5 +243,5 @@ def _read_usage(
         try:
             usage = collect_usage(prometheus, settings, at, namespaces.result, scope)
         except BudgetExceeded as exc:
-            usage = UsageResult({}, [str(exc)])
+            usage = UsageResult({}, [str(exc)], budget_exceeded=True)
         return usage, time.perf_counter() - started, prometheus.stats.queries

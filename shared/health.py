@@ -162,6 +162,7 @@ def check_health(settings: Settings, now: float | None = None) -> HealthReport:
     """
     now = time.time() if now is None else now
     timeout = settings.health_check_timeout_seconds
+    _import_clients()
     found = run_concurrently(
         {
             "database": lambda: _check_database(settings),
@@ -190,6 +191,17 @@ def check_health(settings: Settings, now: float | None = None) -> HealthReport:
         "collection": _check_collection(database.state, settings, now),
     }
     return HealthReport(now, checks, database.state, database.schema_version, database.size_bytes)
+
+
+def _import_clients() -> None:
+    """Import what the checks use before their timeouts start, once per process.
+
+    Importing the Kubernetes client takes about 0.3 s, seconds on a throttled CPU: a cold import
+    is not a slow dependency, and must not make the first check after a scale from zero fail.
+    """
+    import kubernetes.config  # noqa: F401 — what shared.kube.load_credentials imports when called
+    import shared.kube  # noqa: F401
+    import shared.prometheus  # noqa: F401
 
 
 def run_concurrently(calls: dict[str, Callable[[], Any]], timeout_seconds: float) -> dict[str, Any]:

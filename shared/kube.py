@@ -198,6 +198,7 @@ class KubeClient:
             response = self._session.request(method, url, params=params, json=body, headers=headers, timeout=timeout)
             content = response.content
         except requests.Timeout:
+            self._deadline.check(f"waiting for the Kubernetes API ({verb} {resource.plural})")
             raise KubeError(f"Kubernetes API at {self._credentials.host} did not answer within {timeout:.1f}s",
                             retriable=True) from None
         except requests.RequestException as exc:

@@ -98,6 +98,7 @@ class PrometheusClient:
                 response = self._session.get(self._url + path, params=params, timeout=timeout, stream=True)
             body = _read_bounded(response, self._max_bytes)
         except requests.Timeout:
+            self._deadline.check("waiting for Prometheus")
             raise PrometheusUnavailable(f"Prometheus at {self._url} did not answer within {timeout:.1f}s") from None
         except requests.RequestException as exc:
             raise PrometheusUnavailable(f"Prometheus at {self._url} unreachable: {type(exc).__name__}") from None

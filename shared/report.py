@@ -30,7 +30,6 @@ from shared.window_usage import (
     ContainerUsage, Selection, Window, WindowError, parse_window, read_window_usage,
 )
 
-DEFAULT_WINDOW = "7d"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100_000
 FORMATS = ("json", "csv", "html")
@@ -72,14 +71,14 @@ def parse_report_query(
     extra: tuple[str, ...] = (),
 ) -> ReportQuery:
     """Query parameters (namespace, workload, window, sort, limit, and `extra` ones the caller reads)
-    into a ReportQuery, or BadRequest naming the parameter."""
+    into a ReportQuery, or BadRequest naming the parameter. The window defaults to REPORT_WINDOW_DAYS."""
     unknown = sorted(set(params) - {"namespace", "workload", "window", "sort", "limit", *extra})
     if unknown:
         raise BadRequest(f"{unknown[0]}: unknown parameter; use namespace, workload, window, sort, limit"
                          + "".join(f", {name}" for name in extra))
     max_days = max(settings.retention_hourly_days, settings.retention_raw_days)
     try:
-        window = parse_window(params.get("window") or DEFAULT_WINDOW, now, max_days)
+        window = parse_window(params.get("window") or f"{settings.report_window_days:g}d", now, max_days)
     except WindowError as exc:
         raise BadRequest(f"window: {exc}") from None
     sort = params.get("sort") or DEFAULT_SORT

@@ -97,6 +97,7 @@ class UsageResult:
 
     by_container: dict[ContainerKey, ContainerUsage]
     errors: list[str]
+    budget_exceeded: bool = False
 
 
 def collect_usage(

@@ -15,6 +15,7 @@ from shared import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("shared.cli.demo", "run the whole pipeline against a built-in simulated cluster"),
     "collect": ("shared.cli.collect", "run one collection against the configured cluster"),
+    "report": ("shared.cli.report", "requests vs usage, idle resources, risks and recommendations"),
     "alerts": ("shared.cli.alerts", "list firing and recently resolved alerts"),
     "notify-test": ("shared.cli.notify_test", "send a test message to each configured notification channel"),
     "health": ("shared.cli.health", "check the database, Kubernetes, Prometheus and collection freshness"),
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 def cli_settings(quiet: bool = False, **overrides: object):  # type: ignore[no-untyped-def]
     """Settings for a command run by hand: local paths (./data) unless the environment says otherwise.
 
-    Logs go to stdout as text unless LOG_FORMAT says json; `quiet` keeps INFO lines out of a
+    Logs go to stderr (stdout is the command's output) as text unless LOG_FORMAT says json; `quiet` keeps INFO lines out of a
     command whose own output is the point (the demo), unless LOG_LEVEL asks for them.
     """
     import os
@@ -82,6 +83,6 @@ def cli_settings(quiet: bool = False, **overrides: object):  # type: ignore[no-u
     if quiet and "LOG_LEVEL" not in os.environ:
         local["log_level"] = "WARNING"
     settings = load_settings(**{**local, **overrides})
-    configure_logging(settings.log_level, os.environ.get("LOG_FORMAT", "text"))
+    configure_logging(settings.log_level, os.environ.get("LOG_FORMAT", "text"), stream=sys.stderr)
     register_secrets(secret_values(settings))
     return settings

@@ -38,8 +38,11 @@ def run(args: argparse.Namespace) -> int:
     with SimulatedCluster(build_scenario(args.pods, args.seed), clock=lambda: now[0]) as cluster:
         base.database_path.parent.mkdir(parents=True, exist_ok=True)
         kubeconfig = cluster.write_kubeconfig(base.database_path.parent / "simulated-kubeconfig")
-        settings = cli_settings(quiet=True, kubeconfig=kubeconfig, kube_context=None, prometheus_url=cluster.prometheus_url,
-                                namespaces_include=(), namespaces_exclude=())
+        # The simulated cluster's alerts stay in the database: never to a real Slack, mailbox or sink.
+        settings = cli_settings(quiet=True, kubeconfig=kubeconfig, kube_context=None,
+                                prometheus_url=cluster.prometheus_url, namespaces_include=(), namespaces_exclude=(),
+                                pod_namespace="", slack_webhook_url=None, slack_webhook_url_file=None,
+                                webhook_url=None, webhook_url_file=None, smtp_host=None, k_sink=None)
         for number in range(1, args.runs + 1):
             body, _ = collect_once(settings, Trigger("cli"), clock=lambda: now[0])
             print(f"  [{number}/{args.runs}] {describe_run(body)}")

@@ -102,8 +102,12 @@ def _deliver(
         log.info("duplicate delivery of %s: already handled", inbound.key)
         return 204, None
     since = now - inbound.retry_window_seconds if inbound.retry_window_seconds is not None else 0.0
-    results = send_groups(settings, conn, inbound.groups, event_id=inbound.key,
-                          already_sent=sent_channels(conn, inbound.key, since), clock=clock, sleep=sleep, rng=rng)
+    try:
+        results = send_groups(settings, conn, inbound.groups, event_id=inbound.key,
+                              already_sent=sent_channels(conn, inbound.key, since), clock=clock, sleep=sleep, rng=rng)
+    except Exception:  # answered as a 500 by the caller: let the sender's retry in
+        release_event(conn, FUNCTION, inbound.source, inbound.event_id)
+        raise
     failures = {f"{r.group.severity}/{name}": error for r in results for name, error in r.failures.items()}
     if any(r.worth_retrying for r in results):
         release_event(conn, FUNCTION, inbound.source, inbound.event_id)

@@ -1,0 +1,120 @@
+"""`k8s-monitor report`: the report in a terminal (a table that fits 80 columns), or as JSON or CSV.
+
+The filters are the report function's query parameters as options (--namespace, --workload,
+--window, --sort, --limit), checked the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from shared.cli import cli_settings
+from shared.report import SORTS, ContainerReport, Report, build_report, parse_report_query, report_csv, report_json
+from shared.rightsizing import format_bytes, format_span
+from shared.triggers import BadRequest
+
+DEFAULT_LIMITS = {"table": "30", "json": "100", "csv": "all"}
+NAME_WIDTH = 28
+FLAG_LETTERS = {"oom_killed": "O", "cpu_throttled": "T", "memory_near_limit": "M", "no_requests": "R",
+                "no_limits": "L"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", "-f", choices=("table", "json", "csv"), default="table",
+                        help="table (default, 80 columns), json or csv")
+    parser.add_argument("--namespace", "-n", help="only this namespace")
+    parser.add_argument("--workload", "-w", help="only this workload: name or Kind/name")
+    parser.add_argument("--window", help="24h, 7d, 2w ... (default REPORT_WINDOW_DAYS days); a day or more "
+                                         "starts at a UTC midnight")
+    parser.add_argument("--sort", choices=tuple(SORTS), help="order of the containers (default idle_cpu)")
+    parser.add_argument("--limit", help="containers to list, or 'all' (default: 30 in the table, 100 in JSON, "
+                                        "all in CSV)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from shared.store import connect
+
+    settings = cli_settings()
+    now = time.time()
+    params = {name: value for name, value in (
+        ("namespace", args.namespace), ("workload", args.workload), ("window", args.window), ("sort", args.sort),
+        ("limit", args.limit or DEFAULT_LIMITS[args.format])) if value is not None}
+    try:
+        query = parse_report_query(params, settings, now)
+    except BadRequest as exc:
+        print(f"k8s-monitor report: --{exc}", file=sys.stderr)
+        return 2
+    conn = connect(settings.database_path, readonly=True)
+    try:
+        report = build_report(conn, query, settings, now)
+    finally:
+        conn.close()
+    if args.format == "json":
+        print(json.dumps(report_json(report), indent=2))
+    elif args.format == "csv":
+        sys.stdout.write(report_csv(report))
+    else:
+        print(render_table(report))
+    return 0
+
+
+def render_table(report: Report) -> str:
+    """The report for an 80-column terminal: totals, then one line per container."""
+    q, w, t = report.query, report.query.window, report.cluster
+    lines = [
+        f"Report over {w.label}: {_utc(w.start)} to {_utc(w.end)} UTC ({format_span(report.span_seconds)} of data)",
+        f"Cluster, on average: CPU requested {_cpu(t.cpu_requested_millicores)}, used {_cpu(t.cpu_used_millicores)},"
+        f" idle {_cpu(t.cpu_idle_millicores)}",
+        f"  memory requested {format_bytes(t.memory_requested_bytes)}, used {format_bytes(t.memory_used_bytes)},"
+        f" idle {format_bytes(t.memory_idle_bytes)}",
+        f"{len(report.containers)} of {report.containers_total} containers, {SORTS[q.sort][1]}"
+        + (f", namespace {q.namespace}" if q.namespace else "") + (f", workload {q.workload}" if q.workload else ""),
+        "",
+        f"{'':<{NAME_WIDTH}} {'---------- CPU ----------':<24}{'------ memory -------':<21} ",
+        f"{'NAMESPACE/WORKLOAD/CONTAINER':<{NAME_WIDTH}}{'req':>6}{'p95':>6}{'rec':>6}{'idle':>6}"
+        f"{'req':>7}{'peak':>7}{'rec':>7} FLAGS",
+    ]
+    lines += [_row(c) for c in report.containers] or ["(no samples match these filters in this window)"]
+    lines += [
+        "",
+        "rec: recommended request (memory: request and limit); ?: not enough data.",
+        "idle: CPU requested but unused, every pod together. p95, peak: per pod.",
+        "Flags: O OOMKilled, T CPU throttled, M memory near limit, R no requests,",
+        "L no limits. `--format json` gives every number with its reason.",
+    ]
+    return "\n".join(lines)
+
+
+def _row(c: ContainerReport) -> str:
+    r = c.recommendation
+    flags = "".join(FLAG_LETTERS[f.flag] for f in c.flags)
+    cpu_rec = "?" if r.cpu_request_millicores is None else _cpu(r.cpu_request_millicores)
+    memory_rec = "?" if r.memory_request_bytes is None else format_bytes(r.memory_request_bytes)
+    return (f"{_fit(f'{c.namespace}/{c.workload_name}/{c.container}', NAME_WIDTH)}"
+            f"{_cpu(c.cpu_request_millicores):>6}{_cpu(c.cpu_usage_p95_millicores):>6}{cpu_rec:>6}"
+            f"{_cpu(c.cpu_idle_millicores):>6}{format_bytes(c.memory_request_bytes):>7}"
+            f"{format_bytes(c.memory_working_set_max_bytes):>7}{memory_rec:>7} {flags}").rstrip()
+
+
+def _cpu(millicores: float | None) -> str:
+    """`250m` below a core, `1.5` cores above (as kubectl writes CPU)."""
+    if millicores is None:
+        return "-"
+    return f"{round(millicores)}m" if millicores < 999.5 else f"{millicores / 1000:.1f}".removesuffix(".0")
+
+
+def _fit(text: str, width: int) -> str:
+    """Pad to `width`, or cut the middle out (the namespace and container ends say the most)."""
+    if len(text) < width:
+        return f"{text:<{width}}"
+    keep = width - 2
+    return f"{text[:keep // 2]}~{text[-(keep - keep // 2):]} "
+
+
+def _utc(seconds: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M")
