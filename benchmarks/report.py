@@ -75,7 +75,7 @@ def build_database(path: Path, containers: int, now: int) -> None:
                          [(c + 1, f"uid-{c}", c // 2 + 1, f"pod-{c}", now) for c in range(containers)])
         conn.executemany("INSERT INTO runs (id, trigger, started_at, finished_at, status, window_seconds)"
                          " VALUES (?, 'schedule', ?, ?, 'ok', 300)",
-                         [(n + 1, ts, ts + 5) for n, ts in enumerate(range(raw_from, now + 1, INTERVAL))])
+                         [(n + 1, ts, ts + 5) for n, ts in enumerate(range(history_from, now + 1, INTERVAL))])
         _write_raw(conn, profiles, raw_from, now - INTERVAL)
     print(f"  raw samples: {conn.execute('SELECT COUNT(*) FROM samples').fetchone()[0]:,} rows "
           f"({time.perf_counter() - started:.0f}s)", flush=True)

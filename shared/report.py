@@ -195,7 +195,7 @@ class Report:
 def build_report(conn: sqlite3.Connection, query: ReportQuery, settings: Settings, now: float | None = None) -> Report:
     generated_at = time.time() if now is None else now
     usage = read_window_usage(conn, query.window, query.selection)
-    span = max(1, usage.span_seconds)
+    span = usage.span_seconds
     policy = RightsizingPolicy.from_settings(settings)
     rows = [container_report(c, span, settings, policy) for c in usage.containers]
     cluster, namespaces, workloads = Totals(), {}, {}

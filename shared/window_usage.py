@@ -141,12 +141,13 @@ class WindowUsage:
     window: Window
     containers: list[ContainerUsage]
     sources: list[tuple[str, int, int]]  # (source, start, end) as planned by plan_sources
+    data_start: int  # where the usage of the window's first successful collection starts (or the window's)
 
     @property
     def span_seconds(self) -> int:
-        """The part of the window that has data: from its oldest sample (or the window start) to its end."""
-        starts = [c.first_ts for c in self.containers if c.first_ts is not None]
-        return self.window.end - max(self.window.start, min(starts, default=self.window.start))
+        """The part of the window with data, whatever the selection: averages over time divide by it.
+        It ends now (the window's end) and starts with the first collection's usage window."""
+        return max(1, self.window.end - 1 - self.data_start)
 
 
 def read_window_usage(conn: sqlite3.Connection, window: Window, selection: Selection = Selection()) -> WindowUsage:
@@ -159,7 +160,11 @@ def read_window_usage(conn: sqlite3.Connection, window: Window, selection: Selec
             identity = identities.get(container_id)
             if identity is not None:
                 usage.setdefault(container_id, ContainerUsage(identity)).add(piece)
-    return WindowUsage(window, list(usage.values()), sources)
+    first_run = conn.execute(
+        "SELECT started_at - COALESCE(window_seconds, 0) FROM runs WHERE status IN ('ok', 'partial')"
+        " AND started_at >= ? ORDER BY started_at LIMIT 1", (window.start,)).fetchone()
+    data_start = window.start if first_run is None else max(window.start, math.floor(first_run[0]))
+    return WindowUsage(window, list(usage.values()), sources, data_start)
 
 
 def plan_sources(conn: sqlite3.Connection, window: Window) -> list[tuple[str, int, int]]:

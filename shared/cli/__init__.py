@@ -15,6 +15,7 @@ from shared import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("shared.cli.demo", "run the whole pipeline against a built-in simulated cluster"),
     "collect": ("shared.cli.collect", "run one collection against the configured cluster"),
+    "serve": ("shared.cli.serve", "serve every function in one process, with collections and backups on a schedule"),
     "report": ("shared.cli.report", "requests vs usage, idle resources, risks and recommendations"),
     "alerts": ("shared.cli.alerts", "list firing and recently resolved alerts"),
     "notify-test": ("shared.cli.notify_test", "send a test message to each configured notification channel"),

@@ -73,7 +73,7 @@ def render_table(report: Report) -> str:
         f"{len(report.containers)} of {report.containers_total} containers, {SORTS[q.sort][1]}"
         + (f", namespace {q.namespace}" if q.namespace else "") + (f", workload {q.workload}" if q.workload else ""),
         "",
-        f"{'':<{NAME_WIDTH}} {'---------- CPU ----------':<24}{'------ memory -------':<21} ",
+        f"{'':<{NAME_WIDTH}}{' CPU '.center(24, '-')}{' memory '.center(21, '-')}",
         f"{'NAMESPACE/WORKLOAD/CONTAINER':<{NAME_WIDTH}}{'req':>6}{'p95':>6}{'rec':>6}{'idle':>6}"
         f"{'req':>7}{'peak':>7}{'rec':>7} FLAGS",
     ]
