@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: demo test install install-dev system-packages bench serve clean
+.PHONY: demo test lint install install-dev system-packages bench serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ system-packages:
 
 test: $(VENV)/.dev system-packages
 	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check shared functions tests benchmarks
 
 bench: $(VENV)/.runtime
 	$(BIN)/python benchmarks/collect.py --pods 1000

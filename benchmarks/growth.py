@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -50,7 +51,7 @@ def main() -> None:
     runs_per_day = DAY // args.interval
     inventory = synthetic_inventory(args.pods, nodes=args.nodes)
     print(f"{args.pods} pods ({inventory.container_count} containers), {runs_per_day} runs/day, "
-          f"raw {args.raw_days} d, hourly {args.hourly_days} d, database {settings.database_path}")
+          f"raw {args.raw_days} d, hourly {args.hourly_days} d")
     print(f"{'day':>4} {'file MiB':>9} {'wal MiB':>8} {'used MiB':>9} {'samples':>10} {'rollups':>9} "
           f"{'pods':>6} {'runs':>6} {'retention s':>12} {'wall s':>7}")
     started = time.perf_counter()
@@ -65,6 +66,7 @@ def main() -> None:
         print(describe_day(conn, settings.database_path, day, retention_seconds, time.perf_counter() - started),
               flush=True)
     conn.close()
+    shutil.rmtree(workdir)
 
 
 def describe_day(conn, database: Path, day: int, retention_seconds: float, wall_seconds: float) -> str:  # type: ignore[no-untyped-def]

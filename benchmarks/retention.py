@@ -81,6 +81,7 @@ def main() -> None:
         during = [s for t, kind, s in measured[unit] if kind == name and started <= t <= finished]
         before = [s for t, kind, s in measured[unit] if kind == name and t < started]
         print(f"{unit} {name:9}: during retention {describe(during)}; before it {describe(before)}")
+    shutil.rmtree(workdir)
 
 
 def build(database: Path, pods: int, days: int, end: float) -> None:

@@ -395,8 +395,17 @@ def report_csv(report: Report) -> str:
         row["flags"] = ";".join(f.flag for f in c.flags)
         row["cpu_recommendation_reason"] = c.recommendation.cpu_reason
         row["memory_recommendation_reason"] = c.recommendation.memory_reason
-        writer.writerow(["" if row[name] is None else row[name] for name in CSV_COLUMNS])
+        writer.writerow([_csv_value(row[name]) for name in CSV_COLUMNS])
     return out.getvalue()
+
+
+def _csv_value(value: object) -> object:
+    """As in the JSON: empty for null, true/false for booleans."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
 
 
 def _round(value: float | None, digits: int) -> float | int | None:

@@ -8,6 +8,7 @@ mail client. Every number's reason is its tooltip (the `title` attribute).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from html import escape
@@ -74,7 +75,7 @@ def render_page(
         f"<footer>{_notes(report)} Downloads: {_download_links(params)}.</footer>",
     ]
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><link rel=\"icon\" href=\"data:,\">"
             f"<title>{title} - k8s-resource-monitor</title><style>{_STYLE}</style></head><body>"
             + "\n".join(body) + "</body></html>")
 
@@ -108,11 +109,16 @@ def _filters(report: Report, namespaces: Iterable[str], params: dict[str, str], 
     )
 
 
+def _cores(millicores: float) -> str:
+    """Totals in cores: `0.25 cores`, `11.8 cores`."""
+    return f"{millicores / 1000:.3g} cores" if millicores < 10_000 else f"{millicores / 1000:,.0f} cores"
+
+
 def _cards(t: Totals, report: Report) -> str:
     cards = [
-        (format_millicores(t.cpu_requested_millicores), "CPU requested (average)"),
-        (format_millicores(t.cpu_used_millicores), "CPU used (average)"),
-        (format_millicores(t.cpu_idle_millicores), "CPU requested but idle"),
+        (_cores(t.cpu_requested_millicores), "CPU requested (average)"),
+        (_cores(t.cpu_used_millicores), "CPU used (average)"),
+        (_cores(t.cpu_idle_millicores), "CPU requested but idle"),
         (format_bytes(t.memory_requested_bytes), "memory requested (average)"),
         (format_bytes(t.memory_used_bytes), "memory used (average)"),
         (format_bytes(t.memory_idle_bytes), "memory requested but idle"),
@@ -127,8 +133,8 @@ def _cards(t: Totals, report: Report) -> str:
 def _namespaces(namespaces: dict[str, Totals]) -> str:
     rows = "".join(
         f"<tr><td class=\"name\">{escape(name)}</td><td>{t.containers}</td>"
-        f"<td>{format_millicores(t.cpu_requested_millicores)}</td><td>{format_millicores(t.cpu_used_millicores)}</td>"
-        f"<td>{format_millicores(t.cpu_idle_millicores)}</td><td>{format_bytes(t.memory_requested_bytes)}</td>"
+        f"<td>{_cores(t.cpu_requested_millicores)}</td><td>{_cores(t.cpu_used_millicores)}</td>"
+        f"<td>{_cores(t.cpu_idle_millicores)}</td><td>{format_bytes(t.memory_requested_bytes)}</td>"
         f"<td>{format_bytes(t.memory_used_bytes)}</td><td>{format_bytes(t.memory_idle_bytes)}</td></tr>"
         for name, t in namespaces.items())
     return ("<h2>Namespaces</h2><table id=\"namespaces\"><thead><tr><th class=\"name\">namespace</th><th>containers</th>"
@@ -149,8 +155,8 @@ def _workloads(report: Report, series: dict[int, list[Point]], step: int) -> str
         t = report.workloads[name]
         parts.append(
             f"<section class=\"workload\" data-namespace=\"{escape(containers[0].namespace)}\">"
-            f"<h2>{escape(name)}</h2><p class=\"totals\">CPU requested {format_millicores(t.cpu_requested_millicores)}, "
-            f"used {format_millicores(t.cpu_used_millicores)}, idle {format_millicores(t.cpu_idle_millicores)}"
+            f"<h2>{escape(name)}</h2><p class=\"totals\">CPU requested {_cores(t.cpu_requested_millicores)}, "
+            f"used {_cores(t.cpu_used_millicores)}, idle {_cores(t.cpu_idle_millicores)}"
             f" &middot; memory requested {format_bytes(t.memory_requested_bytes)}, used "
             f"{format_bytes(t.memory_used_bytes)}, idle {format_bytes(t.memory_idle_bytes)} (every pod, on average)</p>")
         for c in containers:
@@ -173,7 +179,7 @@ def _container(c: ContainerReport, points: list[Point], report: Report) -> str:
     limits = why.get("requests_and_limits")
     rows = (
         "<table class=\"numbers\"><thead><tr><th class=\"name\"></th><th>request</th><th>limit</th><th>average</th>"
-        f"<th>p95</th><th>peak</th><th>idle (all pods)</th><th>recommended request</th></tr></thead><tbody>"
+        "<th>p95</th><th>peak</th><th>idle (all pods)</th><th>recommended request</th></tr></thead><tbody>"
         "<tr><td class=\"name\">CPU</td>"
         + cell(format_millicores(c.cpu_request_millicores), limits) + cell(format_millicores(c.cpu_limit_millicores), limits)
         + cell(format_millicores(c.cpu_usage_avg_millicores), why.get("cpu_usage_avg_millicores"))
@@ -197,8 +203,9 @@ def _container(c: ContainerReport, points: list[Point], report: Report) -> str:
     window = report.query.window
     charts = (
         "<div class=\"charts\">"
-        + svg_chart(f"CPU of {c.container}", points, _CPU_LINES, window.start, window.end, format_millicores)
-        + svg_chart(f"memory of {c.container}", points, _MEMORY_LINES, window.start, window.end, format_bytes)
+        + svg_chart(f"CPU of {c.container}", points, _CPU_LINES, window.start, window.end, format_millicores, 1)
+        + svg_chart(f"memory of {c.container}", points, _MEMORY_LINES, window.start, window.end, format_bytes,
+                    1024**2)
         + "</div>"
     )
     return (f"<div class=\"container\" data-container=\"{escape(c.container)}\"><h3>{escape(c.container)} "
@@ -207,10 +214,12 @@ def _container(c: ContainerReport, points: list[Point], report: Report) -> str:
 
 
 def svg_chart(title: str, points: list[Point], lines: tuple, start: int, end: int,
-              formatter: Callable[[float], str]) -> str:
-    """An SVG line chart of `lines` (figure, label, CSS class) over [start, end); gaps where data is missing."""
+              formatter: Callable[[float], str], unit: float) -> str:
+    """An SVG line chart of `lines` (figure, label, CSS class) over [start, end); gaps where data is
+    missing. The y axis has four round steps of `unit` (1 millicore, 1 MiB)."""
     values = [getattr(p, figure) for p in points for figure, _, _ in lines]
-    top = max((v for v in values if v is not None), default=0) * 1.1 or 1
+    step = _tick_step(max((v for v in values if v is not None), default=0), unit)
+    top = step * 4
     plot_w = CHART_WIDTH - _MARGIN_LEFT - _MARGIN_RIGHT
     plot_h = CHART_HEIGHT - _MARGIN_TOP - _MARGIN_BOTTOM
     span = max(1, end - start)
@@ -223,7 +232,7 @@ def svg_chart(title: str, points: list[Point], lines: tuple, start: int, end: in
 
     grid = []
     for k in range(5):
-        value = top * k / 4
+        value = step * k
         grid.append(f"<line class=\"grid\" x1=\"{_MARGIN_LEFT}\" x2=\"{CHART_WIDTH - _MARGIN_RIGHT}\" "
                     f"y1=\"{y(value):.1f}\" y2=\"{y(value):.1f}\"/><text x=\"{_MARGIN_LEFT - 4}\" y=\"{y(value) + 3:.1f}\" "
                     f"text-anchor=\"end\">{escape(formatter(value))}</text>")
@@ -244,6 +253,13 @@ def svg_chart(title: str, points: list[Point], lines: tuple, start: int, end: in
     return (f"<svg class=\"chart\" role=\"img\" aria-label=\"{escape(title)}\" data-points=\"{drawn}\" "
             f"width=\"{CHART_WIDTH}\" height=\"{CHART_HEIGHT}\" viewBox=\"0 0 {CHART_WIDTH} {CHART_HEIGHT}\">"
             f"<title>{escape(title)}</title>{''.join(grid)}{''.join(polylines)}{empty}</svg>")
+
+
+def _tick_step(highest: float, unit: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k units that fits `highest` (plus a margin) in four steps."""
+    wanted = max(highest * 1.05 / 4 / unit, 1)
+    magnitude = 10 ** math.floor(math.log10(wanted))
+    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= wanted) * unit
 
 
 def _segments(points: list[Point], figure: str, gap: float) -> list[list[tuple[int, float]]]:

@@ -168,22 +168,26 @@ def read_window_usage(conn: sqlite3.Connection, window: Window, selection: Selec
 
 
 def plan_sources(conn: sqlite3.Connection, window: Window) -> list[tuple[str, int, int]]:
-    """The window as (source, start, end) pieces, [start, end) in Unix seconds: `daily` (the day rows
-    of the days it touches hold exactly its samples), `hourly` (whole hours) or `raw`."""
+    """The window as (source, start, end) pieces, [start, end) in Unix seconds, oldest first: `hourly`
+    (whole hours), `daily` (the day rows of the days it touches hold exactly its samples) or `raw`."""
     pieces: list[tuple[str, int, int]] = []
-    uncovered = [(window.start, window.end)]
-    folded = coverage(conn)
-    if window.whole_days and folded:
-        start, end = max(window.start, folded.folded_from), min(window.end, folded.folded_until)
-        if start < end:
-            pieces.append(("daily", start, end))
-            uncovered = [(window.start, start), (end, window.end)]
+    start, end = window.start, window.end
     watermark = hourly_watermark(conn)
-    for start, end in uncovered:
-        if start < min(end, watermark):
-            pieces.append(("hourly", start, min(end, watermark)))
-        if max(start, watermark) < end:
-            pieces.append(("raw", max(start, watermark), end))
+    folded = coverage(conn)
+    if window.whole_days and folded and max(start, folded.folded_from) < min(end, folded.folded_until):
+        # Folding starts at the hourly watermark or at the first sample: before it, only hours that
+        # end by then hold samples the day rows do not.
+        before = _hour_floor(min(folded.folded_from, watermark))
+        if start < before:
+            pieces.append(("hourly", start, before))
+        pieces.append(("daily", max(start, folded.folded_from), min(end, folded.folded_until)))
+        start = min(end, folded.folded_until)
+        if start < watermark:  # rolled up and deleted unfolded (the next fold starts over): whole hours only
+            start = -(-start // HOUR_SECONDS) * HOUR_SECONDS
+    if start < min(end, watermark):
+        pieces.append(("hourly", start, min(end, watermark)))
+    if max(start, watermark) < end:
+        pieces.append(("raw", max(start, watermark), end))
     return pieces
 
 
@@ -292,6 +296,10 @@ def nearest_rank(sorted_values: list[int], percent: float) -> int | None:
     if not sorted_values:
         return None
     return sorted_values[min(len(sorted_values), max(1, math.ceil(len(sorted_values) * percent / 100))) - 1]
+
+
+def _hour_floor(seconds: int) -> int:
+    return seconds // HOUR_SECONDS * HOUR_SECONDS
 
 
 def _min(a: int | None, b: int | None) -> int | None:

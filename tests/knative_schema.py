@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-KNATIVE_CRD_DIR = Path(os.environ.get("KNATIVE_CRD_DIR", "/work/shared/schemas/knative"))
+KNATIVE_CRD_DIR = Path(os.environ.get("KNATIVE_CRD_DIR", Path(__file__).parent / "schemas" / "knative"))
 _KUSTOMIZATION_FIELDS = frozenset({"apiVersion", "kind", "resources", "images", "configMapGenerator"})
 _GENERATOR_FIELDS = frozenset({"name", "namespace", "files", "options"})
 _GENERATOR_OPTIONS = frozenset({"labels", "disableNameSuffixHash"})

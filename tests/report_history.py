@@ -77,3 +77,88 @@ class History:
                 "INSERT INTO pods (uid, workload_id, name, last_seen) VALUES (?, ?, ?, ?)",
                 (f"uid-{container_id}-{pod}", workload_id, pod, ts)).lastrowid
         return self._pods[key]
+
+
+NAMESPACES = ("shop", "payments", "batch")
+
+
+def random_history(history: History, now: int, hours: int, seed: int = 3, every_phase: bool = True) -> None:
+    """A few workloads with 1-3 pods over `hours` up to `now`, one sample per 5 minutes per pod, with
+    what real clusters have: missing usage, a request change, a throttled and an OOM-killed container,
+    and (when `every_phase`) Pending and Succeeded pods whose usage must not count."""
+    import random
+
+    rng = random.Random(seed)
+    containers = []
+    for n, namespace in enumerate(NAMESPACES):
+        for name, kind, container, pods in ((f"api-{n}", "Deployment", "app", 3), (f"api-{n}", "Deployment", "proxy", 3),
+                                            (f"db-{n}", "StatefulSet", "db", 1)):
+            containers.append((history.container(namespace, kind, name, container), pods, rng.uniform(20, 900)))
+    for step in range(hours * 12):
+        ts = now - step * 300
+        for index, (container_id, pods, base) in enumerate(containers):
+            for pod in range(pods):
+                cpu = int(base * rng.uniform(0.2, 1.6))
+                memory = int(base * MiB * rng.uniform(0.5, 1.0))
+                sample = Sample(
+                    cpu_usage_avg_millicores=cpu, cpu_usage_max_millicores=int(cpu * rng.uniform(1, 1.8)),
+                    memory_working_set_avg_bytes=memory, memory_working_set_max_bytes=int(memory * 1.1),
+                    cpu_request_millicores=int(base) if step <= hours * 6 else int(base * 2),  # changed on the hour
+                    cpu_limit_millicores=None if index % 4 == 1 else int(base * 3),
+                    memory_request_bytes=None if index == 8 else int(base * MiB),
+                    memory_limit_bytes=int(base * MiB * 1.05), pod=f"pod-{pod}",
+                    cpu_throttled_ratio=0.3 if index == 2 and step % 50 == 0 else 0.01,
+                    restart_count=2 if index == 5 and step < 30 else 0,
+                    last_termination_reason="OOMKilled" if index == 5 and step < 30 else None,
+                )
+                if rng.random() < 0.05:  # Prometheus had no series for this container
+                    sample.cpu_usage_avg_millicores = sample.cpu_usage_max_millicores = None
+                    sample.memory_working_set_avg_bytes = sample.memory_working_set_max_bytes = None
+                if every_phase and pod == 2 and step % 40 < 4:
+                    sample.phase = "Pending" if step % 2 else "Succeeded"  # Succeeded keeps its last usage
+                    if sample.phase == "Pending":
+                        sample.cpu_usage_avg_millicores = sample.memory_working_set_avg_bytes = None
+                history.add(container_id, ts, sample)
+
+
+def reference_report(conn: sqlite3.Connection, start: int, end: int, span_seconds: int,
+                     interval_seconds: int = 300) -> dict[tuple[str, str, str], dict]:
+    """The report's per-container figures computed independently, in plain Python over the raw rows."""
+    import math
+
+    rows = conn.execute(
+        "SELECT w.namespace, w.name, c.name, s.ts, s.phase, s.cpu_request_millicores, s.cpu_limit_millicores,"
+        " s.memory_request_bytes, s.memory_limit_bytes, s.cpu_usage_avg_millicores, s.cpu_usage_max_millicores,"
+        " s.memory_working_set_avg_bytes, s.memory_working_set_max_bytes, s.cpu_throttled_ratio,"
+        " s.last_termination_reason FROM samples s JOIN containers c ON c.id = s.container_id"
+        " JOIN workloads w ON w.id = c.workload_id WHERE s.ts >= ? AND s.ts < ? ORDER BY s.ts", (start, end))
+    grouped: dict[tuple[str, str, str], list[tuple]] = {}
+    for row in rows:
+        grouped.setdefault(row[:3], []).append(row[3:])
+    result = {}
+    for key, samples in grouped.items():
+        running = [s for s in samples if s[1] == "Running"]
+        cpu = [s for s in running if s[6] is not None]
+        memory = [s for s in running if s[8] is not None]
+        cpu_values = sorted(s[6] for s in cpu)
+        newest = samples[-1]
+        requested_cpu = sum(s[2] or 0 for s in cpu) * interval_seconds / span_seconds
+        used_cpu = sum(s[6] for s in cpu) * interval_seconds / span_seconds
+        requested_memory = sum(s[4] or 0 for s in memory) * interval_seconds / span_seconds
+        used_memory = sum(s[8] for s in memory) * interval_seconds / span_seconds
+        result[key] = {
+            "cpu_samples": len(cpu), "memory_samples": len(memory),
+            "cpu_request_millicores": newest[2], "cpu_limit_millicores": newest[3],
+            "memory_request_bytes": newest[4], "memory_limit_bytes": newest[5],
+            "cpu_usage_avg_millicores": sum(cpu_values) / len(cpu_values) if cpu_values else None,
+            "cpu_usage_p95_millicores": cpu_values[math.ceil(0.95 * len(cpu_values)) - 1] if cpu_values else None,
+            "cpu_values": cpu_values,
+            "cpu_usage_max_millicores": max((s[7] for s in running if s[7] is not None), default=None),
+            "memory_working_set_avg_bytes": sum(s[8] for s in memory) / len(memory) if memory else None,
+            "memory_working_set_max_bytes": max((s[9] for s in running if s[9] is not None), default=None),
+            "cpu_idle_millicores": max(0.0, requested_cpu - used_cpu) if cpu else None,
+            "memory_idle_bytes": max(0.0, requested_memory - used_memory) if memory else None,
+            "cpu_throttled_ratio_max": max((s[10] for s in running if s[10] is not None), default=None),
+            "oom_killed": any(s[11] == "OOMKilled" for s in samples),
+        }
+    return result

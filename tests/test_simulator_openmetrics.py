@@ -7,7 +7,6 @@ The scenario's history is written as OpenMetrics, backfilled with promtool into 
 from __future__ import annotations
 
 import math
-import shutil
 import socket
 import subprocess
 import time
@@ -23,8 +22,6 @@ from shared.simulator.prometheus_api import PrometheusApiServer
 from shared.simulator.scenario import build_scenario
 from shared.usage import render, series_selector, usage_queries
 
-pytestmark = pytest.mark.skipif(not (shutil.which("promtool") and shutil.which("prometheus")),
-                                reason="needs promtool and prometheus (apt-get install --no-install-recommends prometheus)")
 
 END = int(time.time()) // 60 * 60  # recent: Prometheus deletes blocks beyond its 15-day retention at start
 START = END - 2 * 3600

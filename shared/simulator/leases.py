@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from shared.simulator import kube_errors
-from shared.simulator.kube_errors import ApiError
 
 GROUP = "coordination.k8s.io"
 _MICRO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)")
