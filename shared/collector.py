@@ -134,29 +134,30 @@ def _collect_under_lease(
 
 def _failed(settings: Settings, trigger: Trigger, started: float, clock: Callable[[], float],
             error: str, retriable: bool) -> CollectOutcome:
-    run = _run(trigger, started, clock(), "failed", settings, error=error)
-    conn = connect(settings.database_path)
-    try:
-        record_run(conn, run)
-    finally:
-        conn.close()
+    run = _record(settings, _run(trigger, started, clock(), "failed", settings, error=error))
     log.error("collection failed: %s", error, extra={"run_id": run.id})
     return CollectOutcome(run, retriable)
 
 
 def _skipped(settings: Settings, trigger: Trigger, clock: Callable[[], float], reason: str) -> CollectOutcome:
     now = clock()
-    run = _run(trigger, now, now, "skipped", settings, error=reason)
+    run = _record(settings, _run(trigger, now, now, "skipped", settings, error=reason))
+    log.info("collection skipped: %s", reason, extra={"run_id": run.id})
+    return CollectOutcome(run)
+
+
+def _record(settings: Settings, run: RunRecord) -> RunRecord:
+    """Store a run row that has no samples (skipped or failed) on a connection of its own."""
     conn = connect(settings.database_path)
     try:
         record_run(conn, run)
     finally:
         conn.close()
-    log.info("collection skipped: %s", reason, extra={"run_id": run.id})
-    return CollectOutcome(run)
+    return run
 
 
-def _run(trigger: Trigger, started: float, finished: float, status: str, settings: Settings, **fields) -> RunRecord:  # type: ignore[no-untyped-def]
+def _run(trigger: Trigger, started: float, finished: float, status: str, settings: Settings,
+         **fields: str | int | float | None) -> RunRecord:
     return RunRecord(
         trigger=trigger.kind, started_at=started, finished_at=finished, status=status,
         event_source=trigger.event_source, event_id=trigger.event_id,

@@ -110,8 +110,10 @@ def _filters(report: Report, namespaces: Iterable[str], params: dict[str, str], 
 
 
 def _cores(millicores: float) -> str:
-    """Totals in cores: `0.25 cores`, `11.8 cores`."""
-    return f"{millicores / 1000:.3g} cores" if millicores < 10_000 else f"{millicores / 1000:,.0f} cores"
+    """Totals: `250m` below a core, then `1.5 cores`, `11.8 cores`, `1,204 cores`."""
+    if millicores < 999.5:
+        return format_millicores(millicores)
+    return f"{millicores / 1000:.3g} cores" if millicores < 100_000 else f"{millicores / 1000:,.0f} cores"
 
 
 def _cards(t: Totals, report: Report) -> str:
@@ -203,9 +205,9 @@ def _container(c: ContainerReport, points: list[Point], report: Report) -> str:
     window = report.query.window
     charts = (
         "<div class=\"charts\">"
-        + svg_chart(f"CPU of {c.container}", points, _CPU_LINES, window.start, window.end, format_millicores, 1)
+        + svg_chart(f"CPU of {c.container}", points, _CPU_LINES, window.start, window.end, format_millicores, (1,))
         + svg_chart(f"memory of {c.container}", points, _MEMORY_LINES, window.start, window.end, format_bytes,
-                    1024**2)
+                    (1024**2, 1024**3))
         + "</div>"
     )
     return (f"<div class=\"container\" data-container=\"{escape(c.container)}\"><h3>{escape(c.container)} "
@@ -214,11 +216,11 @@ def _container(c: ContainerReport, points: list[Point], report: Report) -> str:
 
 
 def svg_chart(title: str, points: list[Point], lines: tuple, start: int, end: int,
-              formatter: Callable[[float], str], unit: float) -> str:
+              formatter: Callable[[float], str], units: tuple[float, ...]) -> str:
     """An SVG line chart of `lines` (figure, label, CSS class) over [start, end); gaps where data is
-    missing. The y axis has four round steps of `unit` (1 millicore, 1 MiB)."""
+    missing. The y axis has four round steps of one of `units` (millicores; MiB or GiB)."""
     values = [getattr(p, figure) for p in points for figure, _, _ in lines]
-    step = _tick_step(max((v for v in values if v is not None), default=0), unit)
+    step = _tick_step(max((v for v in values if v is not None), default=0), units)
     top = step * 4
     plot_w = CHART_WIDTH - _MARGIN_LEFT - _MARGIN_RIGHT
     plot_h = CHART_HEIGHT - _MARGIN_TOP - _MARGIN_BOTTOM
@@ -255,8 +257,10 @@ def svg_chart(title: str, points: list[Point], lines: tuple, start: int, end: in
             f"<title>{escape(title)}</title>{''.join(grid)}{''.join(polylines)}{empty}</svg>")
 
 
-def _tick_step(highest: float, unit: float) -> float:
-    """The smallest of 1, 2, 5 x 10^k units that fits `highest` (plus a margin) in four steps."""
+def _tick_step(highest: float, units: tuple[float, ...]) -> float:
+    """The smallest of 1, 2, 5 x 10^k units that fits `highest` (plus a margin) in four steps, in the
+    largest of `units` that `highest` holds twice (so memory axes read 500Mi or 2Gi, never 1.95Gi)."""
+    unit = next((u for u in reversed(units) if highest >= 2 * u), units[0])
     wanted = max(highest * 1.05 / 4 / unit, 1)
     magnitude = 10 ** math.floor(math.log10(wanted))
     return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= wanted) * unit
