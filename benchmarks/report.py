@@ -26,6 +26,7 @@ from pathlib import Path
 from shared import packed_histogram
 from shared.config import load_settings
 from shared.daily_rollups import COLUMNS as DAY_COLUMNS
+from shared.daily_rollups import CUMULATIVE, SUMS
 from shared.daily_rollups import DAY_SECONDS, HOUR_SECONDS, day_floor, fold_samples
 from shared.report import build_report, parse_report_query, report_json
 from shared.store import connect, transaction
@@ -148,29 +149,32 @@ def _write_old_days(conn, profiles: list[Profile], start: int, raw_from: int) ->
     """Day rows for the days before the raw samples, as earlier folds left them."""
     rows = []
     for c, p in enumerate(profiles):
-        cumulative = 0
+        cumulative = dict.fromkeys(CUMULATIVE, 0)
         for day in range(start, raw_from, DAY_SECONDS):
             times = range(day, min(day + DAY_SECONDS, raw_from), INTERVAL)
             values, memory = [p.cpu(ts) for ts in times], [p.memory(ts) for ts in times]
-            histogram = packed_histogram.pack_values(values)
-            cumulative += histogram
             n = len(values)
             row = {
-                "container_id": c + 1, "day": day, "first_ts": times[0], "last_ts": times[-1],
-                "samples": n, "cpu_request_millicores": p.cpu_request, "cpu_limit_millicores": 2 * p.cpu_request,
+                "container_id": c + 1, "day": day, "last_ts": times[-1],
+                "cpu_request_millicores": p.cpu_request, "cpu_limit_millicores": 2 * p.cpu_request,
                 "memory_request_bytes": p.memory_request, "memory_limit_bytes": 2 * p.memory_request,
-                "cpu_usage_samples": n, "cpu_usage_sum_millicores": sum(values),
-                "cpu_usage_max_millicores": int(max(values) * 1.3), "cpu_requested_sum_millicores": n * p.cpu_request,
-                "cpu_usage_histogram": packed_histogram.to_blob(histogram),
-                "cpu_usage_histogram_cumulative": packed_histogram.to_blob(cumulative),
-                "memory_working_set_samples": n, "memory_working_set_sum_bytes": sum(memory),
-                "memory_working_set_max_bytes": int(max(memory) * 1.05),
-                "memory_requested_sum_bytes": n * p.memory_request, "cpu_throttled_ratio_max": 0.0,
-                "restart_count_max": 0, "oom_events_sum": 0, "oom_killed_samples": 0,
+                "cpu_usage_max_millicores": int(max(values) * 1.3), "memory_working_set_max_bytes": int(max(memory) * 1.05),
+                "cpu_throttled_ratio_max": 0.0, "restart_count_max": 0,
+                "samples": n, "cpu_usage_samples": n, "cpu_usage_sum_millicores": sum(values),
+                "cpu_requested_sum_millicores": n * p.cpu_request, "memory_working_set_samples": n,
+                "memory_working_set_sum_bytes": sum(memory), "memory_requested_sum_bytes": n * p.memory_request,
+                "oom_events_sum": 0, "oom_killed_samples": 0,
+                "cpu_usage_histogram": packed_histogram.pack_values(values),
             }
+            for name in (*SUMS, "cpu_usage_histogram"):
+                cumulative[f"{name}_cumulative"] += row[name]
+            row.update(cumulative)
+            row["cpu_usage_histogram"] = packed_histogram.to_blob(row["cpu_usage_histogram"])
+            row["cpu_usage_histogram_cumulative"] = packed_histogram.to_blob(row["cpu_usage_histogram_cumulative"])
             rows.append(tuple(row[name] for name in DAY_COLUMNS))
     with transaction(conn):
-        conn.executemany(f"INSERT INTO daily_rollups VALUES ({', '.join('?' * len(DAY_COLUMNS))})", rows)
+        conn.executemany(f"INSERT INTO daily_rollups ({', '.join(DAY_COLUMNS)}) VALUES ({', '.join('?' * len(DAY_COLUMNS))})",
+                         rows)
         # the folds that wrote those rows started at the oldest day and reached the raw horizon
         conn.execute("INSERT INTO daily_rollup_progress VALUES (1, ?, ?)", (start, raw_from))
 

@@ -14,9 +14,8 @@ from typing import Any
 
 from shared.backup import BackupOutcome, run_backup
 from shared.config import Settings
-from shared.idempotency import claim_event, finish_event, release_event
+from shared.idempotency import duplicate_answer, first_delivery, settle_delivery
 from shared.logs import log_context
-from shared.store import connect
 from shared.triggers import PING_EVENT_TYPE, BadRequest, Trigger, parse_http_trigger
 
 FUNCTION = "backup"
@@ -33,25 +32,11 @@ def backup_from_http(request: Any, settings: Settings) -> tuple[dict, int]:
 
 def backup_once(settings: Settings, trigger: Trigger, clock: Callable[[], float] = time.time) -> tuple[dict, int]:
     """Back up once for `trigger` unless its event was already handled."""
-    event = (trigger.event_source or "", trigger.event_id) if trigger.event_id else None
     with log_context(event_id=trigger.event_id):
-        if event and settings.database_path.exists():
-            conn = connect(settings.database_path)
-            try:
-                if not claim_event(conn, FUNCTION, event[0], event[1], clock()):
-                    return {"status": "duplicate", "event_id": event[1], "event_source": event[0]}, 200
-            finally:
-                conn.close()
+        if not first_delivery(settings.database_path, FUNCTION, trigger, clock()):
+            return duplicate_answer(trigger), 200
         outcome = run_backup(settings, clock)
-        if event and settings.database_path.exists():
-            conn = connect(settings.database_path)
-            try:
-                if outcome.retriable:
-                    release_event(conn, FUNCTION, *event)
-                else:
-                    finish_event(conn, FUNCTION, event[0], event[1], outcome.status)
-            finally:
-                conn.close()
+        settle_delivery(settings.database_path, FUNCTION, trigger, outcome.status, outcome.retriable)
     body = describe_outcome(outcome, settings)
     body["trigger"], body["event_id"] = trigger.kind, trigger.event_id
     if outcome.status != "failed":

@@ -13,11 +13,10 @@ from typing import Any
 
 from shared.collector import CollectRequest, parse_collect_request, run_collection
 from shared.config import Settings
-from shared.idempotency import claim_event, finish_event, release_event
+from shared.idempotency import duplicate_answer, first_delivery, settle_delivery
 from shared.logs import log_context
 from shared.notify.announce import announce_run
 from shared.retention import retention_after_collection
-from shared.store import connect
 from shared.triggers import PING_EVENT_TYPE, Trigger, parse_http_trigger
 
 FUNCTION = "collect"
@@ -35,28 +34,14 @@ def collect_once(
     clock: Callable[[], float] = time.time,
 ) -> tuple[dict, int]:
     """Run one collection for `trigger` unless its event was already handled."""
-    event = (trigger.event_source or "", trigger.event_id) if trigger.event_id else None
     with log_context(event_id=trigger.event_id):
-        if event:
-            conn = connect(settings.database_path)
-            try:
-                if not claim_event(conn, FUNCTION, event[0], event[1], clock()):
-                    return {"status": "duplicate", "event_id": event[1], "event_source": event[0]}, 200
-            finally:
-                conn.close()
+        if not first_delivery(settings.database_path, FUNCTION, trigger, clock(), create=True):
+            return duplicate_answer(trigger), 200
         wall_started = time.perf_counter()
         outcome = run_collection(settings, trigger, request, clock)
         wall_seconds = time.perf_counter() - wall_started
         run = outcome.run
-        if event:
-            conn = connect(settings.database_path)
-            try:
-                if outcome.retriable:
-                    release_event(conn, FUNCTION, *event)
-                else:
-                    finish_event(conn, FUNCTION, event[0], event[1], run.status)
-            finally:
-                conn.close()
+        settle_delivery(settings.database_path, FUNCTION, trigger, run.status, outcome.retriable)
         with log_context(run_id=run.id):
             announce_run(settings, run, clock)  # CloudEvents and alerts; logs its own errors, never raises
             if run.status in ("ok", "partial"):

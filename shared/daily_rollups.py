@@ -6,9 +6,10 @@ instead. Folding adds only the samples stored since the previous fold (the `fold
 watermark), so after each collection it costs one run's rows. It must run before retention deletes
 raw samples: samples deleted unfolded leave a gap that the report fills from the hourly rollups.
 
-Rows hold sums, maxima and a packed CPU histogram (shared/packed_histogram.py) of the day, plus the
-histogram of every earlier day of the container, so a report over any run of days needs only the
-first and last row of each container for its percentile.
+Rows hold the day's sums, maxima and packed CPU histogram (shared/packed_histogram.py), and each sum
+again with every earlier day of the container added (`*_cumulative`): a report over any run of days
+reads the first and last row of each container for every sum and the percentile, and scans the
+rows in between for the maxima only.
 """
 
 from __future__ import annotations
@@ -26,30 +27,23 @@ HOUR_SECONDS = 3600
 CHUNK_SECONDS = HOUR_SECONDS  # a catch-up folds at most an hour of samples per transaction
 DELETE_BATCH_ROWS = 5000
 
-COLUMNS = (
-    "container_id", "day", "first_ts", "last_ts", "samples",
-    "cpu_request_millicores", "cpu_limit_millicores", "memory_request_bytes", "memory_limit_bytes",
-    "cpu_usage_samples", "cpu_usage_sum_millicores", "cpu_usage_max_millicores", "cpu_requested_sum_millicores",
-    "cpu_usage_histogram", "cpu_usage_histogram_cumulative",
-    "memory_working_set_samples", "memory_working_set_sum_bytes", "memory_working_set_max_bytes",
-    "memory_requested_sum_bytes",
-    "cpu_throttled_ratio_max", "restart_count_max", "oom_events_sum", "oom_killed_samples",
-)
-_ADDED = ("samples", "cpu_usage_samples", "cpu_usage_sum_millicores", "cpu_requested_sum_millicores",
-          "memory_working_set_samples", "memory_working_set_sum_bytes", "memory_requested_sum_bytes",
-          "oom_killed_samples")
-_MAXED = ("last_ts", "cpu_usage_max_millicores", "memory_working_set_max_bytes", "cpu_throttled_ratio_max",
-          "restart_count_max")
-_LATEST = ("cpu_request_millicores", "cpu_limit_millicores", "memory_request_bytes", "memory_limit_bytes")
+LATEST = ("cpu_request_millicores", "cpu_limit_millicores", "memory_request_bytes", "memory_limit_bytes")
+MAXIMA = ("cpu_usage_max_millicores", "memory_working_set_max_bytes", "cpu_throttled_ratio_max", "restart_count_max")
+SUMS = ("samples", "cpu_usage_samples", "cpu_usage_sum_millicores", "cpu_requested_sum_millicores",
+        "memory_working_set_samples", "memory_working_set_sum_bytes", "memory_requested_sum_bytes",
+        "oom_events_sum", "oom_killed_samples")
+CUMULATIVE = tuple(f"{name}_cumulative" for name in (*SUMS, "cpu_usage_histogram"))
+COLUMNS = ("container_id", "day", "last_ts", *LATEST, *MAXIMA, *SUMS, "cpu_usage_histogram", *CUMULATIVE)
 
 # Usage counts only while the pod is Running; restarts, OOM kills and events count in any phase.
 _RAW_AGGREGATES = """
-SELECT container_id, MIN(ts), MAX(ts), COUNT(*),
+SELECT container_id, MAX(ts), COUNT(*),
        COUNT(cpu), COALESCE(SUM(cpu), 0), MAX(cpu_max), COALESCE(SUM(IIF(cpu IS NULL, NULL, cpu_request)), 0),
        group_concat(cpu),
        COUNT(memory), COALESCE(SUM(memory), 0), MAX(memory_max),
        COALESCE(SUM(IIF(memory IS NULL, NULL, memory_request)), 0),
-       MAX(throttled), MAX(restart_count), SUM(oom_events), COALESCE(SUM(last_termination_reason = 'OOMKilled'), 0)
+       MAX(throttled), MAX(restart_count), COALESCE(SUM(oom_events), 0),
+       COALESCE(SUM(last_termination_reason = 'OOMKilled'), 0)
 FROM (
     SELECT container_id, ts, restart_count, oom_events, last_termination_reason,
            cpu_request_millicores AS cpu_request, memory_request_bytes AS memory_request,
@@ -67,9 +61,8 @@ _RAW_LATEST = """
 SELECT container_id, MAX(ts), cpu_request_millicores, cpu_limit_millicores, memory_request_bytes, memory_limit_bytes
 FROM samples WHERE ts >= ? AND ts < ? {containers} GROUP BY container_id
 """
-_PREVIOUS_CUMULATIVE = """
-SELECT cpu_usage_histogram_cumulative FROM daily_rollups WHERE container_id = ? AND day < ?
-ORDER BY day DESC LIMIT 1
+_PREVIOUS_CUMULATIVE = f"""
+SELECT {', '.join(CUMULATIVE)} FROM daily_rollups WHERE container_id = ? AND day < ? ORDER BY day DESC LIMIT 1
 """
 
 
@@ -174,12 +167,12 @@ def raw_usage(
 
 
 def _raw_row(aggregates: tuple, latest: tuple) -> dict:
-    (container_id, first_ts, last_ts, samples, cpu_samples, cpu_sum, cpu_max, cpu_requested, cpu_values,
+    (container_id, last_ts, samples, cpu_samples, cpu_sum, cpu_max, cpu_requested, cpu_values,
      memory_samples, memory_sum, memory_max, memory_requested, throttled_max, restarts_max, oom_events,
      oom_killed) = aggregates
     return {
-        "container_id": container_id, "first_ts": first_ts, "last_ts": last_ts, "samples": samples,
-        **dict(zip(_LATEST, latest)),
+        "container_id": container_id, "last_ts": last_ts, "samples": samples,
+        **dict(zip(LATEST, latest)),
         "cpu_usage_samples": cpu_samples, "cpu_usage_sum_millicores": cpu_sum, "cpu_usage_max_millicores": cpu_max,
         "cpu_requested_sum_millicores": cpu_requested,
         "cpu_values": [int(value) for value in cpu_values.split(",")] if cpu_values else [],
@@ -210,35 +203,30 @@ def _fold_chunk(conn: sqlite3.Connection, start: int, end: int) -> tuple[int, in
 
 
 def _merged(conn: sqlite3.Connection, stored: dict | None, chunk: dict) -> dict:
-    """The day row with the chunk added; histograms come back as BLOBs ready to store."""
-    added = chunk["cpu_usage_histogram"]
+    """The day row with the chunk added (a new row continues the container's cumulative sums)."""
+    histogram = chunk["cpu_usage_histogram"]
     if stored is None:
         previous = conn.execute(_PREVIOUS_CUMULATIVE, (chunk["container_id"], chunk["day"])).fetchone()
-        before = packed_histogram.from_blob(previous[0]) if previous else 0
-        row = {**chunk, "cpu_usage_histogram_cumulative": before + added}
+        row = {**chunk, **dict(zip(CUMULATIVE, previous or (0,) * len(CUMULATIVE)))}
     else:
         row = dict(stored)
-        for name in _ADDED:
-            row[name] += chunk[name]
-        for name in _MAXED:
+        row.update({name: chunk[name] for name in LATEST})
+        row["last_ts"] = max(row["last_ts"], chunk["last_ts"])
+        for name in MAXIMA:
             row[name] = _max(row[name], chunk[name])
-        row.update({name: chunk[name] for name in _LATEST})
-        row["first_ts"] = min(row["first_ts"], chunk["first_ts"])
-        row["oom_events_sum"] = _sum(row["oom_events_sum"], chunk["oom_events_sum"])
-        row["cpu_usage_histogram"] = packed_histogram.from_blob(stored["cpu_usage_histogram"]) + added
-        row["cpu_usage_histogram_cumulative"] = (
-            packed_histogram.from_blob(stored["cpu_usage_histogram_cumulative"]) + added)
-    row["cpu_usage_histogram"] = packed_histogram.to_blob(row["cpu_usage_histogram"])
-    row["cpu_usage_histogram_cumulative"] = packed_histogram.to_blob(row["cpu_usage_histogram_cumulative"])
+        for name in SUMS:
+            row[name] += chunk[name]
+        histogram += packed_histogram.from_blob(stored["cpu_usage_histogram"])
+    for name in SUMS:
+        row[f"{name}_cumulative"] += chunk[name]
+    row["cpu_usage_histogram"] = packed_histogram.to_blob(histogram)
+    row["cpu_usage_histogram_cumulative"] = packed_histogram.to_blob(
+        packed_histogram.from_blob(row["cpu_usage_histogram_cumulative"]) + chunk["cpu_usage_histogram"])
     return row
 
 
 def _max(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else max(a, b)
-
-
-def _sum(a: int | None, b: int | None) -> int | None:
-    return b if a is None else a if b is None else a + b
 
 
 def _delete_old_days(conn: sqlite3.Connection, before_day: int, deadline: Deadline) -> tuple[int, bool]:

@@ -141,7 +141,8 @@ class ContainerReport:
     memory_idle_bytes: float | None
     cpu_throttled_ratio_max: float | None
     restart_count_max: int | None
-    oom_killed: bool
+    oom_terminations: bool  # a sample's last termination reason was OOMKilled
+    oom_events: int  # container_oom_events_total increases
     recommendation: Recommendation
     flags: list[Flag] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)
@@ -150,6 +151,10 @@ class ContainerReport:
     @property
     def workload(self) -> str:
         return f"{self.namespace}/{self.workload_kind}/{self.workload_name}"
+
+    @property
+    def oom_killed(self) -> bool:
+        return self.oom_terminations or self.oom_events > 0
 
 
 @dataclass
@@ -237,7 +242,8 @@ def container_report(c: ContainerUsage, span_seconds: int, settings: Settings, p
         max(0.0, cpu_requested - cpu_used) if cpu_n else None,
         memory_avg, c.memory_working_set_max_bytes, memory_requested, memory_used,
         max(0.0, memory_requested - memory_used) if memory_n else None,
-        c.cpu_throttled_ratio_max, c.restart_count_max, c.oom_killed_samples > 0, recommendation,
+        c.cpu_throttled_ratio_max, c.restart_count_max, c.oom_killed_samples > 0, c.oom_events_sum,
+        recommendation,
         container_id=ident.container_id,
     )
     row.flags = risk_flags(row, settings)
@@ -249,8 +255,10 @@ def risk_flags(c: ContainerReport, settings: Settings) -> list[Flag]:
     """OOMKilled, CPU throttled, memory near its limit, missing requests, missing limits."""
     flags = []
     if c.oom_killed:
-        restarts = f"; restart count {c.restart_count_max}" if c.restart_count_max else ""
-        flags.append(Flag("oom_killed", f"last termination reason OOMKilled seen in the window{restarts}"))
+        seen = ["last termination reason OOMKilled" if c.oom_terminations else "",
+                f"{c.oom_events} OOM events" if c.oom_events else "",
+                f"restart count {c.restart_count_max}" if c.restart_count_max else ""]
+        flags.append(Flag("oom_killed", "OOM-killed in the window: " + ", ".join(part for part in seen if part)))
     threshold = settings.alert_cpu_throttled_ratio
     if c.cpu_throttled_ratio_max is not None and c.cpu_throttled_ratio_max >= threshold:
         flags.append(Flag("cpu_throttled", f"throttled in up to {c.cpu_throttled_ratio_max:.0%} of CPU periods "
@@ -315,7 +323,7 @@ CSV_COLUMNS = (
     "cpu_request_millicores", "cpu_limit_millicores", "cpu_usage_avg_millicores", "cpu_usage_p95_millicores",
     "cpu_usage_max_millicores", "cpu_idle_millicores", "cpu_throttled_ratio_max",
     "memory_request_bytes", "memory_limit_bytes", "memory_working_set_avg_bytes", "memory_working_set_max_bytes",
-    "memory_idle_bytes", "restart_count_max", "oom_killed",
+    "memory_idle_bytes", "restart_count_max", "oom_killed", "oom_events",
     "recommended_cpu_request_millicores", "recommended_memory_request_bytes", "recommended_memory_limit_bytes",
     "flags", "cpu_recommendation_reason", "memory_recommendation_reason",
 )
@@ -337,7 +345,7 @@ def container_json(c: ContainerReport) -> dict:
         "memory_working_set_avg_bytes": _round(c.memory_working_set_avg_bytes, 0),
         "memory_working_set_max_bytes": c.memory_working_set_max_bytes,
         "memory_idle_bytes": _round(c.memory_idle_bytes, 0),
-        "restart_count_max": c.restart_count_max, "oom_killed": c.oom_killed,
+        "restart_count_max": c.restart_count_max, "oom_killed": c.oom_killed, "oom_events": c.oom_events,
         "recommended_cpu_request_millicores": r.cpu_request_millicores,
         "recommended_memory_request_bytes": r.memory_request_bytes,
         "recommended_memory_limit_bytes": r.memory_limit_bytes,

@@ -28,7 +28,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from shared.backup import (
-    CHUNK_BYTES, LOCK_NAME, checksum_path, expected_checksum, file_sha256, fsync_directory, journal_files,
+    CHUNK_BYTES,
+    LOCK_NAME,
+    checksum_path,
+    expected_checksum,
+    file_sha256,
+    fsync_directory,
+    journal_files,
 )
 from shared.config import Settings
 from shared.locking import try_file_lock

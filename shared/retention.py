@@ -203,12 +203,19 @@ _UNSEEN_PODS = (
 )
 # Identities nothing refers to: (table, condition). The condition is checked again in the deleting
 # transaction, so an identity a collection has just started to use again is kept.
-_UNREFERENCED = (
-    ("containers", "NOT EXISTS (SELECT 1 FROM samples s WHERE s.container_id = containers.id)"
-                   " AND NOT EXISTS (SELECT 1 FROM hourly_rollups h WHERE h.container_id = containers.id)"),
-    ("workloads", "id NOT IN (SELECT workload_id FROM containers) AND id NOT IN (SELECT workload_id FROM pods)"),
-    ("nodes", "id NOT IN (SELECT node_id FROM node_samples)"
-              " AND id NOT IN (SELECT node_id FROM pods WHERE node_id IS NOT NULL)"),
+_UNUSED_CONTAINERS = (
+    "containers",
+    "NOT EXISTS (SELECT 1 FROM samples s WHERE s.container_id = containers.id)"
+    " AND NOT EXISTS (SELECT 1 FROM hourly_rollups h WHERE h.container_id = containers.id)"
+    " AND NOT EXISTS (SELECT 1 FROM daily_rollups d WHERE d.container_id = containers.id)",
+)
+_UNUSED_WORKLOADS = (
+    "workloads",
+    "id NOT IN (SELECT workload_id FROM containers) AND id NOT IN (SELECT workload_id FROM pods)",
+)
+_UNUSED_NODES = (
+    "nodes",
+    "id NOT IN (SELECT node_id FROM node_samples) AND id NOT IN (SELECT node_id FROM pods WHERE node_id IS NOT NULL)",
 )
 
 
@@ -228,11 +235,13 @@ class _Pass:
         r.rollups_deleted = self._delete(_OLD_ROLLUPS, self.limits.hourly_before)
         r.runs_deleted = self._delete(_OLD_RUNS, self.limits.hourly_before)
         if r.samples_deleted or r.node_samples_deleted or r.rollups_deleted or r.runs_deleted:
-            with self._foreign_keys_off():  # the conditions above and below are the checks
-                if r.complete:  # every sample below raw_before is gone
+            if r.complete:  # every sample below raw_before is gone
+                with self._foreign_keys_off():
                     r.pods_deleted = self._delete(_UNSEEN_PODS, raw_before)
-                for table, condition in _UNREFERENCED:
-                    setattr(r, f"{table}_deleted", self._delete_unreferenced(table, condition))
+            r.containers_deleted = self._delete_unreferenced(*_UNUSED_CONTAINERS)  # checked by the foreign keys too
+            with self._foreign_keys_off():
+                r.workloads_deleted = self._delete_unreferenced(*_UNUSED_WORKLOADS)
+                r.nodes_deleted = self._delete_unreferenced(*_UNUSED_NODES)
         return r
 
     def _watermark(self) -> int:
@@ -286,9 +295,10 @@ class _Pass:
 
     @contextmanager
     def _foreign_keys_off(self) -> Iterator[None]:
-        """Checking pods, workloads and nodes deletions would scan big tables per row (no index on
-        samples.pod_id, pods.workload_id, node_samples.node_id); each deletion's own condition
-        guarantees that nothing refers to the rows it removes."""
+        """Checking pods, workloads and nodes deletions would scan big tables per row (there is no index
+        on samples.pod_id, pods.workload_id, node_samples.node_id): each of these deletions' own
+        condition guarantees that nothing refers to the rows it removes. Containers keep the check:
+        every table referring to them has an index on container_id."""
         self.conn.execute("PRAGMA foreign_keys = OFF")
         try:
             yield

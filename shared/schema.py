@@ -120,35 +120,43 @@ MIGRATIONS: list[str] = [
     CREATE INDEX hourly_rollups_hour ON hourly_rollups (hour);
 
     -- One row per workload container per UTC day, folded from the raw samples by
-    -- shared/daily_rollups.py (usage from Running samples only), so a report over weeks reads a few
+    -- shared/daily_rollups.py (usage from Running samples only), so a report over weeks reads two
     -- rows per container. Requests and limits are those of the day's newest sample; *_requested_sum
-    -- adds the request of every sample with usage (for idle). The histograms are packed
-    -- (shared/packed_histogram.py); the cumulative one adds every earlier day of the container, so
-    -- any run of days is last.cumulative - first.cumulative + first.histogram.
+    -- adds the request of every sample with usage (for idle). Every sum has a *_cumulative twin that
+    -- adds all earlier days of the container too, so the sum over a run of days is
+    -- last.cumulative - first.cumulative + first.own. Histograms are packed (shared/packed_histogram.py).
     CREATE TABLE daily_rollups (
         container_id INTEGER NOT NULL REFERENCES containers (id),
         day INTEGER NOT NULL,
-        first_ts INTEGER NOT NULL,
         last_ts INTEGER NOT NULL,
-        samples INTEGER NOT NULL,
         cpu_request_millicores INTEGER,
         cpu_limit_millicores INTEGER,
         memory_request_bytes INTEGER,
         memory_limit_bytes INTEGER,
-        cpu_usage_samples INTEGER NOT NULL,
-        cpu_usage_sum_millicores INTEGER NOT NULL,
         cpu_usage_max_millicores INTEGER,
-        cpu_requested_sum_millicores INTEGER NOT NULL,
-        cpu_usage_histogram BLOB,
-        cpu_usage_histogram_cumulative BLOB,
-        memory_working_set_samples INTEGER NOT NULL,
-        memory_working_set_sum_bytes INTEGER NOT NULL,
         memory_working_set_max_bytes INTEGER,
-        memory_requested_sum_bytes INTEGER NOT NULL,
         cpu_throttled_ratio_max REAL,
         restart_count_max INTEGER,
-        oom_events_sum INTEGER,
+        samples INTEGER NOT NULL,
+        cpu_usage_samples INTEGER NOT NULL,
+        cpu_usage_sum_millicores INTEGER NOT NULL,
+        cpu_requested_sum_millicores INTEGER NOT NULL,
+        memory_working_set_samples INTEGER NOT NULL,
+        memory_working_set_sum_bytes INTEGER NOT NULL,
+        memory_requested_sum_bytes INTEGER NOT NULL,
+        oom_events_sum INTEGER NOT NULL,
         oom_killed_samples INTEGER NOT NULL,
+        cpu_usage_histogram BLOB,
+        samples_cumulative INTEGER NOT NULL,
+        cpu_usage_samples_cumulative INTEGER NOT NULL,
+        cpu_usage_sum_millicores_cumulative INTEGER NOT NULL,
+        cpu_requested_sum_millicores_cumulative INTEGER NOT NULL,
+        memory_working_set_samples_cumulative INTEGER NOT NULL,
+        memory_working_set_sum_bytes_cumulative INTEGER NOT NULL,
+        memory_requested_sum_bytes_cumulative INTEGER NOT NULL,
+        oom_events_sum_cumulative INTEGER NOT NULL,
+        oom_killed_samples_cumulative INTEGER NOT NULL,
+        cpu_usage_histogram_cumulative BLOB,
         PRIMARY KEY (container_id, day)
     ) WITHOUT ROWID;
     CREATE INDEX daily_rollups_day ON daily_rollups (day);

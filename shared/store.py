@@ -3,17 +3,24 @@
 WAL lets readers (health, report) run while a collection writes; `busy_timeout` makes writers wait
 for each other instead of failing with "database is locked". The schema version lives in
 `PRAGMA user_version`; a database newer than this code is refused, so a rolled-back image never
-writes into a schema it does not know.
+writes into a schema it does not know. Before migrating a database that holds data, a copy of it
+is kept beside it (`<name>.pre-migration-v<N>-<time>.db`): what a rolled-back image can read.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 from shared.schema import MIGRATIONS
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = len(MIGRATIONS)
 BUSY_TIMEOUT_MS = 30_000
@@ -79,8 +86,13 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate_schema(conn: sqlite3.Connection, current: int) -> None:
-    """Apply each missing migration in its own transaction, bumping user_version with it."""
+def migrate_schema(conn: sqlite3.Connection, current: int, clock: Callable[[], float] = time.time) -> None:
+    """Apply each missing migration in its own transaction, bumping user_version with it.
+
+    A database that already holds data (`current` > 0) is copied first: migrations only go forward.
+    """
+    if current > 0:
+        keep_pre_migration_copy(conn, clock())
     for number in range(current, SCHEMA_VERSION):
         with transaction(conn):
             if schema_version(conn) != number:  # another process migrated while we waited for the lock
@@ -88,6 +100,39 @@ def migrate_schema(conn: sqlite3.Connection, current: int) -> None:
             for statement in _statements(MIGRATIONS[number]):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number + 1}")
+
+
+def keep_pre_migration_copy(conn: sqlite3.Connection, now: float) -> Path | None:
+    """Copy the database beside itself as `<name>.pre-migration-v<N>-YYYYmmdd_HHMMSS.db`; its path.
+
+    An online backup (one consistent snapshot; it must run outside a write transaction, where it
+    would wait for its own lock forever), self-contained (no -wal), under a temporary name until
+    complete. None when another process finished migrating meanwhile. Without the copy there is
+    no migration: StoreError says why.
+    """
+    database = Path(conn.execute("PRAGMA database_list").fetchone()[2])
+    partial = database.with_name(f".{database.name}.pre-migration-{os.getpid()}.partial")
+    try:
+        target = sqlite3.connect(partial, isolation_level=None)
+        try:
+            conn.backup(target)
+            target.execute("PRAGMA journal_mode = DELETE")
+            version = schema_version(target)
+        finally:
+            target.close()
+        if version >= SCHEMA_VERSION:
+            partial.unlink()
+            return None
+        stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%d_%H%M%S")
+        copy = database.with_name(f"{database.name}.pre-migration-v{version}-{stamp}.db")
+        os.replace(partial, copy)
+    except (OSError, sqlite3.Error) as exc:
+        partial.unlink(missing_ok=True)
+        raise StoreError(f"database {database} needs schema migrations, but the copy kept before migrating could "
+                         f"not be written beside it ({exc}); free space on its volume and try again") from None
+    log.warning("database %s: schema version %d copied to %s before migrating to version %d",
+                database, version, copy, SCHEMA_VERSION)
+    return copy
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -2,8 +2,8 @@
 
 The window is split into pieces, each read from one source, and their figures added per container:
 
-- days folded into `daily_rollups` (shared/daily_rollups.py): a few rows per container, however long
-  the window; the CPU percentile comes from cumulative histograms (two rows per container);
+- days folded into `daily_rollups` (shared/daily_rollups.py): the first and last day row of each
+  container give every sum and the CPU histogram (cumulative columns), the rows between only maxima;
 - hours before the raw samples' horizon (the hourly watermark): `hourly_rollups` (shared/retention.py);
 - everything else, normally the samples stored since the last fold: raw `samples`.
 
@@ -22,7 +22,7 @@ import re
 import sqlite3
 from dataclasses import dataclass, field
 
-from shared import packed_histogram
+from shared import daily_rollups, packed_histogram
 from shared.daily_rollups import DAY_SECONDS, HOUR_SECONDS, coverage, day_floor, hourly_watermark, raw_usage
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(m|h|d|w)$")
@@ -81,8 +81,7 @@ class ContainerUsage:
     """Sums and maxima of one workload container (every pod of it) over the window."""
 
     identity: Identity
-    first_ts: int | None = None
-    last_ts: int | None = None
+    last_ts: int | None = None  # of the newest sample
     samples: int = 0
     cpu_request_millicores: int | None = None  # newest
     cpu_limit_millicores: int | None = None
@@ -98,7 +97,7 @@ class ContainerUsage:
     memory_requested_sum_bytes: int = 0
     cpu_throttled_ratio_max: float | None = None
     restart_count_max: int | None = None
-    oom_events_sum: int | None = None
+    oom_events_sum: int = 0
     oom_killed_samples: int = 0  # samples (hours, from hourly rollups) whose last termination was OOMKilled
     cpu_histogram: int = 0  # packed (shared/packed_histogram.py), from rollups
     cpu_values: list[int] = field(default_factory=list)  # from raw samples
@@ -110,26 +109,19 @@ class ContainerUsage:
     def cpu_percentile_millicores(self, percent: float) -> float | None:
         if self.cpu_percentile_exact:
             return nearest_rank(sorted(self.cpu_values), percent)
-        return packed_histogram.percentile(self.cpu_histogram + packed_histogram.pack_values(self.cpu_values), percent)
+        raw = packed_histogram.pack_values(self.cpu_values) if self.cpu_values else 0
+        return packed_histogram.percentile(self.cpu_histogram + raw, percent)
 
     def add(self, piece: dict) -> None:
         """Add one source's figures (a dict with the day-row names) to this container's."""
         if self.last_ts is None or piece["last_ts"] >= self.last_ts:
-            self.cpu_request_millicores = piece["cpu_request_millicores"]
-            self.cpu_limit_millicores = piece["cpu_limit_millicores"]
-            self.memory_request_bytes = piece["memory_request_bytes"]
-            self.memory_limit_bytes = piece["memory_limit_bytes"]
-        self.first_ts = _min(self.first_ts, piece["first_ts"])
+            for name in daily_rollups.LATEST:
+                setattr(self, name, piece[name])
         self.last_ts = _max(self.last_ts, piece["last_ts"])
-        for name in ("samples", "cpu_usage_samples", "cpu_usage_sum_millicores", "cpu_requested_sum_millicores",
-                     "memory_working_set_samples", "memory_working_set_sum_bytes", "memory_requested_sum_bytes",
-                     "oom_killed_samples"):
+        for name in daily_rollups.SUMS:
             setattr(self, name, getattr(self, name) + (piece[name] or 0))
-        for name in ("cpu_usage_max_millicores", "memory_working_set_max_bytes", "cpu_throttled_ratio_max",
-                     "restart_count_max"):
+        for name in daily_rollups.MAXIMA:
             setattr(self, name, _max(getattr(self, name), piece[name]))
-        if piece["oom_events_sum"] is not None:
-            self.oom_events_sum = (self.oom_events_sum or 0) + piece["oom_events_sum"]
         self.cpu_histogram += piece.get("cpu_histogram", 0)
         self.cpu_values.extend(piece.get("cpu_values", ()))
 
@@ -211,50 +203,56 @@ def _containers_clause(ids: list[int] | None, params: list) -> str:
     return "AND container_id IN (SELECT value FROM json_each(?))"
 
 
-_DAILY_AGGREGATES = """
-SELECT container_id, MIN(first_ts), MAX(last_ts), SUM(samples),
-       SUM(cpu_usage_samples), SUM(cpu_usage_sum_millicores), MAX(cpu_usage_max_millicores),
-       SUM(cpu_requested_sum_millicores),
-       SUM(memory_working_set_samples), SUM(memory_working_set_sum_bytes), MAX(memory_working_set_max_bytes),
-       SUM(memory_requested_sum_bytes),
-       MAX(cpu_throttled_ratio_max), MAX(restart_count_max), SUM(oom_events_sum), SUM(oom_killed_samples)
-FROM daily_rollups WHERE +day >= ? AND +day <= ? {containers} GROUP BY container_id
+# The rows between a container's first and last day of the window are read for the maxima only.
+_DAILY_MAXIMA = f"""
+SELECT c.id, {', '.join(f'MAX(d.{name})' for name in daily_rollups.MAXIMA)}
+FROM containers c JOIN daily_rollups d ON d.container_id = c.id AND d.day BETWEEN :first AND :last
+{{containers}} GROUP BY c.id
 """
-# One MIN/MAX per query, so SQLite takes the bare columns from that row.
-_DAILY_LAST = """
-SELECT container_id, MAX(day), cpu_request_millicores, cpu_limit_millicores, memory_request_bytes,
-       memory_limit_bytes, cpu_usage_histogram_cumulative
-FROM daily_rollups WHERE +day >= ? AND +day <= ? {containers} GROUP BY container_id
+_DAILY_EDGE = "{edge}.day = (SELECT {pick}(day) FROM daily_rollups WHERE container_id = c.id AND day BETWEEN :first AND :last)"
+_DAILY_EDGES = f"""
+SELECT c.id, l.last_ts, {', '.join(f'l.{name}' for name in daily_rollups.LATEST)},
+       {', '.join(f'f.{name}' for name in daily_rollups.SUMS)}, f.cpu_usage_histogram,
+       {', '.join(f'f.{name}' for name in daily_rollups.CUMULATIVE)},
+       {', '.join(f'l.{name}' for name in daily_rollups.CUMULATIVE)}
+FROM containers c
+JOIN daily_rollups f ON f.container_id = c.id AND {_DAILY_EDGE.format(edge="f", pick="MIN")}
+JOIN daily_rollups l ON l.container_id = c.id AND {_DAILY_EDGE.format(edge="l", pick="MAX")}
+{{containers}}
 """
-_DAILY_FIRST = """
-SELECT container_id, MIN(day), cpu_usage_histogram, cpu_usage_histogram_cumulative
-FROM daily_rollups WHERE +day >= ? AND +day <= ? {containers} GROUP BY container_id
-"""
-_FIGURES = ("first_ts", "last_ts", "samples", "cpu_usage_samples", "cpu_usage_sum_millicores",
-            "cpu_usage_max_millicores", "cpu_requested_sum_millicores", "memory_working_set_samples",
-            "memory_working_set_sum_bytes", "memory_working_set_max_bytes", "memory_requested_sum_bytes",
-            "cpu_throttled_ratio_max", "restart_count_max", "oom_events_sum", "oom_killed_samples")
-_REQUESTS = ("cpu_request_millicores", "cpu_limit_millicores", "memory_request_bytes", "memory_limit_bytes")
 
 
 def _from_daily(conn: sqlite3.Connection, start: int, end: int, ids: list[int] | None) -> dict[int, dict]:
-    """The day rows of the days [start, end) touches: sums of the rows, histogram from the cumulative ones."""
-    params: list = [day_floor(start), day_floor(end - 1)]
-    where = _containers_clause(ids, params)
-    firsts = {cid: (own, cumulative) for cid, _, own, cumulative
-              in conn.execute(_DAILY_FIRST.format(containers=where), params)}
-    pieces = {row[0]: dict(zip(_FIGURES, row[1:])) for row in conn.execute(_DAILY_AGGREGATES.format(containers=where), params)}
+    """The day rows of the days [start, end) touches: each sum is the last row's cumulative minus the
+    first row's, plus the first row's own; maxima come from every row."""
+    params: dict = {"first": day_floor(start), "last": day_floor(end - 1)}
+    where = ""
+    if ids is not None:
+        where, params["ids"] = "WHERE c.id IN (SELECT value FROM json_each(:ids))", json.dumps(ids)
+    maxima = {row[0]: row[1:] for row in conn.execute(_DAILY_MAXIMA.format(containers=where), params)}
+    sums, cumulative = len(daily_rollups.SUMS), len(daily_rollups.CUMULATIVE)
     from_blob = packed_histogram.from_blob
-    for cid, _, *requests, last_cumulative in conn.execute(_DAILY_LAST.format(containers=where), params):
-        own, first_cumulative = firsts[cid]
-        piece = pieces[cid]
-        piece.update(zip(_REQUESTS, requests))
-        piece["cpu_histogram"] = from_blob(last_cumulative) - from_blob(first_cumulative) + from_blob(own)
+    pieces = {}
+    for row in conn.execute(_DAILY_EDGES.format(containers=where), params):
+        cid, last_ts, *values = row
+        latest, values = values[:4], values[4:]
+        own, own_histogram, values = values[:sums], values[sums], values[sums + 1:]
+        first, last = values[:cumulative], values[cumulative:]
+        piece = {"last_ts": last_ts, **dict(zip(daily_rollups.LATEST, latest)),
+                 **dict(zip(daily_rollups.MAXIMA, maxima[cid]))}
+        for name, mine, before, after in zip(daily_rollups.SUMS, own, first, last):
+            piece[name] = after - before + mine
+        piece["cpu_histogram"] = from_blob(last[-1]) - from_blob(first[-1]) + from_blob(own_histogram)
+        pieces[cid] = piece
     return pieces
 
 
+_HOURLY_FIGURES = ("last_ts", "samples", "cpu_usage_samples", "cpu_usage_sum_millicores", "cpu_usage_max_millicores",
+                   "cpu_requested_sum_millicores", "memory_working_set_samples", "memory_working_set_sum_bytes",
+                   "memory_working_set_max_bytes", "memory_requested_sum_bytes", "cpu_throttled_ratio_max",
+                   "restart_count_max", "oom_events_sum", "oom_killed_samples")
 _HOURLY_AGGREGATES = """
-SELECT container_id, MIN(hour), MAX(hour) + 3599, SUM(samples),
+SELECT container_id, MAX(hour) + 3599, SUM(samples),
        SUM(cpu_usage_samples), COALESCE(SUM(cpu_usage_sum_millicores), 0), MAX(cpu_usage_max_millicores),
        COALESCE(SUM(cpu_request_millicores * cpu_usage_samples), 0),
        SUM(memory_working_set_samples), COALESCE(SUM(memory_working_set_sum_bytes), 0),
@@ -272,10 +270,10 @@ def _from_hourly(conn: sqlite3.Connection, start: int, end: int, ids: list[int] 
     """Rollup hours starting in [start, end). Requests are each hour's highest; idle uses them."""
     params: list = [start, end]
     where = _containers_clause(ids, params)
-    pieces = {row[0]: dict(zip(_FIGURES, row[1:]))
+    pieces = {row[0]: dict(zip(_HOURLY_FIGURES, row[1:]))
               for row in conn.execute(_HOURLY_AGGREGATES.format(containers=where), params)}
     for cid, _, *requests in conn.execute(_HOURLY_LAST.format(containers=where), params):
-        pieces[cid].update(zip(_REQUESTS, requests))
+        pieces[cid].update(zip(daily_rollups.LATEST, requests))
         pieces[cid]["cpu_histogram"] = 0
     histograms = conn.execute(
         f"SELECT container_id, cpu_usage_histogram FROM hourly_rollups WHERE hour >= ? AND hour < ? {where}", params)
@@ -284,11 +282,7 @@ def _from_hourly(conn: sqlite3.Connection, start: int, end: int, ids: list[int] 
     return pieces
 
 
-def _from_raw(conn: sqlite3.Connection, start: int, end: int, ids: list[int] | None) -> dict[int, dict]:
-    return raw_usage(conn, start, end, ids)
-
-
-_READERS = {"daily": _from_daily, "hourly": _from_hourly, "raw": _from_raw}
+_READERS = {"daily": _from_daily, "hourly": _from_hourly, "raw": raw_usage}
 
 
 def nearest_rank(sorted_values: list[int], percent: float) -> int | None:
@@ -300,10 +294,6 @@ def nearest_rank(sorted_values: list[int], percent: float) -> int | None:
 
 def _hour_floor(seconds: int) -> int:
     return seconds // HOUR_SECONDS * HOUR_SECONDS
-
-
-def _min(a: int | None, b: int | None) -> int | None:
-    return b if a is None else a if b is None else min(a, b)
 
 
 def _max(a: float | None, b: float | None) -> float | None:

@@ -15,6 +15,7 @@ from report_history import MiB, History, Sample, random_history, reference_repor
 from shared.cli import main as cli_main
 from shared.config import Settings, load_settings
 from shared.report import build_report, parse_report_query, report_csv, report_json
+from shared.report_entry import report_from_http
 from shared.store import connect
 from shared.triggers import BadRequest
 from shared.window_usage import parse_window
@@ -124,6 +125,7 @@ def test_risk_flags_say_what_is_wrong(db: tuple[sqlite3.Connection, Settings]) -
     history = History(conn)
     cases = {
         "oom": Sample(restart_count=4, last_termination_reason="OOMKilled"),
+        "oom-event": Sample(oom_events=1),
         "throttled": Sample(cpu_throttled_ratio=0.4),
         "near": Sample(memory_working_set_max_bytes=470 * MiB),  # 92% of 512Mi
         "besteffort": Sample(cpu_request_millicores=None, memory_request_bytes=None, cpu_limit_millicores=None,
@@ -136,7 +138,9 @@ def test_risk_flags_say_what_is_wrong(db: tuple[sqlite3.Connection, Settings]) -
             history.add(container, NOW - step * 300, sample)
     flags = {key[1]: {f["flag"]: f["reason"] for f in row["flags"]}
              for key, row in by_container(report(conn, settings, window="1h")).items()}
-    assert flags["oom"] == {"oom_killed": "last termination reason OOMKilled seen in the window; restart count 4"}
+    assert flags["oom"] == {"oom_killed": "OOM-killed in the window: last termination reason OOMKilled, "
+                                          "restart count 4"}
+    assert flags["oom-event"] == {"oom_killed": "OOM-killed in the window: 12 OOM events"}
     assert flags["throttled"] == {"cpu_throttled": "throttled in up to 40% of CPU periods (ALERT_CPU_THROTTLED_RATIO 25%)"}
     assert flags["near"] == {"memory_near_limit": "peak working set 470Mi is 92% of its 512Mi limit "
                                                   "(ALERT_MEMORY_NEAR_LIMIT_RATIO 90%)"}
@@ -259,3 +263,35 @@ def test_the_cli_table_fits_80_columns_and_json_matches(db: tuple[sqlite3.Connec
 
     assert cli_main(["report", "--window", "1y"]) == 2
     assert capsys.readouterr().err == "k8s-monitor report: --window: '1y' is not a duration like 24h, 7d or 2w\n"
+
+
+def get(path: str = "/", accept: str = "*/*", **params: str):  # type: ignore[no-untyped-def]
+    from flask import Request
+    from werkzeug.test import EnvironBuilder
+
+    return Request(EnvironBuilder(path=path, query_string=params, headers={"Accept": accept}).get_environ())
+
+
+def test_browsers_get_the_page_and_other_clients_json_unless_format_says(
+        db: tuple[sqlite3.Connection, Settings]) -> None:
+    conn, settings = db
+    random_history(History(conn), NOW, hours=3)
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    answers = {
+        "curl": report_from_http(get(), settings, clock=lambda: NOW),
+        "browser": report_from_http(get(accept=browser), settings, clock=lambda: NOW),
+        "browser asking for csv": report_from_http(get(accept=browser, format="csv"), settings, clock=lambda: NOW),
+        "script asking for html": report_from_http(get("/report", format="html"), settings, clock=lambda: NOW),
+    }
+    types = {name: headers["Content-Type"] for name, (_, status, headers) in answers.items() if status == 200}
+    assert types == {"curl": "application/json", "browser": "text/html; charset=utf-8",
+                     "browser asking for csv": "text/csv; charset=utf-8",
+                     "script asking for html": "text/html; charset=utf-8"}
+    assert json.loads(answers["curl"][0])["containers_total"] == 9
+
+
+def test_before_the_first_collection_the_report_says_so_with_a_503(tmp_path: Path) -> None:
+    settings = load_settings(database_path=tmp_path / "missing" / "k8s_metrics.db")
+    body, status, _ = report_from_http(get(), settings, clock=lambda: NOW)
+    assert status == 503
+    assert json.loads(body)["error"].startswith(f"database {settings.database_path} does not exist yet")

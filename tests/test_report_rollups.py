@@ -161,6 +161,29 @@ def test_the_report_fills_what_was_never_folded_from_the_hourly_rollups(tmp_path
     assert_matches(both, expected, histogram_percentile=True)
 
 
+def test_a_fold_that_fell_behind_retention_starts_over_at_the_hourly_watermark(tmp_path: Path) -> None:
+    source, _ = build(tmp_path / "source.db", every_phase=False)
+    expected, _ = expected_figures(source)
+    source.close()
+    settings = settings_for(tmp_path / "db")
+    conn = connect(settings.database_path)
+    conn.execute("ATTACH ? AS source", (str(tmp_path / "source.db"),))
+    for table in ("workloads", "containers", "pods", "runs"):
+        conn.execute(f"INSERT INTO {table} SELECT * FROM source.{table}")
+    early = NOW - 50 * 3600
+    conn.execute("INSERT INTO samples SELECT * FROM source.samples WHERE ts < ?", (early,))
+    fold_samples(conn, early, 90)  # the folds stop here (say, not wired into a retention pass)
+    conn.execute("INSERT INTO samples SELECT * FROM source.samples WHERE ts >= ?", (early,))
+    apply_retention(settings, clock=lambda: NOW)  # deletes samples older than a day, unfolded ones too
+
+    fold_samples(conn, NOW, 90)
+    watermark = conn.execute("SELECT MAX(hour) + 3600 FROM hourly_rollups").fetchone()[0]
+    assert coverage(conn).folded_from == watermark > early
+    body = report(conn, settings)
+    assert sources(body) == ["hourly", "daily"]
+    assert_matches(body, expected, histogram_percentile=True)
+
+
 def test_packed_histograms_add_and_subtract_bucket_by_bucket() -> None:
     week = [0, 0, 3, 120, 130, 131, 4000, 70_000] * 500
     day = [5, 5, 900]

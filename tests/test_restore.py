@@ -209,6 +209,6 @@ def test_cli_backup_list_and_restore(tmp_path, clock, monkeypatch, capsys):
 
     (settings.backup_dir / name).write_bytes(b"garbage")
     assert main(["restore", name]) == 1
-    assert "refused" in capsys.readouterr().out
+    assert "refused: " in capsys.readouterr().err
     assert main(["backups"]) == 0
     assert "DAMAGED" in capsys.readouterr().out

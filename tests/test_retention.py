@@ -16,6 +16,7 @@ from shared import retention as retention_module
 from shared.cli import main
 from shared.collect_entry import collect_once
 from shared.config import Settings
+from shared.daily_rollups import fold_samples
 from shared.history import RunRecord, store_collection
 from shared.retention import RetentionResult, apply_retention, cutoffs
 from shared.store import connect
@@ -154,6 +155,25 @@ def test_pods_and_identities_nothing_refers_to_are_deleted(tmp_path, clock):
     assert workloads == {"app-0", "app-1"}
     assert nodes == {"node-0", "node-1"}
     assert containers == 3  # app-0: app + sidecar, app-1: app
+    assert orphans == []
+
+
+def test_containers_with_daily_rollups_are_kept(tmp_path, clock):
+    settings = make_settings(tmp_path, retention_raw_days=1, retention_hourly_days=2)
+    start = day_start(clock.now) - 4 * DAY
+    store_days(settings, start, days=1, pods=12, generation=0, step=900)
+    store_days(settings, start + DAY, days=3, pods=8, generation=1, step=900)
+    conn = connect(settings.database_path)
+    fold_samples(conn, clock.now, 90)  # the report's day rows, kept 90 days here
+    conn.close()
+
+    apply_retention(settings, clock)
+
+    conn = connect(settings.database_path)
+    workloads = {row[0] for row in conn.execute("SELECT name FROM workloads")}
+    orphans = conn.execute("PRAGMA foreign_key_check").fetchall()
+    conn.close()
+    assert workloads == {"app-0", "app-1", "app-2"}  # app-2 has no samples or hourly rollups, but day rows
     assert orphans == []
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from shared.backup_entry import backup_once
 from shared.cli import cli_settings
@@ -25,5 +26,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"backup {body['path']}: {format_bytes(body['size_bytes'])} in {body['duration_seconds']:.2f}s, "
               f"sha256 {body['sha256']}{removed}")
     else:
-        print(f"backup {body['status']}: {body.get('error', '')}")
+        print(f"k8s-monitor backup: {body['status']}: {body.get('error', '')}", file=sys.stderr)
     return 0 if body["status"] in ("ok", "skipped") else 1

@@ -7,6 +7,7 @@ another process has open is refused rather than replaced under it.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = restore_backup(settings, args.file)
     except RestoreError as exc:
-        print(f"k8s-monitor restore: refused: {exc}")
+        print(f"k8s-monitor restore: refused: {exc}", file=sys.stderr)
         return 1
     last = ("no runs" if result.last_run_at is None else
             "last run " + datetime.fromtimestamp(result.last_run_at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
