@@ -26,8 +26,7 @@ from pathlib import Path
 from shared import packed_histogram
 from shared.config import load_settings
 from shared.daily_rollups import COLUMNS as DAY_COLUMNS
-from shared.daily_rollups import CUMULATIVE, SUMS
-from shared.daily_rollups import DAY_SECONDS, HOUR_SECONDS, day_floor, fold_samples
+from shared.daily_rollups import CUMULATIVE, DAY_SECONDS, HOUR_SECONDS, SUMS, day_floor, fold_samples
 from shared.report import build_report, parse_report_query, report_json
 from shared.store import connect, transaction
 from shared.usage_histogram import histogram_of

@@ -17,6 +17,7 @@ from typing import Any
 from shared.config import ConfigError, Settings, load_settings
 from shared.logs import configure_logging, log_context, redact, register_secrets
 from shared.metrics import observes_requests
+from shared.store import SchemaTooNew, StoreError
 from shared.triggers import BadRequest
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,8 @@ def json_answer(body: Any, status: int = 200) -> Answer:
 def handles_errors(
     function_name: str, routes: Iterable[str] = ("/",)
 ) -> Callable[[Callable[..., Answer]], Callable[..., Answer]]:
-    """Wrap a handler: BadRequest becomes its 4xx, anything unexpected a JSON 500 (logged).
+    """Wrap a handler: BadRequest becomes its 4xx, an unusable database 503 (500 when its schema is
+    newer than this code), anything unexpected a JSON 500 (logged).
 
     Every request is counted and timed by route (`routes`: the paths the function serves; see
     shared/metrics.py), and `GET /metrics` answers this instance's HTTP metrics.
@@ -67,6 +69,9 @@ def handles_errors(
                 except BadRequest as exc:
                     log.warning("bad request: %s", exc)
                     return json_answer({"error": str(exc)}, exc.status)
+                except StoreError as exc:  # the message says what to do; a newer schema is no retry case
+                    log.error("%s: %s", function_name, exc)
+                    return json_answer({"error": str(exc)}, 500 if isinstance(exc, SchemaTooNew) else 503)
                 except Exception as exc:  # the last resort: an answer with intent, never a traceback
                     log.exception("%s failed", function_name)
                     return json_answer({"error": redact(f"internal error: {type(exc).__name__}: {exc}")}, 500)

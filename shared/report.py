@@ -6,8 +6,8 @@ percentile, peak) and memory working set (average, peak) per pod, idle requested
 recommendation (shared/rightsizing.py). Each figure has a `reasons` entry saying where it comes from.
 Workload, namespace and cluster totals add up their containers.
 
-The same Report is rendered as JSON, CSV (shared/report.py), a terminal table (shared/cli/report.py)
-and an HTML page (shared/report_page.py).
+The same Report is rendered as JSON and CSV (here), a terminal table (shared/cli/report.py) and an
+HTML page (shared/report_page.py).
 """
 
 from __future__ import annotations
@@ -22,12 +22,24 @@ from datetime import datetime, timezone
 
 from shared.config import Settings
 from shared.rightsizing import (
-    Recommendation, RightsizingPolicy, UsageEvidence, format_bytes, format_millicores, format_span,
-    percentile_label, recommend,
+    Recommendation,
+    RightsizingPolicy,
+    UsageEvidence,
+    format_bytes,
+    format_millicores,
+    format_span,
+    percentile_label,
+    recommend,
 )
 from shared.triggers import BadRequest
+from shared.usage_histogram import MAX_RELATIVE_ERROR
 from shared.window_usage import (
-    ContainerUsage, Selection, Window, WindowError, parse_window, read_window_usage,
+    ContainerUsage,
+    Selection,
+    Window,
+    WindowError,
+    parse_window,
+    read_window_usage,
 )
 
 DEFAULT_LIMIT = 100
@@ -55,6 +67,8 @@ DEFAULT_SORT = "idle_cpu"
 
 @dataclass(frozen=True)
 class ReportQuery:
+    """What to report: the window, the filters, the order and how many containers to list."""
+
     window: Window
     namespace: str | None = None
     workload: str | None = None
@@ -107,16 +121,26 @@ def _limit(value: str | None, default: int | None) -> int | None:
     return int(value)
 
 
+FLAG_LABELS = {"oom_killed": "OOM-killed", "cpu_throttled": "CPU throttled", "memory_near_limit": "memory near limit",
+               "no_requests": "no requests", "no_limits": "no limits"}
+
+
 @dataclass
 class Flag:
+    """A risk: `flag` is its stable name (oom_killed, cpu_throttled, ...), `reason` says what was seen."""
+
     flag: str
     reason: str
 
 
 @dataclass
 class ContainerReport:
-    """One workload container's line of the report; None where the window has no data for a figure."""
+    """One workload container's line of the report; None where the window has no data for a figure.
 
+    The percentile, the recommendation and the reasons cost the most to compute, so `explain` adds
+    them to the listed lines only (the totals and most orders do not need them)."""
+
+    usage: ContainerUsage = field(repr=False)
     namespace: str
     workload_kind: str
     workload_name: str
@@ -129,7 +153,6 @@ class ContainerReport:
     memory_request_bytes: int | None
     memory_limit_bytes: int | None
     cpu_usage_avg_millicores: float | None
-    cpu_usage_p95_millicores: float | None
     cpu_usage_max_millicores: int | None
     cpu_requested_avg_millicores: float  # every pod together, averaged over the window
     cpu_used_avg_millicores: float
@@ -143,10 +166,14 @@ class ContainerReport:
     restart_count_max: int | None
     oom_terminations: bool  # a sample's last termination reason was OOMKilled
     oom_events: int  # container_oom_events_total increases
-    recommendation: Recommendation
     flags: list[Flag] = field(default_factory=list)
+    cpu_usage_p95_millicores: float | None = None
+    recommendation: Recommendation | None = None
     reasons: dict[str, str] = field(default_factory=dict)
-    container_id: int = 0
+
+    @property
+    def container_id(self) -> int:
+        return self.usage.identity.container_id
 
     @property
     def workload(self) -> str:
@@ -198,57 +225,65 @@ class Report:
 
 
 def build_report(conn: sqlite3.Connection, query: ReportQuery, settings: Settings, now: float | None = None) -> Report:
+    """Every selected container's line, the totals, then the order and limit of the query."""
     generated_at = time.time() if now is None else now
     usage = read_window_usage(conn, query.window, query.selection)
     span = usage.span_seconds
     policy = RightsizingPolicy.from_settings(settings)
-    rows = [container_report(c, span, settings, policy) for c in usage.containers]
+    rows = [container_report(c, span, settings) for c in usage.containers]
     cluster, namespaces, workloads = Totals(), {}, {}
     for row in rows:
         cluster.add(row)
         namespaces.setdefault(row.namespace, Totals()).add(row)
         workloads.setdefault(row.workload, Totals()).add(row)
+    if query.sort == "cpu_usage":
+        for row in rows:
+            row.cpu_usage_p95_millicores = row.usage.cpu_percentile_millicores(95)
     key = SORTS[query.sort][0]
     rows.sort(key=lambda c: (key(c), _name_key(c)))
     listed = rows if query.limit is None else rows[:query.limit]
+    for row in listed:
+        explain(row, span, settings, policy)
     listed_workloads = {c.workload: workloads[c.workload] for c in listed}
     return Report(query, generated_at, span, settings.collect_interval_seconds, policy, usage.sources, cluster,
                   dict(sorted(namespaces.items())), listed_workloads, listed, len(rows))
 
 
-def container_report(c: ContainerUsage, span_seconds: int, settings: Settings, policy: RightsizingPolicy) -> ContainerReport:
-    """One container's figures, flags, recommendation and reasons."""
-    over = format_span(span_seconds)
+def container_report(c: ContainerUsage, span_seconds: int, settings: Settings) -> ContainerReport:
+    """One container's figures and risk flags (averages over time divide by `span_seconds`)."""
     interval = settings.collect_interval_seconds
     ident = c.identity
     cpu_n, memory_n = c.cpu_usage_samples, c.memory_working_set_samples
-    cpu_avg = c.cpu_usage_sum_millicores / cpu_n if cpu_n else None
-    memory_avg = c.memory_working_set_sum_bytes / memory_n if memory_n else None
-    cpu_p95 = c.cpu_percentile_millicores(95)
-    cpu_policy_percentile = cpu_p95 if policy.cpu_percentile == 95 else c.cpu_percentile_millicores(policy.cpu_percentile)
-    exact = c.cpu_percentile_exact
-    recommendation = recommend(
-        UsageEvidence(span_seconds, cpu_n, cpu_policy_percentile, exact, memory_n, c.memory_working_set_max_bytes),
-        policy)
-    pods = cpu_n * interval / span_seconds if cpu_n else None
     cpu_requested = c.cpu_requested_sum_millicores * interval / span_seconds
     cpu_used = c.cpu_usage_sum_millicores * interval / span_seconds
     memory_requested = c.memory_requested_sum_bytes * interval / span_seconds
     memory_used = c.memory_working_set_sum_bytes * interval / span_seconds
     row = ContainerReport(
-        ident.namespace, ident.workload_kind, ident.workload_name, ident.container, cpu_n, memory_n, pods,
+        c, ident.namespace, ident.workload_kind, ident.workload_name, ident.container, cpu_n, memory_n,
+        cpu_n * interval / span_seconds if cpu_n else None,
         c.cpu_request_millicores, c.cpu_limit_millicores, c.memory_request_bytes, c.memory_limit_bytes,
-        cpu_avg, cpu_p95, c.cpu_usage_max_millicores, cpu_requested, cpu_used,
+        c.cpu_usage_sum_millicores / cpu_n if cpu_n else None, c.cpu_usage_max_millicores, cpu_requested, cpu_used,
         max(0.0, cpu_requested - cpu_used) if cpu_n else None,
-        memory_avg, c.memory_working_set_max_bytes, memory_requested, memory_used,
-        max(0.0, memory_requested - memory_used) if memory_n else None,
+        c.memory_working_set_sum_bytes / memory_n if memory_n else None, c.memory_working_set_max_bytes,
+        memory_requested, memory_used, max(0.0, memory_requested - memory_used) if memory_n else None,
         c.cpu_throttled_ratio_max, c.restart_count_max, c.oom_killed_samples > 0, c.oom_events_sum,
-        recommendation,
-        container_id=ident.container_id,
     )
     row.flags = risk_flags(row, settings)
-    row.reasons = _reasons(row, c, over, interval, span_seconds)
     return row
+
+
+def explain(row: ContainerReport, span_seconds: int, settings: Settings, policy: RightsizingPolicy) -> None:
+    """Add the CPU p95, the recommendation and the reason behind every figure to a listed line."""
+    c = row.usage
+    if row.cpu_usage_p95_millicores is None:
+        row.cpu_usage_p95_millicores = c.cpu_percentile_millicores(95)
+    percentile = (row.cpu_usage_p95_millicores if policy.cpu_percentile == 95
+                  else c.cpu_percentile_millicores(policy.cpu_percentile))
+    row.recommendation = recommend(
+        UsageEvidence(span_seconds, row.cpu_samples, percentile, c.cpu_percentile_exact, row.memory_samples,
+                      c.memory_working_set_max_bytes),
+        policy)
+    row.reasons = _reasons(row, c, format_span(span_seconds), settings.collect_interval_seconds, span_seconds)
 
 
 def risk_flags(c: ContainerReport, settings: Settings) -> list[Flag]:
@@ -289,7 +324,8 @@ def _reasons(row: ContainerReport, c: ContainerUsage, over: str, interval: int, 
         "pods_avg": f"{cpu_n} samples x {interval}s (COLLECT_INTERVAL_SECONDS) / {over}",
         "cpu_usage_avg_millicores": f"average of {cpu_n} samples over {over}, per pod",
         "cpu_usage_p95_millicores": f"p95 of {cpu_n} samples over {over}, per pod"
-                                    + ("" if c.cpu_percentile_exact else " (from usage histograms, within 4.4%)"),
+                                    + ("" if c.cpu_percentile_exact else
+                                       f" (from usage histograms, within {MAX_RELATIVE_ERROR:.1%})"),
         "cpu_usage_max_millicores": f"highest of {cpu_n} samples over {over}, per pod",
         "memory_working_set_avg_bytes": f"average of {memory_n} samples over {over}, per pod",
         "memory_working_set_max_bytes": f"highest of {memory_n} samples over {over}, per pod",

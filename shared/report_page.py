@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from html import escape
 from urllib.parse import urlencode
 
-from shared.report import SORTS, ContainerReport, Report, Totals
-from shared.rightsizing import format_bytes, format_millicores, format_span, percentile_label
+from shared.report import FLAG_LABELS, SORTS, ContainerReport, Report, Totals
+from shared.rightsizing import format_bytes, format_cores, format_millicores, format_span, percentile_label
 from shared.usage_series import Point
 
 WINDOW_CHOICES = ("6h", "24h", "7d", "14d", "30d", "90d")
@@ -61,7 +61,7 @@ def render_page(
     step_seconds: int, max_window_days: float,
 ) -> str:
     """The whole page. `params` are the query parameters as given (kept in the form and the links)."""
-    q, w = report.query, report.query.window
+    w = report.query.window
     title = f"Requests vs usage over {escape(w.label)}"
     body = [
         f"<header><h1>k8s-resource-monitor: {title}</h1><p>{_utc(w.start)} to {_utc(w.end)} "
@@ -109,24 +109,17 @@ def _filters(report: Report, namespaces: Iterable[str], params: dict[str, str], 
     )
 
 
-def _cores(millicores: float) -> str:
-    """Totals: `250m` below a core, then `1.5 cores`, `11.8 cores`, `1,204 cores`."""
-    if millicores < 999.5:
-        return format_millicores(millicores)
-    return f"{millicores / 1000:.3g} cores" if millicores < 100_000 else f"{millicores / 1000:,.0f} cores"
-
-
 def _cards(t: Totals, report: Report) -> str:
     cards = [
-        (_cores(t.cpu_requested_millicores), "CPU requested (average)"),
-        (_cores(t.cpu_used_millicores), "CPU used (average)"),
-        (_cores(t.cpu_idle_millicores), "CPU requested but idle"),
+        (format_cores(t.cpu_requested_millicores), "CPU requested (average)"),
+        (format_cores(t.cpu_used_millicores), "CPU used (average)"),
+        (format_cores(t.cpu_idle_millicores), "CPU requested but idle"),
         (format_bytes(t.memory_requested_bytes), "memory requested (average)"),
         (format_bytes(t.memory_used_bytes), "memory used (average)"),
         (format_bytes(t.memory_idle_bytes), "memory requested but idle"),
         (f"{report.containers_total}", "workload containers"),
     ]
-    cards += [(str(count), f"flagged {flag.replace('_', ' ')}") for flag, count in sorted(t.flags.items())]
+    cards += [(str(count), f"flagged {FLAG_LABELS[flag]}") for flag, count in sorted(t.flags.items())]
     return "<div class=\"cards\" id=\"totals\">" + "".join(
         f"<div class=\"card\"><b>{escape(value)}</b><span>{escape(label)}</span></div>" for value, label in cards
     ) + "</div>"
@@ -135,8 +128,8 @@ def _cards(t: Totals, report: Report) -> str:
 def _namespaces(namespaces: dict[str, Totals]) -> str:
     rows = "".join(
         f"<tr><td class=\"name\">{escape(name)}</td><td>{t.containers}</td>"
-        f"<td>{_cores(t.cpu_requested_millicores)}</td><td>{_cores(t.cpu_used_millicores)}</td>"
-        f"<td>{_cores(t.cpu_idle_millicores)}</td><td>{format_bytes(t.memory_requested_bytes)}</td>"
+        f"<td>{format_cores(t.cpu_requested_millicores)}</td><td>{format_cores(t.cpu_used_millicores)}</td>"
+        f"<td>{format_cores(t.cpu_idle_millicores)}</td><td>{format_bytes(t.memory_requested_bytes)}</td>"
         f"<td>{format_bytes(t.memory_used_bytes)}</td><td>{format_bytes(t.memory_idle_bytes)}</td></tr>"
         for name, t in namespaces.items())
     return ("<h2>Namespaces</h2><table id=\"namespaces\"><thead><tr><th class=\"name\">namespace</th><th>containers</th>"
@@ -157,8 +150,8 @@ def _workloads(report: Report, series: dict[int, list[Point]], step: int) -> str
         t = report.workloads[name]
         parts.append(
             f"<section class=\"workload\" data-namespace=\"{escape(containers[0].namespace)}\">"
-            f"<h2>{escape(name)}</h2><p class=\"totals\">CPU requested {_cores(t.cpu_requested_millicores)}, "
-            f"used {_cores(t.cpu_used_millicores)}, idle {_cores(t.cpu_idle_millicores)}"
+            f"<h2>{escape(name)}</h2><p class=\"totals\">CPU requested {format_cores(t.cpu_requested_millicores)}, "
+            f"used {format_cores(t.cpu_used_millicores)}, idle {format_cores(t.cpu_idle_millicores)}"
             f" &middot; memory requested {format_bytes(t.memory_requested_bytes)}, used "
             f"{format_bytes(t.memory_used_bytes)}, idle {format_bytes(t.memory_idle_bytes)} (every pod, on average)</p>")
         for c in containers:
@@ -199,7 +192,7 @@ def _container(c: ContainerReport, points: list[Point], report: Report) -> str:
                       r.memory_request_bytes is not None)
         + "</tr></tbody></table>"
     )
-    flags = "".join(f"<span class=\"flag\" title=\"{escape(f.reason)}\">{escape(f.flag.replace('_', ' '))}</span>"
+    flags = "".join(f"<span class=\"flag\" title=\"{escape(f.reason)}\">{escape(FLAG_LABELS[f.flag])}</span>"
                     for f in c.flags) or "<span class=\"flag none\">no risk flags</span>"
     pods = f"{c.pods_avg:.1f} pods on average" if c.pods_avg else "no usage samples"
     window = report.query.window

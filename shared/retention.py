@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from shared.config import Settings
+from shared.daily_rollups import fold_samples
 from shared.deadline import Deadline
 from shared.locking import try_file_lock
 from shared.store import StoreError, connect, transaction
@@ -105,8 +106,9 @@ def apply_retention(
             return RetentionResult(skipped=True)
         conn = connect(settings.database_path)
         try:
-            result = _Pass(conn, cutoffs(settings, clock()), Deadline(budget_seconds),
-                           _Pacer(settings.retention_batch_rows)).run()
+            now = clock()
+            result = _Pass(conn, cutoffs(settings, now), Deadline(budget_seconds),
+                           _Pacer(settings.retention_batch_rows), now, settings.retention_hourly_days).run()
         finally:
             conn.close()
     result.seconds = round(time.perf_counter() - started, 3)
@@ -222,12 +224,21 @@ _UNUSED_NODES = (
 class _Pass:
     """One retention pass over an open connection."""
 
-    def __init__(self, conn: sqlite3.Connection, limits: Cutoffs, deadline: Deadline, pacer: _Pacer):
+    def __init__(self, conn: sqlite3.Connection, limits: Cutoffs, deadline: Deadline, pacer: _Pacer,
+                 now: float, daily_retention_days: int):
         self.conn, self.limits, self.deadline, self.pacer = conn, limits, deadline, pacer
+        self.now, self.daily_retention_days = now, daily_retention_days
         self.result = RetentionResult()
 
     def run(self) -> RetentionResult:
+        """Fold new samples into the daily rollups, roll old hours up, then delete what is rolled up.
+
+        A fold cut short by the budget may leave samples unfolded that are then deleted: the report
+        reads that gap from the hourly rollups (shared/window_usage.py), so disk stays bounded.
+        """
         r = self.result
+        folded = fold_samples(self.conn, self.now, self.daily_retention_days, self.deadline)
+        r.complete = r.complete and folded.complete
         self._roll_up()
         raw_before = min(self.limits.raw_before, self._watermark())
         r.samples_deleted = self._delete(_OLD_SAMPLES, raw_before)

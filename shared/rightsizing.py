@@ -104,6 +104,13 @@ def format_millicores(value: float | None) -> str:
     return "-" if value is None else f"{round(value)}m"
 
 
+def format_cores(millicores: float) -> str:
+    """A total of CPU: `250m` below a core, then `1.5 cores`, `11.8 cores`, `1,204 cores`."""
+    if millicores < 999.5:
+        return format_millicores(millicores)
+    return f"{millicores / 1000:.3g} cores" if millicores < 100_000 else f"{millicores / 1000:,.0f} cores"
+
+
 def format_bytes(value: float | None) -> str:
     """Kubernetes binary memory quantity, rounded for reading: `512Mi`, `1.5Gi`, `900Ki`."""
     if value is None:

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from report_history import History, MiB, Sample, random_history, reference_report
 
-from report_history import MiB, History, Sample, random_history, reference_report
 from shared.cli import main as cli_main
 from shared.config import Settings, load_settings
 from shared.report import build_report, parse_report_query, report_csv, report_json
@@ -246,7 +246,10 @@ def test_the_cli_table_fits_80_columns_and_json_matches(db: tuple[sqlite3.Connec
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     conn, settings = db
     random_history(History(conn), NOW, hours=3)
-    History(conn).container("a-namespace-with-a-long-name", "Deployment", "a-workload-with-a-long-name", "c")
+    history = History(conn)
+    long_names = history.container("a-namespace-with-a-long-name", "Deployment", "a-workload-with-a-long-name", "c")
+    for step in range(12):
+        history.add(long_names, NOW - step * 300, Sample())
     monkeypatch.setenv("DATABASE_PATH", str(settings.database_path))
     monkeypatch.setattr("time.time", lambda: NOW)
     assert cli_main(["report", "--window", "1d", "--sort", "name"]) == 0
@@ -254,8 +257,9 @@ def test_the_cli_table_fits_80_columns_and_json_matches(db: tuple[sqlite3.Connec
     lines = table.splitlines()
     assert max(len(line) for line in lines) <= 80
     assert lines[0].startswith("Report over 1d: 2026-01-10 00:00 to 2026-01-11 13:00 UTC")
-    assert "9 of 9 containers, namespace, workload, container" in table
+    assert "10 of 10 containers, namespace, workload, container" in table
     assert any(line.startswith("batch/api-2/app ") for line in lines)
+    assert any(line.startswith("a-namespace~/a-workload-~/c   500m") for line in lines)
 
     assert cli_main(["report", "--format", "json", "--namespace", "shop", "--window", "1d"]) == 0
     body = json.loads(capsys.readouterr().out)

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 from playwright.sync_api import sync_playwright
-
 from report_history import History, random_history
 from servers import REPO, function_server
+
 from shared.store import connect
 
 CHROMIUM = "/usr/bin/chromium"

@@ -6,11 +6,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from report_history import History, random_history, reference_report
+
 from shared import packed_histogram
 from shared.config import Settings, load_settings
-from shared.daily_rollups import coverage, fold_samples
+from shared.daily_rollups import FoldResult, coverage, fold_samples
 from shared.report import build_report, parse_report_query, report_json
 from shared.retention import apply_retention
 from shared.store import connect
@@ -144,11 +144,13 @@ def test_the_report_reads_the_same_numbers_from_raw_samples_and_day_rollups(tmp_
     assert containers(report(conn, settings)) == containers(folded)
 
 
-def test_the_report_fills_what_was_never_folded_from_the_hourly_rollups(tmp_path: Path) -> None:
+def test_the_report_fills_what_was_never_folded_from_the_hourly_rollups(tmp_path: Path, monkeypatch) -> None:
     # The hourly rollups count the usage of pods in every phase, so this history has Running pods only.
     conn, settings = build(tmp_path / "db", every_phase=False)
     expected, _ = expected_figures(conn)
+    monkeypatch.setattr("shared.retention.fold_samples", lambda *args: FoldResult(complete=False))  # out of budget
     apply_retention(settings, clock=lambda: NOW)  # hours older than a day: rolled up, raw samples deleted
+    monkeypatch.undo()
     rolled = report(conn, settings)
     assert sources(rolled) == ["hourly", "raw"]
     assert_matches(rolled, expected, histogram_percentile=True)
@@ -161,7 +163,7 @@ def test_the_report_fills_what_was_never_folded_from_the_hourly_rollups(tmp_path
     assert_matches(both, expected, histogram_percentile=True)
 
 
-def test_a_fold_that_fell_behind_retention_starts_over_at_the_hourly_watermark(tmp_path: Path) -> None:
+def test_a_fold_that_fell_behind_retention_starts_over_at_the_hourly_watermark(tmp_path: Path, monkeypatch) -> None:
     source, _ = build(tmp_path / "source.db", every_phase=False)
     expected, _ = expected_figures(source)
     source.close()
@@ -172,9 +174,11 @@ def test_a_fold_that_fell_behind_retention_starts_over_at_the_hourly_watermark(t
         conn.execute(f"INSERT INTO {table} SELECT * FROM source.{table}")
     early = NOW - 50 * 3600
     conn.execute("INSERT INTO samples SELECT * FROM source.samples WHERE ts < ?", (early,))
-    fold_samples(conn, early, 90)  # the folds stop here (say, not wired into a retention pass)
+    fold_samples(conn, early, 90)  # the folds stop here (say, every later pass ran out of budget folding)
     conn.execute("INSERT INTO samples SELECT * FROM source.samples WHERE ts >= ?", (early,))
+    monkeypatch.setattr("shared.retention.fold_samples", lambda *args: FoldResult(complete=False))
     apply_retention(settings, clock=lambda: NOW)  # deletes samples older than a day, unfolded ones too
+    monkeypatch.undo()
 
     fold_samples(conn, NOW, 90)
     watermark = conn.execute("SELECT MAX(hour) + 3600 FROM hourly_rollups").fetchone()[0]

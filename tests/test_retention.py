@@ -16,7 +16,7 @@ from shared import retention as retention_module
 from shared.cli import main
 from shared.collect_entry import collect_once
 from shared.config import Settings
-from shared.daily_rollups import fold_samples
+from shared.daily_rollups import FoldResult, fold_samples
 from shared.history import RunRecord, store_collection
 from shared.retention import RetentionResult, apply_retention, cutoffs
 from shared.store import connect
@@ -158,7 +158,7 @@ def test_pods_and_identities_nothing_refers_to_are_deleted(tmp_path, clock):
     assert orphans == []
 
 
-def test_containers_with_daily_rollups_are_kept(tmp_path, clock):
+def test_containers_with_daily_rollups_are_kept(tmp_path, clock, monkeypatch):
     settings = make_settings(tmp_path, retention_raw_days=1, retention_hourly_days=2)
     start = day_start(clock.now) - 4 * DAY
     store_days(settings, start, days=1, pods=12, generation=0, step=900)
@@ -167,6 +167,9 @@ def test_containers_with_daily_rollups_are_kept(tmp_path, clock):
     fold_samples(conn, clock.now, 90)  # the report's day rows, kept 90 days here
     conn.close()
 
+    # the pass's own fold would prune day rows at RETENTION_HOURLY_DAYS: keep them, as a longer
+    # daily retention would, to see that identities still referenced by day rows survive
+    monkeypatch.setattr("shared.retention.fold_samples", lambda *args: FoldResult())
     apply_retention(settings, clock)
 
     conn = connect(settings.database_path)
@@ -294,3 +297,19 @@ def test_cli_retention_on_a_missing_database_says_so(tmp_path, monkeypatch, caps
     assert main(["retention"]) == 1
 
     assert "does not exist yet" in capsys.readouterr().err
+
+
+def test_each_pass_folds_new_samples_into_the_daily_rollups_first(tmp_path, clock):
+    settings = make_settings(tmp_path, retention_raw_days=1, retention_hourly_days=30)
+    start = day_start(clock.now) - 3 * DAY
+    store_days(settings, start, days=3, pods=4, generation=0, step=3600)
+
+    apply_retention(settings, clock)
+
+    conn = connect(settings.database_path)
+    folded_until, = conn.execute("SELECT folded_until FROM daily_rollup_progress").fetchone()
+    newest, = conn.execute("SELECT MAX(ts) FROM samples").fetchone()
+    days = conn.execute("SELECT COUNT(DISTINCT day) FROM daily_rollups").fetchone()[0]
+    conn.close()
+    assert folded_until > newest  # every stored sample, also those retention then deleted, is in a day row
+    assert days == 3

@@ -6,7 +6,12 @@ from pathlib import Path
 
 from shared.config import load_settings
 from shared.rightsizing import (
-    RightsizingPolicy, UsageEvidence, format_bytes, format_millicores, format_span, recommend,
+    RightsizingPolicy,
+    UsageEvidence,
+    format_bytes,
+    format_millicores,
+    format_span,
+    recommend,
 )
 
 MiB = 1024**2

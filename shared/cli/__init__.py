@@ -20,9 +20,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alerts": ("shared.cli.alerts", "list firing and recently resolved alerts"),
     "notify-test": ("shared.cli.notify_test", "send a test message to each configured notification channel"),
     "health": ("shared.cli.health", "check the database, Kubernetes, Prometheus and collection freshness"),
+    "diagnose": ("shared.cli.diagnose", "check everything, print a verdict and write a diagnostics archive"),
     "backup": ("shared.cli.backup", "back the database up now (online, verified, compressed), then prune old backups"),
     "backups": ("shared.cli.backups", "list the backups in BACKUP_DIR with age, size and checksum state"),
     "restore": ("shared.cli.restore", "verify a backup and swap it in as the database"),
+    "migrate": ("shared.cli.migrate", "upgrade the database schema now (a copy is kept first)"),
     "retention": ("shared.cli.retention", "roll up old samples and delete data past its retention now"),
 }
 

@@ -13,7 +13,7 @@ import time
 
 from shared.cli import cli_settings
 from shared.report import SORTS, ContainerReport, Report, build_report, parse_report_query, report_csv, report_json
-from shared.rightsizing import format_bytes, format_span
+from shared.rightsizing import format_bytes, format_cores, format_span
 from shared.triggers import BadRequest
 
 DEFAULT_LIMITS = {"table": "30", "json": "100", "csv": "all"}
@@ -66,8 +66,8 @@ def render_table(report: Report) -> str:
     q, w, t = report.query, report.query.window, report.cluster
     lines = [
         f"Report over {w.label}: {_utc(w.start)} to {_utc(w.end)} UTC ({format_span(report.span_seconds)} of data)",
-        f"Cluster, on average: CPU requested {_cpu(t.cpu_requested_millicores)}, used {_cpu(t.cpu_used_millicores)},"
-        f" idle {_cpu(t.cpu_idle_millicores)}",
+        f"Cluster, on average: CPU requested {format_cores(t.cpu_requested_millicores)}, used "
+        f"{format_cores(t.cpu_used_millicores)}, idle {format_cores(t.cpu_idle_millicores)}",
         f"  memory requested {format_bytes(t.memory_requested_bytes)}, used {format_bytes(t.memory_used_bytes)},"
         f" idle {format_bytes(t.memory_idle_bytes)}",
         f"{len(report.containers)} of {report.containers_total} containers, {SORTS[q.sort][1]}"
@@ -93,7 +93,7 @@ def _row(c: ContainerReport) -> str:
     flags = "".join(FLAG_LETTERS[f.flag] for f in c.flags)
     cpu_rec = "?" if r.cpu_request_millicores is None else _cpu(r.cpu_request_millicores)
     memory_rec = "?" if r.memory_request_bytes is None else format_bytes(r.memory_request_bytes)
-    return (f"{_fit(f'{c.namespace}/{c.workload_name}/{c.container}', NAME_WIDTH)}"
+    return (f"{fit_name((c.namespace, c.workload_name, c.container), NAME_WIDTH - 1):<{NAME_WIDTH}}"
             f"{_cpu(c.cpu_request_millicores):>6}{_cpu(c.cpu_usage_p95_millicores):>6}{cpu_rec:>6}"
             f"{_cpu(c.cpu_idle_millicores):>6}{format_bytes(c.memory_request_bytes):>7}"
             f"{format_bytes(c.memory_working_set_max_bytes):>7}{memory_rec:>7} {flags}").rstrip()
@@ -106,12 +106,13 @@ def _cpu(millicores: float | None) -> str:
     return f"{round(millicores)}m" if millicores < 999.5 else f"{millicores / 1000:.1f}".removesuffix(".0")
 
 
-def _fit(text: str, width: int) -> str:
-    """Pad to `width`, or cut the middle out (the namespace and container ends say the most)."""
-    if len(text) < width:
-        return f"{text:<{width}}"
-    keep = width - 2
-    return f"{text[:keep // 2]}~{text[-(keep - keep // 2):]} "
+def fit_name(parts: tuple[str, ...], width: int) -> str:
+    """`namespace/workload/container` in `width` characters: the longest parts lose their ends first
+    (marked `~`), so each part keeps its beginning."""
+    lengths = [len(part) for part in parts]
+    while sum(lengths) + len(parts) - 1 > width and max(lengths) > 1:
+        lengths[lengths.index(max(lengths))] -= 1
+    return "/".join(part if len(part) <= size else part[:size - 1] + "~" for part, size in zip(parts, lengths))
 
 
 def _utc(seconds: float) -> str:
