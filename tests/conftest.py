@@ -15,11 +15,15 @@ from shared.simulator.scenario import Scenario, build_scenario
 SMALL_PODS = 40
 
 
+FAKE_CLOCK_START = 1_780_272_000.0  # 2026-06-01T00:00:00Z: every run of the suite sees the same usage
+
+
 class FakeClock:
-    """A clock the test moves by hand; starts at a fixed, recent time on a 5-minute boundary."""
+    """A clock the test moves by hand; starts at a fixed time, so the scenario's noise is the same
+    in every run of the suite."""
 
     def __init__(self, start: float | None = None):
-        self.now = start if start is not None else (time.time() // 300) * 300 - 86_400
+        self.now = start if start is not None else FAKE_CLOCK_START
 
     def __call__(self) -> float:
         return self.now
