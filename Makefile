@@ -37,9 +37,14 @@ test: $(VENV)/.dev system-packages
 lint: $(VENV)/.dev
 	$(BIN)/ruff check shared functions tests benchmarks
 
-bench: $(VENV)/.runtime
-	$(BIN)/python benchmarks/collect.py --pods 1000
-	$(BIN)/python benchmarks/collect.py --pods 10000
+bench: $(VENV)/.dev
+	$(BIN)/python benchmarks/collect.py --pods 1000 --runs 2
+	$(BIN)/python benchmarks/collect.py --pods 10000 --runs 2
+	$(BIN)/python benchmarks/cold_start.py
+	$(BIN)/python benchmarks/report.py
+	$(BIN)/python benchmarks/retention.py
+	$(BIN)/python benchmarks/backup.py
+	$(BIN)/python benchmarks/growth.py
 
 serve: $(VENV)/.runtime
 	$(BIN)/k8s-monitor serve
