@@ -200,6 +200,7 @@ def _import_clients() -> None:
     is not a slow dependency, and must not make the first check after a scale from zero fail.
     """
     import kubernetes.config  # noqa: F401 — what shared.kube.load_credentials imports when called
+
     import shared.kube  # noqa: F401
     import shared.prometheus  # noqa: F401
 
@@ -326,8 +327,15 @@ def _check_kubernetes(settings: Settings, timeout_seconds: float) -> ComponentCh
     The client is imported here so the health function starts without it.
     """
     from shared.deadline import BudgetExceeded, Deadline
-    from shared.kube import (PODS, SELF_SUBJECT_ACCESS_REVIEWS, KubeClient, KubeError, KubeForbidden,
-                             KubeNotFound, load_credentials)
+    from shared.kube import (
+        PODS,
+        SELF_SUBJECT_ACCESS_REVIEWS,
+        KubeClient,
+        KubeError,
+        KubeForbidden,
+        KubeNotFound,
+        load_credentials,
+    )
 
     started = time.perf_counter()
     quick = settings.model_copy(update={"kube_timeout_seconds": timeout_seconds, "kube_max_retries": 0})

@@ -19,9 +19,10 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -35,7 +36,8 @@ JSON_RENAMES = {"levelname": "level", "name": "logger", "funcName": "function", 
 # Chatty libraries: their INFO lines (one per connection) drown the monitor's own.
 QUIET_LOGGERS = ("urllib3", "werkzeug", "kubernetes", "gunicorn.access")
 
-_context: contextvars.ContextVar[dict[str, str | int]] = contextvars.ContextVar("log_context", default={})
+_context: contextvars.ContextVar[Mapping[str, str | int]] = contextvars.ContextVar(
+    "log_context", default=MappingProxyType({}))
 _secrets: list[str] = []
 _PATTERNS = (
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{16,}"), rf"\1 {MASK}"),

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import trustme
 from requests.structures import CaseInsensitiveDict
-from servers import free_port
+
+from tests.servers import free_port
 
 Reply = tuple[int, str, dict[str, str]]
 

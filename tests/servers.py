@@ -57,18 +57,23 @@ def function_server(name: str, env: dict[str, str], log_path: Path | None = None
         wait_until_up(url, process)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         if log_path:
             log_file.close()  # type: ignore[union-attr]
 
 
 def prometheus_available() -> bool:
     return bool(shutil.which("prometheus") and shutil.which("promtool"))
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within 10 s."""
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @contextmanager

@@ -9,13 +9,13 @@ import json
 import pytest
 import requests
 from cloudevents.conversion import to_binary, to_structured
-from notify_receivers import http_receiver, smtp_server
-from servers import free_port, function_server
 
 from shared.alerts import Alert
 from shared.config import load_settings
 from shared.events import alert_events
 from shared.notify.message import group_by_severity
+from tests.notify_receivers import http_receiver, smtp_server
+from tests.servers import free_port, function_server
 
 TOKEN = "alert-token-0123456789abcdef"
 

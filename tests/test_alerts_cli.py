@@ -6,11 +6,11 @@ import json
 import time
 
 import pytest
-from notify_receivers import http_receiver
 
 from shared.alerts import Alert, update_state
 from shared.cli import main
 from shared.store import connect
+from tests.notify_receivers import http_receiver
 
 CHANNEL_VARIABLES = ("SLACK_WEBHOOK_URL", "SLACK_WEBHOOK_URL_FILE", "WEBHOOK_URL", "WEBHOOK_URL_FILE", "SMTP_HOST",
                      "K_SINK", "LOG_FORMAT")

@@ -8,8 +8,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import FakeClock, make_settings
-from notify_receivers import HttpReceiver, http_receiver
 
 from shared.collect_entry import collect_once
 from shared.simulator.cluster import SimulatedCluster
@@ -17,6 +15,8 @@ from shared.simulator.scenario import Scenario, build_scenario
 from shared.simulator.timeseries import memory_bytes_at, restart_count_at
 from shared.store import connect
 from shared.triggers import Trigger
+from tests.conftest import FakeClock, make_settings
+from tests.notify_receivers import HttpReceiver, http_receiver
 
 INTERVAL = 300
 REPEAT = 900

@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_settings
-from synthetic_history import store_synthetic_run, synthetic_inventory
 
 from shared import backup as backup_module
 from shared.backup import BackupInfo, last_backup, list_backups, prune_backups, run_backup, verify_checksum
@@ -28,6 +26,8 @@ from shared.locking import try_file_lock
 from shared.restore import restore_backup
 from shared.store import connect
 from shared.triggers import Trigger
+from tests.conftest import make_settings
+from tests.synthetic_history import store_synthetic_run, synthetic_inventory
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = 86_400

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from servers import function_server
-from synthetic_history import store_synthetic_run, synthetic_inventory
 
 from shared.backup import verify_checksum
 from shared.store import connect
+from tests.servers import function_server
+from tests.synthetic_history import store_synthetic_run, synthetic_inventory
 
 PING_SOURCE = "/apis/v1/namespaces/monitoring/pingsources/backup"
 

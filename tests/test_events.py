@@ -7,14 +7,15 @@ import io
 import json
 
 import requests
-from conftest import make_settings
-from notify_receivers import http_receiver
-from servers import function_server
 
 from shared.collect_entry import collect_once
 from shared.logs import configure_logging
 from shared.store import connect, transaction
 from shared.triggers import Trigger
+from tests.conftest import make_settings
+from tests.notify_receivers import http_receiver
+from tests.servers import function_server
+
 
 def _post(url: str, headers: dict | None = None, **kwargs) -> requests.Response:  # type: ignore[no-untyped-def]
     """POST closing the connection, so the server stops at once when the test ends (no keep-alive)."""

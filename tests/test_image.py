@@ -23,8 +23,8 @@ import pytest
 import requests
 import yaml
 
-from servers import BIN, free_port, wait_until_up
 from shared.store import connect
+from tests.servers import BIN, free_port, stop_process, wait_until_up
 
 REPO = Path(__file__).resolve().parent.parent
 DOCKERFILE = REPO / "Dockerfile"
@@ -261,12 +261,7 @@ def running_image(tmp_path: Path, service: str, extra_env: dict[str, str]) -> It
             raise AssertionError(f"{service} did not start:\n{output[-3000:]}") from None
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def _cluster_env(tmp_path: Path, cluster) -> dict[str, str]:  # type: ignore[no-untyped-def]

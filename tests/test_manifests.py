@@ -21,8 +21,12 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from conftest import make_settings
-from knative_schema import (
+from shared.config import Settings, load_settings
+from shared.events import ALERT_EVENT_TYPES
+from shared.quantity import cpu_millicores, memory_bytes
+from shared.store import connect
+from tests.conftest import make_settings
+from tests.knative_schema import (
     KNATIVE_CRD_DIR,
     build_kustomization,
     crd_schemas,
@@ -31,11 +35,7 @@ from knative_schema import (
     object_id,
     strict_json_schema,
 )
-from servers import prometheus_available
-from shared.config import Settings, load_settings
-from shared.events import ALERT_EVENT_TYPES
-from shared.quantity import cpu_millicores, memory_bytes
-from shared.store import connect
+from tests.servers import prometheus_available
 
 REPO = Path(__file__).resolve().parent.parent
 KNATIVE = REPO / "knative"

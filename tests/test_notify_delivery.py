@@ -8,8 +8,6 @@ import logging
 import random
 
 import pytest
-from notify_receivers import http_receiver
-from servers import free_port
 
 from shared.alerts import Alert
 from shared.config import load_settings
@@ -18,6 +16,8 @@ from shared.notify.delivery import Attempt, RetryPolicy, post, retry_after_secon
 from shared.notify.dispatch import send_groups
 from shared.notify.message import AlertGroup
 from shared.store import connect
+from tests.notify_receivers import http_receiver
+from tests.servers import free_port
 
 POLICY = RetryPolicy(max_attempts=4, backoff_seconds=1.0, max_backoff_seconds=30.0)
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 
-from notify_receivers import smtp_server
-
 from shared.alerts import Alert
 from shared.config import load_settings
 from shared.notify.email import email_message, send_email
 from shared.notify.message import AlertGroup
+from tests.notify_receivers import smtp_server
 
 
 def _group() -> AlertGroup:

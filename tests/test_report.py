@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from report_history import History, MiB, Sample, random_history, reference_report
 
 from shared.cli import main as cli_main
 from shared.config import Settings, load_settings
@@ -19,6 +18,7 @@ from shared.report_entry import report_from_http
 from shared.store import connect
 from shared.triggers import BadRequest
 from shared.window_usage import parse_window
+from tests.report_history import History, MiB, Sample, random_history, reference_report
 
 NOW = 1_767_225_600 + 10 * 86_400 + 13 * 3600  # 2026-01-11 13:00 UTC, on a collection
 

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 import requests
 from playwright.sync_api import sync_playwright
-from report_history import History, random_history
-from servers import REPO, function_server
 
 from shared.store import connect
+from tests.report_history import History, random_history
+from tests.servers import REPO, function_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

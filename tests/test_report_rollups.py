@@ -6,7 +6,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from report_history import History, random_history, reference_report
 
 from shared import packed_histogram
 from shared.config import Settings, load_settings
@@ -16,6 +15,7 @@ from shared.retention import apply_retention
 from shared.store import connect
 from shared.usage_histogram import MAX_RELATIVE_ERROR, histogram_of, merge, percentile
 from shared.window_usage import parse_window
+from tests.report_history import History, random_history, reference_report
 
 NOW = 1_767_225_600 + 10 * 86_400 + 13 * 3600  # 2026-01-11 13:00 UTC
 HOURS = 60

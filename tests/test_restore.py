@@ -9,8 +9,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import make_settings
-from synthetic_history import store_synthetic_run, synthetic_inventory
 
 from shared.backup import run_backup
 from shared.cli import main
@@ -18,6 +16,8 @@ from shared.config import Settings
 from shared.locking import try_file_lock
 from shared.restore import RestoreError, restore_backup
 from shared.store import connect
+from tests.conftest import make_settings
+from tests.synthetic_history import store_synthetic_run, synthetic_inventory
 
 TABLES = ("runs", "nodes", "node_samples", "workloads", "containers", "pods", "samples", "hourly_rollups")
 

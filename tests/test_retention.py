@@ -9,9 +9,6 @@ import shutil
 import time
 from collections import defaultdict
 
-from conftest import make_settings
-from synthetic_history import store_synthetic_run, synthetic_inventory
-
 from shared import retention as retention_module
 from shared.cli import main
 from shared.collect_entry import collect_once
@@ -23,6 +20,8 @@ from shared.store import connect
 from shared.triggers import Trigger
 from shared.usage import ContainerUsage
 from shared.usage_histogram import MAX_RELATIVE_ERROR, merge, percentile
+from tests.conftest import make_settings
+from tests.synthetic_history import store_synthetic_run, synthetic_inventory
 
 HOUR, DAY = 3600, 86_400
 

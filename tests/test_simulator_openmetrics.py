@@ -22,7 +22,6 @@ from shared.simulator.prometheus_api import PrometheusApiServer
 from shared.simulator.scenario import build_scenario
 from shared.usage import render, series_selector, usage_queries
 
-
 END = int(time.time()) // 60 * 60  # recent: Prometheus deletes blocks beyond its 15-day retention at start
 START = END - 2 * 3600
 
