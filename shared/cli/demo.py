@@ -8,6 +8,8 @@ summary shows what is requested against what is used.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -82,8 +84,19 @@ def render_summary(s: Summary, database: Path) -> str:
         f"{_cores(f.cpu_request_millicores)}, memory peak {_gib(f.memory_used_bytes)} of {_gib(f.memory_request_bytes)}"
         for f in s.under_provisioned
     ] or ["  none"]
-    lines += ["", "Next: `k8s-monitor report` for per-workload numbers and recommendations."]
+    command = _invoked_as()
+    lines += ["", f"Next: `{command} report` for per-workload numbers and recommendations,",
+              f"      `{command} serve` for the web page at http://127.0.0.1:8080/report."]
     return "\n".join(lines)
+
+
+def _invoked_as() -> str:
+    """How the user ran us (`.venv/bin/k8s-monitor` after `make demo`), so the hint can be pasted."""
+    program = sys.argv[0]
+    if os.path.basename(program) != "k8s-monitor" or os.sep not in program:
+        return "k8s-monitor"
+    relative = os.path.relpath(program)
+    return relative if not relative.startswith("..") else os.path.abspath(program)
 
 
 def _cores(millicores: float | None) -> str:
