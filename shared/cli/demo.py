@@ -21,9 +21,21 @@ from shared.triggers import Trigger
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pods", type=int, default=300, help="size of the simulated cluster (default 300)")
-    parser.add_argument("--runs", type=int, default=6, help="collections to run, one interval apart (default 6)")
+    parser.add_argument("--pods", type=_at_least(10), default=300,
+                        help="size of the simulated cluster, at least 10 (default 300)")
+    parser.add_argument("--runs", type=_at_least(1), default=6,
+                        help="collections to run, one interval apart (default 6)")
     parser.add_argument("--seed", type=int, default=42, help="scenario seed (default 42)")
+
+
+def _at_least(minimum: int):  # type: ignore[no-untyped-def]
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,8 +43,6 @@ def run(args: argparse.Namespace) -> int:
     from shared.simulator.scenario import build_scenario
     from shared.store import connect
 
-    if args.pods < 1 or args.runs < 1:
-        raise ValueError("--pods and --runs must be at least 1")
     base = cli_settings(quiet=True)
     interval = base.collect_interval_seconds
     now = [time.time() - interval * (args.runs - 1)]  # the demo's clock: runs end at the present

@@ -1,0 +1,36 @@
+"""`k8s-monitor demo`: what a newcomer sees first."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+from tests.servers import REPO
+
+
+def test_demo_collects_several_runs_and_summarizes_them(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "KUBE", "PROMETHEUS_", "SLACK_"))}
+    env["PYTHONPATH"] = str(REPO)
+    done = subprocess.run([sys.executable, "-m", "shared", "demo", "--pods", "40", "--runs", "3"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "[3/3] run 3 ok: 40 pods" in out
+    assert "Most over-provisioned (idle requested CPU):" in out and "Most under-provisioned" in out
+    assert "of requests)" in out
+    conn = sqlite3.connect(tmp_path / "data" / "k8s_metrics.db")
+    statuses = [row[0] for row in conn.execute("SELECT status FROM runs ORDER BY id")]
+    spread = conn.execute("SELECT max(started_at) - min(started_at) FROM runs").fetchone()[0]
+    conn.close()
+    assert statuses == ["ok", "ok", "ok"]
+    assert spread == 600  # the clock advanced one 300 s interval per run
+    assert done.stderr == ""  # the demo is quiet unless something is wrong
+
+
+def test_demo_refuses_a_cluster_too_small_naming_the_option(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "shared", "demo", "--pods", "5"], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "argument --pods: must be at least 10, got 5" in done.stderr and "Traceback" not in done.stderr
