@@ -13,6 +13,7 @@ from typing import Any
 
 from shared.collector import CollectRequest, parse_collect_request, run_collection
 from shared.config import Settings
+from shared.deadline import Deadline
 from shared.idempotency import duplicate_answer, first_delivery, settle_delivery
 from shared.logs import log_context
 from shared.notify.announce import announce_run
@@ -33,19 +34,31 @@ def collect_once(
     settings: Settings, trigger: Trigger, request: CollectRequest | None = None,
     clock: Callable[[], float] = time.time,
 ) -> tuple[dict, int]:
-    """Run one collection for `trigger` unless its event was already handled."""
+    """Run one collection for `trigger` unless its event was already handled.
+
+    COLLECT_BUDGET_SECONDS bounds the whole invocation: the collection, then its alerts and the
+    retention pass in whatever time is left, so Knative's timeoutSeconds is never reached.
+    """
+    request = request or CollectRequest()
+    request.scope(settings)  # a request outside NAMESPACES_INCLUDE is refused before anything is claimed
+    deadline = Deadline(settings.collect_budget_seconds)
     with log_context(event_id=trigger.event_id):
         if not first_delivery(settings.database_path, FUNCTION, trigger, clock(), create=True):
             return duplicate_answer(trigger), 200
         wall_started = time.perf_counter()
-        outcome = run_collection(settings, trigger, request, clock)
+        try:
+            outcome = run_collection(settings, trigger, request, clock, deadline)
+        except BaseException:
+            settle_delivery(settings.database_path, FUNCTION, trigger, "failed", retriable=True)
+            raise
         wall_seconds = time.perf_counter() - wall_started
         run = outcome.run
         settle_delivery(settings.database_path, FUNCTION, trigger, run.status, outcome.retriable)
         with log_context(run_id=run.id):
-            announce_run(settings, run, clock)  # CloudEvents and alerts; logs its own errors, never raises
+            if run.id is not None:
+                announce_run(settings, run, clock)  # CloudEvents and alerts; logs its own errors, never raises
             if run.status in ("ok", "partial"):
-                retention_after_collection(settings, clock)  # bounded; logs its own errors, never raises
+                retention_after_collection(settings, clock, deadline.remaining())  # logs its errors, never raises
     body = {
         "run_id": run.id, "status": run.status, "trigger": run.trigger, "event_id": run.event_id,
         "pods": run.pods, "containers": run.containers, "nodes": run.nodes, "error": run.error,

@@ -8,8 +8,8 @@ collects; a concurrent invocation records a `skipped` run and returns at once.
 from __future__ import annotations
 
 import logging
-import re
 import socket
+import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,18 +17,17 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from shared.config import Settings
+from shared.config import Settings, is_namespace_name
 from shared.deadline import BudgetExceeded, Deadline
 from shared.history import RunRecord, record_run, store_collection
 from shared.kube import KubeClient, KubeError, load_credentials
 from shared.locking import try_file_lock
-from shared.store import connect
+from shared.store import StoreError, connect
 from shared.triggers import BadRequest, Trigger
 from shared.usage import UsageResult
 
 log = logging.getLogger(__name__)
 
-_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 class CollectRequest(BaseModel):
@@ -42,9 +41,19 @@ class CollectRequest(BaseModel):
     @classmethod
     def _namespace_names(cls, value: list[str] | None) -> list[str] | None:
         for name in value or ():
-            if len(name) > 63 or not _NAMESPACE.match(name):
+            if not is_namespace_name(name):
                 raise ValueError(f"{name!r} is not a valid namespace name")
         return value
+
+    def scope(self, settings: Settings) -> tuple[str, ...] | None:
+        """The namespaces to collect (None: every one); a request may narrow NAMESPACES_INCLUDE, not widen it."""
+        if not self.namespaces:
+            return settings.namespaces_include or None
+        outside = sorted(set(self.namespaces) - set(settings.namespaces_include)) if settings.namespaces_include else []
+        if outside:
+            raise BadRequest(f"namespace(s) {', '.join(outside)} are outside NAMESPACES_INCLUDE "
+                             f"({', '.join(settings.namespaces_include)})")
+        return tuple(dict.fromkeys(self.namespaces))
 
 
 def parse_collect_request(data: dict) -> CollectRequest:
@@ -73,20 +82,22 @@ def run_collection(
     trigger: Trigger,
     request: CollectRequest | None = None,
     clock: Callable[[], float] = time.time,
+    deadline: Deadline | None = None,
 ) -> CollectOutcome:
     """Collect once, unless another collector holds the lock or the Lease (then record a skipped run).
 
     The file lock beside the database guards one machine; in Kubernetes the Lease also guards
-    collectors on other nodes.
+    collectors on other nodes. `deadline` bounds the run (default: COLLECT_BUDGET_SECONDS from now).
     """
     request = request or CollectRequest()
+    deadline = deadline or Deadline(settings.collect_budget_seconds)
     with try_file_lock(settings.lock_path) as held:
         if not held:
             return _skipped(settings, trigger, clock, "another collection is running (file lock held)")
         namespace = lease_namespace(settings)
         if namespace is None:
-            return _collect(settings, trigger, request, clock)
-        return _collect_under_lease(settings, trigger, request, clock, namespace)
+            return _collect(settings, trigger, request, clock, deadline=deadline)
+        return _collect_under_lease(settings, trigger, request, clock, namespace, deadline)
 
 
 def lease_namespace(settings: Settings) -> str | None:
@@ -103,7 +114,8 @@ def lease_namespace(settings: Settings) -> str | None:
 
 
 def _collect_under_lease(
-    settings: Settings, trigger: Trigger, request: CollectRequest, clock: Callable[[], float], namespace: str
+    settings: Settings, trigger: Trigger, request: CollectRequest, clock: Callable[[], float], namespace: str,
+    deadline: Deadline,
 ) -> CollectOutcome:
     from shared.lease import CollectorLease, LeaseKeeper
 
@@ -125,7 +137,7 @@ def _collect_under_lease(
                             f"lease {namespace}/{settings.lease_name} is held by {lease.held_by}")
         try:
             with LeaseKeeper(lease) as keeper:
-                return _collect(settings, trigger, request, clock, lease_lost=lambda: keeper.lost)
+                return _collect(settings, trigger, request, clock, lambda: keeper.lost, deadline)
         finally:
             lease.release()
     finally:
@@ -134,30 +146,41 @@ def _collect_under_lease(
 
 def _failed(settings: Settings, trigger: Trigger, started: float, clock: Callable[[], float],
             error: str, retriable: bool) -> CollectOutcome:
-    run = _record(settings, _run(trigger, started, clock(), "failed", settings, error=error))
+    run = _record(settings, _run_record(trigger, started, clock(), "failed", settings, error=error))
     log.error("collection failed: %s", error, extra={"run_id": run.id})
     return CollectOutcome(run, retriable)
 
 
 def _skipped(settings: Settings, trigger: Trigger, clock: Callable[[], float], reason: str) -> CollectOutcome:
     now = clock()
-    run = _record(settings, _run(trigger, now, now, "skipped", settings, error=reason))
+    run = _record(settings, _run_record(trigger, now, now, "skipped", settings, error=reason))
     log.info("collection skipped: %s", reason, extra={"run_id": run.id})
     return CollectOutcome(run)
 
 
 def _record(settings: Settings, run: RunRecord) -> RunRecord:
-    """Store a run row that has no samples (skipped or failed) on a connection of its own."""
-    conn = connect(settings.database_path)
+    """Store a run row that has no samples (skipped or failed) on a connection of its own.
+
+    When even that fails (the disk is full) the run is still answered and logged, without an id.
+    """
     try:
-        record_run(conn, run)
-    finally:
-        conn.close()
+        conn = connect(settings.database_path)
+        try:
+            record_run(conn, run)
+        finally:
+            conn.close()
+    except (StoreError, sqlite3.Error) as exc:
+        log.error("could not record the %s run: %s", run.status, exc)
     return run
 
 
-def _run(trigger: Trigger, started: float, finished: float, status: str, settings: Settings,
-         **fields: str | int | float | None) -> RunRecord:
+def _scope_text(scope: tuple[str, ...] | None) -> str | None:
+    return ",".join(scope) if scope else None
+
+
+def _run_record(trigger: Trigger, started: float, finished: float, status: str, settings: Settings,
+                **fields: str | int | float | None) -> RunRecord:
+    """The `runs` row of this invocation: how it was triggered and how it ended."""
     return RunRecord(
         trigger=trigger.kind, started_at=started, finished_at=finished, status=status,
         event_source=trigger.event_source, event_id=trigger.event_id,
@@ -167,7 +190,7 @@ def _run(trigger: Trigger, started: float, finished: float, status: str, setting
 
 def _collect(
     settings: Settings, trigger: Trigger, request: CollectRequest, clock: Callable[[], float],
-    lease_lost: Callable[[], bool] = lambda: False,
+    lease_lost: Callable[[], bool] = lambda: False, deadline: Deadline | None = None,
 ) -> CollectOutcome:
     """Read Kubernetes and Prometheus side by side, then store everything in one transaction.
 
@@ -178,9 +201,9 @@ def _collect(
     from shared.inventory import read_inventory
 
     started = clock()
-    deadline = Deadline(settings.collect_budget_seconds)
+    deadline = deadline or Deadline(settings.collect_budget_seconds)
     conn = connect(settings.database_path)  # migrate before spending time on the network
-    scope = tuple(request.namespaces) if request.namespaces else settings.namespaces_include or None
+    scope = request.scope(settings)
     namespaces: Future[tuple[str, ...]] = Future()
     kube_stats = None
     with ThreadPoolExecutor(1, thread_name_prefix="prometheus") as pool:
@@ -195,9 +218,10 @@ def _collect(
             except (KubeError, BudgetExceeded) as exc:
                 namespaces.set_result(())
                 retriable = isinstance(exc, KubeError) and exc.retriable
-                run = _run(trigger, started, clock(), "failed", settings, error=f"Kubernetes: {exc}",
-                           kubernetes_seconds=kube_stats.seconds if kube_stats else None,
-                           kubernetes_requests=kube_stats.requests if kube_stats else None)
+                run = _run_record(trigger, started, clock(), "failed", settings, error=f"Kubernetes: {exc}",
+                                  kubernetes_seconds=kube_stats.seconds if kube_stats else None,
+                                  kubernetes_requests=kube_stats.requests if kube_stats else None,
+                                  namespaces=_scope_text(scope))
                 record_run(conn, run)
                 log.error("collection failed: %s", run.error, extra={"run_id": run.id})
                 return CollectOutcome(run, retriable)
@@ -212,16 +236,21 @@ def _collect(
                 return _failed(settings, trigger, started, clock,
                                "lost the collector lease during the run; another collector took over", True)
             stored_at = time.perf_counter()
-            run = _run(
+            run = _run_record(
                 trigger, started, clock(), "partial" if errors else "ok", settings,
                 pods=len(inventory.pods), containers=inventory.container_count, nodes=len(inventory.nodes),
                 error="; ".join(errors) or None,
                 kubernetes_seconds=round(kube_stats.seconds, 4), prometheus_seconds=round(prometheus_seconds, 4),
                 kubernetes_requests=kube_stats.requests, prometheus_queries=prometheus_queries,
+                namespaces=_scope_text(scope),
             )
-            store_collection(conn, run, inventory, usage.by_container, int(started))
-            run.database_seconds = round(time.perf_counter() - stored_at, 4)
-            conn.execute("UPDATE runs SET database_seconds = ? WHERE id = ?", (run.database_seconds, run.id))
+            try:
+                store_collection(conn, run, inventory, usage.by_container, int(started))
+                run.database_seconds = round(time.perf_counter() - stored_at, 4)
+                conn.execute("UPDATE runs SET database_seconds = ? WHERE id = ?", (run.database_seconds, run.id))
+            except sqlite3.Error as exc:  # rolled back: nothing of this run is stored
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                return _failed(settings, trigger, started, clock, f"database: {exc}", busy)
             log.info("collection %s: %d pods, %d containers", run.status, run.pods, run.containers,
                      extra={"run_id": run.id})
             return CollectOutcome(run)

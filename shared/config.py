@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -17,6 +18,14 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+_NAMESPACE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def is_namespace_name(name: str) -> bool:
+    """A DNS-1123 label, as Kubernetes requires of namespace names (and safe inside a PromQL regex)."""
+    return len(name) <= 63 and bool(_NAMESPACE_NAME.match(name))
 
 
 class ConfigError(ValueError):
@@ -154,6 +163,14 @@ class Settings(BaseSettings):
         if not isinstance(extensions, dict):
             raise ValueError('must be a JSON object like {"extensions": {"name": "value"}}')
         return {str(name): str(item) for name, item in extensions.items()}
+
+    @field_validator("namespaces_include", "namespaces_exclude")
+    @classmethod
+    def _namespace_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [name for name in value if not is_namespace_name(name)]
+        if bad:
+            raise ValueError(f"not a namespace name: {', '.join(bad)}")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

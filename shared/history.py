@@ -38,6 +38,7 @@ class RunRecord:
     kubernetes_requests: int | None = None
     prometheus_queries: int | None = None
     window_seconds: int | None = None
+    namespaces: str | None = None  # comma-separated scope of the run; None: every namespace
     id: int | None = None
 
     def as_dict(self) -> dict:

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.kube import JOBS, NODES, PODS, REPLICASETS, KubeClient, Resource
-from shared.quantity import cpu_millicores, memory_bytes
+from shared.kube import JOBS, NODES, PODS, REPLICASETS, KubeClient, KubeError, Resource
+from shared.quantity import QuantityError, cpu_millicores, memory_bytes
 
 if TYPE_CHECKING:
     from shared.deadline import Deadline
@@ -149,7 +149,11 @@ def read_inventory(
             for item in items:
                 if item["metadata"]["namespace"] in excluded:
                     continue
-                pod = parse_pod(item)
+                try:
+                    pod = parse_pod(item)
+                except QuantityError as exc:  # the API server normalises quantities: this is not a real cluster
+                    name = f"{item['metadata']['namespace']}/{item['metadata']['name']}"
+                    raise KubeError(f"pod {name} has a resource quantity that cannot be read: {exc}") from None
                 pods[pod.uid] = pod
     owners = _owner_map(client, REPLICASETS, scopes, page_size, pods.values(), "ReplicaSet")
     owners.update(_owner_map(client, JOBS, scopes, page_size, pods.values(), "Job"))

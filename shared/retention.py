@@ -115,13 +115,21 @@ def apply_retention(
     return result
 
 
-def retention_after_collection(settings: Settings, clock: Callable[[], float] = time.time) -> RetentionResult | None:
-    """The pass at the end of a successful collection, within RETENTION_BUDGET_SECONDS.
+def retention_after_collection(
+    settings: Settings, clock: Callable[[], float] = time.time, budget_seconds: float | None = None,
+) -> RetentionResult | None:
+    """The pass at the end of a successful collection, within RETENTION_BUDGET_SECONDS (or the
+    smaller `budget_seconds` left of the invocation).
 
     It never fails the collection: a problem is logged and the next collection's pass retries.
     """
+    budget = settings.retention_budget_seconds if budget_seconds is None else min(
+        budget_seconds, settings.retention_budget_seconds)
+    if budget <= 0:
+        log.info("retention skipped: no time left in this invocation; the next collection runs it")
+        return None
     try:
-        result = apply_retention(settings, clock, settings.retention_budget_seconds)
+        result = apply_retention(settings, clock, budget)
     except (StoreError, sqlite3.Error, OSError) as exc:
         log.error("retention after the collection failed: %s; the next collection retries it", exc)
         return None

@@ -25,7 +25,8 @@ MIGRATIONS: list[str] = [
         database_seconds REAL,
         kubernetes_requests INTEGER,
         prometheus_queries INTEGER,
-        window_seconds INTEGER
+        window_seconds INTEGER,
+        namespaces TEXT  -- the run's namespace scope, comma-separated; NULL: every namespace
     );
     CREATE INDEX runs_status_started ON runs (status, started_at);
     CREATE INDEX runs_started ON runs (started_at);

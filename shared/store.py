@@ -44,15 +44,7 @@ def connect(path: Path, *, readonly: bool = False, migrate: bool = True) -> sqli
     Connections are in autocommit mode: writers open their own `BEGIN IMMEDIATE` transaction
     (see `transaction`), so a write never starts as a read and then fails to upgrade its lock.
     """
-    if readonly:
-        if not path.exists():
-            raise StoreError(f"database {path} does not exist yet (DATABASE_PATH); run a collection first")
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
-                               isolation_level=None, check_same_thread=False)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                               check_same_thread=False)
+    conn = _open(path, readonly)
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -80,6 +72,25 @@ def connect(path: Path, *, readonly: bool = False, migrate: bool = True) -> sqli
         conn.close()
         raise
     return conn
+
+
+def _open(path: Path, readonly: bool) -> sqlite3.Connection:
+    """The raw connection, or a StoreError naming DATABASE_PATH and what is wrong with it."""
+    if path.exists() and not path.is_file():
+        raise StoreError(f"database {path} is not a file (DATABASE_PATH)")
+    try:
+        if readonly:
+            if not path.exists():
+                raise StoreError(f"database {path} does not exist yet (DATABASE_PATH); run a collection first")
+            return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   isolation_level=None, check_same_thread=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+    except OSError as exc:
+        raise StoreError(f"cannot create the folder of database {path} (DATABASE_PATH): {exc.strerror}") from None
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open database {path} (DATABASE_PATH): {exc}") from None
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -149,6 +160,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite already rolled back on "disk full": keep that error, not ours
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")

@@ -15,9 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from shared.cli import cli_settings
-    from shared.store import SCHEMA_VERSION, connect, schema_version
+    from shared.store import SCHEMA_VERSION, StoreError, connect, schema_version
 
     settings = cli_settings()
+    if not settings.database_path.is_file():
+        raise StoreError(f"database {settings.database_path} does not exist (DATABASE_PATH); nothing to migrate")
     conn = connect(settings.database_path)  # migrates, refusing a database newer than this code
     try:
         print(f"{settings.database_path}: schema version {schema_version(conn)} (current {SCHEMA_VERSION})")
