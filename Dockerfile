@@ -24,6 +24,10 @@ RUN groupadd --system --gid 10001 monitor \
 COPY shared/ shared/
 COPY functions/ functions/
 
+# The operator's command line, as in the README: `kubectl exec ... -- k8s-monitor diagnose`.
+RUN printf '#!/bin/sh\nexec python -m shared "$@"\n' > /usr/local/bin/k8s-monitor \
+    && chmod 0755 /usr/local/bin/k8s-monitor
+
 # functions-framework puts only the source file's folder on sys.path: /app makes `shared` importable.
 # THREADS: gunicorn's default is 4 per host CPU, far more than SQLite and the containerConcurrency
 # of the Services want.
@@ -37,6 +41,5 @@ ENV PYTHONPATH=/app \
 USER 10001:10001
 EXPOSE 8080
 
-# exec: gunicorn becomes PID 1 and receives SIGTERM from Kubernetes. The CLI runs as
-# `python -m shared <command>` (for example `kubectl exec ... -- python -m shared diagnose`).
+# exec: gunicorn becomes PID 1 and receives SIGTERM from Kubernetes.
 CMD exec functions-framework --source "$FUNCTION_SOURCE" --target "$FUNCTION_TARGET" --port "${PORT:-8080}"

@@ -49,5 +49,5 @@ bench: $(VENV)/.dev
 serve: $(VENV)/.runtime
 	$(BIN)/k8s-monitor serve
 
-clean:
-	rm -rf $(VENV) data .pytest_cache
+clean:  # the virtualenv and caches; ./data (your history and backups) is left alone
+	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,9 @@ def main() -> None:
             database_path=workdir / "k8s_metrics.db", kubeconfig=kubeconfig, kube_context=None,
             prometheus_url=endpoints["prometheus_url"], namespaces_include=(), namespaces_exclude=(),
             pod_namespace="", log_level="WARNING",
+            # simulated alerts stay in the benchmark's database: never to a real Slack, mailbox or sink
+            slack_webhook_url=None, slack_webhook_url_file=None, webhook_url=None, webhook_url_file=None,
+            smtp_host=None, k_sink=None,
         )
         for number in range(1, args.runs + 1):
             t0 = time.perf_counter()
@@ -68,6 +72,7 @@ def main() -> None:
     finally:
         simulator.terminate()
         simulator.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -79,7 +78,3 @@ def handles_errors(
         return observes_requests(routes)(wrapper)
 
     return decorate
-
-
-def stderr_line(message: str) -> None:
-    print(redact(message), file=sys.stderr)

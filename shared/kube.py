@@ -11,7 +11,7 @@ import logging
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -82,7 +82,6 @@ class KubeStats:
 
     requests: int = 0
     seconds: float = 0.0
-    calls: list[tuple[str, str]] = field(default_factory=list)  # (verb, resource) in order
 
 
 @dataclass(frozen=True)
@@ -193,7 +192,6 @@ class KubeClient:
         timeout = self._deadline.timeout(self._timeout)
         started = time.perf_counter()
         self.stats.requests += 1
-        self.stats.calls.append((verb, resource.plural))
         try:
             response = self._session.request(method, url, params=params, json=body, headers=headers, timeout=timeout)
             content = response.content

@@ -7,7 +7,7 @@ for one answer is split by namespace; an unreachable server makes the run `parti
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import orjson
@@ -38,9 +38,10 @@ class QueryTooLarge(PrometheusError):
 
 @dataclass
 class PrometheusStats:
+    """What one client did: queries sent and seconds spent waiting on Prometheus."""
+
     queries: int = 0
     seconds: float = 0.0
-    texts: list[str] = field(default_factory=list)
 
 
 class PrometheusClient:
@@ -89,7 +90,6 @@ class PrometheusClient:
         timeout = self._deadline.timeout(self._timeout)
         started = time.perf_counter()
         self.stats.queries += 1
-        self.stats.texts.append(params.get("query", path))
         try:
             # POST keeps long selectors out of the URL (414 URI too large); GET for the metadata calls.
             if "query" in params:

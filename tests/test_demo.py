@@ -34,3 +34,15 @@ def test_demo_refuses_a_cluster_too_small_naming_the_option(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "argument --pods: must be at least 10, got 5" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_demo_refuses_a_database_with_a_real_clusters_history(tmp_path, settings):
+    from shared.collect_entry import collect_once
+    from shared.triggers import Trigger
+
+    collect_once(settings, Trigger("cli"))  # a real collection into this database
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DATABASE_PATH": str(settings.database_path)}
+    done = subprocess.run([sys.executable, "-m", "shared", "demo", "--pods", "20", "--runs", "1"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "holds 1 runs of a real cluster" in done.stderr and "DATABASE_PATH" in done.stderr

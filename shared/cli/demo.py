@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from shared.store import connect
 
     base = cli_settings(quiet=True)
+    refuse_real_history(base.database_path)
     interval = base.collect_interval_seconds
     now = [time.time() - interval * (args.runs - 1)]  # the demo's clock: runs end at the present
     print(f"Simulating a cluster of {args.pods} pods (seed {args.seed}) on 127.0.0.1 ...")
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
                                 pod_namespace="", slack_webhook_url=None, slack_webhook_url_file=None,
                                 webhook_url=None, webhook_url_file=None, smtp_host=None, k_sink=None)
         for number in range(1, args.runs + 1):
-            body, _ = collect_once(settings, Trigger("cli"), clock=lambda: now[0])
+            body, _ = collect_once(settings, Trigger("demo"), clock=lambda: now[0])
             print(f"  [{number}/{args.runs}] {describe_run(body)}")
             now[0] += interval
     conn = connect(settings.database_path, readonly=True)
@@ -69,6 +70,26 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(render_summary(summary, settings.database_path))
     return 0
+
+
+def refuse_real_history(database: Path) -> None:
+    """Stop before simulated runs land in a database that holds a real cluster's history."""
+    import sqlite3
+
+    from shared.store import StoreError
+
+    if not database.is_file():
+        return
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        real = conn.execute("SELECT count(*) FROM runs WHERE trigger != 'demo'").fetchone()[0]
+    except sqlite3.Error:
+        real = 0  # not our schema yet: connect() will say what is wrong with it
+    finally:
+        conn.close()
+    if real:
+        raise StoreError(f"{database} holds {real} runs of a real cluster; the demo's simulated runs would mix "
+                         f"with them. Point DATABASE_PATH at another file for the demo")
 
 
 def render_summary(s: Summary, database: Path) -> str:
