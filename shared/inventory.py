@@ -77,11 +77,17 @@ class Inventory:
 
 
 def parse_pod(item: dict) -> PodRecord:
-    """Keep only what is stored: requests/limits per container, restarts, last termination reason."""
+    """Keep only what is stored: requests/limits per running container, restarts, last termination reason.
+
+    Init containers that run to completion are left out; native sidecars are kept.
+    """
     metadata, spec, status = item["metadata"], item.get("spec") or {}, item.get("status") or {}
-    statuses = {s.get("name"): s for s in status.get("containerStatuses") or ()}
+    statuses = {s.get("name"): s for key in ("containerStatuses", "initContainerStatuses")
+                for s in status.get(key) or ()}
+    # Native sidecars (init containers with restartPolicy Always) run beside the app and use resources.
+    sidecars = [c for c in spec.get("initContainers") or () if c.get("restartPolicy") == "Always"]
     containers = []
-    for container in spec.get("containers") or ():
+    for container in [*sidecars, *(spec.get("containers") or ())]:
         resources = container.get("resources") or {}
         requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
         state = statuses.get(container["name"]) or {}
