@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO)]
 
-from synthetic_history import store_synthetic_run, synthetic_inventory  # noqa: E402
-
+from benchmarks.synthetic import store_synthetic_run, synthetic_inventory  # noqa: E402
 from shared.backup import run_backup  # noqa: E402
 from shared.config import load_settings  # noqa: E402
 from shared.restore import restore_backup  # noqa: E402

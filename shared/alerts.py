@@ -95,6 +95,7 @@ class RuleContext:
     now: float
     run_id: int | None  # the latest run that stored samples (ok or partial)
     run_ts: int | None
+    namespaces: frozenset[str] | None = None  # what that run collected; None: every namespace
 
 
 Rule = Callable[[RuleContext], list[Alert] | None]  # None: could not be evaluated, keep the state
@@ -219,11 +220,30 @@ def _pods(count: int, row: _Row) -> str:
     return f"pod {row.pod}" if count == 1 else f"{count} pods (worst: {row.pod})"
 
 
+_OOM_KILLS = """
+WITH kills AS (
+    SELECT s.pod_id, s.container_id, MAX(
+        COALESCE(CASE WHEN s.last_termination_reason = 'OOMKilled' THEN s.restart_count - (
+            SELECT o.restart_count FROM samples o
+            WHERE o.container_id = s.container_id AND o.pod_id = s.pod_id AND o.ts < s.ts
+            ORDER BY o.ts DESC LIMIT 1) END, 0),
+        COALESCE(s.oom_events, 0)) AS count
+    FROM samples s WHERE s.run_id = :run_id AND (s.last_termination_reason = 'OOMKilled' OR s.oom_events > 0)
+)"""
+
+
 def container_oom_killed(ctx: RuleContext) -> list[Alert] | None:
-    """A container whose last termination was an OOM kill, or with OOM events in the window."""
+    """A container OOM-killed since the previous run: its restart count rose with the reason
+    OOMKilled, or cAdvisor counted OOM events in the run's window.
+
+    Not "its last termination was OOMKilled": Kubernetes keeps that reason until the next
+    termination, so one kill weeks ago would keep the alert firing (and repeating) for weeks.
+    """
     if ctx.run_id is None:
         return None
-    rows = _rows(ctx, "s.last_termination_reason = 'OOMKilled' OR s.oom_events > 0", "s.restart_count")
+    rows = _rows(ctx, "(s.pod_id, s.container_id) IN (SELECT pod_id, container_id FROM kills WHERE count > 0)",
+                 "(SELECT count FROM kills k WHERE k.pod_id = s.pod_id AND k.container_id = s.container_id)",
+                 _OOM_KILLS)
 
     def build(row: _Row, count: int) -> Alert:
         limit = f"its memory limit is {_mib(row.memory_limit_bytes)}" if row.memory_limit_bytes else "it has no memory limit"
@@ -231,8 +251,8 @@ def container_oom_killed(ctx: RuleContext) -> list[Alert] | None:
             "ContainerOOMKilled", "warning", ctx.now, row,
             f"{row.container} in {row.namespace}/{row.workload} was OOMKilled",
             f"Container {row.container} of {row.kind} {row.namespace}/{row.workload} was killed for running out "
-            f"of memory in {_pods(count, row)}, restarted {_times(row.restart_count)}; {limit}. "
-            f"Raise the memory limit or find the leak.")
+            f"of memory {_times(row.value)} since the previous collection in {_pods(count, row)} "
+            f"({row.restart_count} restarts in all); {limit}. Raise the memory limit or find the leak.")
 
     return _per_container(rows, build)
 
@@ -324,15 +344,33 @@ RULES: dict[str, Rule] = {
     "DatabaseLarge": database_large,
     "BackupMissing": backup_missing,
 }
+CONTAINER_RULES = frozenset({"ContainerOOMKilled", "ContainerRestarting", "MemoryNearLimit", "CPUThrottled"})
 
 
-def evaluate_rules(conn: sqlite3.Connection, settings: Settings, now: float) -> dict[str, list[Alert] | None]:
-    """Every rule's firing alerts now; None for a rule that had no data to decide on."""
+@dataclass(frozen=True)
+class Evaluation:
+    """Every rule's firing alerts (None: the rule had no data to decide on), and the namespaces the
+    container rules judged (None: every namespace)."""
+
+    alerts: dict[str, list[Alert] | None]
+    namespaces: frozenset[str] | None = None
+
+    def judges(self, name: str, labels: dict[str, str]) -> bool:
+        """Whether this evaluation decided about a firing alert: else it keeps firing as it was."""
+        if self.alerts.get(name) is None:
+            return False
+        return self.namespaces is None or name not in CONTAINER_RULES or labels.get("namespace") in self.namespaces
+
+
+def evaluate_rules(conn: sqlite3.Connection, settings: Settings, now: float) -> Evaluation:
+    """Every rule's firing alerts now, judged on the latest run that stored samples."""
     latest = conn.execute(
-        f"SELECT id, CAST(started_at AS INTEGER) FROM runs WHERE status IN {_GOOD_RUN}"
+        f"SELECT id, CAST(started_at AS INTEGER), namespaces FROM runs WHERE status IN {_GOOD_RUN}"
         f" ORDER BY started_at DESC LIMIT 1"
     ).fetchone()
-    ctx = RuleContext(conn, settings, now, *(latest or (None, None)))
+    run_id, run_ts, scope = latest or (None, None, None)
+    namespaces = judged_namespaces(scope, settings)
+    ctx = RuleContext(conn, settings, now, run_id, run_ts, namespaces)
     results: dict[str, list[Alert] | None] = {}
     for name, rule in RULES.items():
         try:
@@ -340,7 +378,20 @@ def evaluate_rules(conn: sqlite3.Connection, settings: Settings, now: float) -> 
         except sqlite3.Error:  # one broken rule keeps its alerts as they are; the others still count
             log.exception("alert rule %s could not be evaluated", name)
             results[name] = None
-    return results
+    return Evaluation(results, namespaces)
+
+
+def judged_namespaces(scope: str | None, settings: Settings) -> frozenset[str] | None:
+    """The namespaces a run with this `runs.namespaces` scope lets container rules judge; None: all.
+
+    A run asked for a few namespaces says nothing about the others: their alerts must neither
+    resolve nor fire again on the next full run. A run over exactly NAMESPACES_INCLUDE is a full
+    run of this installation: namespaces outside it are no longer watched, and their alerts resolve.
+    """
+    namespaces = frozenset(name for name in (scope or "").split(",") if name)
+    if not namespaces or namespaces == frozenset(settings.namespaces_include):
+        return None
+    return namespaces
 
 
 def _mib(value: int | float | None) -> str:
@@ -358,13 +409,14 @@ class StateChange:
     resolved: list[Alert]
 
 
-def update_state(conn: sqlite3.Connection, evaluated: dict[str, list[Alert] | None], now: float) -> StateChange:
-    """Store the evaluation: new alerts fire, firing ones stay, missing ones of evaluated rules resolve."""
-    active = {a.fingerprint: a for alerts in evaluated.values() if alerts for a in alerts}
+def update_state(conn: sqlite3.Connection, evaluation: Evaluation, now: float) -> StateChange:
+    """Store the evaluation: new alerts fire, firing ones stay, missing ones it judged resolve."""
+    active = {a.fingerprint: a for alerts in evaluation.alerts.values() if alerts for a in alerts}
     started: list[Alert] = []
     resolved: list[Alert] = []
     with transaction(conn):
-        firing = {row[0]: row[1] for row in conn.execute("SELECT fingerprint, name FROM alerts WHERE state = 'firing'")}
+        firing = {fp: (name, json.loads(labels)) for fp, name, labels in
+                  conn.execute("SELECT fingerprint, name, labels FROM alerts WHERE state = 'firing'")}
         for alert in active.values():
             if alert.fingerprint in firing:
                 conn.execute(
@@ -383,7 +435,7 @@ def update_state(conn: sqlite3.Connection, evaluated: dict[str, list[Alert] | No
                  alert.summary, alert.description, now, now),
             )
             started.append(alert)
-        gone = [fp for fp, name in firing.items() if fp not in active and evaluated.get(name) is not None]
+        gone = [fp for fp, (name, labels) in firing.items() if fp not in active and evaluation.judges(name, labels)]
         conn.executemany("UPDATE alerts SET state = 'resolved', ends_at = ? WHERE fingerprint = ?",
                          [(now, fp) for fp in gone])
         resolved = _load(conn, f"fingerprint IN ({', '.join('?' * len(gone))})", gone) if gone else []

@@ -8,6 +8,7 @@ until the moment they are used, and each has a `<NAME>_FILE` twin for mounted Se
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -18,6 +19,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
+CHANNELS = ("slack", "email", "webhook")  # notification channels, as routes and `notifications` name them
+SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}  # the usual port of each SMTP_SECURITY
 
 
 _NAMESPACE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -100,11 +103,13 @@ class Settings(BaseSettings):
     alert_database_max_bytes: int = Field(2 * 1024**3, ge=1024)
     alert_backup_max_age_hours: float = Field(26.0, gt=0)
     alert_restart_window_seconds: int = Field(3600, ge=60, le=7 * 86_400)
-    alert_route_critical: CommaList = ("slack", "email", "webhook")
+    alert_route_critical: CommaList = CHANNELS
     alert_route_warning: CommaList = ("slack", "webhook")
     alert_route_info: CommaList = ()
     alert_webhook_token: SecretStr | None = None
     alert_webhook_token_file: Path | None = None
+    alert_cloudevents_without_token: bool = Field(
+        False, description="accept our alert CloudEvents without ALERT_WEBHOOK_TOKEN: a Knative Broker cannot send it")
 
     # --- notification channels -----------------------------------------------------------------
     slack_webhook_url: SecretStr | None = None
@@ -112,7 +117,7 @@ class Settings(BaseSettings):
     webhook_url: SecretStr | None = None
     webhook_url_file: Path | None = None
     smtp_host: str | None = None
-    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_port: int = Field(587, ge=1, le=65535, description="unset: the port of SMTP_SECURITY (SMTP_PORTS)")
     smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
@@ -180,9 +185,9 @@ class Settings(BaseSettings):
     @field_validator("alert_route_critical", "alert_route_warning", "alert_route_info")
     @classmethod
     def _known_channels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = sorted(set(value) - {"slack", "email", "webhook"})
+        unknown = sorted(set(value) - set(CHANNELS))
         if unknown:
-            raise ValueError(f"unknown channel(s) {', '.join(unknown)}; use slack, email, webhook")
+            raise ValueError(f"unknown channel(s) {', '.join(unknown)}; use {', '.join(CHANNELS)}")
         return value
 
     @field_validator("prometheus_url")
@@ -207,6 +212,23 @@ class Settings(BaseSettings):
             object.__setattr__(self, name, SecretStr(text))
         return self
 
+    @model_validator(mode="after")
+    def _smtp_port_and_security(self) -> Settings:
+        """SMTP_PORT follows SMTP_SECURITY unless set; a login is never sent in clear over the network.
+
+        `ssl` on 587 (or `starttls` on 465) hangs until the timeout, and SMTP_SECURITY=none with
+        SMTP_USERNAME hands the password to anyone on the path: both are easy to write and slow to
+        find, so the first is avoided by the default port and the second refused at start.
+        """
+        if "smtp_port" not in self.model_fields_set:
+            object.__setattr__(self, "smtp_port", SMTP_PORTS[self.smtp_security])
+        if self.smtp_host and self.smtp_security == "none" and self.smtp_username and not _is_loopback(self.smtp_host):
+            raise ValueError(
+                f"SMTP_SECURITY: none with SMTP_USERNAME set would send the SMTP login and password in clear to "
+                f"{self.smtp_host}; use starttls (port 587) or ssl (port 465), or unset SMTP_USERNAME for a relay "
+                f"that needs no login (a login without TLS is accepted only on localhost)")
+        return self
+
     @property
     def in_cluster(self) -> bool:
         """True when running in a pod with a service account and no kubeconfig was given."""
@@ -216,6 +238,16 @@ class Settings(BaseSettings):
     def lock_path(self) -> Path:
         """File lock beside the database: the single-collector guard outside Kubernetes."""
         return self.database_path.with_name(self.database_path.name + ".lock")
+
+
+def _is_loopback(host: str) -> bool:
+    """`localhost` or a loopback address: traffic that never leaves the machine (a local relay)."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -18,8 +18,9 @@ from collections.abc import Callable
 
 from shared.alerts import rfc3339
 from shared.config import Settings
+from shared.deadline import Deadline
 from shared.history import RunRecord
-from shared.notify.delivery import Attempt, RetryPolicy, post, with_retries
+from shared.notify.delivery import Attempt, RetryPolicy, post, request_timeout, with_retries
 from shared.notify.message import AlertGroup
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,12 @@ def _event(event_type: str, data: dict, settings: Settings, now: float, **extens
 def emit(
     event, settings: Settings,  # type: ignore[no-untyped-def]
     sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
+    deadline: Deadline | None = None,
 ) -> Attempt:
-    """Send one event to K_SINK in binary mode, retrying what is worth it; the final outcome is logged."""
+    """Send one event to K_SINK in binary mode, retrying what is worth it; the final outcome is logged.
+
+    With a `deadline`, no request or retry wait goes past it.
+    """
     from cloudevents.conversion import to_binary
 
     sink = settings.k_sink or ""
@@ -95,8 +100,9 @@ def emit(
         if not attempt.ok:
             log.debug("event %s to K_SINK, attempt %d: %s", event["type"], number, attempt.error)
 
-    final = with_retries(lambda: post(sink, settings.notify_timeout_seconds, body=body, headers=headers),
-                         RetryPolicy.from_settings(settings), record, sleep, rng)
+    final = with_retries(
+        lambda: post(sink, request_timeout(settings.notify_timeout_seconds, deadline), body=body, headers=headers),
+        RetryPolicy.from_settings(settings), record, sleep, rng, deadline)
     if final.ok:
         log.info("sent %s (%s) to K_SINK", event["type"], event["id"])
     else:

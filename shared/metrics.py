@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, disable_cre
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
+from shared.counters import COLLECTIONS, NOTIFICATIONS_SENT, counter_values
 from shared.health import database_size_bytes, read_monitor_state
 from shared.store import StoreError, connect
 
@@ -114,9 +115,9 @@ class _Exposition:
 class DatabaseCollector:
     """Collection, backup and notification figures, read from the database at each scrape.
 
-    Figures about "the last run" are gauges. Counts over the tables (failed runs, notifications)
-    are counters: they only grow while rows are added, and drop (a counter reset to Prometheus)
-    only when retention deletes old rows.
+    Figures about "the last run" are gauges. The `*_total` counters come from the `counters`
+    table (shared/counters.py), bumped with each run and notification attempt and never pruned,
+    so they never go down when retention deletes old rows.
     """
 
     def __init__(self, database_path: Path):
@@ -166,23 +167,20 @@ class DatabaseCollector:
                      last_run.prometheus_seconds if last_run else None)
         errors = CounterMetricFamily(
             "collection_errors",
-            "Collection runs stored as failed (nothing collected) or partial (stored with an error), "
-            "counted over the runs table",
+            "Collection runs that failed (nothing collected) or were partial (stored with an error, "
+            "such as Prometheus down)",
             labels=["status"],
         )
-        counts = dict(conn.execute(
-            "SELECT status, count(*) FROM runs WHERE status IN ('failed', 'partial') GROUP BY status").fetchall())
+        runs = {labels.get("status"): value for labels, value in counter_values(conn, COLLECTIONS)}
         for status in ("failed", "partial"):
-            errors.add_metric([status], counts.get(status, 0))
+            errors.add_metric([status], runs.get(status, 0))
         yield errors
         sent = CounterMetricFamily(
-            "notifications_sent",
-            "Notification attempts recorded in the notifications table, by channel and outcome",
+            "notifications_sent", "Notification attempts, by channel and outcome (sent, retry, failed)",
             labels=["channel", "status"],
         )
-        for channel, status, count in conn.execute(
-                "SELECT channel, status, count(*) FROM notifications GROUP BY channel, status ORDER BY 1, 2"):
-            sent.add_metric([channel, status], count)
+        for labels, value in counter_values(conn, NOTIFICATIONS_SENT):
+            sent.add_metric([labels.get("channel", ""), labels.get("status", "")], value)
         yield sent
         yield _gauge("backup_last_success_timestamp_seconds",
                      "Unix time the latest good backup finished; 0 when there is none", state.last_backup_at or 0)

@@ -18,7 +18,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from shared.config import Settings
 from shared.rightsizing import (
@@ -31,10 +30,11 @@ from shared.rightsizing import (
     percentile_label,
     recommend,
 )
+from shared.timeutil import iso_utc, utc_minute
 from shared.triggers import BadRequest
 from shared.usage_histogram import MAX_RELATIVE_ERROR
 from shared.window_usage import (
-    ContainerUsage,
+    ContainerWindowUsage,
     Selection,
     Window,
     WindowError,
@@ -140,7 +140,7 @@ class ContainerReport:
     The percentile, the recommendation and the reasons cost the most to compute, so `explain` adds
     them to the listed lines only (the totals and most orders do not need them)."""
 
-    usage: ContainerUsage = field(repr=False)
+    usage: ContainerWindowUsage = field(repr=False)
     namespace: str
     workload_kind: str
     workload_name: str
@@ -209,11 +209,14 @@ class Totals:
             self.flags[flag.flag] = self.flags.get(flag.flag, 0) + 1
 
 
+NO_DATA = "no collection succeeded in this window: run one (`k8s-monitor collect`), or see `k8s-monitor health`"
+
+
 @dataclass
 class Report:
     query: ReportQuery
     generated_at: float
-    span_seconds: int
+    span_seconds: int  # the part of the window with data; 0: none (NO_DATA)
     interval_seconds: int
     policy: RightsizingPolicy
     sources: list[tuple[str, int, int]]
@@ -249,7 +252,7 @@ def build_report(conn: sqlite3.Connection, query: ReportQuery, settings: Setting
                   dict(sorted(namespaces.items())), listed_workloads, listed, len(rows))
 
 
-def container_report(c: ContainerUsage, span_seconds: int, settings: Settings) -> ContainerReport:
+def container_report(c: ContainerWindowUsage, span_seconds: int, settings: Settings) -> ContainerReport:
     """One container's figures and risk flags (averages over time divide by `span_seconds`)."""
     interval = settings.collect_interval_seconds
     ident = c.identity
@@ -316,9 +319,9 @@ def risk_flags(c: ContainerReport, settings: Settings) -> list[Flag]:
     return flags
 
 
-def _reasons(row: ContainerReport, c: ContainerUsage, over: str, interval: int, span: int) -> dict[str, str]:
+def _reasons(row: ContainerReport, c: ContainerWindowUsage, over: str, interval: int, span: int) -> dict[str, str]:
     cpu_n, memory_n = row.cpu_samples, row.memory_samples
-    newest = _utc(c.last_ts) if c.last_ts is not None else "-"
+    newest = f"{utc_minute(c.last_ts)} UTC" if c.last_ts is not None else "-"
     reasons = {
         "requests_and_limits": f"of the newest sample ({newest})",
         "pods_avg": f"{cpu_n} samples x {interval}s (COLLECT_INTERVAL_SECONDS) / {over}",
@@ -342,14 +345,6 @@ def _reasons(row: ContainerReport, c: ContainerUsage, over: str, interval: int, 
             f"request {format_bytes(row.memory_requested_avg_bytes / pods)} - "
             f"use {format_bytes(row.memory_working_set_avg_bytes)} on average, x {pods:.2f} pods")
     return reasons
-
-
-def _utc(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 # --- JSON and CSV ------------------------------------------------------------------------------
@@ -406,9 +401,9 @@ def totals_json(t: Totals) -> dict:
 def report_json(report: Report) -> dict:
     q, w = report.query, report.query.window
     return {
-        "generated_at": _iso(report.generated_at),
-        "window": {"label": w.label, "start": _iso(w.start), "end": _iso(w.end), "span_seconds": report.span_seconds,
-                   "sources": [{"source": source, "start": _iso(start), "end": _iso(end)}
+        "generated_at": iso_utc(report.generated_at),
+        "window": {"label": w.label, "start": iso_utc(w.start), "end": iso_utc(w.end), "span_seconds": report.span_seconds,
+                   "sources": [{"source": source, "start": iso_utc(start), "end": iso_utc(end)}
                                for source, start, end in report.sources]},
         "filters": {"namespace": q.namespace, "workload": q.workload, "sort": q.sort, "limit": q.limit},
         "policy": {"cpu_percentile": report.policy.cpu_percentile, "memory_headroom": report.policy.memory_headroom,

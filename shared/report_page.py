@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
 from html import escape
 from urllib.parse import urlencode
 
-from shared.report import FLAG_LABELS, SORTS, ContainerReport, Report, Totals
+from shared.report import FLAG_LABELS, NO_DATA, SORTS, ContainerReport, Report, Totals
 from shared.rightsizing import format_bytes, format_cores, format_millicores, format_span, percentile_label
+from shared.timeutil import utc_minute
 from shared.usage_series import Point
 
 WINDOW_CHOICES = ("6h", "24h", "7d", "14d", "30d", "90d")
@@ -63,9 +63,10 @@ def render_page(
     """The whole page. `params` are the query parameters as given (kept in the form and the links)."""
     w = report.query.window
     title = f"Requests vs usage over {escape(w.label)}"
+    data = f"{format_span(report.span_seconds)} with data" if report.span_seconds else "no data"
     body = [
         f"<header><h1>k8s-resource-monitor: {title}</h1><p>{_utc(w.start)} to {_utc(w.end)} "
-        f"({format_span(report.span_seconds)} with data) &middot; generated {_utc(report.generated_at)}</p></header>",
+        f"({data}) &middot; generated {_utc(report.generated_at)}</p></header>",
         "<main>",
         _filters(report, namespaces, params, max_window_days),
         _cards(report.cluster, report),
@@ -139,7 +140,8 @@ def _namespaces(namespaces: dict[str, Totals]) -> str:
 
 def _workloads(report: Report, series: dict[int, list[Point]], step: int) -> str:
     if not report.containers:
-        return "<p class=\"nodata\" id=\"workloads\">No samples match these filters in this window.</p>"
+        why = "No samples match these filters in this window." if report.span_seconds else escape(NO_DATA[0].upper() + NO_DATA[1:]) + "."
+        return f"<p class=\"nodata\" id=\"workloads\">{why}</p>"
     shown = len(report.containers)
     parts = [f"<h2 id=\"workloads\">Workloads ({shown} of {report.containers_total} containers, "
              f"{escape(SORTS[report.query.sort][1])}; charts per pod, one point per {format_span(step)})</h2>"]
@@ -306,4 +308,4 @@ def _days(label: str) -> float:
 
 
 def _utc(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{utc_minute(seconds)} UTC"

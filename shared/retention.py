@@ -1,11 +1,13 @@
 """Data retention: raw samples become hourly rollups, old rows go, and so do identities nothing uses.
 
 Raw samples older than RETENTION_RAW_DAYS are rolled up into one `hourly_rollups` row per workload
-container and UTC hour (avg, max, exact hourly p95, and a log-bucket histogram for p95 over many
-hours: see shared/usage_histogram.py), then deleted with their runs' node samples. Rollups, and the
-`runs` rows (kept as long as the rollups, so the collection history covers the same period as the
-data), go after RETENTION_HOURLY_DAYS. Pods, containers, workloads and nodes that no row refers to
-any more are deleted last, by passes that deleted something (so a pass with nothing to do stays a
+container and UTC hour, with the same figures as a day row of shared/daily_rollups.py (computed by
+the same query: usage of Running samples only, the newest sample's requests and limits, the request
+of every sample with usage summed for idle) plus the exact hourly p95 and a CPU histogram for p95
+over many hours (shared/usage_histogram.py), then deleted with their runs' node samples. Rollups, and
+the `runs` rows (kept as long as the rollups, so the collection history covers the same period as
+the data), go after RETENTION_HOURLY_DAYS. Pods, containers, workloads and nodes that no row refers
+to any more are deleted last, by passes that deleted something (so a pass with nothing to do stays a
 few index look-ups; what a pass cut short leaves goes with the next hour's pass).
 
 A collection must never wait long for this: every write is a transaction of at most
@@ -13,15 +15,15 @@ RETENTION_BATCH_ROWS rows, shrunk when one takes longer than TARGET_BATCH_SECOND
 a pause as long as the batch, so the write lock is free at least half the time. A pass is
 resumable: hours are rolled up oldest first and raw rows are deleted only below the newest
 rolled-up hour (the watermark), so a pass cut short by its time budget or a crash goes on where
-it stopped and never rolls an hour up twice. This assumes the clock does not move backwards: a
-sample stored with a time below the watermark is deleted without being rolled up.
+it stopped and never rolls an hour up twice. Raw samples the daily fold has not added yet are kept
+until it has. This assumes the clock does not move backwards by more than RETENTION_RAW_DAYS: a
+sample stored with a time below the watermark is in no hourly rollup.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -30,16 +32,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from shared.config import Settings
-from shared.daily_rollups import fold_samples
+from shared.daily_rollups import fold_samples, hourly_watermark, oldest_unfolded_ts, raw_usage
 from shared.deadline import Deadline
 from shared.locking import try_file_lock
 from shared.store import StoreError, connect, transaction
-from shared.usage_histogram import histogram_of
+from shared.timeutil import DAY_SECONDS, HOUR_SECONDS, hour_floor
+from shared.usage_histogram import nearest_rank, pack_values, to_blob
 
 log = logging.getLogger(__name__)
 
-HOUR_SECONDS = 3600
-DAY_SECONDS = 86_400
 TARGET_BATCH_SECONDS = 0.05
 MIN_BATCH_ROWS = 100
 FIRST_BATCH_ROWS = 1000
@@ -84,8 +85,8 @@ def cutoffs(settings: Settings, now: float) -> Cutoffs:
     """Hour-aligned, so only whole hours are rolled up. Rollups never go before the raw rows do."""
     keep_hourly_days = max(settings.retention_hourly_days, settings.retention_raw_days)
     return Cutoffs(
-        raw_before=_hour_floor(now - settings.retention_raw_days * DAY_SECONDS),
-        hourly_before=_hour_floor(now - keep_hourly_days * DAY_SECONDS),
+        raw_before=hour_floor(now - settings.retention_raw_days * DAY_SECONDS),
+        hourly_before=hour_floor(now - keep_hourly_days * DAY_SECONDS),
     )
 
 
@@ -159,24 +160,16 @@ class _Pacer:
         time.sleep(seconds)  # leave the lock free for a waiting collection at least half the time
 
 
-_HOUR_AGGREGATES = """
-SELECT container_id, COUNT(*),
-       MAX(cpu_request_millicores), MAX(cpu_limit_millicores), MAX(memory_request_bytes), MAX(memory_limit_bytes),
-       COUNT(cpu_usage_avg_millicores), SUM(cpu_usage_avg_millicores), MAX(cpu_usage_max_millicores),
-       group_concat(cpu_usage_avg_millicores),
-       COUNT(memory_working_set_avg_bytes), SUM(memory_working_set_avg_bytes), MAX(memory_working_set_max_bytes),
-       MAX(cpu_throttled_ratio), MAX(restart_count), SUM(oom_events),
-       COALESCE(MAX(last_termination_reason = 'OOMKilled'), 0)
-FROM samples WHERE ts >= ? AND ts < ? GROUP BY container_id
-"""
-
-_INSERT_ROLLUP = """
-INSERT INTO hourly_rollups (container_id, hour, samples, cpu_request_millicores, cpu_limit_millicores,
-    memory_request_bytes, memory_limit_bytes, cpu_usage_samples, cpu_usage_sum_millicores, cpu_usage_max_millicores,
-    cpu_usage_p95_millicores, cpu_usage_histogram, memory_working_set_samples, memory_working_set_sum_bytes,
-    memory_working_set_max_bytes, cpu_throttled_ratio_max, restart_count_max, oom_events_sum, oom_killed)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
+ROLLUP_COLUMNS = (
+    "container_id", "hour", "last_ts", "samples", "cpu_request_millicores", "cpu_limit_millicores",
+    "memory_request_bytes", "memory_limit_bytes", "cpu_usage_samples", "cpu_usage_sum_millicores",
+    "cpu_usage_max_millicores", "cpu_usage_p95_millicores", "cpu_requested_sum_millicores", "cpu_usage_histogram",
+    "memory_working_set_samples", "memory_working_set_sum_bytes", "memory_working_set_max_bytes",
+    "memory_requested_sum_bytes", "cpu_throttled_ratio_max", "restart_count_max", "oom_events_sum",
+    "oom_killed_samples",
+)
+_INSERT_ROLLUP = (f"INSERT INTO hourly_rollups ({', '.join(ROLLUP_COLUMNS)})"
+                  f" VALUES ({', '.join('?' * len(ROLLUP_COLUMNS))})")
 
 # Each delete: (probe: is there anything to do?, batch: delete up to :rows of it).
 _OLD_SAMPLES = (
@@ -241,14 +234,17 @@ class _Pass:
     def run(self) -> RetentionResult:
         """Fold new samples into the daily rollups, roll old hours up, then delete what is rolled up.
 
-        A fold cut short by the budget may leave samples unfolded that are then deleted: the report
-        reads that gap from the hourly rollups (shared/window_usage.py), so disk stays bounded.
+        Raw samples the fold has not added yet are kept, so day rows never miss a sample: a fold cut
+        short by the budget only delays the deletion (a fold adds runs far faster than they come).
         """
         r = self.result
         folded = fold_samples(self.conn, self.now, self.daily_retention_days, self.deadline)
         r.complete = r.complete and folded.complete
         self._roll_up()
-        raw_before = min(self.limits.raw_before, self._watermark())
+        raw_before = min(self.limits.raw_before, hourly_watermark(self.conn))
+        unfolded = oldest_unfolded_ts(self.conn)
+        if unfolded is not None:
+            raw_before = min(raw_before, unfolded)
         r.samples_deleted = self._delete(_OLD_SAMPLES, raw_before)
         r.node_samples_deleted = self._delete(_OLD_NODE_SAMPLES, raw_before)
         r.rollups_deleted = self._delete(_OLD_ROLLUPS, self.limits.hourly_before)
@@ -263,23 +259,17 @@ class _Pass:
                 r.nodes_deleted = self._delete_unreferenced(*_UNUSED_NODES)
         return r
 
-    def _watermark(self) -> int:
-        """The end of the newest rolled-up hour: samples below it are in the rollups."""
-        newest = self.conn.execute("SELECT MAX(hour) FROM hourly_rollups").fetchone()[0]
-        return 0 if newest is None else newest + HOUR_SECONDS
-
     def _roll_up(self) -> None:
         """Roll up every complete hour of raw samples before the raw cutoff, oldest first."""
         while True:
-            watermark = self._watermark()
+            watermark = hourly_watermark(self.conn)
             first = self.conn.execute("SELECT MIN(ts) FROM samples WHERE ts >= ?", (watermark,)).fetchone()[0]
             if first is None or first >= self.limits.raw_before or self._out_of_time():
                 return
-            hour = _hour_floor(first)
-            rows = [_rollup_row(hour, aggregates)
-                    for aggregates in self.conn.execute(_HOUR_AGGREGATES, (hour, hour + HOUR_SECONDS))]
+            hour = hour_floor(first)
+            rows = [_rollup_row(hour, figures) for figures in raw_usage(self.conn, hour, hour + HOUR_SECONDS).values()]
             with self.pacer.write(self.conn):
-                if self._watermark() <= hour:  # else another pass rolled this hour up meanwhile
+                if hourly_watermark(self.conn) <= hour:  # else another pass rolled this hour up meanwhile
                     self.conn.executemany(_INSERT_ROLLUP, rows)
                     self.result.hours_rolled_up += 1
                     self.result.rollup_rows += len(rows)
@@ -325,22 +315,9 @@ class _Pass:
             self.conn.execute("PRAGMA foreign_keys = ON")
 
 
-def _rollup_row(hour: int, aggregates: tuple) -> tuple:
-    (container_id, samples, cpu_request, cpu_limit, memory_request, memory_limit, cpu_samples, cpu_sum, cpu_max,
-     cpu_values, memory_samples, memory_sum, memory_max, throttled_max, restarts_max, oom_sum, oom_killed) = aggregates
-    values = sorted(int(value) for value in cpu_values.split(",")) if cpu_values else []
-    return (
-        container_id, hour, samples, cpu_request, cpu_limit, memory_request, memory_limit,
-        cpu_samples, cpu_sum, cpu_max, _nearest_rank(values, 95), histogram_of(values) if values else None,
-        memory_samples, memory_sum, memory_max, throttled_max, restarts_max, oom_sum, oom_killed,
-    )
-
-
-def _nearest_rank(sorted_values: list[int], percent: float) -> int | None:
-    if not sorted_values:
-        return None
-    return sorted_values[max(1, math.ceil(len(sorted_values) * percent / 100)) - 1]
-
-
-def _hour_floor(seconds: float) -> int:
-    return int(seconds // HOUR_SECONDS) * HOUR_SECONDS
+def _rollup_row(hour: int, figures: dict) -> tuple:
+    """An hourly rollup row from the hour's figures (shared/daily_rollups.py raw_usage)."""
+    values = sorted(figures.pop("cpu_values"))
+    row = {**figures, "hour": hour, "cpu_usage_p95_millicores": nearest_rank(values, 95),
+           "cpu_usage_histogram": to_blob(pack_values(values))}
+    return tuple(row[name] for name in ROLLUP_COLUMNS)

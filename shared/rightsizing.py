@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from shared.config import Settings
+from shared.timeutil import DAY_SECONDS, HOUR_SECONDS
 from shared.usage_histogram import MAX_RELATIVE_ERROR
 
 MiB = 1024**2
@@ -112,7 +113,8 @@ def format_cores(millicores: float) -> str:
 
 
 def format_bytes(value: float | None) -> str:
-    """Kubernetes binary memory quantity, rounded for reading: `512Mi`, `1.5Gi`, `900Ki`."""
+    """Kubernetes binary memory quantity, rounded for reading: `512Mi`, `1.5Gi`, `900Ki`. The one way
+    the monitor writes a size, memory or file."""
     if value is None:
         return "-"
     for unit, size in (("Ti", 1024**4), ("Gi", 1024**3)):
@@ -126,7 +128,7 @@ def format_bytes(value: float | None) -> str:
 
 def format_span(seconds: float) -> str:
     """A duration for reasons: `7d`, `1.5d`, `5h`, `45min`."""
-    for unit, size in (("d", 86_400), ("h", 3600)):
+    for unit, size in (("d", DAY_SECONDS), ("h", HOUR_SECONDS)):
         if seconds >= size:
             return f"{seconds / size:.1f}".removesuffix(".0") + unit
     return f"{max(0, round(seconds / 60))}min"

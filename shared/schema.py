@@ -93,39 +93,44 @@ MIGRATIONS: list[str] = [
     CREATE INDEX samples_ts ON samples (ts);
 
     -- One row per workload container per UTC hour, made by shared/retention.py from the raw samples
-    -- of every pod of the workload. avg = *_sum / *_samples; requests and limits are the hour's max;
-    -- cpu_usage_p95 is exact for the hour; cpu_usage_histogram (shared/usage_histogram.py) gives a
-    -- p95 over any set of hours within 4.4 %.
+    -- of every pod of the workload, with the figures of a day row (below; the same query makes both):
+    -- usage from Running samples only, avg = *_sum / *_samples, requests and limits of the hour's
+    -- newest sample, *_requested_sum for idle. cpu_usage_p95 is exact for the hour; the histogram
+    -- (shared/usage_histogram.py) gives a p95 over any set of hours or days within 4.4 %.
     CREATE TABLE hourly_rollups (
         container_id INTEGER NOT NULL REFERENCES containers (id),
         hour INTEGER NOT NULL,
+        last_ts INTEGER NOT NULL,
         samples INTEGER NOT NULL,
         cpu_request_millicores INTEGER,
         cpu_limit_millicores INTEGER,
         memory_request_bytes INTEGER,
         memory_limit_bytes INTEGER,
-        cpu_usage_samples INTEGER NOT NULL DEFAULT 0,
-        cpu_usage_sum_millicores INTEGER,
+        cpu_usage_samples INTEGER NOT NULL,
+        cpu_usage_sum_millicores INTEGER NOT NULL,
         cpu_usage_max_millicores INTEGER,
         cpu_usage_p95_millicores INTEGER,
+        cpu_requested_sum_millicores INTEGER NOT NULL,
         cpu_usage_histogram BLOB,
-        memory_working_set_samples INTEGER NOT NULL DEFAULT 0,
-        memory_working_set_sum_bytes INTEGER,
+        memory_working_set_samples INTEGER NOT NULL,
+        memory_working_set_sum_bytes INTEGER NOT NULL,
         memory_working_set_max_bytes INTEGER,
+        memory_requested_sum_bytes INTEGER NOT NULL,
         cpu_throttled_ratio_max REAL,
         restart_count_max INTEGER,
-        oom_events_sum INTEGER,
-        oom_killed INTEGER NOT NULL DEFAULT 0,
+        oom_events_sum INTEGER NOT NULL,
+        oom_killed_samples INTEGER NOT NULL,
         PRIMARY KEY (container_id, hour)
     ) WITHOUT ROWID;
     CREATE INDEX hourly_rollups_hour ON hourly_rollups (hour);
 
-    -- One row per workload container per UTC day, folded from the raw samples by
+    -- One row per workload container per UTC day, folded from the raw samples run by run by
     -- shared/daily_rollups.py (usage from Running samples only), so a report over weeks reads two
     -- rows per container. Requests and limits are those of the day's newest sample; *_requested_sum
     -- adds the request of every sample with usage (for idle). Every sum has a *_cumulative twin that
     -- adds all earlier days of the container too, so the sum over a run of days is
-    -- last.cumulative - first.cumulative + first.own. Histograms are packed (shared/packed_histogram.py).
+    -- last.cumulative - first.cumulative + first.own (a late run landing in an older day is added to
+    -- the twins of every later day). Histograms: shared/usage_histogram.py.
     CREATE TABLE daily_rollups (
         container_id INTEGER NOT NULL REFERENCES containers (id),
         day INTEGER NOT NULL,
@@ -161,11 +166,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (container_id, day)
     ) WITHOUT ROWID;
     CREATE INDEX daily_rollups_day ON daily_rollups (day);
-    -- Raw samples with folded_from <= ts < folded_until are in daily_rollups (one row, id 1).
+    -- The raw samples with ts >= folded_from of the runs with id <= folded_run_id are in
+    -- daily_rollups (one row, id 1).
     CREATE TABLE daily_rollup_progress (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         folded_from INTEGER NOT NULL,
-        folded_until INTEGER NOT NULL
+        folded_run_id INTEGER NOT NULL
     );
 
     CREATE TABLE processed_events (
@@ -208,6 +214,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX notifications_created ON notifications (created_at);
     CREATE INDEX notifications_event ON notifications (event_id);
+
+    -- Monotonic counters behind the `*_total` metrics (shared/counters.py): bumped in the transaction
+    -- of the row they count, never pruned, so retention never makes a counter go down.
+    CREATE TABLE counters (
+        name TEXT NOT NULL,
+        labels TEXT NOT NULL,  -- JSON object, keys sorted
+        value INTEGER NOT NULL,
+        PRIMARY KEY (name, labels)
+    ) WITHOUT ROWID;
 
     CREATE TABLE backups (
         id INTEGER PRIMARY KEY,

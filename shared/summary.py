@@ -1,33 +1,36 @@
-"""A cluster-wide summary of the stored history: what is requested, what is used, where it is off.
+"""The demo's one-screen summary: the report (shared/report.py) cut down to what a newcomer reads first.
 
-Used by `k8s-monitor demo` to show a newcomer the product's point in one screen.
+`k8s-monitor demo` ends by telling the user to run `k8s-monitor report`, so its numbers are that
+report's: the same default window (REPORT_WINDOW_DAYS), the same cluster totals (averages over the
+window, every pod together) and the same per-pod figures. Only the cluster's size is a snapshot of
+the newest successful run.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
+
+from shared.config import Settings, load_settings
+from shared.report import ContainerReport, build_report, parse_report_query
 
 
 @dataclass(frozen=True)
 class ContainerFit:
-    """How one workload container's request compares with its use over the stored runs."""
+    """One workload container's request against its use over the window, per pod (as the report)."""
 
     namespace: str
-    workload: str
+    workload: str  # Kind/name
     container: str
     cpu_request_millicores: int | None
-    cpu_used_millicores: float | None
+    cpu_used_millicores: float | None  # average
     memory_request_bytes: int | None
-    memory_used_bytes: float | None  # max working set
-
-    @property
-    def idle_cpu_millicores(self) -> float:
-        return (self.cpu_request_millicores or 0) - (self.cpu_used_millicores or 0)
+    memory_used_bytes: float | None  # peak working set
 
     @property
     def pressure(self) -> float:
-        """The larger of CPU use/request and peak memory/request (above 1: under-provisioned)."""
+        """The larger of average CPU use / request and peak memory / request (above 1: under-provisioned)."""
         ratios = [0.0]
         if self.cpu_request_millicores and self.cpu_used_millicores is not None:
             ratios.append(self.cpu_used_millicores / self.cpu_request_millicores)
@@ -42,45 +45,36 @@ class Summary:
     namespaces: int
     pods: int
     containers: int
-    cpu_requested_millicores: int
+    cpu_requested_millicores: float
     cpu_used_millicores: float
-    memory_requested_bytes: int
+    memory_requested_bytes: float
     memory_used_bytes: float
-    over_provisioned: list[ContainerFit]
-    under_provisioned: list[ContainerFit]
+    over_provisioned: list[ContainerFit]  # the report's first lines: most idle requested CPU first
+    under_provisioned: list[ContainerFit]  # average CPU or peak memory above the request, worst first
 
 
-def summarize(conn: sqlite3.Connection, top: int = 5) -> Summary | None:
-    """Totals of the latest stored run and the containers furthest off over all raw history."""
-    last = conn.execute(
-        "SELECT id FROM runs WHERE status IN ('ok', 'partial') ORDER BY started_at DESC LIMIT 1"
-    ).fetchone()
-    if last is None:
+def summarize(conn: sqlite3.Connection, top: int = 5, settings: Settings | None = None,
+              now: float | None = None) -> Summary | None:
+    """The summary of the default report; None before the first successful run. Settings default to
+    the environment's, as `k8s-monitor report` reads them."""
+    counts = conn.execute(
+        "SELECT COUNT(*), MAX(id) FROM runs WHERE status IN ('ok', 'partial')").fetchone()
+    if not counts[0]:
         return None
-    runs = conn.execute("SELECT count(*) FROM runs WHERE status IN ('ok', 'partial')").fetchone()[0]
-    totals = conn.execute(
-        """
-        SELECT count(DISTINCT w.namespace), count(DISTINCT s.pod_id), count(*),
-               coalesce(sum(s.cpu_request_millicores), 0), coalesce(sum(s.cpu_usage_avg_millicores), 0),
-               coalesce(sum(s.memory_request_bytes), 0), coalesce(sum(s.memory_working_set_avg_bytes), 0)
-        FROM samples s JOIN containers c ON c.id = s.container_id JOIN workloads w ON w.id = c.workload_id
-        WHERE s.run_id = ? AND s.phase = 'Running'
-        """,
-        (last[0],),
-    ).fetchone()
-    fits = [
-        ContainerFit(*row)
-        for row in conn.execute(
-            """
-            SELECT w.namespace, w.kind || '/' || w.name, c.name,
-                   max(s.cpu_request_millicores), avg(s.cpu_usage_avg_millicores),
-                   max(s.memory_request_bytes), max(s.memory_working_set_max_bytes)
-            FROM samples s JOIN containers c ON c.id = s.container_id JOIN workloads w ON w.id = c.workload_id
-            WHERE s.phase = 'Running'
-            GROUP BY s.container_id
-            """
-        )
-    ]
-    over = sorted((f for f in fits if f.idle_cpu_millicores > 0), key=lambda f: -f.idle_cpu_millicores)
-    under = sorted((f for f in fits if f.pressure > 1), key=lambda f: -f.pressure)
-    return Summary(runs, *totals, over[:top], under[:top])
+    settings = settings or load_settings()
+    now = time.time() if now is None else now
+    report = build_report(conn, parse_report_query({"limit": "all"}, settings, now), settings, now)
+    pods, containers = conn.execute(
+        "SELECT COUNT(DISTINCT pod_id), COUNT(*) FROM samples WHERE run_id = ? AND phase = 'Running'",
+        (counts[1],)).fetchone()
+    fits = [(_fit(c), c) for c in report.containers]
+    over = [fit for fit, c in fits if (c.cpu_idle_millicores or 0) > 0]
+    under = sorted((fit for fit, _ in fits if fit.pressure > 1), key=lambda fit: -fit.pressure)
+    t = report.cluster
+    return Summary(counts[0], len(report.namespaces), pods, containers, t.cpu_requested_millicores,
+                   t.cpu_used_millicores, t.memory_requested_bytes, t.memory_used_bytes, over[:top], under[:top])
+
+
+def _fit(c: ContainerReport) -> ContainerFit:
+    return ContainerFit(c.namespace, f"{c.workload_kind}/{c.workload_name}", c.container, c.cpu_request_millicores,
+                        c.cpu_usage_avg_millicores, c.memory_request_bytes, c.memory_working_set_max_bytes)

@@ -11,10 +11,11 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from shared.daily_rollups import HOUR_SECONDS, hourly_watermark
+from shared.daily_rollups import hourly_watermark
+from shared.timeutil import DAY_SECONDS, HOUR_SECONDS
 from shared.window_usage import Window
 
-STEPS_SECONDS = (300, 900, 1800, HOUR_SECONDS, 3 * HOUR_SECONDS, 6 * HOUR_SECONDS, 12 * HOUR_SECONDS, 86_400)
+STEPS_SECONDS = (300, 900, 1800, HOUR_SECONDS, 3 * HOUR_SECONDS, 6 * HOUR_SECONDS, 12 * HOUR_SECONDS, DAY_SECONDS)
 MAX_POINTS = 400
 
 

@@ -2,16 +2,21 @@
 
 The window is split into pieces, each read from one source, and their figures added per container:
 
-- days folded into `daily_rollups` (shared/daily_rollups.py): the first and last day row of each
-  container give every sum and the CPU histogram (cumulative columns), the rows between only maxima;
-- hours before the raw samples' horizon (the hourly watermark): `hourly_rollups` (shared/retention.py);
-- everything else, normally the samples stored since the last fold: raw `samples`.
+- `raw`: the raw samples of a time range;
+- `hourly`: hourly rollups (shared/retention.py), for hours whose raw samples may be deleted and
+  hours that were never folded into day rows;
+- `daily`: the day rows (shared/daily_rollups.py) of the days the window touches: the first and last
+  day row of each container give every sum and the CPU histogram (running totals), the rows between
+  only maxima;
+- `unfolded`: the raw samples of the runs not folded into day rows yet (normally none, or the newest).
 
-Windows of a day or more start at a UTC midnight (so whole day rows can be used): `7d` is the last
-seven full days plus today so far. Shorter windows are exact and read raw samples only. The CPU
-percentile is exact when every piece is raw, else read from log-bucket histograms (within 4.4 %).
-Usage figures count Running samples only (the hourly rollups count every phase's usage; pods that
-are not Running rarely report any).
+Windows of a day or more start at a UTC midnight, so whole day rows can serve them. Such a window is
+read raw when every sample of it is still raw (it starts at or after the hourly watermark: nothing
+of it was deleted) and there are at most RAW_WINDOW_MAX_SAMPLES of them, few enough to stay within
+the report's time budget; otherwise from day rows. Shorter windows read raw samples, and hourly
+rollups for what is no longer raw. The CPU percentile is exact when every piece is raw, else read
+from log-bucket histograms (within 4.4 %). Every source counts usage from Running samples only and
+the same figures, so only the percentile depends on the source.
 """
 
 from __future__ import annotations
@@ -22,8 +27,12 @@ import re
 import sqlite3
 from dataclasses import dataclass, field
 
-from shared import daily_rollups, packed_histogram
-from shared.daily_rollups import DAY_SECONDS, HOUR_SECONDS, coverage, day_floor, hourly_watermark, raw_usage
+from shared import daily_rollups, usage_histogram
+from shared.daily_rollups import coverage, hourly_watermark, larger, raw_usage, unfolded_runs_exist
+from shared.timeutil import DAY_SECONDS, HOUR_SECONDS, day_floor
+
+# About 0.1 s of reading raw samples on the 2-core test machine (benchmarks/report.py).
+RAW_WINDOW_MAX_SAMPLES = 50_000
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(m|h|d|w)$")
 _UNIT_SECONDS = {"m": 60, "h": HOUR_SECONDS, "d": DAY_SECONDS, "w": 7 * DAY_SECONDS}
@@ -77,7 +86,7 @@ class Identity:
 
 
 @dataclass
-class ContainerUsage:
+class ContainerWindowUsage:
     """Sums and maxima of one workload container (every pod of it) over the window."""
 
     identity: Identity
@@ -98,8 +107,8 @@ class ContainerUsage:
     cpu_throttled_ratio_max: float | None = None
     restart_count_max: int | None = None
     oom_events_sum: int = 0
-    oom_killed_samples: int = 0  # samples (hours, from hourly rollups) whose last termination was OOMKilled
-    cpu_histogram: int = 0  # packed (shared/packed_histogram.py), from rollups
+    oom_killed_samples: int = 0  # samples whose last termination reason was OOMKilled
+    cpu_histogram: int = 0  # from rollups (shared/usage_histogram.py)
     cpu_values: list[int] = field(default_factory=list)  # from raw samples
 
     @property
@@ -108,20 +117,19 @@ class ContainerUsage:
 
     def cpu_percentile_millicores(self, percent: float) -> float | None:
         if self.cpu_percentile_exact:
-            return nearest_rank(sorted(self.cpu_values), percent)
-        raw = packed_histogram.pack_values(self.cpu_values) if self.cpu_values else 0
-        return packed_histogram.percentile(self.cpu_histogram + raw, percent)
+            return usage_histogram.nearest_rank(sorted(self.cpu_values), percent)
+        return usage_histogram.percentile(self.cpu_histogram + usage_histogram.pack_values(self.cpu_values), percent)
 
     def add(self, piece: dict) -> None:
         """Add one source's figures (a dict with the day-row names) to this container's."""
         if self.last_ts is None or piece["last_ts"] >= self.last_ts:
             for name in daily_rollups.LATEST:
                 setattr(self, name, piece[name])
-        self.last_ts = _max(self.last_ts, piece["last_ts"])
+        self.last_ts = larger(self.last_ts, piece["last_ts"])
         for name in daily_rollups.SUMS:
             setattr(self, name, getattr(self, name) + (piece[name] or 0))
         for name in daily_rollups.MAXIMA:
-            setattr(self, name, _max(getattr(self, name), piece[name]))
+            setattr(self, name, larger(getattr(self, name), piece[name]))
         self.cpu_histogram += piece.get("cpu_histogram", 0)
         self.cpu_values.extend(piece.get("cpu_values", ()))
 
@@ -131,56 +139,73 @@ class WindowUsage:
     """Every selected container's usage, and which sources the window was read from."""
 
     window: Window
-    containers: list[ContainerUsage]
+    containers: list[ContainerWindowUsage]
     sources: list[tuple[str, int, int]]  # (source, start, end) as planned by plan_sources
-    data_start: int  # where the usage of the window's first successful collection starts (or the window's)
+    data_start: int | None  # where the usage of the window's first successful collection starts; None: no data
 
     @property
     def span_seconds(self) -> int:
         """The part of the window with data, whatever the selection: averages over time divide by it.
-        It ends now (the window's end) and starts with the first collection's usage window."""
-        return max(1, self.window.end - 1 - self.data_start)
+        It ends now (the window's end) and starts with the first collection's usage window; 0 when
+        no collection in the window succeeded."""
+        return 0 if self.data_start is None else max(1, self.window.end - 1 - self.data_start)
 
 
 def read_window_usage(conn: sqlite3.Connection, window: Window, selection: Selection = Selection()) -> WindowUsage:
     identities = _identities(conn, selection)
     ids = None if selection == Selection() else sorted(identities)
-    usage: dict[int, ContainerUsage] = {}
+    folded = coverage(conn)
+    usage: dict[int, ContainerWindowUsage] = {}
     sources = plan_sources(conn, window)
     for source, start, end in sources:
-        for container_id, piece in _READERS[source](conn, start, end, ids).items():
+        for container_id, piece in _read(conn, source, start, end, ids, folded).items():
             identity = identities.get(container_id)
             if identity is not None:
-                usage.setdefault(container_id, ContainerUsage(identity)).add(piece)
+                usage.setdefault(container_id, ContainerWindowUsage(identity)).add(piece)
     first_run = conn.execute(
         "SELECT started_at - COALESCE(window_seconds, 0) FROM runs WHERE status IN ('ok', 'partial')"
         " AND started_at >= ? ORDER BY started_at LIMIT 1", (window.start,)).fetchone()
-    data_start = window.start if first_run is None else max(window.start, math.floor(first_run[0]))
+    if first_run is not None:
+        data_start = max(window.start, math.floor(first_run[0]))
+    else:  # rollups whose runs retention already deleted (the oldest day of the longest window), or nothing
+        data_start = window.start if usage else None
     return WindowUsage(window, list(usage.values()), sources, data_start)
 
 
 def plan_sources(conn: sqlite3.Connection, window: Window) -> list[tuple[str, int, int]]:
-    """The window as (source, start, end) pieces, [start, end) in Unix seconds, oldest first: `hourly`
-    (whole hours), `daily` (the day rows of the days it touches hold exactly its samples) or `raw`."""
-    pieces: list[tuple[str, int, int]] = []
+    """The window as (source, start, end) pieces, [start, end) in Unix seconds, oldest first."""
     start, end = window.start, window.end
     watermark = hourly_watermark(conn)
+    if window.whole_days and start >= watermark and _raw_samples_at_most(conn, start, end, RAW_WINDOW_MAX_SAMPLES):
+        return [("raw", start, end)]
     folded = coverage(conn)
-    if window.whole_days and folded and max(start, folded.folded_from) < min(end, folded.folded_until):
-        # Folding starts at the hourly watermark or at the first sample: before it, only hours that
-        # end by then hold samples the day rows do not.
-        before = _hour_floor(min(folded.folded_from, watermark))
-        if start < before:
-            pieces.append(("hourly", start, before))
-        pieces.append(("daily", max(start, folded.folded_from), min(end, folded.folded_until)))
-        start = min(end, folded.folded_until)
-        if start < watermark:  # rolled up and deleted unfolded (the next fold starts over): whole hours only
-            start = -(-start // HOUR_SECONDS) * HOUR_SECONDS
-    if start < min(end, watermark):
-        pieces.append(("hourly", start, min(end, watermark)))
+    if window.whole_days and folded is not None and folded.folded_from < end:
+        pieces = [("hourly", start, folded.folded_from)] if start < folded.folded_from else []
+        start = max(start, folded.folded_from)
+        pieces.append(("daily", start, end))
+        if unfolded_runs_exist(conn, folded):
+            pieces.append(("unfolded", start, end))
+        return pieces
+    pieces = [("hourly", start, min(end, watermark))] if start < min(end, watermark) else []
     if max(start, watermark) < end:
         pieces.append(("raw", max(start, watermark), end))
     return pieces
+
+
+def _raw_samples_at_most(conn: sqlite3.Connection, start: int, end: int, limit: int) -> bool:
+    """Whether [start, end) holds at most `limit` raw samples; counts no further than limit + 1."""
+    count = conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM samples WHERE ts >= ? AND ts < ? LIMIT ?)",
+                         (start, end, limit + 1)).fetchone()[0]
+    return count <= limit
+
+
+def _read(conn: sqlite3.Connection, source: str, start: int, end: int, ids: list[int] | None,
+          folded: daily_rollups.Coverage | None) -> dict[int, dict]:
+    if source == "daily":
+        return _from_daily(conn, start, end, ids)
+    if source == "hourly":
+        return _from_hourly(conn, start, end, ids)
+    return raw_usage(conn, start, end, ids, after_run_id=folded.folded_run_id if source == "unfolded" else None)
 
 
 def _identities(conn: sqlite3.Connection, selection: Selection) -> dict[int, Identity]:
@@ -194,13 +219,6 @@ def _identities(conn: sqlite3.Connection, selection: Selection) -> dict[int, Ide
         {"namespace": selection.namespace, "name": name, "kind": kind},
     )
     return {row[0]: Identity(*row) for row in rows}
-
-
-def _containers_clause(ids: list[int] | None, params: list) -> str:
-    if ids is None:
-        return ""
-    params.append(json.dumps(ids))
-    return "AND container_id IN (SELECT value FROM json_each(?))"
 
 
 # The rows between a container's first and last day of the window are read for the maxima only.
@@ -231,7 +249,7 @@ def _from_daily(conn: sqlite3.Connection, start: int, end: int, ids: list[int] |
         where, params["ids"] = "WHERE c.id IN (SELECT value FROM json_each(:ids))", json.dumps(ids)
     maxima = {row[0]: row[1:] for row in conn.execute(_DAILY_MAXIMA.format(containers=where), params)}
     sums, cumulative = len(daily_rollups.SUMS), len(daily_rollups.CUMULATIVE)
-    from_blob = packed_histogram.from_blob
+    from_blob = usage_histogram.from_blob
     pieces = {}
     for row in conn.execute(_DAILY_EDGES.format(containers=where), params):
         cid, last_ts, *values = row
@@ -247,54 +265,34 @@ def _from_daily(conn: sqlite3.Connection, start: int, end: int, ids: list[int] |
     return pieces
 
 
-_HOURLY_FIGURES = ("last_ts", "samples", "cpu_usage_samples", "cpu_usage_sum_millicores", "cpu_usage_max_millicores",
-                   "cpu_requested_sum_millicores", "memory_working_set_samples", "memory_working_set_sum_bytes",
-                   "memory_working_set_max_bytes", "memory_requested_sum_bytes", "cpu_throttled_ratio_max",
-                   "restart_count_max", "oom_events_sum", "oom_killed_samples")
-_HOURLY_AGGREGATES = """
-SELECT container_id, MAX(hour) + 3599, SUM(samples),
-       SUM(cpu_usage_samples), COALESCE(SUM(cpu_usage_sum_millicores), 0), MAX(cpu_usage_max_millicores),
-       COALESCE(SUM(cpu_request_millicores * cpu_usage_samples), 0),
-       SUM(memory_working_set_samples), COALESCE(SUM(memory_working_set_sum_bytes), 0),
-       MAX(memory_working_set_max_bytes), COALESCE(SUM(memory_request_bytes * memory_working_set_samples), 0),
-       MAX(cpu_throttled_ratio_max), MAX(restart_count_max), SUM(oom_events_sum), SUM(oom_killed)
-FROM hourly_rollups WHERE hour >= ? AND hour < ? {containers} GROUP BY container_id
+# An hourly rollup has the figures of a day row under the same names.
+_HOURLY_AGGREGATES = f"""
+SELECT container_id, MAX(last_ts), {', '.join(f'SUM({name})' for name in daily_rollups.SUMS)},
+       {', '.join(f'MAX({name})' for name in daily_rollups.MAXIMA)}
+FROM hourly_rollups WHERE hour >= :start AND hour < :end {{containers}} GROUP BY container_id
 """
-_HOURLY_LAST = """
-SELECT container_id, MAX(hour), cpu_request_millicores, cpu_limit_millicores, memory_request_bytes, memory_limit_bytes
-FROM hourly_rollups WHERE hour >= ? AND hour < ? {containers} GROUP BY container_id
+# SQLite takes the bare columns from the row holding MAX(last_ts): the newest requests and limits.
+_HOURLY_LATEST = f"""
+SELECT container_id, MAX(last_ts), {', '.join(daily_rollups.LATEST)}
+FROM hourly_rollups WHERE hour >= :start AND hour < :end {{containers}} GROUP BY container_id
+"""
+_HOURLY_HISTOGRAMS = """
+SELECT container_id, cpu_usage_histogram FROM hourly_rollups
+WHERE hour >= :start AND hour < :end AND cpu_usage_histogram IS NOT NULL {containers}
 """
 
 
 def _from_hourly(conn: sqlite3.Connection, start: int, end: int, ids: list[int] | None) -> dict[int, dict]:
-    """Rollup hours starting in [start, end). Requests are each hour's highest; idle uses them."""
-    params: list = [start, end]
-    where = _containers_clause(ids, params)
-    pieces = {row[0]: dict(zip(_HOURLY_FIGURES, row[1:]))
+    """The rollups of the hours starting in [start, end)."""
+    params: dict = {"start": start, "end": end}
+    where = ""
+    if ids is not None:
+        where, params["ids"] = "AND container_id IN (SELECT value FROM json_each(:ids))", json.dumps(ids)
+    names = ("last_ts", *daily_rollups.SUMS, *daily_rollups.MAXIMA)
+    pieces = {row[0]: {**dict(zip(names, row[1:])), "cpu_histogram": 0}
               for row in conn.execute(_HOURLY_AGGREGATES.format(containers=where), params)}
-    for cid, _, *requests in conn.execute(_HOURLY_LAST.format(containers=where), params):
+    for cid, _, *requests in conn.execute(_HOURLY_LATEST.format(containers=where), params):
         pieces[cid].update(zip(daily_rollups.LATEST, requests))
-        pieces[cid]["cpu_histogram"] = 0
-    histograms = conn.execute(
-        f"SELECT container_id, cpu_usage_histogram FROM hourly_rollups WHERE hour >= ? AND hour < ? {where}", params)
-    for cid, blob in histograms:
-        pieces[cid]["cpu_histogram"] += packed_histogram.pack_pairs(blob)
+    for cid, blob in conn.execute(_HOURLY_HISTOGRAMS.format(containers=where), params):
+        pieces[cid]["cpu_histogram"] += usage_histogram.from_blob(blob)
     return pieces
-
-
-_READERS = {"daily": _from_daily, "hourly": _from_hourly, "raw": raw_usage}
-
-
-def nearest_rank(sorted_values: list[int], percent: float) -> int | None:
-    """The nearest-rank percentile, as the hourly rollups compute theirs."""
-    if not sorted_values:
-        return None
-    return sorted_values[min(len(sorted_values), max(1, math.ceil(len(sorted_values) * percent / 100))) - 1]
-
-
-def _hour_floor(seconds: int) -> int:
-    return seconds // HOUR_SECONDS * HOUR_SECONDS
-
-
-def _max(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else max(a, b)

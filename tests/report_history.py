@@ -34,7 +34,8 @@ class Sample:
 
 @dataclass
 class History:
-    """Writes workloads, containers, pods, runs and samples; one run per distinct timestamp."""
+    """Writes workloads, containers, pods, runs and samples; one run per distinct timestamp, unless
+    `start_run` begins another at a timestamp already used (two collections in one second)."""
 
     conn: sqlite3.Connection
     _runs: dict[int, int] = field(default_factory=dict)
@@ -61,12 +62,15 @@ class History:
              s.restart_count, s.last_termination_reason, s.oom_events),
         )
 
-    def _run(self, ts: int) -> int:
-        if ts not in self._runs:
-            self._runs[ts] = self.conn.execute(
-                "INSERT INTO runs (trigger, started_at, finished_at, status, window_seconds)"
-                " VALUES ('cli', ?, ?, 'ok', 300)", (ts, ts + 1)).lastrowid
+    def start_run(self, ts: int) -> int:
+        """A new run at `ts`: the samples added at `ts` from now on are its."""
+        self._runs[ts] = self.conn.execute(
+            "INSERT INTO runs (trigger, started_at, finished_at, status, window_seconds)"
+            " VALUES ('cli', ?, ?, 'ok', 300)", (ts, ts + 1)).lastrowid
         return self._runs[ts]
+
+    def _run(self, ts: int) -> int:
+        return self._runs[ts] if ts in self._runs else self.start_run(ts)
 
     def _pod(self, container_id: int, pod: str, ts: int) -> int:
         key = (container_id, pod)
@@ -103,7 +107,8 @@ def random_history(history: History, now: int, hours: int, seed: int = 3, every_
                 sample = Sample(
                     cpu_usage_avg_millicores=cpu, cpu_usage_max_millicores=int(cpu * rng.uniform(1, 1.8)),
                     memory_working_set_avg_bytes=memory, memory_working_set_max_bytes=int(memory * 1.1),
-                    cpu_request_millicores=int(base) if step <= hours * 6 else int(base * 2),  # changed on the hour
+                    # changed at half past an hour: that hour's rollup holds both requests
+                    cpu_request_millicores=int(base) if step <= hours * 6 + 6 else int(base * 2),
                     cpu_limit_millicores=None if index % 4 == 1 else int(base * 3),
                     memory_request_bytes=None if index == 8 else int(base * MiB),
                     memory_limit_bytes=int(base * MiB * 1.05), pod=f"pod-{pod}",

@@ -12,7 +12,7 @@ from cloudevents.conversion import to_binary, to_structured
 
 from shared.alerts import Alert
 from shared.config import load_settings
-from shared.events import alert_events
+from shared.events import SOURCE, alert_events
 from shared.notify.message import group_by_severity
 from tests.notify_receivers import http_receiver, smtp_server
 from tests.servers import free_port, function_server
@@ -150,9 +150,13 @@ def test_our_alert_cloudevents_are_sent(server, fresh, mode):
     (b'{"alerts": []}', {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/x",
                          "ce-type": "dev.k8smonitor.collection.completed", "Content-Type": "application/json"},
      400, "unsupported CloudEvent type 'dev.k8smonitor.collection.completed'"),
-    (b'{"alerts": []}', {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/x",
+    (b'{"alerts": []}', {"ce-specversion": "1.0", "ce-id": "1", "ce-source": SOURCE,
                          "ce-type": "dev.k8smonitor.alert.firing", "Content-Type": "application/json"},
      400, "invalid alert event data: alerts: List should have at least 1 item"),
+    (json.dumps(ALERTMANAGER_EXAMPLE).encode(), {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/x",
+                                                 "ce-type": "dev.k8smonitor.alert.firing",
+                                                 "Content-Type": "application/json"},
+     400, "CloudEvent source '/x' is not accepted: alert_notify takes alert events only from the collector"),
 ])
 def test_bad_input_is_refused_with_the_reason(server, fresh, body, headers, status, message):
     slack, _ = fresh
@@ -194,7 +198,14 @@ def test_permanent_channel_failure_answers_500(server, fresh):
     assert len(slack.requests) == 1 and len(smtp.messages) == 1
 
 
-def test_bearer_token_guards_the_alertmanager_entry(tmp_path):
+def _our_event(name: str) -> tuple[dict, bytes]:
+    """A critical alert CloudEvent as the collector emits it, in binary mode."""
+    alert = Alert(name, "critical", {"alertname": name, "severity": "critical"}, "s", "", 0.0)
+    [event] = alert_events(group_by_severity([alert]), 1, load_settings(), 0.0)
+    return to_binary(event)
+
+
+def test_with_a_token_set_every_request_needs_it_cloudevents_too(tmp_path):
     with http_receiver() as slack:
         env = {"DATABASE_PATH": str(tmp_path / "db.sqlite"), "SLACK_WEBHOOK_URL": slack.url, "WEBHOOK_URL": "",
                "SMTP_HOST": "", "ALERT_WEBHOOK_TOKEN": TOKEN, "K_SINK": ""}
@@ -203,14 +214,34 @@ def test_bearer_token_guards_the_alertmanager_entry(tmp_path):
             wrong = _post(url, json=ALERTMANAGER_EXAMPLE, headers={"Authorization": "Bearer nope"}, timeout=30)
             right = _post(url, json=ALERTMANAGER_EXAMPLE, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
             sent_after_right = len(slack.requests)
-            [event] = alert_events(group_by_severity([Alert("X", "critical", {"alertname": "X", "severity": "critical"},
-                                                            "s", "", 0.0)]), 1, load_settings(), 0.0)
-            headers, body = to_binary(event)
-            from_broker = _post(url, headers=headers, data=body, timeout=30)  # the Broker sends no token
-    assert missing.status_code == wrong.status_code == 401
+            headers, body = _our_event("Forged")
+            forged = _post(url, headers={**headers, "ce-source": "/anything"}, data=body, timeout=30)
+            untokened = _post(url, headers=headers, data=body, timeout=30)
+            headers, body = _our_event("Tokened")
+            tokened = _post(url, headers={**headers, "Authorization": f"Bearer {TOKEN}"}, data=body, timeout=30)
+    assert missing.status_code == wrong.status_code == forged.status_code == untokened.status_code == 401
     assert "send `Authorization: Bearer <ALERT_WEBHOOK_TOKEN>`" in missing.json()["error"]
     assert right.status_code == 204 and sent_after_right == 1
-    assert from_broker.status_code == 204 and len(slack.requests) == 2
+    assert tokened.status_code == 204
+    assert [r.json["blocks"][0]["text"]["text"] for r in slack.requests[1:]] == ["CRITICAL: 1 firing — Tokened"]
+
+
+def test_behind_a_broker_our_cloudevents_may_come_without_the_token(tmp_path):
+    with http_receiver() as slack:
+        env = {"DATABASE_PATH": str(tmp_path / "db.sqlite"), "SLACK_WEBHOOK_URL": slack.url, "WEBHOOK_URL": "",
+               "SMTP_HOST": "", "ALERT_WEBHOOK_TOKEN": TOKEN, "ALERT_CLOUDEVENTS_WITHOUT_TOKEN": "true", "K_SINK": ""}
+        with function_server("alert_notify", env) as url:
+            headers, body = _our_event("FromTheBroker")
+            from_broker = _post(url, headers=headers, data=body, timeout=30)
+            headers, body = _our_event("Forged")
+            forged = _post(url, headers={**headers, "ce-source": "/apis/v1/namespaces/x/pingsources/y"}, data=body,
+                           timeout=30)
+            alertmanager = _post(url, json=ALERTMANAGER_EXAMPLE, timeout=30)
+    assert from_broker.status_code == 204
+    assert forged.status_code == 400
+    assert "CloudEvent source '/apis/v1/namespaces/x/pingsources/y' is not accepted" in forged.json()["error"]
+    assert alertmanager.status_code == 401
+    assert [r.json["blocks"][0]["text"]["text"] for r in slack.requests] == ["CRITICAL: 1 firing — FromTheBroker"]
 
 
 def test_an_unreachable_webhook_never_shows_its_url_in_logs_or_answers(tmp_path):

@@ -36,14 +36,21 @@ def _pod(name: str, *containers: ContainerRecord, workload: str = "api", kind: s
                      f"{workload}-abc", list(containers), kind, workload)
 
 
-def _store(conn, at: float, pods: list[PodRecord], usage: dict | None = None, status: str = "ok") -> int:  # type: ignore[no-untyped-def]
-    run = RunRecord("schedule", at, at + 1, status, pods=len(pods))
+def _store(conn, at: float, pods: list[PodRecord], usage: dict | None = None, status: str = "ok",  # type: ignore[no-untyped-def]
+           namespaces: str | None = None) -> int:
+    run = RunRecord("schedule", at, at + 1, status, pods=len(pods), namespaces=namespaces)
     return store_collection(conn, run, Inventory(pods, []), usage or {}, int(at))
 
 
 def _usage(memory_max: int | None = 100 * MiB, throttled: float | None = 0.0, oom: float | None = 0.0) -> ContainerUsage:
     return ContainerUsage(cpu_avg_millicores=100, cpu_max_millicores=200, memory_avg_bytes=memory_max,
                           memory_max_bytes=memory_max, cpu_throttled_ratio=throttled, oom_events=oom)
+
+
+def _store_oom_killed(conn, at: float, status: str = "ok") -> int:  # type: ignore[no-untyped-def]
+    """A run in which cAdvisor counted an OOM kill of shop/api-1's container in the window."""
+    return _store(conn, at, [_pod("api-1", _container(reason="OOMKilled"))],
+                  {("shop", "api-1", "api"): _usage(oom=1)}, status)
 
 
 def _firing(conn, settings, now: float) -> dict[str, list[Alert]]:  # type: ignore[no-untyped-def]
@@ -57,16 +64,48 @@ def _firing(conn, settings, now: float) -> dict[str, list[Alert]]:  # type: igno
 
 def test_oom_killed_replicas_make_one_alert_per_workload_container_naming_the_pod(db):
     conn, settings = db
-    pods = [_pod("api-abc-1", _container(restarts=3, reason="OOMKilled"), _container("istio-proxy")),
-            _pod("api-abc-2", _container(restarts=5, reason="OOMKilled"), _container("istio-proxy")),
+    pods = [_pod("api-abc-1", _container(restarts=2, reason="OOMKilled"), _container("istio-proxy")),
+            _pod("api-abc-2", _container(restarts=3, reason="OOMKilled"), _container("istio-proxy")),
             _pod("web-1", _container("web", reason="Error"), workload="web")]
     _store(conn, T0, pods)
-    [alert] = _firing(conn, settings, T0 + 5)["ContainerOOMKilled"]
+    pods = [_pod("api-abc-1", _container(restarts=3, reason="OOMKilled"), _container("istio-proxy")),
+            _pod("api-abc-2", _container(restarts=5, reason="OOMKilled"), _container("istio-proxy")),
+            _pod("web-1", _container("web", restarts=1, reason="Error"), workload="web")]
+    _store(conn, T0 + 300, pods)
+    [alert] = _firing(conn, settings, T0 + 305)["ContainerOOMKilled"]
     assert alert.labels == {"alertname": "ContainerOOMKilled", "severity": "warning", "namespace": "shop",
                             "workload_kind": "Deployment", "workload": "api", "container": "api"}
     assert alert.summary == "api in shop/api was OOMKilled"
-    assert "in 2 pods (worst: api-abc-2), restarted 5 times; its memory limit is 512 MiB" in alert.description
+    assert ("was killed for running out of memory 2 times since the previous collection in 2 pods "
+            "(worst: api-abc-2) (5 restarts in all); its memory limit is 512 MiB") in alert.description
     assert alert.fingerprint == fingerprint(alert.labels)
+
+
+def test_an_oom_kill_fires_once_seen_and_resolves_at_the_next_run_without_one(db):
+    """Kubernetes keeps `lastState.terminated.reason: OOMKilled` until the next termination: an old
+    kill is no news, a rising restart count with that reason is."""
+    conn, settings = db
+    _store(conn, T0, [_pod("api-1", _container(restarts=3, reason="OOMKilled"))])  # killed weeks ago
+    assert "ContainerOOMKilled" not in _firing(conn, settings, T0 + 5)
+    _store(conn, T0 + 300, [_pod("api-1", _container(restarts=4, reason="OOMKilled"))])
+    [alert] = _firing(conn, settings, T0 + 305)["ContainerOOMKilled"]
+    assert "killed for running out of memory once since the previous collection in pod api-1" in alert.description
+    _store(conn, T0 + 600, [_pod("api-1", _container(restarts=4, reason="OOMKilled"))])
+    assert "ContainerOOMKilled" not in _firing(conn, settings, T0 + 605)
+    assert [(a.name, a.status) for a in list_alerts(conn, T0 + 605, 3600)] == [("ContainerOOMKilled", "resolved")]
+    for minutes in range(15, 5 * 60, 5):  # runs for longer than the repeat interval: it stays resolved
+        _store(conn, T0 + 60 * minutes, [_pod("api-1", _container(restarts=4, reason="OOMKilled"))])
+        assert "ContainerOOMKilled" not in _firing(conn, settings, T0 + 60 * minutes + 5)
+
+
+def test_oom_events_counted_by_cadvisor_fire_without_a_restart(db):
+    """A process killed inside a container that keeps running: no restart, but an OOM event."""
+    conn, settings = db
+    _store(conn, T0, [_pod("api-1", _container())], {("shop", "api-1", "api"): _usage(oom=0)})
+    _store(conn, T0 + 300, [_pod("api-1", _container())], {("shop", "api-1", "api"): _usage(oom=2)})
+    [alert] = _firing(conn, settings, T0 + 305)["ContainerOOMKilled"]
+    assert "killed for running out of memory 2 times since the previous collection in pod api-1 " \
+           "(0 restarts in all)" in alert.description
 
 
 def test_memory_near_limit_uses_the_peak_working_set_against_the_limit(db):
@@ -124,9 +163,11 @@ def test_restarts_from_oom_kills_do_not_count_as_restarting_even_after_the_fix(d
 
 def test_a_replaced_pod_keeps_the_same_alert(db):
     conn, settings = db
-    _store(conn, T0, [_pod("api-abc-1", _container(restarts=1, reason="OOMKilled"))])
+    _store(conn, T0, [_pod("api-abc-1", _container(restarts=1, reason="OOMKilled"))],
+           {("shop", "api-abc-1", "api"): _usage(oom=1)})
     [before] = _firing(conn, settings, T0 + 5)["ContainerOOMKilled"]
-    _store(conn, T0 + 300, [_pod("api-def-9", _container(restarts=1, reason="OOMKilled"))])
+    _store(conn, T0 + 300, [_pod("api-def-9", _container(restarts=1, reason="OOMKilled"))],
+           {("shop", "api-def-9", "api"): _usage(oom=1)})
     [after] = _firing(conn, settings, T0 + 305)["ContainerOOMKilled"]
     assert after.fingerprint == before.fingerprint
     assert after.starts_at == before.starts_at == T0 + 5
@@ -136,10 +177,43 @@ def test_a_replaced_pod_keeps_the_same_alert(db):
 def test_a_run_without_usage_keeps_usage_alerts_as_they_were(db):
     conn, settings = db
     pods = [_pod("api-1", _container(reason="OOMKilled"))]
-    _store(conn, T0, pods, {("shop", "api-1", "api"): _usage(throttled=0.5)})
+    _store(conn, T0, pods, {("shop", "api-1", "api"): _usage(throttled=0.5, oom=1)})
     assert set(_firing(conn, settings, T0 + 5)) == {"ContainerOOMKilled", "CPUThrottled"}
     _store(conn, T0 + 300, [_pod("api-1", _container())], status="partial")  # Prometheus was down
     assert set(_firing(conn, settings, T0 + 305)) == {"CPUThrottled"}
+
+
+def test_a_run_of_some_namespaces_neither_resolves_nor_refires_alerts_elsewhere(db):
+    conn, settings = db
+    throttled = {("team", "web-1", "web"): _usage(throttled=0.5)}
+    web = _pod("web-1", _container("web"), workload="web", namespace="team")
+    _store(conn, T0, [_pod("api-1", _container()), web], {("shop", "api-1", "api"): _usage(oom=1), **throttled})
+    assert set(_firing(conn, settings, T0 + 5)) == {"ContainerOOMKilled", "CPUThrottled"}
+
+    _store(conn, T0 + 300, [_pod("api-1", _container())], {("shop", "api-1", "api"): _usage()}, namespaces="shop")
+    change = update_state(conn, evaluate_rules(conn, settings, T0 + 305), T0 + 305)
+    assert [(a.name, a.labels["namespace"]) for a in change.resolved] == [("ContainerOOMKilled", "shop")]
+    assert change.started == []
+    assert [a.where for a in _firing(conn, settings, T0 + 305)["CPUThrottled"]] == ["team/Deployment/web web"]
+
+    _store(conn, T0 + 600, [_pod("api-1", _container()), web], {("shop", "api-1", "api"): _usage(), **throttled})
+    change = update_state(conn, evaluate_rules(conn, settings, T0 + 605), T0 + 605)
+    assert (change.started, change.resolved) == ([], [])
+    [alert] = _firing(conn, settings, T0 + 605)["CPUThrottled"]
+    assert alert.starts_at == T0 + 5  # one alert all along, not a new one
+
+
+def test_alerts_outside_namespaces_include_resolve_once_it_is_set(tmp_path):
+    """Runs over exactly NAMESPACES_INCLUDE are this installation's full runs: what lies outside
+    is no longer watched, and its alerts must not fire forever."""
+    settings = load_settings(database_path=tmp_path / "db.sqlite", namespaces_include="shop")
+    conn = connect(settings.database_path)
+    web = _pod("web-1", _container("web"), workload="web", namespace="team")
+    _store(conn, T0, [_pod("api-1", _container()), web], {("team", "web-1", "web"): _usage(throttled=0.5)})
+    assert "CPUThrottled" in _firing(conn, settings, T0 + 5)
+    _store(conn, T0 + 300, [_pod("api-1", _container())], {("shop", "api-1", "api"): _usage()}, namespaces="shop")
+    assert "CPUThrottled" not in _firing(conn, settings, T0 + 305)
+    conn.close()
 
 
 def test_more_than_five_failed_runs_in_an_hour_fire_collection_failing(db):
@@ -184,20 +258,20 @@ def test_backup_missing_counts_from_the_last_good_backup_or_the_first_run(db):
 
 def test_a_rule_that_cannot_read_its_table_keeps_its_state_and_the_others_still_run(db):
     conn, settings = db
-    _store(conn, T0, [_pod("api-1", _container(reason="OOMKilled"))])
+    _store_oom_killed(conn, T0)
     assert "BackupMissing" in _firing(conn, settings, T0 + 27 * 3600)
     with transaction(conn):
         conn.execute("DROP TABLE backups")
     evaluated = evaluate_rules(conn, settings, T0 + 28 * 3600)
-    assert evaluated["BackupMissing"] is None
-    assert [a.name for a in evaluated["ContainerOOMKilled"]] == ["ContainerOOMKilled"]
+    assert evaluated.alerts["BackupMissing"] is None
+    assert [a.name for a in evaluated.alerts["ContainerOOMKilled"]] == ["ContainerOOMKilled"]
     assert "BackupMissing" in _firing(conn, settings, T0 + 28 * 3600)  # not resolved for lack of data
 
 
 def test_told_once_then_once_per_repeat_interval_then_once_resolved(db):
     conn, settings = db
     repeat = settings.alert_repeat_interval_seconds
-    _store(conn, T0, [_pod("api-1", _container(reason="OOMKilled"))])
+    _store_oom_killed(conn, T0)
     _firing(conn, settings, T0)
     assert [a.name for a in claim_due(conn, T0, repeat).alerts] == ["ContainerOOMKilled"]
     assert claim_due(conn, T0 + 300, repeat).alerts == []
@@ -213,7 +287,7 @@ def test_told_once_then_once_per_repeat_interval_then_once_resolved(db):
 
 def test_an_alert_nobody_was_told_of_resolves_silently(db):
     conn, settings = db
-    _store(conn, T0, [_pod("api-1", _container(reason="OOMKilled"))])
+    _store_oom_killed(conn, T0)
     _firing(conn, settings, T0)
     _store(conn, T0 + 300, [_pod("api-1", _container())])
     _firing(conn, settings, T0 + 300)
@@ -224,7 +298,7 @@ def test_an_alert_nobody_was_told_of_resolves_silently(db):
 def test_a_released_claim_is_due_again_on_the_next_run(db):
     conn, settings = db
     repeat = settings.alert_repeat_interval_seconds
-    _store(conn, T0, [_pod("api-1", _container(reason="OOMKilled"))])
+    _store_oom_killed(conn, T0)
     _firing(conn, settings, T0)
     first = claim_due(conn, T0, repeat)
     release_claim(conn, first, first.alerts)
@@ -233,12 +307,12 @@ def test_a_released_claim_is_due_again_on_the_next_run(db):
 
 def test_a_firing_alert_that_fires_again_after_resolving_starts_anew(db):
     conn, settings = db
-    _store(conn, T0, [_pod("api-1", _container(reason="OOMKilled"))])
+    _store_oom_killed(conn, T0)
     _firing(conn, settings, T0)
     claim_due(conn, T0, settings.alert_repeat_interval_seconds)
     _store(conn, T0 + 300, [_pod("api-1", _container())])
     _firing(conn, settings, T0 + 300)
-    _store(conn, T0 + 600, [_pod("api-1", _container(reason="OOMKilled"))])
+    _store_oom_killed(conn, T0 + 600)
     [alert] = _firing(conn, settings, T0 + 600)["ContainerOOMKilled"]
     assert alert.starts_at == T0 + 600
     assert [a.status for a in claim_due(conn, T0 + 600, settings.alert_repeat_interval_seconds).alerts] == ["firing"]

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from shared.alerts import Alert, update_state
+from shared.alerts import Alert, Evaluation, update_state
 from shared.cli import main
 from shared.store import connect
 from tests.notify_receivers import http_receiver
@@ -32,8 +32,9 @@ def _alert(name: str, workload: str) -> Alert:
 
 def _store_alerts(path, now: float) -> None:  # type: ignore[no-untyped-def]
     conn = connect(path)
-    update_state(conn, {"CPUThrottled": [_alert("CPUThrottled", "api"), _alert("CPUThrottled", "web")]}, now - 7200)
-    update_state(conn, {"CPUThrottled": [_alert("CPUThrottled", "api")]}, now - 600)
+    update_state(conn, Evaluation({"CPUThrottled": [_alert("CPUThrottled", "api"), _alert("CPUThrottled", "web")]}),
+                 now - 7200)
+    update_state(conn, Evaluation({"CPUThrottled": [_alert("CPUThrottled", "api")]}), now - 600)
     conn.close()
 
 

@@ -45,7 +45,7 @@ def test_collection_emits_completed_and_alert_events_in_binary_mode(tmp_path, cl
     assert firing["type"] == "dev.k8smonitor.alert.firing"
     assert (firing["severity"], firing["cluster"]) == ("warning", "prod-eu")
     assert alerts["status"] == "firing" and alerts["run_id"] == body["run_id"]
-    assert {a["labels"]["alertname"] for a in alerts["alerts"]} >= {"ContainerOOMKilled", "CPUThrottled"}
+    assert {a["labels"]["alertname"] for a in alerts["alerts"]} >= {"CPUThrottled", "MemoryNearLimit"}
     assert slack.requests == []  # alert_notify sends, not the collector
 
 
@@ -59,12 +59,14 @@ def test_alert_events_not_taken_by_the_sink_are_emitted_again_next_run(tmp_path,
         collect_once(settings, Trigger("schedule"), clock=clock)
         clock.advance(300)
         collect_once(settings, Trigger("schedule"), clock=clock)
-        types = [headers["type"] for headers, _ in _events(sink)]
-    assert types == ["dev.k8smonitor.collection.completed", "dev.k8smonitor.alert.firing",
-                     "dev.k8smonitor.collection.completed", "dev.k8smonitor.alert.firing",
-                     "dev.k8smonitor.collection.completed"]
-    first, second = (data for headers, data in _events(sink) if headers["type"].endswith("alert.firing"))
-    assert {a["fingerprint"] for a in first["alerts"]} <= {a["fingerprint"] for a in second["alerts"]}
+        events = _events(sink)
+    assert [headers["type"] for headers, _ in events[:5]] == [
+        "dev.k8smonitor.collection.completed", "dev.k8smonitor.alert.firing",
+        "dev.k8smonitor.collection.completed", "dev.k8smonitor.alert.firing", "dev.k8smonitor.collection.completed"]
+    first, second, *later = (data for headers, data in events if headers["type"].endswith("alert.firing"))
+    refused = {a["fingerprint"] for a in first["alerts"]}
+    assert refused <= {a["fingerprint"] for a in second["alerts"]}
+    assert not refused & {a["fingerprint"] for data in later for a in data["alerts"]}  # taken: not emitted again
 
 
 def test_a_failed_collection_emits_collection_failed(tmp_path, clock):
@@ -139,3 +141,25 @@ def test_when_the_sink_refuses_the_run_event_alerts_wait_for_the_next_run(tmp_pa
         types = [headers["type"] for headers, _ in _events(sink)]
     assert types == ["dev.k8smonitor.collection.completed", "dev.k8smonitor.collection.completed",
                      "dev.k8smonitor.alert.firing"]
+
+
+def test_a_sink_that_is_down_holds_the_announcement_no_longer_than_the_deadline(tmp_path, cluster, clock):
+    """Without a bound, five attempts with backoff would hold the run for about a minute."""
+    from shared.collector import run_collection
+    from shared.deadline import Deadline
+    from shared.notify.announce import announce_run
+
+    sleeps: list[float] = []
+    with http_receiver("/default/broker") as sink:
+        settings = make_settings(tmp_path, cluster, k_sink=sink.url, notify_backoff_seconds=5)
+        sink.reply(503, "broker not ready")
+        run = run_collection(settings, Trigger("schedule"), None, clock).run
+        announce_run(settings, run, clock, sleep=sleeps.append, deadline=Deadline(2.0))
+        refused = len(sink.requests)
+        clock.advance(300)
+        later = run_collection(settings, Trigger("schedule"), None, clock).run
+        announce_run(settings, later, clock, sleep=sleeps.append, deadline=Deadline(60.0))
+        types = [headers["type"] for headers, _ in _events(sink)]
+    assert refused == 1 and sleeps == []  # one try, no wait that would end past the deadline
+    assert types == ["dev.k8smonitor.collection.completed", "dev.k8smonitor.collection.completed",
+                     "dev.k8smonitor.alert.firing"]  # the alerts waited for the next run

@@ -529,6 +529,8 @@ _ALERT_TESTS = [  # (input series, eval time, alert, expected labels besides ale
     ([(f"collection_errors_total{{{_JOB_SERIES}, status=\"failed\"}}", "0x30")], "30m", "CollectionFailed", []),
     ([(f"collection_errors_total{{{_JOB_SERIES}, status=\"failed\"}}", "0+1x30")], "30m", "CollectionFailed",
      [{"severity": "warning"}]),
+    ([(f"collection_errors_total{{{_JOB_SERIES}, status=\"partial\"}}", "0+1x30"),  # Prometheus down
+      (f"collection_errors_total{{{_JOB_SERIES}, status=\"failed\"}}", "0x30")], "30m", "CollectionFailed", []),
     ([(f"last_successful_collection_timestamp_seconds{{{_JOB_SERIES}}}", "60x40")], "12m", "CollectionStale", []),
     ([(f"last_successful_collection_timestamp_seconds{{{_JOB_SERIES}}}", "60x40")], "30m", "CollectionStale",
      [{"severity": "warning"}]),

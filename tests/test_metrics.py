@@ -9,8 +9,13 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from shared.alerts import Alert
 from shared.collect_entry import collect_once
 from shared.config import Settings
+from shared.notify.delivery import Attempt
+from shared.notify.dispatch import prune_notifications, record_attempt
+from shared.notify.message import AlertGroup
+from shared.retention import apply_retention
 from shared.simulator.cluster import SimulatedCluster
 from shared.store import connect, transaction
 from shared.triggers import Trigger
@@ -52,14 +57,13 @@ def collect_history(settings: Settings, clock: FakeClock, cluster: SimulatedClus
 
 
 def record_notifications_and_backups(database: Path, now: float) -> None:
-    """Rows as the notify and backup features write them."""
+    """Notification attempts recorded by the notify feature's own writer; backup rows as the backup writes them."""
+    group = AlertGroup("critical", (Alert("X", "critical", {"alertname": "X", "severity": "critical"}, "x", "", now),))
     conn = connect(database)
+    for channel, status, count in (("slack", "sent", 3), ("slack", "failed", 1), ("email", "sent", 2)):
+        for attempt in range(count):
+            record_attempt(conn, now + attempt, channel, group, attempt + 1, Attempt(status), None)
     with transaction(conn):
-        for channel, status, count in (("slack", "sent", 3), ("slack", "failed", 1), ("email", "sent", 2)):
-            for attempt in range(count):
-                conn.execute(
-                    "INSERT INTO notifications (created_at, channel, severity, status, attempt, alerts, fingerprints)"
-                    " VALUES (?, ?, 'critical', ?, ?, 1, '[]')", (now + attempt, channel, status, attempt + 1))
         conn.executemany(
             "INSERT INTO backups (started_at, finished_at, status, file) VALUES (?, ?, ?, ?)",
             [(now - 7200, now - 7100, "ok", "a.db.gz"), (now - 3600, now - 3500, "ok", "b.db.gz"),
@@ -129,6 +133,42 @@ def test_metrics_report_what_the_database_holds_and_the_requests_served(
         ("endpoint", "/metrics"), ("method", "GET"), ("status", "200")))] == 1
     assert second["http_request_duration_seconds"][1][(
         "http_request_duration_seconds_count", (("endpoint", "/health/liveness"), ("method", "GET")))] == 3
+
+
+def _counters(url: str, name: str) -> dict[tuple, float]:
+    return {labels: value for (_, labels), value in scrape(url)[name][1].items()}
+
+
+def test_notifications_sent_never_goes_down_when_old_attempts_are_pruned(tmp_path: Path, clock: FakeClock) -> None:
+    """A counter that drops is a reset to Prometheus: increase() would add the whole count again."""
+    settings = make_settings(tmp_path)
+    record_notifications_and_backups(settings.database_path, clock())
+    with function_server("health", health_env(settings)) as url:
+        before = _counters(url, "notifications_sent")
+        conn = connect(settings.database_path)
+        prune_notifications(conn, clock() + 3600)  # what send_groups does RETENTION_HOURLY_DAYS later
+        left = conn.execute("SELECT COUNT(*) FROM notifications").fetchone()[0]
+        conn.close()
+        after = _counters(url, "notifications_sent")
+    assert left == 0
+    assert before == after == {(("channel", "email"), ("status", "sent")): 2,
+                               (("channel", "slack"), ("status", "failed")): 1,
+                               (("channel", "slack"), ("status", "sent")): 3}
+
+
+def test_collection_errors_never_go_down_when_retention_deletes_old_runs(
+        settings: Settings, clock: FakeClock, cluster: SimulatedCluster, tmp_path: Path) -> None:
+    collect_history(settings, clock, cluster, tmp_path)
+    with function_server("health", health_env(settings)) as url:
+        before = _counters(url, "collection_errors")
+        clock.advance((settings.retention_hourly_days + 1) * 86_400)
+        apply_retention(settings, clock)
+        conn = connect(settings.database_path)
+        runs_left = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        conn.close()
+        after = _counters(url, "collection_errors")
+    assert runs_left == 0
+    assert before == after == {(("status", "failed"),): 1, (("status", "partial"),): 1}
 
 
 def test_metrics_without_any_run_leave_unknown_figures_absent(tmp_path: Path) -> None:

@@ -6,11 +6,16 @@ import io
 import json
 import logging
 import random
+import re
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
 from shared.alerts import Alert
 from shared.config import load_settings
+from shared.deadline import Deadline
 from shared.logs import configure_logging
 from shared.notify.delivery import Attempt, RetryPolicy, post, retry_after_seconds, with_retries
 from shared.notify.dispatch import send_groups
@@ -171,3 +176,56 @@ def test_unknown_severity_takes_the_warning_route(tmp_path):
         [result] = send_groups(settings, connect(settings.database_path), [_group("page")])
     assert set(result.outcomes) == {"slack"}
     assert slack.requests[0].json["blocks"][0]["text"]["text"].startswith("PAGE: 1 firing")
+
+
+@contextmanager
+def _silent_server() -> Iterator[str]:
+    """A URL whose server takes the connection and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    finally:
+        listener.close()
+
+
+def test_no_retry_waits_past_the_deadline():
+    sleeps, records = [], []
+    slow_policy = RetryPolicy(max_attempts=5, backoff_seconds=10.0, max_backoff_seconds=30.0)
+    with http_receiver() as slack:
+        slack.reply(503, "service_unavailable")
+        final = with_retries(lambda: _slack(slack.url), slow_policy, lambda n, a: records.append((n, a.status)),
+                             sleeps.append, random.Random(1), Deadline(3.0))
+    assert final.status == "failed" and final.transient
+    assert final.error == ("answered 503 'service_unavailable' (gave up after attempt 1: the time budget of 3s "
+                           "ends before the next)")
+    assert records == [(1, "failed")] and sleeps == []
+    assert len(slack.requests) == 1
+
+
+def test_nothing_is_tried_once_the_deadline_has_passed():
+    records = []
+    with http_receiver() as slack:
+        final = with_retries(lambda: _slack(slack.url), POLICY, lambda n, a: records.append((n, a.status)),
+                             deadline=Deadline(0.0))
+    assert (final.status, final.transient) == ("failed", True)
+    assert final.error == "not tried: the time budget of 0s is used up"
+    assert records == [] and slack.requests == []
+
+
+def test_a_channel_that_never_answers_is_given_only_what_is_left_of_the_deadline(tmp_path):
+    sleeps: list[float] = []
+    with _silent_server() as url:
+        settings = load_settings(database_path=tmp_path / "db.sqlite", slack_webhook_url=url, webhook_url=None,
+                                 smtp_host=None, notify_timeout_seconds=10)
+        conn = connect(settings.database_path)
+        try:
+            [result] = send_groups(settings, conn, [_group()], sleep=sleeps.append, deadline=Deadline(0.3))
+        finally:
+            conn.close()
+    error = result.outcomes["slack"].error or ""
+    waited = re.fullmatch(r"no answer within ([0-9.]+)s \(gave up after attempt 1: .*\)", error)
+    assert waited, error
+    assert float(waited.group(1)) <= 0.3  # not NOTIFY_TIMEOUT_SECONDS
+    assert sleeps == [] and result.worth_retrying

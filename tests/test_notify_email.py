@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from shared.alerts import Alert
 from shared.config import load_settings
 from shared.notify.email import email_message, send_email
@@ -110,3 +112,33 @@ def test_security_none_sends_without_tls_when_asked(tmp_path):
         attempt = send_email(settings, _message(settings))
     assert attempt.status == "sent"
     assert len(server.messages) == 1
+
+
+def test_a_login_without_tls_to_another_host_is_refused_at_start(tmp_path, monkeypatch):
+    from shared.config import ConfigError
+
+    for name, value in (("SMTP_HOST", "mail.example.com"), ("SMTP_SECURITY", "none"),
+                        ("SMTP_USERNAME", "monitor"), ("SMTP_PASSWORD", "s3cret-smtp-pass")):
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(database_path=tmp_path / "db.sqlite")
+    message = str(refused.value)
+    assert "SMTP_SECURITY: none with SMTP_USERNAME set would send the SMTP login and password in clear to " \
+           "mail.example.com; use starttls (port 587) or ssl (port 465)" in message
+    assert "s3cret-smtp-pass" not in message
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "::1"])
+def test_a_login_without_tls_to_a_local_relay_is_allowed(tmp_path, host):
+    settings = load_settings(database_path=tmp_path / "db.sqlite", smtp_host=host, smtp_security="none",
+                             smtp_username="monitor", smtp_password="pass")
+    assert (settings.smtp_security, settings.smtp_port) == ("none", 25)
+
+
+@pytest.mark.parametrize(("security", "port"), [("ssl", 465), ("starttls", 587), ("none", 25)])
+def test_smtp_port_follows_smtp_security_unless_set(tmp_path, monkeypatch, security, port):
+    monkeypatch.delenv("SMTP_PORT", raising=False)
+    monkeypatch.setenv("SMTP_SECURITY", security)
+    assert load_settings(database_path=tmp_path / "db.sqlite").smtp_port == port
+    monkeypatch.setenv("SMTP_PORT", "2525")
+    assert load_settings(database_path=tmp_path / "db.sqlite").smtp_port == 2525

@@ -9,6 +9,7 @@ import shutil
 import time
 from collections import defaultdict
 
+from benchmarks.synthetic import store_synthetic_run, synthetic_inventory
 from shared import retention as retention_module
 from shared.cli import main
 from shared.collect_entry import collect_once
@@ -19,9 +20,8 @@ from shared.retention import RetentionResult, apply_retention, cutoffs
 from shared.store import connect
 from shared.triggers import Trigger
 from shared.usage import ContainerUsage
-from shared.usage_histogram import MAX_RELATIVE_ERROR, merge, percentile
+from shared.usage_histogram import MAX_RELATIVE_ERROR, from_blob, percentile
 from tests.conftest import make_settings
-from tests.synthetic_history import store_synthetic_run, synthetic_inventory
 
 HOUR, DAY = 3600, 86_400
 
@@ -82,8 +82,8 @@ def test_an_old_hour_becomes_one_rollup_per_container_with_avg_max_and_p95(tmp_p
     assert row["cpu_usage_p95_millicores"] == 120  # nearest rank: the 12th of 12
     assert row["memory_working_set_sum_bytes"] == 78_000 and row["memory_working_set_max_bytes"] == 20_000
     assert row["cpu_request_millicores"] == pod.containers[0].cpu_request_millicores
-    assert abs(percentile(merge([row["cpu_usage_histogram"]]), 95) / 120 - 1) <= MAX_RELATIVE_ERROR
-    assert abs(percentile(merge([row["cpu_usage_histogram"]]), 50) / 60 - 1) <= MAX_RELATIVE_ERROR
+    assert abs(percentile(from_blob(row["cpu_usage_histogram"]), 95) / 120 - 1) <= MAX_RELATIVE_ERROR
+    assert abs(percentile(from_blob(row["cpu_usage_histogram"]), 50) / 60 - 1) <= MAX_RELATIVE_ERROR
     assert sidecar == (12, 0, None, None)  # no usage figures: counted, but no average or percentile
 
 
@@ -128,9 +128,9 @@ def test_p95_over_days_from_rollups_is_within_the_documented_error(tmp_path, clo
     for container_id, values in exact.items():
         values.sort()
         true_p95 = values[math.ceil(0.95 * len(values)) - 1]
-        blobs = [row[0] for row in conn.execute(
-            "SELECT cpu_usage_histogram FROM hourly_rollups WHERE container_id = ?", (container_id,))]
-        estimate = percentile(merge(blobs), 95)
+        histogram = sum(from_blob(row[0]) for row in conn.execute(
+            "SELECT cpu_usage_histogram FROM hourly_rollups WHERE container_id = ?", (container_id,)))
+        estimate = percentile(histogram, 95)
         assert abs(estimate - true_p95) <= MAX_RELATIVE_ERROR * true_p95 + 1e-9, (container_id, true_p95, estimate)
     conn.close()
 
@@ -306,9 +306,11 @@ def test_each_pass_folds_new_samples_into_the_daily_rollups_first(tmp_path, cloc
     apply_retention(settings, clock)
 
     conn = connect(settings.database_path)
-    folded_until, = conn.execute("SELECT folded_until FROM daily_rollup_progress").fetchone()
-    newest, = conn.execute("SELECT MAX(ts) FROM samples").fetchone()
+    folded_run_id, = conn.execute("SELECT folded_run_id FROM daily_rollup_progress").fetchone()
+    newest_run, = conn.execute("SELECT MAX(id) FROM runs").fetchone()
+    folded = conn.execute("SELECT SUM(samples) FROM daily_rollups").fetchone()[0]
     days = conn.execute("SELECT COUNT(DISTINCT day) FROM daily_rollups").fetchone()[0]
     conn.close()
-    assert folded_until > newest  # every stored sample, also those retention then deleted, is in a day row
+    assert folded_run_id == newest_run
+    assert folded == 3 * 24 * 8  # every stored sample (4 pods, app and sidecar, hourly), also those deleted since
     assert days == 3

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from datetime import datetime, timezone
 
 from shared.backup import list_backups
 from shared.cli import cli_settings
+from shared.rightsizing import format_bytes
+from shared.timeutil import DAY_SECONDS, HOUR_SECONDS
 
 CHECKSUM_WORDS = {"ok": "verified", "mismatch": "DAMAGED (checksum mismatch)", "missing": "no checksum file",
                   "unchecked": "not checked"}
@@ -40,16 +41,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_bytes(size_bytes: float) -> str:
-    units = ("B", "KiB", "MiB", "GiB", "TiB")
-    exponent = min(len(units) - 1, int(math.log(max(size_bytes, 1), 1024)))
-    value = size_bytes / 1024**exponent
-    return f"{value:.0f} B" if exponent == 0 else f"{value:.1f} {units[exponent]}"
-
-
 def format_age(seconds: float) -> str:
-    if seconds < 3600:
+    if seconds < HOUR_SECONDS:
         return f"{max(0, seconds) // 60:.0f}m"
-    if seconds < 86_400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86_400:.1f}d"
+    if seconds < DAY_SECONDS:
+        return f"{seconds / HOUR_SECONDS:.1f}h"
+    return f"{seconds / DAY_SECONDS:.1f}d"

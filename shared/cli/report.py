@@ -9,11 +9,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import time
 
 from shared.cli import cli_settings
-from shared.report import SORTS, ContainerReport, Report, build_report, parse_report_query, report_csv, report_json
+from shared.report import (
+    NO_DATA,
+    SORTS,
+    ContainerReport,
+    Report,
+    build_report,
+    parse_report_query,
+    report_csv,
+    report_json,
+)
 from shared.rightsizing import format_bytes, format_cores, format_span
+from shared.timeutil import utc_minute
 from shared.triggers import BadRequest
 
 DEFAULT_LIMITS = {"table": "30", "json": "100", "csv": "all"}
@@ -64,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
 def render_table(report: Report) -> str:
     """The report for an 80-column terminal: totals, then one line per container."""
     q, w, t = report.query, report.query.window, report.cluster
+    data = f"{format_span(report.span_seconds)} of data" if report.span_seconds else "no data"
     lines = [
-        f"Report over {w.label}: {_utc(w.start)} to {_utc(w.end)} UTC ({format_span(report.span_seconds)} of data)",
+        f"Report over {w.label}: {utc_minute(w.start)} to {utc_minute(w.end)} UTC ({data})",
         f"Cluster, on average: CPU requested {format_cores(t.cpu_requested_millicores)}, used "
         f"{format_cores(t.cpu_used_millicores)}, idle {format_cores(t.cpu_idle_millicores)}",
         f"  memory requested {format_bytes(t.memory_requested_bytes)}, used {format_bytes(t.memory_used_bytes)},"
@@ -77,7 +89,8 @@ def render_table(report: Report) -> str:
         f"{'NAMESPACE/WORKLOAD/CONTAINER':<{NAME_WIDTH}}{'req':>6}{'p95':>6}{'rec':>6}{'idle':>6}"
         f"{'req':>7}{'peak':>7}{'rec':>7} FLAGS",
     ]
-    lines += [_row(c) for c in report.containers] or ["(no samples match these filters in this window)"]
+    empty = "(no samples match these filters in this window)" if report.span_seconds else textwrap.fill(NO_DATA, 80)
+    lines += [_row(c) for c in report.containers] or [empty]
     lines += [
         "",
         "rec: recommended request (memory: request and limit); ?: not enough data.",
@@ -113,9 +126,3 @@ def fit_name(parts: tuple[str, ...], width: int) -> str:
     while sum(lengths) + len(parts) - 1 > width and max(lengths) > 1:
         lengths[lengths.index(max(lengths))] -= 1
     return "/".join(part if len(part) <= size else part[:size - 1] + "~" for part, size in zip(parts, lengths))
-
-
-def _utc(seconds: float) -> str:
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M")

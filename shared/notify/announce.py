@@ -2,7 +2,10 @@
 
 Runs right after the run is stored. With K_SINK set (a SinkBinding) the collector only emits
 CloudEvents and alert_notify does the sending; without it the collector sends the messages itself.
-Nothing here may fail the collection: any error is logged and the run stands as stored.
+Nothing here may fail the collection: any error is logged and the run stands as stored. A sink or
+channel that is down would hold the run for a minute of retries, past Knative's timeout: a deadline
+(what is left of the run's budget) bounds every request and retry, and what did not go out by then
+waits for the next run.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable
 
 from shared.alerts import Alert, claim_due, evaluate_rules, release_claim, update_state
 from shared.config import Settings
+from shared.deadline import Deadline
 from shared.history import RunRecord
 from shared.notify.message import AlertGroup, group_by_severity
 from shared.store import connect
@@ -24,26 +28,29 @@ log = logging.getLogger(__name__)
 def announce_run(
     settings: Settings, run: RunRecord, clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
+    deadline: Deadline | None = None,
 ) -> None:
-    """Emit the run's event, evaluate the alert rules and send what is due; never raises.
+    """Emit the run's event, evaluate the alert rules and send what is due, by `deadline` (None: no
+    bound); never raises.
 
     A skipped run announces nothing: the collection that holds the lock will.
     """
     if run.status == "skipped":
         return
     try:
-        _announce(settings, run, clock, sleep, rng)
+        _announce(settings, run, clock, sleep, rng, deadline)
     except Exception:  # the run is stored; alerting trouble must not turn it into a failure
         log.exception("alert evaluation after run %s failed; the run itself is stored", run.id)
 
 
 def _announce(
     settings: Settings, run: RunRecord, clock: Callable[[], float], sleep: Callable[[float], None],
-    rng: random.Random | None,
+    rng: random.Random | None, deadline: Deadline | None,
 ) -> None:
     from shared.events import alert_events, collection_event, emit
 
-    sink_takes_events = not settings.k_sink or emit(collection_event(run, settings, clock()), settings, sleep, rng).ok
+    sink_takes_events = not settings.k_sink or emit(
+        collection_event(run, settings, clock()), settings, sleep, rng, deadline).ok
     conn = connect(settings.database_path)
     try:
         now = clock()
@@ -59,11 +66,13 @@ def _announce(
             return
         groups = group_by_severity(claim.alerts)
         if settings.k_sink:
-            unsent = _emit_until_refused(alert_events(groups, run.id, settings, now), groups, settings, sleep, rng)
+            unsent = _emit_until_refused(alert_events(groups, run.id, settings, now), groups, settings, sleep, rng,
+                                         deadline)
         else:
             from shared.notify.dispatch import send_groups
 
-            results = send_groups(settings, conn, groups, event_id=f"run-{run.id}", clock=clock, sleep=sleep, rng=rng)
+            results = send_groups(settings, conn, groups, event_id=f"run-{run.id}", clock=clock, sleep=sleep, rng=rng,
+                                  deadline=deadline)
             unsent = [alert for result in results if not result.delivered for alert in result.group.alerts]
         if unsent:
             log.warning("%d alert notification(s) not delivered; the next run tries again", len(unsent))
@@ -73,15 +82,17 @@ def _announce(
 
 
 def _emit_until_refused(events: list, groups: list[AlertGroup], settings: Settings,
-                        sleep: Callable[[float], None], rng: random.Random | None) -> list[Alert]:
-    """Emit the events in order; after a refusal the sink is down: keep the rest for the next run.
+                        sleep: Callable[[float], None], rng: random.Random | None,
+                        deadline: Deadline | None) -> list[Alert]:
+    """Emit the events in order; after a refusal the sink is down (or time is up): keep the rest
+    for the next run.
 
     Returns the alerts of the events not taken.
     """
     from shared.events import emit
 
     for index, event in enumerate(events):
-        if not emit(event, settings, sleep, rng).ok:
+        if not emit(event, settings, sleep, rng, deadline).ok:
             return [alert for unsent in events[index:] for alert in _event_alerts(unsent, groups)]
     return []
 

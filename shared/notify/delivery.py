@@ -2,7 +2,8 @@
 
 Every attempt ends `sent`, `retry` (worth another try: a timeout, a 5xx, a 429) or `failed`
 (another try would fail the same way: 400/403/404/410, a refused login). Retries back off
-exponentially with jitter, wait what a 429's `Retry-After` asks, and stop after NOTIFY_MAX_ATTEMPTS.
+exponentially with jitter, wait what a 429's `Retry-After` asks, and stop after NOTIFY_MAX_ATTEMPTS,
+or before a wait that would end past the caller's deadline (a collection's time budget).
 Error texts never contain the target URL: a Slack webhook URL is a secret, and HTTP client errors
 quote its path.
 """
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 import requests
 
 from shared.config import Settings
+from shared.deadline import Deadline
 from shared.logs import redact
 
 log = logging.getLogger(__name__)
@@ -70,13 +72,18 @@ def with_retries(
     record: Callable[[int, Attempt], None],
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
+    deadline: Deadline | None = None,
 ) -> Attempt:
     """Call `send` until it succeeds, fails for good, or the attempts run out; `record` each attempt.
 
     The recorded status of the last attempt is final: a `retry` with no attempts left is recorded
-    (and returned) as `failed`, with how many attempts were made.
+    (and returned) as `failed`, with how many attempts were made. With a `deadline`, no wait ends
+    past it (the retry is given up instead) and nothing is tried once it has passed; both are
+    transient failures, as the next run may get through.
     """
     rng = rng or random.Random()
+    if deadline is not None and deadline.remaining() <= 0:
+        return Attempt("failed", f"not tried: the time budget of {deadline.seconds:g}s is used up", transient=True)
     number = 0
     while True:
         number += 1
@@ -87,16 +94,27 @@ def with_retries(
             result = Attempt("failed", redact(f"unexpected error: {type(exc).__name__}: {exc}"))
         if result.status == "retry":
             wait = result.retry_after_seconds
+            delay = wait if wait is not None else policy.delay_seconds(number, rng)
             if wait is not None and wait > policy.max_backoff_seconds:
                 result = Attempt("failed", f"{result.error}; asked to retry after {wait:g}s, longer than "
                                            f"NOTIFY_MAX_BACKOFF_SECONDS ({policy.max_backoff_seconds:g}s)",
                                  transient=True)
             elif number >= policy.max_attempts:
                 result = Attempt("failed", f"{result.error} (gave up after {number} attempts)", transient=True)
+            elif deadline is not None and delay >= deadline.remaining():
+                result = Attempt("failed", f"{result.error} (gave up after attempt {number}: the time budget "
+                                           f"of {deadline.seconds:g}s ends before the next)", transient=True)
         record(number, result)
         if result.status != "retry":
             return result
-        sleep(wait if wait is not None else policy.delay_seconds(number, rng))
+        sleep(delay)
+
+
+def request_timeout(default_seconds: float, deadline: Deadline | None) -> float:
+    """A request's timeout: `default_seconds` (NOTIFY_TIMEOUT_SECONDS), shortened to what is left of `deadline`."""
+    if deadline is None:
+        return default_seconds
+    return max(0.05, min(default_seconds, deadline.remaining()))
 
 
 def post(

@@ -1,8 +1,9 @@
 """Sending alert groups to their routed channels, every attempt recorded in `notifications`.
 
 Channels are tried one after the other and each is wrapped on its own, so a channel that fails (or
-crashes) never keeps a group from the others. The `notifications` rows (channel, status in
-sent|retry|failed) are what `notifications_sent_total{channel,status}` counts at scrape time.
+crashes) never keeps a group from the others. Each attempt's row (channel, status in
+sent|retry|failed) bumps `notifications_sent_total{channel,status}` in the same transaction; rows
+older than RETENTION_HOURLY_DAYS are pruned, which that counter does not notice.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from shared.config import Settings
+from shared.counters import NOTIFICATIONS_SENT, bump
+from shared.deadline import Deadline
 from shared.notify.delivery import Attempt, RetryPolicy, with_retries
 from shared.notify.message import AlertGroup
 from shared.notify.routing import Channel, configured_channels, route
@@ -55,11 +58,14 @@ def send_groups(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
+    deadline: Deadline | None = None,
 ) -> list[GroupResult]:
     """Send each group to its routed, configured channels; `already_sent` holds (channel, severity)
-    pairs an earlier delivery of the same event got through, which are not sent twice."""
-    channels = configured_channels(settings, clock)
+    pairs an earlier delivery of the same event got through, which are not sent twice. With a
+    `deadline`, no request or retry wait goes past it."""
+    channels = configured_channels(settings, clock, deadline)
     policy = RetryPolicy.from_settings(settings)
+    prune_notifications(conn, clock() - settings.retention_hourly_days * 86_400)
     results = []
     for group in groups:
         result = GroupResult(group)
@@ -72,7 +78,7 @@ def send_groups(
                 log.info("%s alerts already sent to %s for this event", group.severity, name)
                 result.outcomes[name] = Attempt("sent")
                 continue
-            result.outcomes[name] = send_one(channel, group, policy, conn, event_id, clock, sleep, rng)
+            result.outcomes[name] = send_one(channel, group, policy, conn, event_id, clock, sleep, rng, deadline)
         results.append(result)
     return results
 
@@ -80,13 +86,14 @@ def send_groups(
 def send_one(
     channel: Channel, group: AlertGroup, policy: RetryPolicy, conn: sqlite3.Connection, event_id: str | None,
     clock: Callable[[], float], sleep: Callable[[float], None], rng: random.Random | None,
+    deadline: Deadline | None = None,
 ) -> Attempt:
     """One group to one channel with retries; each attempt recorded and the outcome logged."""
 
     def record(number: int, attempt: Attempt) -> None:
         record_attempt(conn, clock(), channel.name, group, number, attempt, event_id)
 
-    final = with_retries(lambda: channel.send(group), policy, record, sleep, rng)
+    final = with_retries(lambda: channel.send(group), policy, record, sleep, rng, deadline)
     count = len(group.alerts)
     if final.ok:
         log.info("sent %d %s alert(s) to %s%s", count, group.severity, channel.name,
@@ -100,7 +107,8 @@ def record_attempt(
     conn: sqlite3.Connection, now: float, channel: str, group: AlertGroup, number: int, attempt: Attempt,
     event_id: str | None,
 ) -> None:
-    """One row of `notifications`; a database that refuses it is logged, never fatal to the sending."""
+    """One row of `notifications` and its count; a database that refuses them is logged, never fatal
+    to the sending."""
     try:
         with transaction(conn):
             conn.execute(
@@ -109,8 +117,25 @@ def record_attempt(
                 (now, channel, group.severity, attempt.status, number, len(group.alerts),
                  json.dumps(group.fingerprints), event_id, attempt.error),
             )
+            bump(conn, NOTIFICATIONS_SENT, {"channel": channel, "status": attempt.status})
     except sqlite3.Error as exc:
         log.error("could not record a %s notification attempt: %s", channel, exc)
+
+
+def prune_notifications(conn: sqlite3.Connection, before: float) -> None:
+    """Delete the attempts recorded before `before` (an index range: nothing to scan when none are).
+
+    Only `sent_channels` reads them back, for redeliveries within a day; a database that refuses
+    is logged, the sending goes on.
+    """
+    try:
+        with transaction(conn):
+            deleted = conn.execute("DELETE FROM notifications WHERE created_at < ?", (before,)).rowcount
+    except sqlite3.Error as exc:
+        log.error("could not prune old notification attempts: %s", exc)
+        return
+    if deleted:
+        log.info("pruned %d notification attempt(s) older than RETENTION_HOURLY_DAYS", deleted)
 
 
 def sent_channels(conn: sqlite3.Connection, event_id: str, since: float = 0.0) -> frozenset[tuple[str, str]]:

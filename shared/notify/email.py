@@ -61,10 +61,13 @@ def _html(group: AlertGroup) -> str:
     )
 
 
-def send_email(settings: Settings, message: EmailMessage) -> Attempt:
-    """Deliver `message` to the SMTP server in the settings; one attempt, classified."""
+def send_email(settings: Settings, message: EmailMessage, timeout_seconds: float | None = None) -> Attempt:
+    """Deliver `message` to the SMTP server in the settings; one attempt, classified.
+
+    `timeout_seconds` (default NOTIFY_TIMEOUT_SECONDS) bounds each exchange with the server.
+    """
     host, port, security = settings.smtp_host or "", settings.smtp_port, settings.smtp_security
-    timeout = settings.notify_timeout_seconds
+    timeout = settings.notify_timeout_seconds if timeout_seconds is None else timeout_seconds
     where = f"SMTP server {host}:{port}"
     try:
         context = ssl.create_default_context(cafile=str(settings.smtp_ca_file) if settings.smtp_ca_file else None)

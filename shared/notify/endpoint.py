@@ -20,6 +20,7 @@ from typing import Any
 
 from shared.config import Settings
 from shared.events import ALERT_EVENT_TYPES
+from shared.events import SOURCE as EVENT_SOURCE
 from shared.idempotency import claim_event, finish_event, release_event
 from shared.logs import log_context
 from shared.notify.dispatch import send_groups, sent_channels
@@ -59,10 +60,12 @@ def notify_from_http(
 ) -> tuple[int, dict | None]:
     """A Flask request in; the status and JSON body (None: empty) to answer.
 
-    The bearer token guards the Alertmanager webhook. CloudEvents come from the Knative Broker,
-    which cannot add a token of ours; they reach the cluster-local Service only from inside.
+    With ALERT_WEBHOOK_TOKEN set every request must carry it, CloudEvents too: a `Ce-Specversion`
+    header costs a forger nothing. A Knative Broker cannot add a token of ours, so behind one
+    ALERT_CLOUDEVENTS_WITHOUT_TOKEN lets CloudEvents in without it; who may call is then the
+    NetworkPolicy's business (README, "Alerts and notifications").
     """
-    if not is_cloudevent(request.headers):
+    if not (settings.alert_cloudevents_without_token and is_cloudevent(request.headers)):
         check_token(request.headers.get("Authorization"), settings)
     inbound = read_inbound(request, settings.max_body_bytes)
     with log_context(event_id=inbound.event_id):
@@ -85,10 +88,16 @@ def check_token(authorization: str | None, settings: Settings) -> None:
 
 
 def read_inbound(request: Any, max_body_bytes: int) -> Inbound:
-    """Our alert CloudEvent (binary or structured) or an Alertmanager webhook, or BadRequest."""
+    """Our alert CloudEvent (binary or structured) or an Alertmanager webhook, or BadRequest.
+
+    Alert CloudEvents come from our collector only: another source is refused, not sent on.
+    """
     trigger = parse_http_trigger(request, ALERT_EVENT_TYPES, max_body_bytes)
     if trigger.kind == "cloudevent":
-        return Inbound(event_groups(trigger.data), trigger.event_source or "", trigger.event_id or "")
+        if trigger.event_source != EVENT_SOURCE:
+            raise BadRequest(f"CloudEvent source {trigger.event_source!r} is not accepted: alert_notify takes alert "
+                             f"events only from the collector, source {EVENT_SOURCE!r}")
+        return Inbound(event_groups(trigger.data), trigger.event_source, trigger.event_id or "")
     groups, key = alertmanager_groups(trigger.data)
     return Inbound(groups, ALERTMANAGER_SOURCE, key, ALERTMANAGER_RETRY_WINDOW_SECONDS)
 

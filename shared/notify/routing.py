@@ -15,16 +15,15 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from shared.config import Settings
+from shared.deadline import Deadline
 from shared.logs import register_secrets
-from shared.notify.delivery import Attempt, post
+from shared.notify.delivery import Attempt, post, request_timeout
 from shared.notify.email import email_message, send_email
 from shared.notify.message import AlertGroup
 from shared.notify.slack import slack_payload
 from shared.notify.webhook import webhook_payload
 
 log = logging.getLogger(__name__)
-
-CHANNELS = ("slack", "email", "webhook")
 
 
 @dataclass(frozen=True)
@@ -35,17 +34,23 @@ class Channel:
     send: Callable[[AlertGroup], Attempt]
 
 
-def configured_channels(settings: Settings, clock: Callable[[], float] = time.time) -> dict[str, Channel]:
-    """The channels whose settings are present, by name."""
-    timeout = settings.notify_timeout_seconds
+def configured_channels(
+    settings: Settings, clock: Callable[[], float] = time.time, deadline: Deadline | None = None,
+) -> dict[str, Channel]:
+    """The channels whose settings are present, by name; their requests end by `deadline` when given."""
+
+    def timeout() -> float:
+        return request_timeout(settings.notify_timeout_seconds, deadline)
+
     channels: dict[str, Channel] = {}
     slack_url, webhook_url = secret_text(settings.slack_webhook_url), secret_text(settings.webhook_url)
     register_secrets([slack_url, webhook_url])
     if slack_url:
         channels["slack"] = Channel(
-            "slack", lambda group: post(slack_url, timeout, payload=slack_payload(group), expect_body="ok"))
+            "slack", lambda group: post(slack_url, timeout(), payload=slack_payload(group), expect_body="ok"))
     if webhook_url:
-        channels["webhook"] = Channel("webhook", lambda group: post(webhook_url, timeout, payload=webhook_payload(group)))
+        channels["webhook"] = Channel(
+            "webhook", lambda group: post(webhook_url, timeout(), payload=webhook_payload(group)))
     if settings.smtp_host:
         missing = [name for name, value in (("SMTP_FROM", settings.smtp_from), ("SMTP_TO", settings.smtp_to)) if not value]
         if missing:
@@ -54,7 +59,7 @@ def configured_channels(settings: Settings, clock: Callable[[], float] = time.ti
         else:
             sender, recipients = settings.smtp_from or "", settings.smtp_to
             channels["email"] = Channel(
-                "email", lambda group: send_email(settings, email_message(group, sender, recipients, clock())))
+                "email", lambda group: send_email(settings, email_message(group, sender, recipients, clock()), timeout()))
     return channels
 
 
