@@ -80,7 +80,7 @@ def build_database(path: Path, containers: int, now: int) -> None:
                          [(c + 1, f"uid-{c}", c // 2 + 1, f"pod-{c}", now) for c in range(containers)])
         conn.executemany("INSERT INTO runs (id, trigger, started_at, finished_at, status, window_seconds)"
                          " VALUES (?, 'schedule', ?, ?, 'ok', 300)",
-                         [(n + 1, ts, ts + 5) for n, ts in enumerate(range(history_from, now + 1, INTERVAL))])
+                         [(n + 1, ts, ts + 5) for n, ts in enumerate(range(history_from, now, INTERVAL))])
         _write_raw(conn, profiles, raw_from, now - INTERVAL)
     print(f"  raw samples: {conn.execute('SELECT COUNT(*) FROM samples').fetchone()[0]:,} rows "
           f"({time.perf_counter() - started:.0f}s)", flush=True)
@@ -94,8 +94,10 @@ def build_database(path: Path, containers: int, now: int) -> None:
     print(f"  day rollups: {conn.execute('SELECT COUNT(*) FROM daily_rollups').fetchone()[0]:,} rows; "
           f"the fold of the raw days took {time.perf_counter() - started:.0f}s "
           f"({fold.samples_folded:,} samples)", flush=True)
-    with transaction(conn):
-        _write_raw(conn, profiles, now, now)
+    with transaction(conn):  # a run commits with its samples: its id is above every folded one
+        run_id = conn.execute("INSERT INTO runs (trigger, started_at, finished_at, status, window_seconds)"
+                              " VALUES ('schedule', ?, ?, 'ok', 300)", (now, now + 5)).lastrowid
+        _write_raw(conn, profiles, now, now, run_id=run_id)
     started = time.perf_counter()
     fold = fold_samples(conn, now, HISTORY_DAYS)
     print(f"  the fold after one more run ({fold.samples_folded:,} samples) took "

@@ -3,7 +3,7 @@
 Rules read the database, not the cluster: they run after every collection on what that run stored.
 Container rules look at the latest run's samples and name a workload's container (pods churn, a
 workload does not), so a Deployment with ten OOM-killed replicas is one alert whose description
-names the worst pod. State lives in the `alerts` table, keyed by a fingerprint of the labels, so
+names the worst pod; a run of a few namespaces judges the containers of those only. State lives in the `alerts` table, keyed by a fingerprint of the labels, so
 people are told when an alert starts, again once per repeat interval while it fires, and once when
 it resolves. A claim marks alerts as told before they are sent, and is released when no channel
 could take them, so the next run tries again and concurrent runs never tell twice.
@@ -95,7 +95,6 @@ class RuleContext:
     now: float
     run_id: int | None  # the latest run that stored samples (ok or partial)
     run_ts: int | None
-    namespaces: frozenset[str] | None = None  # what that run collected; None: every namespace
 
 
 Rule = Callable[[RuleContext], list[Alert] | None]  # None: could not be evaluated, keep the state
@@ -370,7 +369,7 @@ def evaluate_rules(conn: sqlite3.Connection, settings: Settings, now: float) -> 
     ).fetchone()
     run_id, run_ts, scope = latest or (None, None, None)
     namespaces = judged_namespaces(scope, settings)
-    ctx = RuleContext(conn, settings, now, run_id, run_ts, namespaces)
+    ctx = RuleContext(conn, settings, now, run_id, run_ts)
     results: dict[str, list[Alert] | None] = {}
     for name, rule in RULES.items():
         try:

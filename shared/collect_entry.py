@@ -56,7 +56,7 @@ def collect_once(
         settle_delivery(settings.database_path, FUNCTION, trigger, run.status, outcome.retriable)
         with log_context(run_id=run.id):
             if run.id is not None:
-                announce_run(settings, run, clock)  # CloudEvents and alerts; logs its own errors, never raises
+                announce_run(settings, run, clock, deadline=deadline)  # logs its own errors, never raises
             if run.status in ("ok", "partial"):
                 retention_after_collection(settings, clock, deadline.remaining())  # logs its errors, never raises
     body = {

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from shared.counters import COLLECTIONS, bump
 from shared.store import transaction
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def insert_run(conn: sqlite3.Connection, run: RunRecord) -> int:
         [getattr(run, name) for name in columns],
     )
     run.id = int(cursor.lastrowid or 0)
+    bump(conn, COLLECTIONS, {"status": run.status})  # collection_errors_total: kept when runs are pruned
     return run.id
 
 

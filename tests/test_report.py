@@ -13,9 +13,10 @@ import pytest
 
 from shared.cli import main as cli_main
 from shared.config import Settings, load_settings
-from shared.report import build_report, parse_report_query, report_csv, report_json
+from shared.report import NO_DATA, build_report, parse_report_query, report_csv, report_json
 from shared.report_entry import report_from_http
 from shared.store import connect
+from shared.summary import summarize
 from shared.triggers import BadRequest
 from shared.window_usage import parse_window
 from tests.report_history import History, MiB, Sample, random_history, reference_report
@@ -256,7 +257,7 @@ def test_the_cli_table_fits_80_columns_and_json_matches(db: tuple[sqlite3.Connec
     table = capsys.readouterr().out
     lines = table.splitlines()
     assert max(len(line) for line in lines) <= 80
-    assert lines[0].startswith("Report over 1d: 2026-01-10 00:00 to 2026-01-11 13:00 UTC")
+    assert lines[0] == "Report over 1d: 2026-01-10 00:00 to 2026-01-11 13:00 UTC (3h of data)"
     assert "10 of 10 containers, namespace, workload, container" in table
     assert any(line.startswith("batch/api-2/app ") for line in lines)
     assert any(line.startswith("a-namespace~/a-workload-~/c   500m") for line in lines)
@@ -299,3 +300,56 @@ def test_before_the_first_collection_the_report_says_so_with_a_503(tmp_path: Pat
     body, status, _ = report_from_http(get(), settings, clock=lambda: NOW)
     assert status == 503
     assert json.loads(body)["error"].startswith(f"database {settings.database_path} does not exist yet")
+
+
+def test_without_a_successful_collection_the_report_says_it_has_no_data(
+        db: tuple[sqlite3.Connection, Settings], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    conn, settings = db
+    conn.execute("INSERT INTO runs (trigger, started_at, finished_at, status, error)"
+                 " VALUES ('cli', ?, ?, 'failed', 'pods is forbidden')", (NOW - 600, NOW - 599))
+    body = report(conn, settings)
+    assert (body["window"]["span_seconds"], body["containers"]) == (0, [])
+
+    monkeypatch.setenv("DATABASE_PATH", str(settings.database_path))
+    monkeypatch.setattr("time.time", lambda: NOW)
+    assert cli_main(["report"]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[0] == "Report over 7d: 2026-01-04 00:00 to 2026-01-11 13:00 UTC (no data)"
+    assert " ".join(table.split()).count(NO_DATA) == 1
+    assert max(len(line) for line in table.splitlines()) <= 80
+
+
+def test_the_demo_summary_shows_the_numbers_of_the_report(db: tuple[sqlite3.Connection, Settings]) -> None:
+    conn, settings = db
+    history = History(conn)
+    random_history(history, NOW, hours=3)
+    hungry = history.container("shop", "Deployment", "hungry", "app")  # uses more than it requests
+    for step in range(36):
+        history.add(hungry, NOW - step * 300, Sample(cpu_usage_avg_millicores=800, cpu_request_millicores=500,
+                                                    memory_working_set_max_bytes=300 * MiB))
+
+    summary = summarize(conn, top=3, settings=settings, now=NOW)
+
+    built = build_report(conn, parse_report_query({"limit": "all"}, settings, NOW), settings, NOW)
+    t = built.cluster
+    assert (summary.cpu_requested_millicores, summary.cpu_used_millicores, summary.memory_requested_bytes,
+            summary.memory_used_bytes) == (t.cpu_requested_millicores, t.cpu_used_millicores,
+                                           t.memory_requested_bytes, t.memory_used_bytes)
+    assert summary.namespaces == 3 and summary.runs == 36
+    # Running in the newest run: 3 namespaces x 7 pod containers, and hungry (History gives every
+    # container pods of its own)
+    assert (summary.pods, summary.containers) == (22, 22)
+    listed = [(c.namespace, f"{c.workload_kind}/{c.workload_name}", c.container) for c in built.containers]
+    assert [(f.namespace, f.workload, f.container) for f in summary.over_provisioned] == listed[:3]
+    first = built.containers[0]
+    assert (summary.over_provisioned[0].cpu_request_millicores, summary.over_provisioned[0].cpu_used_millicores) == \
+        (first.cpu_request_millicores, first.cpu_usage_avg_millicores)
+    worst = summary.under_provisioned[0]
+    assert (worst.workload, worst.cpu_used_millicores, worst.cpu_request_millicores, worst.memory_used_bytes) == \
+        ("Deployment/hungry", 800, 500, 300 * MiB)
+
+
+def test_the_demo_summary_needs_a_successful_run(db: tuple[sqlite3.Connection, Settings]) -> None:
+    conn, settings = db
+    assert summarize(conn, settings=settings, now=NOW) is None

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
+from benchmarks.synthetic import store_synthetic_run, synthetic_inventory
+from shared.backup import list_backups
+from shared.cli import main
 from shared.config import load_settings
 from shared.rightsizing import (
     RightsizingPolicy,
@@ -13,6 +17,7 @@ from shared.rightsizing import (
     format_span,
     recommend,
 )
+from shared.store import connect
 
 MiB = 1024**2
 WEEK = 7 * 86_400
@@ -85,3 +90,21 @@ def test_numbers_are_written_as_kubernetes_quantities() -> None:
     assert [format_bytes(v) for v in (None, 512, 900 * 1024, 512 * MiB, 1536 * MiB, 1024**3)] == \
         ["-", "512", "900Ki", "512Mi", "1.5Gi", "1Gi"]
     assert [format_span(s) for s in (600, 5 * 3600, 36 * 3600, WEEK)] == ["10min", "5h", "1.5d", "7d"]
+
+
+def test_backups_are_listed_with_sizes_written_as_the_report_writes_them(tmp_path: Path, monkeypatch, capsys) -> None:
+    database = tmp_path / "data" / "k8s_metrics.db"
+    database.parent.mkdir()
+    conn = connect(database)
+    store_synthetic_run(conn, synthetic_inventory(40), 1_767_225_600, random.Random(1))
+    conn.close()
+    monkeypatch.setenv("DATABASE_PATH", str(database))
+    monkeypatch.setenv("BACKUP_DIR", str(tmp_path / "backups"))
+    assert main(["backup"]) == 0
+    made = capsys.readouterr().out
+    assert main(["backups", "--no-verify"]) == 0
+    listed = capsys.readouterr().out
+
+    size = format_bytes(list_backups(tmp_path / "backups", verify=False)[0].size_bytes)
+    assert size.endswith("Ki") and f": {size} in " in made
+    assert f"  {size}  " in listed.splitlines()[1]

@@ -11,11 +11,12 @@ import time
 
 from shared.alerts import Alert
 from shared.cli import cli_settings
+from shared.config import CHANNELS
 from shared.notify.message import AlertGroup
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--channel", action="append", choices=("slack", "email", "webhook"),
+    parser.add_argument("--channel", action="append", choices=CHANNELS,
                         help="test only this channel (repeatable); default: every configured one")
 
 

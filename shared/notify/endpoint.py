@@ -97,7 +97,7 @@ def read_inbound(request: Any, max_body_bytes: int) -> Inbound:
         if trigger.event_source != EVENT_SOURCE:
             raise BadRequest(f"CloudEvent source {trigger.event_source!r} is not accepted: alert_notify takes alert "
                              f"events only from the collector, source {EVENT_SOURCE!r}")
-        return Inbound(event_groups(trigger.data), trigger.event_source, trigger.event_id or "")
+        return Inbound(event_groups(trigger.data), EVENT_SOURCE, trigger.event_id or "")
     groups, key = alertmanager_groups(trigger.data)
     return Inbound(groups, ALERTMANAGER_SOURCE, key, ALERTMANAGER_RETRY_WINDOW_SECONDS)
 
