@@ -62,15 +62,14 @@ FROM (
            IIF(phase = 'Running', cpu_throttled_ratio, NULL) AS throttled
     FROM samples WHERE {where}
 )
-GROUP BY container_id, period
+GROUP BY {group}
 """
 # SQLite takes the bare columns from the row holding MAX(ts): the newest requests and limits.
 _LATEST = """
 SELECT container_id, {period} AS period, MAX(ts),
        cpu_request_millicores, cpu_limit_millicores, memory_request_bytes, memory_limit_bytes
-FROM samples WHERE {where} GROUP BY container_id, period
+FROM samples WHERE {where} GROUP BY {group}
 """
-_BY_DAY = f"ts / {DAY_SECONDS} * {DAY_SECONDS}"
 _PREVIOUS_CUMULATIVE = f"""
 SELECT {', '.join(CUMULATIVE)} FROM daily_rollups WHERE container_id = ? AND day < ? ORDER BY day DESC LIMIT 1
 """
@@ -138,13 +137,13 @@ def raw_usage(
     return {container_id: figures for (container_id, _), figures in _sample_figures(conn, where, params).items()}
 
 
-def _sample_figures(conn: sqlite3.Connection, where: str, params: dict, period: str = "0") -> dict[tuple[int, int], dict]:
-    """Figures of the samples matching `where`, per (container, period); `period` is an SQL
-    expression of ts (a constant: one period)."""
-    latest = {(row[0], row[1]): row[3:]
-              for row in conn.execute(_LATEST.format(where=where, period=period), params)}
+def _sample_figures(conn: sqlite3.Connection, where: str, params: dict, by_day: bool = False) -> dict[tuple[int, int], dict]:
+    """Figures of the samples matching `where`, per (container, UTC day) or per (container, 0)."""
+    shape = ({"period": f"ts / {DAY_SECONDS} * {DAY_SECONDS}", "group": "container_id, period"} if by_day
+             else {"period": "0", "group": "container_id"})  # grouped by the index's first column: no sort
+    latest = {(row[0], row[1]): row[3:] for row in conn.execute(_LATEST.format(where=where, **shape), params)}
     return {(row[0], row[1]): _figures(row, latest[(row[0], row[1])])
-            for row in conn.execute(_AGGREGATES.format(where=where, period=period), params)}
+            for row in conn.execute(_AGGREGATES.format(where=where, **shape), params)}
 
 
 def _figures(aggregates: tuple, latest: tuple) -> dict:
@@ -218,7 +217,7 @@ def _fold_runs(conn: sqlite3.Connection, progress: Coverage, last_run_id: int) -
     day, oldest first; (samples folded, rows written)."""
     pieces = _sample_figures(conn, "run_id > :after AND run_id <= :last AND +ts >= :from",
                              {"after": progress.folded_run_id, "last": last_run_id, "from": progress.folded_from},
-                             period=_BY_DAY)
+                             by_day=True)
     days: dict[int, dict[int, dict]] = {}
     for (container_id, day), piece in pieces.items():
         piece["day"] = day
