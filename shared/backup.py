@@ -31,6 +31,7 @@ from typing import BinaryIO
 from shared.config import Settings
 from shared.locking import try_file_lock
 from shared.store import BUSY_TIMEOUT_MS, StoreError, connect, transaction
+from shared.timeutil import DAY_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,6 @@ TIME_FORMAT = "%Y%m%d_%H%M%S"
 LOCK_NAME = ".backup.lock"
 COMPRESS_LEVEL = 6
 CHUNK_BYTES = 1024 * 1024
-DAY_SECONDS = 86_400
 _NAME = re.compile(r"^k8s_metrics_(\d{8}_\d{6})\.db\.gz$")
 _SIDECAR_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 _DAMAGED_ADVICE = "older backups were kept; restore the newest good one with `k8s-monitor restore`"

@@ -204,6 +204,7 @@ def _next_runs(conn: sqlite3.Connection) -> tuple[Coverage, int] | None:
         # Retention deleted every run (none for RETENTION_HOURLY_DAYS), and without AUTOINCREMENT
         # SQLite numbers the next ones from 1 again: all the runs there are now are unfolded.
         progress = Coverage(progress.folded_from, 0)
+        conn.execute("UPDATE daily_rollup_progress SET folded_run_id = 0 WHERE id = 1")
     first = conn.execute("SELECT MIN(run_id) FROM samples WHERE run_id > ?", (progress.folded_run_id,)).fetchone()[0]
     if first is None:
         return None

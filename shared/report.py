@@ -293,10 +293,13 @@ def risk_flags(c: ContainerReport, settings: Settings) -> list[Flag]:
     """OOMKilled, CPU throttled, memory near its limit, missing requests, missing limits."""
     flags = []
     if c.oom_killed:
-        seen = ["last termination reason OOMKilled" if c.oom_terminations else "",
-                f"{c.oom_events} OOM events" if c.oom_events else "",
+        # Kubernetes keeps lastState.terminated until the next termination, so the reason alone may
+        # describe a kill from before the window; OOM events are counted inside it.
+        seen = [f"{c.oom_events} OOM events in the window" if c.oom_events else "",
+                "last termination reason OOMKilled (kept by Kubernetes until the next restart, so it may be older)"
+                if c.oom_terminations else "",
                 f"restart count {c.restart_count_max}" if c.restart_count_max else ""]
-        flags.append(Flag("oom_killed", "OOM-killed in the window: " + ", ".join(part for part in seen if part)))
+        flags.append(Flag("oom_killed", "OOM-killed: " + ", ".join(part for part in seen if part)))
     threshold = settings.alert_cpu_throttled_ratio
     if c.cpu_throttled_ratio_max is not None and c.cpu_throttled_ratio_max >= threshold:
         flags.append(Flag("cpu_throttled", f"throttled in up to {c.cpu_throttled_ratio_max:.0%} of CPU periods "

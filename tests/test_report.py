@@ -139,9 +139,9 @@ def test_risk_flags_say_what_is_wrong(db: tuple[sqlite3.Connection, Settings]) -
             history.add(container, NOW - step * 300, sample)
     flags = {key[1]: {f["flag"]: f["reason"] for f in row["flags"]}
              for key, row in by_container(report(conn, settings, window="1h")).items()}
-    assert flags["oom"] == {"oom_killed": "OOM-killed in the window: last termination reason OOMKilled, "
-                                          "restart count 4"}
-    assert flags["oom-event"] == {"oom_killed": "OOM-killed in the window: 12 OOM events"}
+    assert flags["oom"] == {"oom_killed": "OOM-killed: last termination reason OOMKilled (kept by Kubernetes until "
+                                          "the next restart, so it may be older), restart count 4"}
+    assert flags["oom-event"] == {"oom_killed": "OOM-killed: 12 OOM events in the window"}
     assert flags["throttled"] == {"cpu_throttled": "throttled in up to 40% of CPU periods (ALERT_CPU_THROTTLED_RATIO 25%)"}
     assert flags["near"] == {"memory_near_limit": "peak working set 470Mi is 92% of its 512Mi limit "
                                                   "(ALERT_MEMORY_NEAR_LIMIT_RATIO 90%)"}

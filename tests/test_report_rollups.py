@@ -22,7 +22,7 @@ from shared.triggers import Trigger
 from shared.usage_histogram import MAX_RELATIVE_ERROR, from_blob, pack_values, percentile, to_blob
 from shared.window_usage import parse_window
 from tests.conftest import make_settings
-from tests.report_history import History, random_history, reference_report
+from tests.report_history import History, Sample, random_history, reference_report
 from tests.servers import REPO
 
 NOW = 1_767_225_600 + 10 * 86_400 + 13 * 3600  # 2026-01-11 13:00 UTC
@@ -135,6 +135,24 @@ def test_a_fold_stopped_by_its_deadline_goes_on_where_it_stopped(tmp_path: Path)
     whole, _ = build(tmp_path / "whole.db")
     fold_samples(whole, NOW, 90)
     assert day_rows(stopped) == day_rows(whole)
+
+
+def test_runs_numbered_from_one_again_after_retention_deleted_them_all_are_folded(tmp_path: Path) -> None:
+    conn, _ = build(tmp_path / "db", hours=2)
+    fold_samples(conn, NOW, 90)
+    conn.execute("DELETE FROM samples")
+    conn.execute("DELETE FROM runs")  # months without a collection: retention deleted every run
+    conn.execute("DELETE FROM pods")
+    history = History(conn)
+    app = history.container("shop", "Deployment", "api-0", "app")
+    for step in range(3):
+        history.add(app, NOW + DAY + step * 300, Sample(cpu_usage_avg_millicores=42))
+    assert conn.execute("SELECT MIN(id) FROM runs").fetchone()[0] == 1
+
+    fold_samples(conn, NOW + DAY, 90)
+
+    assert conn.execute("SELECT samples, cpu_usage_sum_millicores FROM daily_rollups WHERE day = ?",
+                        (NOW // DAY * DAY + DAY,)).fetchall() == [(3, 126)]
 
 
 def test_day_rows_past_the_hourly_retention_are_deleted(tmp_path: Path) -> None:

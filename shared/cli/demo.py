@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             now[0] += interval
     conn = connect(settings.database_path, readonly=True)
     try:
-        summary = summarize(conn)
+        summary = summarize(conn, settings=settings)
     finally:
         conn.close()
     if summary is None:
