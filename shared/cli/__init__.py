@@ -7,6 +7,7 @@ operator can act on are printed as one line, not a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import importlib
 import sys
 
@@ -58,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"k8s-monitor {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `k8s-monitor report | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # noqa: BLE001 — one clear line, never a traceback
         from shared.store import StoreError
         kind = "" if isinstance(exc, StoreError) else f"{type(exc).__name__}: "

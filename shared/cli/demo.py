@@ -23,8 +23,8 @@ from shared.triggers import Trigger
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pods", type=_at_least(10), default=300,
                         help="size of the simulated cluster, at least 10 (default 300)")
-    parser.add_argument("--runs", type=_at_least(1), default=6,
-                        help="collections to run, one interval apart (default 6)")
+    parser.add_argument("--runs", type=_at_least(1), default=12,
+                        help="collections to run, one interval apart (default 12: an hour of history)")
     parser.add_argument("--seed", type=int, default=42, help="scenario seed (default 42)")
 
 
