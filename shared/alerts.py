@@ -36,6 +36,7 @@ def fingerprint(labels: dict[str, str]) -> str:
 
 
 def rfc3339(seconds: float | None) -> str | None:
+    """Unix seconds as an RFC 3339 UTC time (`2024-05-01T12:00:00Z`), as Alertmanager writes them; None stays None."""
     if seconds is None:
         return None
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -67,6 +67,7 @@ class BackupInfo:
 
     @property
     def duration_seconds(self) -> float:
+        """How long the backup took, in seconds."""
         return self.finished_at - self.started_at
 
 
@@ -81,6 +82,7 @@ class BackupFile:
 
     @property
     def name(self) -> str:
+        """The backup's file name, which carries its creation time."""
         return self.path.name
 
 
@@ -96,6 +98,7 @@ class BackupOutcome:
 
 
 def backup_name(at: float) -> str:
+    """The file name of a backup taken at `at` (Unix seconds), its UTC time in the name so names sort by age."""
     return f"{NAME_PREFIX}{datetime.fromtimestamp(at, timezone.utc).strftime(TIME_FORMAT)}{NAME_SUFFIX}"
 
 
@@ -108,6 +111,7 @@ def backup_time(name: str) -> float | None:
 
 
 def checksum_path(backup: Path) -> Path:
+    """Where the sha256 sidecar of `backup` lives: beside it, same name plus CHECKSUM_SUFFIX."""
     return backup.with_name(backup.name + CHECKSUM_SUFFIX)
 
 
@@ -222,6 +226,7 @@ def expected_checksum(backup: Path) -> str | None:
 
 
 def file_sha256(path: Path) -> str:
+    """The sha256 of the file at `path` as hex, read in chunks so large backups need little memory."""
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         while chunk := file.read(CHUNK_BYTES):

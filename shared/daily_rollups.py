@@ -107,6 +107,7 @@ def hourly_watermark(conn: sqlite3.Connection) -> int:
 
 
 def unfolded_runs_exist(conn: sqlite3.Connection, folded: Coverage) -> bool:
+    """Whether some runs' samples are not in the day rows yet, so a window must also read them raw."""
     return conn.execute("SELECT 1 FROM samples WHERE run_id > ? LIMIT 1", (folded.folded_run_id,)).fetchone() is not None
 
 

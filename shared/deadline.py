@@ -21,6 +21,7 @@ class Deadline:
         self._ends = None if seconds is None else time.monotonic() + seconds
 
     def remaining(self) -> float:
+        """Seconds left of the budget, which may be negative; infinity without a budget."""
         return float("inf") if self._ends is None else self._ends - time.monotonic()
 
     def check(self, doing: str = "") -> None:

@@ -74,6 +74,7 @@ class Section:
     data: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
+        """The section as the archive's JSON holds it: status, summary, findings, then its data."""
         return {"status": self.status, "summary": self.summary,
                 "findings": [asdict(finding) for finding in self.findings], **self.data}
 
@@ -89,6 +90,7 @@ class Diagnosis:
 
     @property
     def problems(self) -> list[str]:
+        """The names of the sections that are not ok; the command exits 1 when there is any."""
         return [name for name, section in self.sections.items() if section.status != OK]
 
     def verdict(self) -> str:
@@ -174,6 +176,7 @@ def write_archive(diagnosis: Diagnosis, directory: Path) -> Path:
 
 
 def archive_name(at: float) -> str:
+    """The archive's file name for a diagnosis taken at `at` (Unix seconds), its UTC time in the name."""
     return f"{ARCHIVE_PREFIX}{datetime.fromtimestamp(at, timezone.utc).strftime(TIME_FORMAT)}.tar.gz"
 
 
@@ -399,6 +402,7 @@ class Permission:
 
     @property
     def subject(self) -> str:
+        """The permission as people read it: verb, resource, name and scope."""
         plural = f"{self.resource.plural}.{self.resource.group}" if self.resource.group else self.resource.plural
         named = f" {self.name}" if self.name else ""
         return f"{self.verb} {plural}{named} ({f'namespace {self.namespace}' if self.namespace else 'all namespaces'})"

@@ -15,6 +15,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from shared.alerts import rfc3339
 from shared.config import Settings
@@ -22,6 +23,9 @@ from shared.deadline import Deadline
 from shared.history import RunRecord
 from shared.notify.delivery import Attempt, RetryPolicy, post, request_timeout, with_retries
 from shared.notify.message import AlertGroup
+
+if TYPE_CHECKING:
+    from cloudevents.http import CloudEvent  # heavy: imported at run time only where events are built
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +37,7 @@ COLLECTION_FAILED = "dev.k8smonitor.collection.failed"
 ALERT_EVENT_TYPES = frozenset({ALERT_FIRING, ALERT_RESOLVED})
 
 
-def collection_event(run: RunRecord, settings: Settings, now: float):  # type: ignore[no-untyped-def]
+def collection_event(run: RunRecord, settings: Settings, now: float) -> CloudEvent:
     """`collection.completed` (ok, partial) or `collection.failed` for a stored run."""
     event_type = COLLECTION_FAILED if run.status == "failed" else COLLECTION_COMPLETED
     data = {"run_id": run.id, "status": run.status, "trigger": run.trigger, "pods": run.pods,
@@ -83,7 +87,7 @@ def _event(event_type: str, data: dict, settings: Settings, now: float, **extens
 
 
 def emit(
-    event, settings: Settings,  # type: ignore[no-untyped-def]
+    event: CloudEvent, settings: Settings,
     sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
     deadline: Deadline | None = None,
 ) -> Attempt:

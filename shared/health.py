@@ -97,6 +97,7 @@ class ComponentCheck:
     details: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
+        """The check as the /health body shows it: status, latency in seconds (4 decimals), error, details."""
         body: dict[str, Any] = {"status": self.status}
         if self.latency_seconds is not None:
             body["latency_seconds"] = round(self.latency_seconds, 4)
@@ -118,15 +119,18 @@ class HealthReport:
 
     @property
     def status(self) -> str:
+        """`unhealthy` when the database fails, `degraded` when another component does, else `healthy`."""
         if self.checks["database"].status != HEALTHY:
             return UNHEALTHY
         return HEALTHY if all(check.status == HEALTHY for check in self.checks.values()) else DEGRADED
 
     @property
     def http_status(self) -> int:
+        """503 when unhealthy so probes and load balancers react; degraded still answers 200."""
         return 503 if self.status == UNHEALTHY else 200
 
     def as_dict(self) -> dict[str, Any]:
+        """The /health body: overall and per-component status, ages in seconds, versions and the checks."""
         success = self.state.last_success if self.state else None
         last_run = self.state.last_run if self.state else None
         backup_at = self.state.last_backup_at if self.state else None
@@ -148,6 +152,7 @@ class HealthReport:
 
 
 def iso_time(seconds: float) -> str:
+    """Unix seconds as a UTC ISO 8601 time to the second (`2024-05-01T12:00:00Z`)."""
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

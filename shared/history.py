@@ -43,6 +43,7 @@ class RunRecord:
     id: int | None = None
 
     def as_dict(self) -> dict:
+        """The run's fields by name; their names are the `runs` table's columns."""
         return asdict(self)
 
 

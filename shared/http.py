@@ -22,6 +22,8 @@ from shared.triggers import BadRequest
 log = logging.getLogger(__name__)
 
 Answer = tuple[str, int, dict[str, str]]
+# What a handler may return: a JSON answer, a body of bytes (/metrics), or an empty body with a status.
+AnyAnswer = Answer | tuple[bytes, int, dict[str, str]] | tuple[str, int]
 
 
 def start_function(name: str) -> Settings:
@@ -51,7 +53,7 @@ def json_answer(body: Any, status: int = 200) -> Answer:
 
 def handles_errors(
     function_name: str, routes: Iterable[str] = ("/",)
-) -> Callable[[Callable[..., Answer]], Callable[..., Answer]]:
+) -> Callable[[Callable[..., AnyAnswer]], Callable[..., AnyAnswer]]:
     """Wrap a handler: BadRequest becomes its 4xx, an unusable database 503 (500 when its schema is
     newer than this code), anything unexpected a JSON 500 (logged).
 
@@ -59,9 +61,9 @@ def handles_errors(
     shared/metrics.py), and `GET /metrics` answers this instance's HTTP metrics.
     """
 
-    def decorate(handler: Callable[..., Answer]) -> Callable[..., Answer]:
+    def decorate(handler: Callable[..., AnyAnswer]) -> Callable[..., AnyAnswer]:
         @functools.wraps(handler)
-        def wrapper(*args: Any, **kwargs: Any) -> Answer:
+        def wrapper(*args: Any, **kwargs: Any) -> AnyAnswer:
             with log_context(function_name=function_name):
                 try:
                     return handler(*args, **kwargs)

@@ -69,10 +69,12 @@ class Inventory:
 
     @property
     def container_count(self) -> int:
+        """How many containers the listed pods have, every pod counted."""
         return sum(len(pod.containers) for pod in self.pods)
 
     @property
     def namespaces(self) -> tuple[str, ...]:
+        """The namespaces that have pods in this inventory, sorted."""
         return tuple(sorted({pod.namespace for pod in self.pods}))
 
 
@@ -116,6 +118,7 @@ def parse_pod(item: dict) -> PodRecord:
 
 
 def parse_node(item: dict) -> NodeRecord:
+    """Keep only what is stored of a node: CPU (millicores) and memory (bytes), capacity and allocatable."""
     status = item.get("status") or {}
     capacity, allocatable = status.get("capacity") or {}, status.get("allocatable") or {}
     return NodeRecord(

@@ -60,6 +60,7 @@ class Resource:
     plural: str
 
     def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        """The API path of the collection, or of object `name` in it, namespaced when `namespace` is given."""
         base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
         if namespace:
             base += f"/namespaces/{namespace}"
@@ -94,6 +95,7 @@ class KubeCredentials:
     configuration: Any  # kubernetes.client.Configuration, asked for a fresh token per request
 
     def authorization(self) -> str | None:
+        """The `Authorization` header value, read per request so a rotated token is picked up; None without one."""
         # the client's config loaders store the token under "BearerToken" (kubeconfig and in-cluster)
         return self.configuration.get_api_key_with_prefix("BearerToken", alias="authorization") or None
 
@@ -140,6 +142,7 @@ class KubeClient:
         self.stats = KubeStats()
 
     def close(self) -> None:
+        """Release the pooled connections."""
         self._session.close()
 
     def __enter__(self) -> KubeClient:
@@ -149,6 +152,7 @@ class KubeClient:
         self.close()
 
     def get(self, resource: Resource, namespace: str | None = None, name: str | None = None) -> dict:
+        """One object when `name` is given, else the whole list in one answer (`list_pages` pages it); retried."""
         return self.request("GET", resource, namespace, name, verb="get" if name else "list")
 
     def request(

@@ -25,6 +25,7 @@ def format_micro_time(seconds: float) -> str:
 
 
 def parse_micro_time(text: str | None) -> float | None:
+    """Kubernetes MicroTime (or any RFC 3339 time) as Unix seconds; None when absent or empty."""
     if not text:
         return None
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

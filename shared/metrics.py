@@ -124,6 +124,7 @@ class DatabaseCollector:
         self._path = database_path
 
     def collect(self) -> Iterator[Metric]:
+        """The figures read from the database for this scrape; only `database_readable` 0 when it cannot be read."""
         readable = GaugeMetricFamily(
             "database_readable", "1 when the database could be read for this scrape; the figures below need it")
         try:

@@ -59,6 +59,7 @@ class PrometheusClient:
         self.stats = PrometheusStats()
 
     def close(self) -> None:
+        """Release the pooled connections."""
         self._session.close()
 
     def __enter__(self) -> PrometheusClient:
@@ -84,6 +85,7 @@ class PrometheusClient:
         return set(data.get("data") or ())
 
     def build_info(self) -> dict:
+        """The server's version and build details (the API's `data`); empty when it gives none."""
         return self._get_json("/api/v1/status/buildinfo", {}).get("data") or {}
 
     def _get_json(self, path: str, params: dict[str, str]) -> dict:

@@ -77,6 +77,7 @@ class ReportQuery:
 
     @property
     def selection(self) -> Selection:
+        """The namespace and workload filters, as the usage reader takes them."""
         return Selection(self.namespace, self.workload)
 
 
@@ -173,14 +174,17 @@ class ContainerReport:
 
     @property
     def container_id(self) -> int:
+        """The container's row id in the database, stable across pods and runs."""
         return self.usage.identity.container_id
 
     @property
     def workload(self) -> str:
+        """The owning workload as `namespace/Kind/name`, the key of the workload totals."""
         return f"{self.namespace}/{self.workload_kind}/{self.workload_name}"
 
     @property
     def oom_killed(self) -> bool:
+        """Whether the container ran out of memory in the window, by termination reason or OOM event."""
         return self.oom_terminations or self.oom_events > 0
 
 
@@ -198,6 +202,7 @@ class Totals:
     flags: dict[str, int] = field(default_factory=dict)
 
     def add(self, c: ContainerReport) -> None:
+        """Count `c` into these totals: its requested, used and idle resources and its flags."""
         self.containers += 1
         self.cpu_requested_millicores += c.cpu_requested_avg_millicores
         self.cpu_used_millicores += c.cpu_used_avg_millicores
@@ -214,6 +219,8 @@ NO_DATA = "no collection succeeded in this window: run one (`k8s-monitor collect
 
 @dataclass
 class Report:
+    """One report: the query it answers, the totals at each level and the listed containers."""
+
     query: ReportQuery
     generated_at: float
     span_seconds: int  # the part of the window with data; 0: none (NO_DATA)
@@ -364,6 +371,7 @@ CSV_COLUMNS = (
 
 
 def container_json(c: ContainerReport) -> dict:
+    """One container's line of the JSON report; also the row the CSV is built from."""
     r = c.recommendation
     return {
         "namespace": c.namespace, "workload_kind": c.workload_kind, "workload_name": c.workload_name,
@@ -389,6 +397,7 @@ def container_json(c: ContainerReport) -> dict:
 
 
 def totals_json(t: Totals) -> dict:
+    """A group's totals for the JSON report, rounded: millicores to a tenth, bytes to whole bytes."""
     return {
         "containers": t.containers,
         "cpu_requested_millicores": round(t.cpu_requested_millicores, 1),
@@ -402,6 +411,7 @@ def totals_json(t: Totals) -> dict:
 
 
 def report_json(report: Report) -> dict:
+    """The whole report as the JSON body the report function answers."""
     q, w = report.query, report.query.window
     return {
         "generated_at": iso_utc(report.generated_at),
@@ -429,6 +439,7 @@ def report_json(report: Report) -> dict:
 
 
 def report_csv(report: Report) -> str:
+    """The listed containers as CSV text, one row per container under a header of CSV_COLUMNS."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

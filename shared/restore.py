@@ -101,6 +101,7 @@ def resolve_backup(backup: Path, backup_dir: Path) -> Path:
 
 
 def verify_backup_checksum(backup: Path) -> None:
+    """Refuse (RestoreError) a backup whose sidecar is missing or whose sha256 does not match it."""
     expected = expected_checksum(backup)
     if expected is None:
         raise RestoreError(f"no readable checksum file {checksum_path(backup).name} beside {backup}: every backup "

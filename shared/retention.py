@@ -66,10 +66,12 @@ class RetentionResult:
 
     @property
     def deleted_rows(self) -> int:
+        """Every row the pass deleted, whatever the table."""
         return (self.samples_deleted + self.node_samples_deleted + self.runs_deleted + self.rollups_deleted
                 + self.pods_deleted + self.containers_deleted + self.workloads_deleted + self.nodes_deleted)
 
     def as_dict(self) -> dict:
+        """The result for `k8s-monitor retention --json`, with the total of deleted rows."""
         return {**asdict(self), "deleted_rows": self.deleted_rows}
 
 

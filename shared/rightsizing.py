@@ -22,6 +22,8 @@ MiB = 1024**2
 
 @dataclass(frozen=True)
 class RightsizingPolicy:
+    """How recommendations are made: the CPU percentile, memory headroom (a fraction), floors and minimum samples."""
+
     cpu_percentile: float
     memory_headroom: float
     cpu_floor_millicores: int
@@ -30,6 +32,7 @@ class RightsizingPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RightsizingPolicy:
+        """The policy the REPORT_* settings describe."""
         return cls(settings.report_cpu_percentile, settings.report_memory_headroom,
                    settings.report_cpu_floor_millicores, settings.report_memory_floor_bytes,
                    settings.report_min_samples)
@@ -59,6 +62,9 @@ class Recommendation:
 
 
 def recommend(evidence: UsageEvidence, policy: RightsizingPolicy) -> Recommendation:
+    """Request and limit recommendations for one container, each with the reason a user can check.
+
+    Memory request and limit are the same value: a container using more than it asked for risks eviction."""
     cpu, cpu_reason = _cpu_request(evidence, policy)
     memory, memory_reason = _memory(evidence, policy)
     return Recommendation(cpu, memory, memory, cpu_reason, memory_reason)
@@ -97,6 +103,7 @@ def _not_enough(resource: str, samples: int, over: str, needed: int) -> str:
 
 
 def percentile_label(percent: float) -> str:
+    """How a percentile is written in reasons and column names: 95 gives `p95`, 99.5 gives `p99.5`."""
     return f"p{percent:g}"
 
 

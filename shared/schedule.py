@@ -39,9 +39,11 @@ class Scheduler:
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
 
     def start(self) -> None:
+        """Start the background thread; collections start at once, the backup at the next backup hour."""
         self._thread.start()
 
     def stop(self) -> None:
+        """Ask the thread to stop and wait for it, so a run in progress finishes first."""
         self._stop.set()
         self._thread.join()
 

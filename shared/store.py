@@ -94,6 +94,7 @@ def _open(path: Path, readonly: bool) -> sqlite3.Connection:
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
+    """The database's schema version (its `user_version`); 0 for a new, empty file."""
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 

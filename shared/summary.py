@@ -41,6 +41,8 @@ class ContainerFit:
 
 @dataclass(frozen=True)
 class Summary:
+    """What the demo prints: cluster size and totals, and the worst over- and under-provisioned containers."""
+
     runs: int
     namespaces: int
     pods: int

@@ -35,6 +35,8 @@ class Point:
 
 
 def series_step(window: Window, interval_seconds: int) -> int:
+    """The chart step in seconds: the smallest of STEPS_SECONDS not below the collection interval that
+    keeps the window under MAX_POINTS points (else the largest)."""
     span = window.end - window.start
     return next((step for step in STEPS_SECONDS if step >= interval_seconds and span / step <= MAX_POINTS),
                 STEPS_SECONDS[-1])

@@ -78,6 +78,8 @@ class Selection:
 
 @dataclass(frozen=True)
 class Identity:
+    """Who a container is: its row id, namespace, owning workload and container name."""
+
     container_id: int
     namespace: str
     workload_kind: str
@@ -113,9 +115,11 @@ class ContainerWindowUsage:
 
     @property
     def cpu_percentile_exact(self) -> bool:
+        """True when the CPU percentile comes from raw samples only, so it is exact, not histogram-estimated."""
         return self.cpu_histogram == 0
 
     def cpu_percentile_millicores(self, percent: float) -> float | None:
+        """The CPU usage at `percent` (0 to 100), in millicores; None without samples."""
         if self.cpu_percentile_exact:
             return usage_histogram.nearest_rank(sorted(self.cpu_values), percent)
         return usage_histogram.percentile(self.cpu_histogram + usage_histogram.pack_values(self.cpu_values), percent)
@@ -152,6 +156,7 @@ class WindowUsage:
 
 
 def read_window_usage(conn: sqlite3.Connection, window: Window, selection: Selection = Selection()) -> WindowUsage:
+    """Every selected container's usage over `window`, each piece of it read from the cheapest complete source."""
     identities = _identities(conn, selection)
     ids = None if selection == Selection() else sorted(identities)
     folded = coverage(conn)

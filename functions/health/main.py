@@ -4,12 +4,17 @@ Imports nothing that talks to Kubernetes or Prometheus at start: the full check 
 clients when it runs, so liveness answers fast after a scale from zero.
 """
 
+from typing import TYPE_CHECKING
+
 import functions_framework
 
 from shared.health import check_health, check_readiness
-from shared.http import handles_errors, json_answer, start_function
+from shared.http import Answer, handles_errors, json_answer, start_function
 from shared.metrics import HTTP_REGISTRY, DatabaseCollector, metrics_answer
 from shared.triggers import BadRequest
+
+if TYPE_CHECKING:
+    import flask
 
 SETTINGS = start_function("health")
 ROUTES = ("/health", "/health/liveness", "/health/readiness", "/metrics")
@@ -17,7 +22,8 @@ ROUTES = ("/health", "/health/liveness", "/health/readiness", "/metrics")
 
 @functions_framework.http
 @handles_errors("health", routes=ROUTES)
-def health(request):  # type: ignore[no-untyped-def]
+def health(request: "flask.Request") -> Answer | tuple[bytes, int, dict[str, str]]:
+    """Route by path: liveness, readiness (503 when not ready), full health, or Prometheus metrics text."""
     path = request.path.rstrip("/") or "/"
     if path not in ROUTES:
         raise BadRequest(f"no such endpoint {path}; this function serves {', '.join(ROUTES)}", 404)

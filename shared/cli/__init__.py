@@ -7,11 +7,15 @@ operator can act on are printed as one line, not a traceback.
 from __future__ import annotations
 
 import argparse
-import os
 import importlib
+import os
 import sys
+from typing import TYPE_CHECKING
 
 from shared import __version__
+
+if TYPE_CHECKING:
+    from shared.config import Settings
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("shared.cli.demo", "run the whole pipeline against a built-in simulated cluster"),
@@ -31,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser for every command; only the command named by `argv[0]` has its module imported for its options."""
     parser = argparse.ArgumentParser(
         prog="k8s-monitor", description="Kubernetes resource monitor: requests vs real usage, over weeks."
     )
@@ -45,6 +50,9 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command and return the exit code: 2 for bad settings, 130 when interrupted, 1 for any other error.
+
+    Errors are printed as one line on stderr, secrets masked, never as a traceback."""
     from shared.config import ConfigError
     from shared.logs import redact
 
@@ -69,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def cli_settings(quiet: bool = False, **overrides: object):  # type: ignore[no-untyped-def]
+def cli_settings(quiet: bool = False, **overrides: object) -> Settings:
     """Settings for a command run by hand: local paths (./data) unless the environment says otherwise.
 
     Logs go to stderr (stdout is the command's output) as text unless LOG_FORMAT says json; `quiet` keeps INFO lines out of a

@@ -12,12 +12,14 @@ from shared.notify.message import when
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `k8s-monitor alerts`."""
     parser.add_argument("--resolved-hours", type=float, default=24.0,
                         help="also list alerts resolved within this many hours (default 24)")
     parser.add_argument("--json", action="store_true", help="print the alerts as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the firing and recently resolved alerts; exit code 0."""
     from shared.store import connect
 
     if args.resolved_hours < 0:

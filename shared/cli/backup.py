@@ -13,10 +13,12 @@ from shared.triggers import Trigger
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `k8s-monitor backup`."""
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Back up now; exit 0 when done or skipped (another backup was running), 1 when it failed."""
     settings = cli_settings()
     body, _ = backup_once(settings, Trigger("cli"))
     if args.json:

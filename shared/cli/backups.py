@@ -17,11 +17,13 @@ CHECKSUM_WORDS = {"ok": "verified", "mismatch": "DAMAGED (checksum mismatch)", "
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `k8s-monitor backups`."""
     parser.add_argument("--no-verify", action="store_true", help="do not read the files to verify their checksums")
     parser.add_argument("--json", action="store_true", help="print the list as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the backups, newest first; exit code 0, also when there are none."""
     settings = cli_settings()
     backups = list_backups(settings.backup_dir, verify=not args.no_verify)
     now = time.time()
@@ -42,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_age(seconds: float) -> str:
+    """An age for the backups table: minutes below an hour, then hours, then days (one decimal)."""
     if seconds < HOUR_SECONDS:
         return f"{max(0, seconds) // 60:.0f}m"
     if seconds < DAY_SECONDS:

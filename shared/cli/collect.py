@@ -12,12 +12,14 @@ from shared.triggers import Trigger
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `k8s-monitor collect`."""
     parser.add_argument("--namespace", "-n", action="append", dest="namespaces",
                         help="collect only this namespace (repeatable); default: NAMESPACES_INCLUDE or all")
     parser.add_argument("--json", action="store_true", help="print the run as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Collect once; exit 1 only when the run failed (ok, partial, skipped and duplicate give 0)."""
     settings = cli_settings()
     request = parse_collect_request({"namespaces": args.namespaces} if args.namespaces else {})
     body, status = collect_once(settings, Trigger("cli"), request)

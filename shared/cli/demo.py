@@ -21,6 +21,7 @@ from shared.triggers import Trigger
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `k8s-monitor demo`."""
     parser.add_argument("--pods", type=_at_least(10), default=300,
                         help="size of the simulated cluster, at least 10 (default 300)")
     parser.add_argument("--runs", type=_at_least(1), default=12,
@@ -39,6 +40,7 @@ def _at_least(minimum: int):  # type: ignore[no-untyped-def]
 
 
 def run(args: argparse.Namespace) -> int:
+    """Collect from a simulated cluster and print a summary; exit 1 when no run was stored."""
     from shared.simulator.cluster import SimulatedCluster
     from shared.simulator.scenario import build_scenario
     from shared.store import connect
@@ -93,6 +95,7 @@ def refuse_real_history(database: Path) -> None:
 
 
 def render_summary(s: Summary, database: Path) -> str:
+    """The demo's closing text: cluster totals, the most over- and under-provisioned containers, what to run next."""
     lines = [
         "",
         f"Cluster: {s.namespaces} namespaces, {s.pods} running pods, {s.containers} containers "

@@ -15,6 +15,7 @@ from shared.diagnose import diagnose, write_archive
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `k8s-monitor diagnose`."""
     parser.add_argument("--output", "-o", type=Path, default=Path("."), metavar="DIR",
                         help="where to write k8s-monitor-diagnose-YYYYmmdd_HHMMSS.tar.gz (default: here)")
     parser.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",

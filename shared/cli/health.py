@@ -10,10 +10,12 @@ from shared.health import UNHEALTHY, HealthReport, check_health
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `k8s-monitor health`."""
     parser.add_argument("--json", action="store_true", help="print the report as the /health endpoint answers it")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the health report; exit 1 when unhealthy (a degraded component still gives 0)."""
     report = check_health(cli_settings())
     print(json.dumps(report.as_dict(), indent=2) if args.json else render_report(report))
     return 1 if report.status == UNHEALTHY else 0

@@ -14,6 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Open the database as a writer, which migrates it; exit code 0 (errors raise StoreError)."""
     from shared.cli import cli_settings
     from shared.store import SCHEMA_VERSION, StoreError, connect, schema_version
 

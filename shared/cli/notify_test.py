@@ -16,11 +16,13 @@ from shared.notify.message import AlertGroup
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `k8s-monitor notify-test`."""
     parser.add_argument("--channel", action="append", choices=CHANNELS,
                         help="test only this channel (repeatable); default: every configured one")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Send the test message; exit 1 when a wanted channel is not configured or its delivery failed."""
     from shared.notify.delivery import RetryPolicy
     from shared.notify.dispatch import send_one
     from shared.notify.routing import configured_channels

@@ -34,6 +34,7 @@ FLAG_LETTERS = {"oom_killed": "O", "cpu_throttled": "T", "memory_near_limit": "M
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `k8s-monitor report`, the report function's query parameters."""
     parser.add_argument("--format", "-f", choices=("table", "json", "csv"), default="table",
                         help="table (default, 80 columns), json or csv")
     parser.add_argument("--namespace", "-n", help="only this namespace")
@@ -46,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the report; exit 2 when an option is invalid, 0 otherwise."""
     from shared.store import connect
 
     settings = cli_settings()

@@ -16,10 +16,12 @@ from shared.restore import RestoreError, restore_backup
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `k8s-monitor restore`."""
     parser.add_argument("file", type=Path, help="the backup: a path, or a name in BACKUP_DIR (see `k8s-monitor backups`)")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Restore the backup; exit 1 when it was refused (the database is left as it was)."""
     settings = cli_settings()
     try:
         result = restore_backup(settings, args.file)

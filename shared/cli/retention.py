@@ -14,10 +14,12 @@ from shared.retention import apply_retention
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `k8s-monitor retention`."""
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run retention to the end; exit code 0, also when skipped because another pass is running."""
     settings = cli_settings()
     result = apply_retention(settings)
     if args.json:

@@ -11,6 +11,10 @@ import argparse
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent.parent / "functions"
 MOUNTS = {"/collect": "collect", "/backup": "backup", "/alerts": "alert_notify", "/report": "report"}
@@ -19,6 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `k8s-monitor serve`."""
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     parser.add_argument("--no-schedule", action="store_true", help="serve only; no scheduled collections or backups")
@@ -26,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="UTC hour of the daily backup (default 2)")
 
 
-def build_app():  # type: ignore[no-untyped-def]
+def build_app() -> DispatcherMiddleware:
     """One WSGI app: health at the root, the other functions under their mount paths."""
     from functions_framework import create_app
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
@@ -44,6 +49,7 @@ def build_app():  # type: ignore[no-untyped-def]
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted, with the schedule unless `--no-schedule`; exit code 0."""
     from werkzeug.serving import run_simple
 
     from shared.cli import cli_settings

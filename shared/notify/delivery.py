@@ -45,6 +45,7 @@ class Attempt:
 
     @property
     def ok(self) -> bool:
+        """Whether the message was delivered."""
         return self.status == "sent"
 
 
@@ -58,6 +59,7 @@ class RetryPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetryPolicy:
+        """The policy the NOTIFY_* settings describe."""
         return cls(settings.notify_max_attempts, settings.notify_backoff_seconds, settings.notify_max_backoff_seconds)
 
     def delay_seconds(self, attempt: int, rng: random.Random) -> float:

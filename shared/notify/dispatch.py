@@ -46,6 +46,7 @@ class GroupResult:
 
     @property
     def failures(self) -> dict[str, str]:
+        """Each failed channel's error, for the answer and logs; empty when every channel delivered."""
         return {name: a.error or "failed" for name, a in self.outcomes.items() if not a.ok}
 
 

@@ -51,6 +51,7 @@ class Inbound:
 
     @property
     def key(self) -> str:
+        """The idempotency key: the same event id from another source is another event."""
         return f"{self.source} {self.event_id}"
 
 

@@ -26,10 +26,12 @@ class AlertGroup:
 
     @property
     def firing(self) -> list[Alert]:
+        """The group's alerts that fire now."""
         return [a for a in self.alerts if a.status == "firing"]
 
     @property
     def resolved(self) -> list[Alert]:
+        """The group's alerts that have been resolved."""
         return [a for a in self.alerts if a.status != "firing"]
 
     @property
@@ -39,6 +41,7 @@ class AlertGroup:
 
     @property
     def fingerprints(self) -> list[str]:
+        """The fingerprints of the group's alerts, recorded with each delivery attempt."""
         return [a.fingerprint for a in self.alerts]
 
 
