@@ -17,10 +17,10 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from shared.config import Settings
 from shared.store import transaction
+from shared.timeutil import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,7 @@ def fingerprint(labels: dict[str, str]) -> str:
 
 def rfc3339(seconds: float | None) -> str | None:
     """Unix seconds as an RFC 3339 UTC time (`2024-05-01T12:00:00Z`), as Alertmanager writes them; None stays None."""
-    if seconds is None:
-        return None
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return None if seconds is None else iso_utc(seconds)
 
 
 @dataclass(frozen=True)

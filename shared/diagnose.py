@@ -30,9 +30,10 @@ from pydantic import SecretStr
 
 from shared import __version__
 from shared.config import Settings
-from shared.health import check_health, database_size_bytes, iso_time, run_concurrently
+from shared.health import check_health, database_size_bytes, run_concurrently
 from shared.logs import MASK, redact, register_secrets
 from shared.store import SCHEMA_VERSION, StoreError, connect
+from shared.timeutil import ago, iso_utc
 
 if TYPE_CHECKING:
     from shared.kube import KubeClient, Resource
@@ -100,7 +101,7 @@ class Diagnosis:
         same with more facts and a fix.
         """
         problems = self.problems
-        head = (f"k8s-resource-monitor {self.version} diagnose at {iso_time(self.taken_at)}: "
+        head = (f"k8s-resource-monitor {self.version} diagnose at {iso_utc(self.taken_at)}: "
                 + (f"{len(problems)} of {len(self.sections)} checks need attention" if problems else "all checks ok"))
         lines = [head]
         for name, section in self.sections.items():
@@ -156,7 +157,7 @@ def write_archive(diagnosis: Diagnosis, directory: Path) -> Path:
     folder = archive.name.removesuffix(".tar.gz")
     files = {
         "summary.txt": diagnosis.verdict() + "\n",
-        "settings.json": _json({"version": diagnosis.version, "taken_at": iso_time(diagnosis.taken_at),
+        "settings.json": _json({"version": diagnosis.version, "taken_at": iso_utc(diagnosis.taken_at),
                                 "environment": _environment(), "settings": diagnosis.settings}),
         **{f"{name}.json": _json(section.as_dict()) for name, section in diagnosis.sections.items()},
     }
@@ -241,7 +242,7 @@ def _runs(settings: Settings, limit: int, now: float) -> Section:
         return Section(UNAVAILABLE, redact(f"runs cannot be read: {exc}"))
     for row in rows:
         row["duration_seconds"] = round(row["finished_at"] - row["started_at"], 3)
-        row["started"], row["finished"] = iso_time(row["started_at"]), iso_time(row["finished_at"])
+        row["started"], row["finished"] = iso_utc(row["started_at"]), iso_utc(row["finished_at"])
         row["error"] = redact(row["error"]) if row["error"] else None
     if not rows:
         return Section(PROBLEM, "no runs yet", [Finding("runs", PROBLEM, "the database holds no collection run",
@@ -252,7 +253,7 @@ def _runs(settings: Settings, limit: int, now: float) -> Section:
     if success:
         timings = ", ".join(f"{part} {success[f'{part.lower()}_seconds'] or 0:.2f}s"
                             for part in ("Kubernetes", "Prometheus", "Database"))
-        summary += (f"; last success run {success['id']} {_ago(now - success['finished_at'])}: {success['pods']} "
+        summary += (f"; last success run {success['id']} {ago(now - success['finished_at'])}: {success['pods']} "
                     f"pods in {success['duration_seconds']:.1f}s ({timings})")
     findings = [Finding(f"{n} run(s) {status}", PROBLEM, error)
                 for (status, error), n in Counter((row["status"], row["error"]) for row in rows
@@ -260,12 +261,6 @@ def _runs(settings: Settings, limit: int, now: float) -> Section:
     latest = next((row for row in rows if row["status"] != "skipped"), rows[0])
     status = OK if latest["status"] in ("ok", "skipped") else PROBLEM
     return Section(status, f"latest run {latest['id']} {latest['status']}; {summary}", findings, {"runs": rows})
-
-
-def _ago(seconds: float) -> str:
-    if seconds < 120:
-        return f"{max(seconds, 0):.0f}s ago"
-    return f"{seconds / 60:.0f} min ago" if seconds < 7200 else f"{seconds / 3600:.1f} h ago"
 
 
 # --- database ----------------------------------------------------------------------------------

@@ -17,14 +17,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from shared import __version__
+from shared.backup import last_backup
 from shared.config import Settings
 from shared.logs import redact
 from shared.store import SCHEMA_VERSION, StoreError, connect, schema_version
+from shared.timeutil import iso_utc
 
 HEALTHY, DEGRADED, UNHEALTHY, UNKNOWN = "healthy", "degraded", "unhealthy", "unknown"
 SUCCESSFUL_RUN_STATUSES = ("ok", "partial")
@@ -66,13 +67,11 @@ def read_monitor_state(conn: sqlite3.Connection) -> MonitorState:
         f"SELECT {_RUN_COLUMNS} FROM runs WHERE status IN ('ok', 'partial') "
         "ORDER BY started_at DESC, id DESC LIMIT 1"
     ).fetchone()
-    backup = conn.execute(
-        "SELECT finished_at FROM backups WHERE status = 'ok' ORDER BY finished_at DESC LIMIT 1"
-    ).fetchone()
+    backup = last_backup(conn)
     return MonitorState(
         RunSummary(*last_run) if last_run else None,
         RunSummary(*last_success) if last_success else None,
-        backup[0] if backup else None,
+        backup.finished_at if backup else None,
     )
 
 
@@ -136,24 +135,19 @@ class HealthReport:
         backup_at = self.state.last_backup_at if self.state else None
         return {
             "status": self.status,
-            "timestamp": iso_time(self.timestamp),
+            "timestamp": iso_utc(self.timestamp),
             **{f"{name}_status": check.status for name, check in self.checks.items()},
             "version": self.version,
             "schema_version": self.schema_version,
             "expected_schema_version": SCHEMA_VERSION,
             "database_size_bytes": self.database_size_bytes,
-            "last_successful_collection": iso_time(success.finished_at) if success else None,
+            "last_successful_collection": iso_utc(success.finished_at) if success else None,
             "last_successful_collection_age_seconds": _age(success.finished_at, self.timestamp) if success else None,
             "last_run_status": last_run.status if last_run else None,
-            "last_backup": iso_time(backup_at) if backup_at else None,
+            "last_backup": iso_utc(backup_at) if backup_at else None,
             "last_backup_age_seconds": _age(backup_at, self.timestamp) if backup_at else None,
             "checks": {name: check.as_dict() for name, check in self.checks.items()},
         }
-
-
-def iso_time(seconds: float) -> str:
-    """Unix seconds as a UTC ISO 8601 time to the second (`2024-05-01T12:00:00Z`)."""
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _age(then: float, now: float) -> float:
@@ -404,7 +398,7 @@ def _check_collection(state: MonitorState | None, settings: Settings, now: float
     if state is None:
         return ComponentCheck(UNKNOWN, error="the database cannot be read", details=details)
     if state.last_run:
-        details.update(last_run_id=state.last_run.id, last_run_at=iso_time(state.last_run.finished_at))
+        details.update(last_run_id=state.last_run.id, last_run_at=iso_utc(state.last_run.finished_at))
         if state.last_run.error:
             details["last_run_error"] = redact(state.last_run.error)
     last_failure = (f"; last run {state.last_run.status}: {redact(state.last_run.error or 'no error recorded')}"

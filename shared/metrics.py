@@ -22,7 +22,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from shared.counters import COLLECTIONS, NOTIFICATIONS_SENT, counter_values
-from shared.health import database_size_bytes, read_monitor_state
 from shared.store import StoreError, connect
 
 METRICS_PATH = "/metrics"
@@ -144,6 +143,10 @@ class DatabaseCollector:
         yield from families
 
     def _families(self, conn: sqlite3.Connection) -> Iterator[Metric]:
+        # Only `health` serves this collector; every other function loads metrics.py for its HTTP
+        # counters, so the health module is imported at scrape time, not at their start.
+        from shared.health import database_size_bytes, read_monitor_state
+
         state = read_monitor_state(conn)
         success, last_run = state.last_success, state.last_run
         yield _gauge("database_size_bytes", "Bytes of the SQLite database file and its write-ahead log",

@@ -28,5 +28,13 @@ def utc_minute(seconds: float) -> str:
 
 
 def iso_utc(seconds: float) -> str:
-    """`2026-01-11T13:00:00Z`: for machines (JSON)."""
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
+    """`2026-01-11T13:00:00Z` (RFC 3339, to the second): for machines (JSON, events, Alertmanager)."""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ago(seconds: float) -> str:
+    """`42s ago`, `17 min ago`, `3.5 h ago`: how long ago, for people."""
+    seconds = max(seconds, 0)
+    if seconds < 120:
+        return f"{seconds:.0f}s ago"
+    return f"{seconds / 60:.0f} min ago" if seconds < 7200 else f"{seconds / 3600:.1f} h ago"

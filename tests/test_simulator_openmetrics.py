@@ -7,8 +7,6 @@ The scenario's history is written as OpenMetrics, backfilled with promtool into 
 from __future__ import annotations
 
 import math
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,15 +19,10 @@ from shared.simulator.openmetrics import write_openmetrics
 from shared.simulator.prometheus_api import PrometheusApiServer
 from shared.simulator.scenario import build_scenario
 from shared.usage import render, series_selector, usage_queries
+from tests.servers import real_prometheus as backfilled_prometheus
 
 END = int(time.time()) // 60 * 60  # recent: Prometheus deletes blocks beyond its 15-day retention at start
 START = END - 2 * 3600
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -37,29 +30,8 @@ def real_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir: Path = tmp_path_factory.mktemp("prometheus")
     data = write_openmetrics(build_scenario(20), workdir / "cadvisor.om", START, END)
     assert data.read_text().endswith("# EOF\n")
-    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(data), str(workdir / "tsdb")],
-                   check=True, capture_output=True, timeout=120)
-    (workdir / "prometheus.yml").write_text("scrape_configs: []\n")
-    url = f"http://127.0.0.1:{_free_port()}"
-    process = subprocess.Popen(
-        ["prometheus", "--storage.tsdb.path", str(workdir / "tsdb"), "--web.listen-address", url.removeprefix("http://"),
-         "--config.file", str(workdir / "prometheus.yml")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if requests.get(url + "/-/ready", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "prometheus did not become ready"
-            time.sleep(0.1)
+    with backfilled_prometheus(data) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def _answer(url: str, query: str, at: float) -> dict[tuple[tuple[str, str], ...], float]:

@@ -7,6 +7,7 @@ import json
 
 from shared.cli import cli_settings
 from shared.health import UNHEALTHY, HealthReport, check_health
+from shared.timeutil import ago
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,20 +37,13 @@ def _summary(name: str, body: dict) -> str:
     check = body["checks"][name]
     if name == "database":
         size = body["database_size_bytes"] or 0
-        backup = (f"last backup {_ago(body['last_backup_age_seconds'])}" if body["last_backup"]
+        backup = (f"last backup {ago(body['last_backup_age_seconds'])}" if body["last_backup"]
                   else "no backup yet")
         return f"{check['path']}, {size / 1024**2:.1f} MiB, schema {body['schema_version']}, {backup}"
     if name == "kubernetes":
         return f"{check['server']}, may list pods"
     if name == "prometheus":
         return f"{check['url']}, every metric the collector queries is present"
-    return (f"last success {_ago(body['last_successful_collection_age_seconds'])}, "
+    return (f"last success {ago(body['last_successful_collection_age_seconds'])}, "
             f"last run {body['last_run_status']}")
 
-
-def _ago(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f}s ago"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min ago"
-    return f"{seconds / 3600:.1f} h ago"
