@@ -1,5 +1,6 @@
 # One image for every function; FUNCTION_TARGET and FUNCTION_SOURCE choose which one a container
-# runs (each Knative Service in knative/ sets both). Build: docker build -t k8s-resource-monitor .
+# runs (each Knative Service in knative/ sets both), and kubernetes/ runs `k8s-monitor serve` in it
+# (all functions in one process). Build: docker build -t k8s-resource-monitor .
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -24,9 +25,9 @@ RUN groupadd --system --gid 10001 monitor \
 COPY shared/ shared/
 COPY functions/ functions/
 
-# The operator's command line, as in the README: `kubectl exec ... -- k8s-monitor diagnose`.
-RUN printf '#!/bin/sh\nexec python -m shared "$@"\n' > /usr/local/bin/k8s-monitor \
-    && chmod 0755 /usr/local/bin/k8s-monitor
+# The command line, as in the README: the plain Kubernetes install runs `k8s-monitor serve`, and
+# operators `kubectl exec ... -- k8s-monitor diagnose` (an executable file in the build context).
+COPY scripts/k8s-monitor /usr/local/bin/k8s-monitor
 
 # functions-framework puts only the source file's folder on sys.path: /app makes `shared` importable.
 # THREADS: gunicorn's default is 4 per host CPU, far more than SQLite and the containerConcurrency
