@@ -1,9 +1,13 @@
-"""knative/ as a cluster would receive it: schemas, references between objects, RBAC, alerts, dashboard.
+"""The installs as a cluster would receive them: every kustomization built by the real `kubectl
+kustomize`, every object checked against its schema, references between objects, RBAC, alerts,
+dashboard, and the README's install and uninstall commands.
 
-No cluster here: the kustomization is rendered offline (tests/knative_schema.py), core kinds are
-checked with kubernetes-validate in strict mode, Knative kinds against their CRD schemas, and the
-rest (cron, sinks, RBAC, PromQL) against the code and tools that give the real answer: the requests
-the code sends to the simulated API server, `promtool`, and the health function's /metrics.
+No cluster here: `kubectl kustomize` builds each directory holding a kustomization (found by
+tests/kustomize.py, so a new overlay cannot escape), core kinds are checked with kubernetes-validate
+in strict mode, Knative and Prometheus Operator kinds against their vendored CRD schemas
+(tests/crd_schema.py), and the rest (cron, sinks, RBAC, PromQL) against the code and tools that give
+the real answer: the requests the code sends to the simulated API server, `promtool`, and /metrics.
+The plain Kubernetes install's own shape is in test_manifests_kubernetes.py.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import ast
 import json
 import re
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,45 +31,61 @@ from shared.events import ALERT_EVENT_TYPES
 from shared.quantity import cpu_millicores, memory_bytes
 from shared.store import connect
 from tests.conftest import make_settings
-from tests.knative_schema import (
-    KNATIVE_CRD_DIR,
-    build_kustomization,
-    crd_schemas,
-    feature_flags_used,
-    load_yaml_documents,
-    object_id,
-    strict_json_schema,
-)
+from tests.crd_schema import crd_schemas, feature_flags_used, load_yaml_documents, strict_json_schema
+from tests.image import running_container
+from tests.kustomize import KustomizeError, build, kustomization_dirs, object_id, relative
+from tests.readme import README, readme_section, shell_blocks
 from tests.servers import prometheus_available
 
 REPO = Path(__file__).resolve().parent.parent
+COMMON = REPO / "common"
 KNATIVE = REPO / "knative"
-OVERLAY = KNATIVE / "prometheus-operator"
+KNATIVE_OVERLAY = KNATIVE / "overlays" / "prometheus-operator"
+KUBERNETES = REPO / "kubernetes"
+KUBERNETES_OVERLAY = KUBERNETES / "overlays" / "prometheus-operator"
+# What a user applies: each install, and each with the Prometheus Operator.
+INSTALLS = {"knative": (KNATIVE, KNATIVE_OVERLAY), "kubernetes": (KUBERNETES, KUBERNETES_OVERLAY)}
 KUBERNETES_VERSION = "1.32"
 NAMESPACE = "monitoring"
 KSVC = ("serving.knative.dev/v1", "Service")
+DEPLOYMENT = ("apps/v1", "Deployment")
+MONITORING_GROUP = "monitoring.coreos.com"
+PROMETHEUS_OPERATOR_KINDS = {(f"{MONITORING_GROUP}/v1", "ServiceMonitor"), (f"{MONITORING_GROUP}/v1", "PrometheusRule")}
 IMAGE = "k8s-resource-monitor"
 FUNCTIONS = ("collect", "health", "backup", "alert-notify", "report")
 DATA_CLAIM = "k8s-resource-monitor-data"
 SERVICE_ACCOUNT = "k8s-resource-monitor"
 JOB = "k8s-resource-monitor"
 KNATIVE_ONLY_POD_FIELDS = ("containerConcurrency", "timeoutSeconds", "idleTimeoutSeconds", "responseStartTimeoutSeconds")
+KNATIVE_QUEUE_PROXY_PORT = 8012  # the sidecar Knative puts in front of every function's container port
 CADVISOR_METRICS = frozenset({"container_memory_working_set_bytes", "container_spec_memory_limit_bytes"})
 PROMETHEUS_METRICS = frozenset({"up"})  # written by Prometheus for every target
+SECRET_TEMPLATES_FILE = COMMON / "base" / "secrets.example.yaml"
 
-BASE_OBJECTS = build_kustomization(KNATIVE)
-ALL_OBJECTS = build_kustomization(OVERLAY)
-SECRET_TEMPLATES = load_yaml_documents(KNATIVE / "secrets.example.yaml")
-CRD_SCHEMAS = crd_schemas() if KNATIVE_CRD_DIR.is_dir() else {}
+
+def _try_build(directory: Path) -> tuple[dict[str, Any], ...]:
+    """The build's objects, or none when kubectl refuses it (test_kustomization_builds shows why)."""
+    try:
+        return build(directory)
+    except KustomizeError:
+        return ()
+
+
+KUSTOMIZATIONS = kustomization_dirs()
+BUILDS = {directory: _try_build(directory) for directory in KUSTOMIZATIONS}
+BASE_OBJECTS = list(_try_build(KNATIVE))
+ALL_OBJECTS = list(_try_build(KNATIVE_OVERLAY))  # the Knative install, with the Prometheus Operator
+SECRET_TEMPLATES = load_yaml_documents(SECRET_TEMPLATES_FILE)
+CRD_SCHEMAS = crd_schemas()
 
 
 def _objects(api_version: str, kind: str, objects: list[dict] = ALL_OBJECTS) -> list[dict]:
     return [o for o in objects if (o["apiVersion"], o["kind"]) == (api_version, kind)]
 
 
-def _one(api_version: str, kind: str, name: str) -> dict:
-    found = [o for o in _objects(api_version, kind) if o["metadata"]["name"] == name]
-    assert len(found) == 1, f"expected one {kind} {name} in knative/, found {len(found)}"
+def _one(api_version: str, kind: str, name: str, objects: list[dict] = ALL_OBJECTS) -> dict:
+    found = [o for o in _objects(api_version, kind, objects) if o["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
     return found[0]
 
 
@@ -90,48 +111,123 @@ def _knative_services() -> list[dict]:
     return _objects(*KSVC)
 
 
-CORE_OBJECTS = [o for o in ALL_OBJECTS + SECRET_TEMPLATES
-                if "/" not in o["apiVersion"] or o["apiVersion"].split("/")[0].endswith("k8s.io")]
-KNATIVE_OBJECTS = [o for o in ALL_OBJECTS if o["apiVersion"].split("/")[0].endswith("knative.dev")]
-
-# --- the kustomization ---------------------------------------------------------------------------------
+def _resources(directory: Path) -> list[str]:
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text(encoding="utf-8"))
+    return list(kustomization.get("resources") or ())
 
 
-@pytest.mark.parametrize("directory", [KNATIVE, OVERLAY], ids=["knative", "prometheus-operator"])
-def test_kustomization_resources_exist_and_parse(directory: Path) -> None:
-    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
-    for entry in kustomization["resources"]:
-        path = (directory / entry).resolve()
-        if path.is_dir():
-            assert (path / "kustomization.yaml").is_file(), f"{entry}: a directory resource needs a kustomization.yaml"
-            continue
-        documents = load_yaml_documents(path)
-        assert documents, f"{entry} holds no objects"
-        for doc in documents:
-            assert {"apiVersion", "kind", "metadata"} <= set(doc), f"{entry}: {doc.get('kind')} lacks apiVersion/kind/metadata"
-            assert doc["metadata"].get("name"), f"{entry}: a {doc['kind']} without a name"
+def _unique_objects() -> list[tuple[str, dict]]:
+    """Every distinct object any kustomization yields (named by the first build yielding it), and the
+    Secret templates a user applies by hand."""
+    seen: dict[str, tuple[str, dict]] = {}
+    for directory, objects in BUILDS.items():
+        for obj in objects:
+            seen.setdefault(json.dumps(obj, sort_keys=True), (relative(directory), obj))
+    for obj in SECRET_TEMPLATES:
+        seen.setdefault(json.dumps(obj, sort_keys=True), (relative(SECRET_TEMPLATES_FILE.parent), obj))
+    return list(seen.values())
+
+
+UNIQUE_OBJECTS = _unique_objects()
+
+# --- the kustomizations ------------------------------------------------------------------------------------
+
+
+def test_every_install_directory_is_found() -> None:
+    """The search is not vacuous: it finds the installs, their overlays and what they share."""
+    found = {relative(d) for d in KUSTOMIZATIONS}
+    assert {"knative/", "knative/base/", "knative/overlays/prometheus-operator/", "kubernetes/", "kubernetes/base/",
+            "kubernetes/overlays/prometheus-operator/", "common/base/", "common/prometheus-operator/"} <= found
+
+
+@pytest.mark.parametrize("directory", KUSTOMIZATIONS, ids=relative)
+def test_kustomization_builds_with_kubectl(directory: Path) -> None:
+    objects = build(directory)  # raises with kubectl's own message
+    assert objects, f"{relative(directory)} yields no objects"
+    for obj in objects:
+        assert {"apiVersion", "kind", "metadata"} <= set(obj) and obj["metadata"].get("name"), obj
+
+
+def test_kustomize_refuses_an_overlay_inside_its_base(tmp_path: Path) -> None:
+    """Why base/ and overlays/ are siblings: the layout this repository had, which kubectl refuses."""
+    (tmp_path / "overlay").mkdir()
+    (tmp_path / "kustomization.yaml").write_text("resources: [namespace.yaml]\n")
+    (tmp_path / "namespace.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n")
+    (tmp_path / "overlay" / "kustomization.yaml").write_text("resources: [..]\n")
+    with pytest.raises(KustomizeError, match="cycle detected"):
+        build(tmp_path / "overlay")
+
+
+def _readme_kustomize_paths() -> set[str]:
+    """Every directory the README builds or applies (`kubectl apply -k DIR`, `kubectl kustomize DIR`, ...)."""
+    readme = README.read_text(encoding="utf-8")
+    found = re.findall(r"kubectl (?:-n \S+ )?(?:apply|diff|delete) -k ([^\s`)]+)|kubectl kustomize ([^\s`)|]+)", readme)
+    return {a or b for a, b in found}
+
+
+def test_every_path_the_readme_applies_is_a_kustomization_that_builds() -> None:
+    paths = _readme_kustomize_paths()
+    directories = {(REPO / path).resolve() for path in paths}
+    assert {relative(d) for d in directories} >= {"knative/", "knative/overlays/prometheus-operator/", "kubernetes/",
+                                                  "kubernetes/overlays/prometheus-operator/"}
+    for path in sorted(paths):
+        directory = (REPO / path).resolve()
+        assert directory in KUSTOMIZATIONS, f"README.md applies {path}, which holds no kustomization"
+        assert build(directory), path
+
+
+def _manifest_files() -> set[Path]:
+    return {p.resolve() for top in (COMMON, KNATIVE, KUBERNETES) for p in top.rglob("*.y*ml")
+            if p.name not in ("kustomization.yaml", "kustomization.yml")}
 
 
 def test_every_manifest_file_is_applied_except_the_secret_templates() -> None:
-    referenced = {KNATIVE / "secrets.example.yaml"}
-    for directory in (KNATIVE, OVERLAY):
-        kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
-        referenced |= {(directory / entry).resolve() for entry in kustomization["resources"]}
-    manifests = {p.resolve() for p in KNATIVE.rglob("*.yaml") if p.name != "kustomization.yaml"}
-    assert manifests - referenced == set(), "manifests that no kustomization applies"
-    base = yaml.safe_load((KNATIVE / "kustomization.yaml").read_text())
-    assert "secrets.example.yaml" not in base["resources"], "applying the templates would overwrite real secrets"
+    referenced = set()
+    for directory in KUSTOMIZATIONS:
+        referenced |= {(directory / entry).resolve() for entry in _resources(directory)}
+    assert _manifest_files() - referenced == {SECRET_TEMPLATES_FILE.resolve()}, "manifests no kustomization applies"
+    assert SECRET_TEMPLATES_FILE.resolve() not in referenced, "applying the templates would overwrite real secrets"
 
 
-def test_overlay_adds_only_prometheus_operator_objects() -> None:
-    added = {object_id(o) for o in ALL_OBJECTS} - {object_id(o) for o in BASE_OBJECTS}
-    assert {(api, kind) for api, kind, _, _ in added} == {
-        ("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule")}
+@pytest.mark.parametrize("install", INSTALLS)
+def test_overlay_adds_only_prometheus_operator_objects(install: str) -> None:
+    root, overlay = INSTALLS[install]
+    with_operator = {json.dumps(o, sort_keys=True): o for o in build(overlay)}
+    without = {json.dumps(o, sort_keys=True) for o in build(root)}
+    assert without <= set(with_operator), "the overlay changes the objects of the install"
+    added = {(with_operator[key]["apiVersion"], with_operator[key]["kind"]) for key in set(with_operator) - without}
+    assert added == PROMETHEUS_OPERATOR_KINDS
+
+
+def test_both_installs_apply_the_same_shared_objects() -> None:
+    """RBAC, settings, volumes and dashboard come from common/base, not from copies; Knative adds a
+    label to the namespace and nothing else."""
+    shared = {object_id(o): o for o in build(COMMON / "base")}
+    for install, (root, _) in INSTALLS.items():
+        built = {object_id(o): o for o in build(root)}
+        assert set(shared) <= set(built), f"{install} leaves out shared objects"
+        for key, obj in shared.items():
+            if obj["kind"] == "Namespace":
+                assert obj["metadata"]["labels"].items() <= built[key]["metadata"]["labels"].items()
+            else:
+                assert built[key] == obj, f"{install} changes {'/'.join(key)}"
+        assert common_in(root), f"{install} does not build on common/base"
+    rules = [o for o in build(KNATIVE_OVERLAY) if o["kind"] == "PrometheusRule"]
+    assert rules == [o for o in build(KUBERNETES_OVERLAY) if o["kind"] == "PrometheusRule"], "one set of alert rules"
+
+
+def common_in(directory: Path) -> bool:
+    """Whether the kustomization at `directory` reaches common/base through its resources."""
+    for entry in _resources(directory):
+        target = (directory / entry).resolve()
+        if target == (COMMON / "base").resolve() or (target.is_dir() and common_in(target)):
+            return True
+    return False
 
 
 def test_every_namespaced_object_lives_in_monitoring() -> None:
     cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
-    for obj in ALL_OBJECTS + SECRET_TEMPLATES:
+    for _, obj in UNIQUE_OBJECTS:
         namespace = obj["metadata"].get("namespace")
         if obj["kind"] in cluster_scoped:
             assert namespace is None, f"{_name(obj)} is cluster-scoped"
@@ -139,62 +235,136 @@ def test_every_namespaced_object_lives_in_monitoring() -> None:
             assert namespace == NAMESPACE, f"{_name(obj)} is in {namespace!r}, not {NAMESPACE}"
 
 
+def test_every_object_carries_the_label_the_uninstall_selects() -> None:
+    for _, obj in UNIQUE_OBJECTS:
+        assert obj["metadata"]["labels"]["app.kubernetes.io/part-of"] == "k8s-resource-monitor", _name(obj)
+
+
+# --- uninstall ---------------------------------------------------------------------------------------------
+
 _KUBECTL_KINDS = {  # resource names of kubectl, as the README's uninstall commands use them
     "ksvc": KSVC, "pingsource": ("sources.knative.dev/v1", "PingSource"),
     "sinkbinding": ("sources.knative.dev/v1", "SinkBinding"), "trigger": ("eventing.knative.dev/v1", "Trigger"),
     "broker": ("eventing.knative.dev/v1", "Broker"), "service": ("v1", "Service"), "configmap": ("v1", "ConfigMap"),
     "secret": ("v1", "Secret"), "pvc": ("v1", "PersistentVolumeClaim"), "serviceaccount": ("v1", "ServiceAccount"),
+    "deployment": DEPLOYMENT,
     "role": ("rbac.authorization.k8s.io/v1", "Role"), "rolebinding": ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     "clusterrole": ("rbac.authorization.k8s.io/v1", "ClusterRole"),
     "clusterrolebinding": ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
-    "servicemonitor": ("monitoring.coreos.com/v1", "ServiceMonitor"),
-    "prometheusrule": ("monitoring.coreos.com/v1", "PrometheusRule"),
+    "servicemonitor": (f"{MONITORING_GROUP}/v1", "ServiceMonitor"),
+    "prometheusrule": (f"{MONITORING_GROUP}/v1", "PrometheusRule"),
 }
+_SECTIONS = {"knative": "## Deploying on Knative", "kubernetes": "## Deploying on plain Kubernetes"}
 
 
-def test_uninstall_commands_delete_every_object_but_the_namespace() -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### Uninstall"):]
-    commands = re.findall(r"kubectl (?:-n monitoring )?delete ([a-z,]+)\s+(?:\\\n\s*)?-l ([^\s]+)", section)
-    assert commands, "README.md has no uninstall commands"
-    deleted = set()
-    for kinds, selector in commands:
-        key, _, value = selector.partition("=")
-        deleted |= {_KUBECTL_KINDS[kind] for kind in kinds.split(",")}
-        for obj in ALL_OBJECTS + SECRET_TEMPLATES:
-            if (obj["apiVersion"], obj["kind"]) in {_KUBECTL_KINDS[k] for k in kinds.split(",")}:
-                assert obj["metadata"]["labels"].get(key) == value, f"{_name(obj)} would survive the uninstall"
-    applied = {(o["apiVersion"], o["kind"]) for o in ALL_OBJECTS + SECRET_TEMPLATES} - {("v1", "Namespace")}
-    assert applied <= deleted
+def deleted_objects(block: str, objects: list[dict]) -> list[dict]:
+    """The objects among `objects` that the `kubectl delete` commands of a shell block delete."""
+    deleted = []
+    for line in block.splitlines():
+        words = line.split("#")[0].split()
+        if words[:1] != ["kubectl"] or "delete" not in words:
+            continue
+        namespace = words[words.index("-n") + 1] if "-n" in words else None
+        after = words[words.index("delete") + 1:]
+        kinds = {_KUBECTL_KINDS[kind] for kind in after[0].split(",")}
+        selector = after[after.index("-l") + 1] if "-l" in after else None
+        names = [] if selector else [w for w in after[1:] if not w.startswith("-")]
+        for obj in objects:
+            if (obj["apiVersion"], obj["kind"]) not in kinds:
+                continue
+            if obj["metadata"].get("namespace") not in (None, namespace):
+                continue
+            if selector:
+                key, _, value = selector.partition("=")
+                if obj["metadata"].get("labels", {}).get(key) == value:
+                    deleted.append(obj)
+            elif obj["metadata"]["name"] in names:
+                deleted.append(obj)
+    return deleted
+
+
+@pytest.mark.parametrize("install", INSTALLS)
+def test_uninstall_deletes_every_object_but_the_namespace_and_keeps_the_history(install: str) -> None:
+    objects = list(build(INSTALLS[install][1])) + SECRET_TEMPLATES
+    blocks = shell_blocks(readme_section("### Uninstall", readme_section(_SECTIONS[install])))
+    assert len(blocks) == 2, "one block to uninstall, one to delete the history on purpose"
+    uninstall, history = (deleted_objects(block, objects) for block in blocks)
+    kept = [o for o in objects if o not in uninstall]
+    assert sorted(map(_name, kept)) == sorted(_name(o) for o in objects
+                                              if o["kind"] in ("Namespace", "PersistentVolumeClaim"))
+    claims = [o for o in objects if o["kind"] == "PersistentVolumeClaim"]
+    assert history == claims and len(claims) == 2, "deleting the history deletes the two volumes, nothing else"
+
+
+def test_uninstall_check_sees_what_a_command_deletes() -> None:
+    objects = list(build(KUBERNETES))
+    assert {_name(o) for o in deleted_objects(
+        "kubectl -n monitoring delete deployment,pvc -l app.kubernetes.io/part-of=k8s-resource-monitor", objects)} == {
+        "Deployment/k8s-resource-monitor", f"PersistentVolumeClaim/{DATA_CLAIM}",
+        "PersistentVolumeClaim/k8s-resource-monitor-backup"}
+    assert deleted_objects("kubectl delete deployment -l app.kubernetes.io/part-of=k8s-resource-monitor", objects) == []
+    assert deleted_objects("kubectl -n monitoring delete pvc other-claim", objects) == []
 
 
 # --- schemas ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("obj", CORE_OBJECTS, ids=_name)
-def test_core_object_passes_the_strict_kubernetes_schema(obj: dict) -> None:
-    kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+def _validation_id(entry: tuple[str, dict]) -> str:
+    return f"{entry[0]}{_name(entry[1])}"
 
 
 def _crd_validator(obj: dict) -> jsonschema.Draft7Validator:
-    if not CRD_SCHEMAS:
-        pytest.fail(f"Knative CRD schemas not found in {KNATIVE_CRD_DIR} (set KNATIVE_CRD_DIR)")
     key = (obj["apiVersion"], obj["kind"])
-    assert key in CRD_SCHEMAS, f"no CRD schema for {key} in {KNATIVE_CRD_DIR}"
+    assert key in CRD_SCHEMAS, f"no CRD schema for {key} in tests/schemas/"
     return jsonschema.Draft7Validator(strict_json_schema(CRD_SCHEMAS[key]))
 
 
-@pytest.mark.parametrize("obj", KNATIVE_OBJECTS, ids=_name)
-def test_knative_object_matches_its_crd_schema(obj: dict) -> None:
-    errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in _crd_validator(obj).iter_errors(obj)]
-    assert errors == []
+def schema_errors(obj: dict) -> list[str]:
+    """What the API server would refuse: CRD kinds by their vendored schema, the rest (built-in kinds)
+    by kubernetes-validate in strict mode, which also refuses a kind it does not know."""
+    group = obj["apiVersion"].rpartition("/")[0]
+    if group.endswith("knative.dev") or group == MONITORING_GROUP:
+        return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in _crd_validator(obj).iter_errors(obj)]
+    try:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        return [str(exc)]
+    return []
 
 
-def test_crd_schema_check_rejects_a_misspelt_field() -> None:
-    ksvc = json.loads(json.dumps(_one(*KSVC, "collect")))
-    ksvc["spec"]["template"]["spec"]["containerConcurency"] = 1
-    errors = list(_crd_validator(ksvc).iter_errors(ksvc))
-    assert any("containerConcurency" in e.message for e in errors)
+@pytest.mark.parametrize("entry", UNIQUE_OBJECTS, ids=_validation_id)
+def test_every_object_passes_its_strict_schema(entry: tuple[str, dict]) -> None:
+    assert schema_errors(entry[1]) == []
+
+
+def test_schema_check_covers_every_kind_and_has_a_schema_for_each() -> None:
+    kinds = {(o["apiVersion"], o["kind"]) for _, o in UNIQUE_OBJECTS}
+    assert {KSVC, DEPLOYMENT, *PROMETHEUS_OPERATOR_KINDS} <= kinds
+    custom = {k for k in kinds if k[0].rpartition("/")[0].endswith("knative.dev") or k[0].startswith(MONITORING_GROUP)}
+    assert custom <= set(CRD_SCHEMAS), "custom kinds without a vendored CRD schema"
+
+
+def _misspelt(obj: dict, path: tuple[str | int, ...], field: str) -> dict:
+    copy = json.loads(json.dumps(obj))
+    node = copy
+    for key in path:
+        node = node[key]
+    node[field] = 1
+    return copy
+
+
+@pytest.mark.parametrize(("api_version", "kind", "name", "path", "field"), [
+    (*KSVC, "collect", ("spec", "template", "spec"), "containerConcurency"),
+    (f"{MONITORING_GROUP}/v1", "ServiceMonitor", JOB, ("spec", "endpoints", 0), "scrapeTimout"),
+    (f"{MONITORING_GROUP}/v1", "PrometheusRule", JOB, ("spec", "groups", 0), "partial_response_strategy"),
+    (*DEPLOYMENT, JOB, ("spec",), "stratgy"),
+    ("v1", "Service", JOB, ("spec", "ports", 0), "target_port"),
+], ids=["knative-service", "servicemonitor", "prometheusrule", "deployment", "service"])
+def test_schema_check_rejects_a_misspelt_field(api_version: str, kind: str, name: str, path: tuple, field: str) -> None:
+    objects = list(build(KUBERNETES_OVERLAY)) if api_version in ("v1", "apps/v1") else ALL_OBJECTS
+    obj = _one(api_version, kind, name, objects)
+    assert schema_errors(obj) == []
+    assert any(field in error for error in schema_errors(_misspelt(obj, path, field)))
 
 
 def _as_core_pod(ksvc: dict) -> dict:
@@ -217,13 +387,121 @@ def test_knative_pod_template_is_a_valid_core_pod_spec(ksvc: dict) -> None:
     kubernetes_validate.validate(_as_core_pod(ksvc), KUBERNETES_VERSION, strict=True)
 
 
+# --- references between objects -------------------------------------------------------------------------
+
+
+def pod_templates(objects: list[dict] | tuple[dict, ...]) -> list[tuple[dict, dict]]:
+    """(workload, its pod template) for Deployments and Knative Services. The labels of a Knative
+    Service's pods are its template's plus the `serving.knative.dev/service` label Knative adds."""
+    templates = []
+    for obj in objects:
+        if (obj["apiVersion"], obj["kind"]) == DEPLOYMENT:
+            templates.append((obj, obj["spec"]["template"]))
+        elif (obj["apiVersion"], obj["kind"]) == KSVC:
+            template = json.loads(json.dumps(obj["spec"]["template"]))
+            template.setdefault("metadata", {}).setdefault("labels", {})["serving.knative.dev/service"] = \
+                obj["metadata"]["name"]
+            templates.append((obj, template))
+    return templates
+
+
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and selector.items() <= labels.items()
+
+
+def reference_problems(objects: list[dict] | tuple[dict, ...]) -> list[str]:
+    """What would leave a pod Pending, a Service without endpoints or a scrape without a target."""
+    problems = []
+    names = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    for workload, template in pod_templates(objects):
+        spec, where = template["spec"], _name(workload)
+        labels = template["metadata"].get("labels") or {}
+        if workload["kind"] == "Deployment" and not _selects(workload["spec"]["selector"]["matchLabels"], labels):
+            problems.append(f"{where}: the selector does not match the pod template's labels")
+        if spec.get("serviceAccountName") and ("ServiceAccount", spec["serviceAccountName"]) not in names:
+            problems.append(f"{where}: ServiceAccount {spec['serviceAccountName']} does not exist")
+        volumes = {v["name"]: v for v in spec.get("volumes") or ()}
+        for volume in volumes.values():
+            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            if claim and ("PersistentVolumeClaim", claim) not in names:
+                problems.append(f"{where}: volume {volume['name']} claims {claim}, which does not exist")
+        mounted = set()
+        for container in spec["containers"]:
+            for mount in container.get("volumeMounts") or ():
+                mounted.add(mount["name"])
+                if mount["name"] not in volumes:
+                    problems.append(f"{where}: mount of {mount['name']}, which is no volume")
+            refs = [(kind, source[key]) for source in container.get("envFrom") or ()
+                    for key, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")) if key in source]
+            refs += [(kind, item["valueFrom"][key]) for item in container.get("env") or () if "valueFrom" in item
+                     for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret"))
+                     if key in item["valueFrom"]]
+            for kind, ref in refs:
+                if (kind, ref["name"]) not in names and not ref.get("optional"):
+                    problems.append(f"{where}: {kind} {ref['name']} does not exist and is not optional")
+        problems += [f"{where}: volume {name} is mounted nowhere" for name in set(volumes) - mounted]
+    for service in (o for o in objects if (o["apiVersion"], o["kind"]) == ("v1", "Service")):
+        selected = [(w, t) for w, t in pod_templates(objects)
+                    if _selects(service["spec"].get("selector") or {}, t["metadata"].get("labels") or {})]
+        if len(selected) != 1:
+            problems.append(f"{_name(service)} selects the pods of {len(selected)} workloads, not one")
+            continue
+        workload, template = selected[0]
+        ports = [p for c in template["spec"]["containers"] for p in c.get("ports") or ()]
+        for port in service["spec"]["ports"]:
+            target = port.get("targetPort", port["port"])
+            known = {p.get("name") for p in ports} if isinstance(target, str) else \
+                {p["containerPort"] for p in ports} | ({KNATIVE_QUEUE_PROXY_PORT} if workload["kind"] == "Service" else set())
+            if target not in known:
+                problems.append(f"{_name(service)}: port {port.get('name')} targets {target}, which "
+                                f"{_name(workload)}'s pods do not serve")
+    for monitor in (o for o in objects if o["kind"] == "ServiceMonitor"):
+        namespaces = monitor["spec"].get("namespaceSelector", {}).get("matchNames") or [monitor["metadata"]["namespace"]]
+        services = [s for s in objects if (s["apiVersion"], s["kind"]) == ("v1", "Service")
+                    and s["metadata"]["namespace"] in namespaces
+                    and _selects(monitor["spec"]["selector"]["matchLabels"], s["metadata"].get("labels") or {})]
+        if len(services) != 1:
+            problems.append(f"{_name(monitor)} selects {len(services)} Services, not one")
+            continue
+        port_names = {p.get("name") for p in services[0]["spec"]["ports"]}
+        problems += [f"{_name(monitor)}: {_name(services[0])} has no port named {e.get('port')}"
+                     for e in monitor["spec"]["endpoints"] if e.get("port") not in port_names]
+    for binding in (o for o in objects if o["kind"] in ("RoleBinding", "ClusterRoleBinding")):
+        if (binding["roleRef"]["kind"], binding["roleRef"]["name"]) not in names:
+            problems.append(f"{_name(binding)}: {binding['roleRef']['kind']} {binding['roleRef']['name']} does not exist")
+        problems += [f"{_name(binding)}: ServiceAccount {s['name']} does not exist" for s in binding["subjects"]
+                     if s["kind"] == "ServiceAccount" and ("ServiceAccount", s["name"]) not in names]
+    return problems
+
+
+@pytest.mark.parametrize("directory", KUSTOMIZATIONS, ids=relative)
+def test_references_between_objects_resolve(directory: Path) -> None:
+    assert reference_problems(build(directory)) == []
+
+
+def test_reference_check_finds_what_would_break() -> None:
+    objects = json.loads(json.dumps(build(KUBERNETES_OVERLAY)))
+    deployment = _one(*DEPLOYMENT, JOB, objects)
+    deployment["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] = "k8s-monitor-data"
+    deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]["configMapRef"]["name"] = "monitor-config"
+    deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"] = "web"
+    _one("v1", "Service", JOB, objects)["spec"]["selector"]["app.kubernetes.io/component"] = "metrics"
+    _one(f"{MONITORING_GROUP}/v1", "ServiceMonitor", JOB, objects)["spec"]["endpoints"][0]["port"] = "metrics"
+    assert reference_problems(objects) == [
+        "Deployment/k8s-resource-monitor: volume data claims k8s-monitor-data, which does not exist",
+        "Deployment/k8s-resource-monitor: ConfigMap monitor-config does not exist and is not optional",
+        "Service/k8s-resource-monitor selects the pods of 0 workloads, not one",
+        "ServiceMonitor/k8s-resource-monitor: Service/k8s-resource-monitor has no port named metrics",
+    ]
+
+
 # --- the Knative Services ------------------------------------------------------------------------------------
 
 
 def test_one_knative_service_per_function_from_one_image() -> None:
     services = _knative_services()
     assert sorted(s["metadata"]["name"] for s in services) == sorted(FUNCTIONS)
-    base = yaml.safe_load((KNATIVE / "kustomization.yaml").read_text())
+    base = yaml.safe_load((KNATIVE / "base" / "kustomization.yaml").read_text())
     (image,) = [i for i in base["images"] if i["name"] == IMAGE]
     built = f"{image['newName']}:{image['newTag']}"
     assert {_container(s)["image"] for s in services} == {built}
@@ -444,15 +722,15 @@ def test_sink_binding_points_collect_at_the_broker() -> None:
 # --- RBAC --------------------------------------------------------------------------------------------------------
 
 
-def _bound_rules() -> list[tuple[str | None, dict]]:
+def _bound_rules(objects: list[dict]) -> list[tuple[str | None, dict]]:
     """(namespace the rule applies in, None = cluster-wide) for every rule bound to our ServiceAccount."""
     rules = []
     for kind, role_kind in (("ClusterRoleBinding", "ClusterRole"), ("RoleBinding", "Role")):
-        for binding in _objects("rbac.authorization.k8s.io/v1", kind):
+        for binding in _objects("rbac.authorization.k8s.io/v1", kind, objects):
             subjects = {(s["kind"], s["name"], s.get("namespace")) for s in binding["subjects"]}
             assert subjects == {("ServiceAccount", SERVICE_ACCOUNT, NAMESPACE)}, _name(binding)
             assert binding["roleRef"]["kind"] == role_kind
-            role = _one("rbac.authorization.k8s.io/v1", role_kind, binding["roleRef"]["name"])
+            role = _one("rbac.authorization.k8s.io/v1", role_kind, binding["roleRef"]["name"], objects)
             scope = role["metadata"].get("namespace")
             rules.extend((scope, rule) for rule in role["rules"])
     return rules
@@ -468,7 +746,28 @@ def _object_name(path: str, resource: str) -> str | None:
     return parts[-1] if len(parts) >= 2 and parts[-2] == resource else None
 
 
+Call = tuple[str, str, str, "str | None", "str | None"]  # verb, group, resource, namespace, object name
+
+
+def recorded_calls(cluster) -> set[Call]:  # type: ignore[no-untyped-def]
+    return {(r.verb, r.group, r.resource, r.namespace, _object_name(r.path, r.resource)) for r in cluster.kube.requests}
+
+
+def rbac_gaps(calls: set[Call], rules: list[tuple[str | None, dict]]) -> tuple[list[Call], list[tuple]]:
+    """(calls no rule allows, permissions no call uses)."""
+    uncovered = [call for call in calls if not any(
+        scope in (None, call[3]) and _allows(rule, call[0], call[1], call[2], call[4]) for scope, rule in rules)]
+    unused = [(rule_group, resource, verb, name)
+              for _, rule in rules for rule_group in rule["apiGroups"] for resource in rule["resources"]
+              for verb in rule["verbs"] for name in rule.get("resourceNames", [None])
+              if not any(_allows({"apiGroups": [rule_group], "resources": [resource], "verbs": [verb],
+                                  **({"resourceNames": [name]} if name else {})}, c[0], c[1], c[2], c[4])
+                         for c in calls)]
+    return sorted(uncovered, key=str), unused
+
+
 def test_rbac_grants_exactly_the_api_calls_the_code_makes(tmp_path: Path, cluster) -> None:  # type: ignore[no-untyped-def]
+    """Knative: `collect` and `health` are the Services with the ServiceAccount's token."""
     from shared.collect_entry import collect_once
     from shared.health import check_health
     from shared.triggers import Trigger
@@ -482,18 +781,52 @@ def test_rbac_grants_exactly_the_api_calls_the_code_makes(tmp_path: Path, cluste
     assert (status, body["status"]) == (200, "ok"), body
     check_health(settings)
 
-    calls = {(r.verb, r.group, r.resource, r.namespace, _object_name(r.path, r.resource))
-             for r in cluster.kube.requests}
-    rules = _bound_rules()
-    uncovered = [call for call in calls if not any(
-        scope in (None, call[3]) and _allows(rule, call[0], call[1], call[2], call[4]) for scope, rule in rules)]
+    uncovered, unused = rbac_gaps(recorded_calls(cluster), _bound_rules(ALL_OBJECTS))
     assert uncovered == [], "API calls the deployed ServiceAccount may not make"
-    unused = [(rule_group, resource, verb, name)
-              for _, rule in rules for rule_group in rule["apiGroups"] for resource in rule["resources"]
-              for verb in rule["verbs"] for name in rule.get("resourceNames", [None])
-              if not any(_allows({"apiGroups": [rule_group], "resources": [resource], "verbs": [verb],
-                                  **({"resourceNames": [name]} if name else {})}, c[0], c[1], c[2], c[4])
-                         for c in calls)]
+    assert unused == [], "permissions granted that the code never uses"
+
+
+def _ok_runs(database: Path) -> int:
+    if not database.exists():
+        return 0
+    conn = connect(database, readonly=True)
+    try:
+        return conn.execute("SELECT count(*) FROM runs WHERE status = 'ok'").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_rbac_grants_exactly_the_api_calls_serve_makes(tmp_path: Path, cluster) -> None:  # type: ignore[no-untyped-def]
+    """The plain install: the Deployment's container, run as the image runs it (tests/image.py),
+    collects on its schedule and on demand, answers /health, backs up and reports; every request it
+    sends to the API server is recorded and held against the RBAC of kubernetes/."""
+    import requests
+
+    objects = list(build(KUBERNETES_OVERLAY))
+    deployment = _one(*DEPLOYMENT, JOB, objects)
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == SERVICE_ACCOUNT and pod.get("automountServiceAccountToken", True)
+    config_maps = {o["metadata"]["name"]: o["data"] for o in objects if o["kind"] == "ConfigMap"}
+    cluster_env = {"KUBECONFIG": str(cluster.write_kubeconfig(tmp_path / "kubeconfig")),
+                   "PROMETHEUS_URL": cluster.prometheus_url}
+    downward_api = {"metadata.name": "k8s-resource-monitor-6d8f7c9b5-x2x4z", "metadata.namespace": NAMESPACE}
+    with running_container(tmp_path, pod, config_maps, cluster_env, downward_api) as url:
+        deadline = time.monotonic() + 30
+        while _ok_runs(tmp_path / "data" / "k8s_metrics.db") == 0:  # the schedule's first collection
+            assert time.monotonic() < deadline, "serve stored no collection"
+            time.sleep(0.2)
+        headers = {"Connection": "close"}
+        collected = requests.post(f"{url}/collect", json={}, headers=headers, timeout=60)
+        assert (collected.status_code, collected.json()["status"]) == (200, "ok"), collected.text
+        assert requests.get(f"{url}/health", headers=headers, timeout=30).json()["kubernetes_status"] == "healthy"
+        assert requests.post(f"{url}/backup", json={}, headers=headers, timeout=60).status_code == 200
+        assert requests.get(f"{url}/report?format=json", headers=headers, timeout=30).status_code == 200
+
+    calls = recorded_calls(cluster)
+    assert ("update", "coordination.k8s.io", "leases", NAMESPACE, config_maps["k8s-resource-monitor-config"][
+        "LEASE_NAME"]) in calls, "serve collects under the Lease in its namespace"
+    uncovered, unused = rbac_gaps(calls, _bound_rules(objects))
+    assert uncovered == [], "API calls the deployed ServiceAccount may not make"
     assert unused == [], "permissions granted that the code never uses"
 
 
@@ -545,6 +878,13 @@ _ALERT_TESTS = [  # (input series, eval time, alert, expected labels besides ale
       ('container_spec_memory_limit_bytes{namespace="monitoring", pod="report-00001-deployment-x", container="report"}',
        "1073741824x30")],
      "20m", "K8sResourceMonitorHighMemory", []),
+    ([('container_memory_working_set_bytes{namespace="monitoring", pod="k8s-resource-monitor-6d8f7-x2x4z", '
+       'container="serve"}', "1500000000x30"),  # the plain install's one container, near its 1536Mi
+      ('container_spec_memory_limit_bytes{namespace="monitoring", pod="k8s-resource-monitor-6d8f7-x2x4z", '
+       'container="serve"}', "1610612736x30")],
+     "20m", "K8sResourceMonitorHighMemory",
+     [{"severity": "warning", "namespace": "monitoring", "pod": "k8s-resource-monitor-6d8f7-x2x4z",
+       "container": "serve"}]),
 ]
 
 
@@ -623,7 +963,7 @@ def _exposed_metric_names(tmp_path: Path, cluster, monkeypatch: pytest.MonkeyPat
 
 
 def _dashboard() -> dict[str, Any]:
-    return json.loads((KNATIVE / "grafana-dashboard.json").read_text(encoding="utf-8"))
+    return json.loads((COMMON / "base" / "grafana-dashboard.json").read_text(encoding="utf-8"))
 
 
 def _dashboard_queries() -> list[str]:
