@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The cluster side of a k8s-resource-monitor problem report, in one folder and one .tar.gz:
-# the Knative Services and their Revisions, the PingSources, Broker, Triggers and SinkBinding,
-# `describe` of each, the logs of every container (and of its previous instance, after a crash or
-# an OOM kill), the namespace's events, the ConfigMaps, the Secrets' names (never their values),
-# RBAC, nodes and their usage (kubectl top), and `k8s-monitor diagnose` run in the health pod.
+# the Knative Services and their Revisions, the PingSources, Broker, Triggers and SinkBinding (or the
+# Deployment of the plain install), `describe` of each, the logs of every container (and of its
+# previous instance, after a crash or an OOM kill), the namespace's events, the ConfigMaps, the
+# Secrets' names (never their values), RBAC, nodes and their usage (kubectl top), and
+# `k8s-monitor diagnose` run in the health pod (Knative) or the serve pod (plain Kubernetes).
 # A command that fails (no metrics-server, no Knative Eventing, no permission) is noted in its file
 # and the bundle goes on. Needs kubectl, pointed at the cluster (KUBECONFIG / current context).
 set -uo pipefail
@@ -78,7 +79,7 @@ done
 append rbac.txt get clusterroles,clusterrolebindings -l "$SELECTOR" -o wide
 append rbac.txt auth can-i --list -n "$NAMESPACE" --as "system:serviceaccount:$NAMESPACE:k8s-resource-monitor"
 
-for kind in ksvc revisions pingsources brokers triggers sinkbindings pods persistentvolumeclaims; do
+for kind in ksvc revisions pingsources brokers triggers sinkbindings deployments pods persistentvolumeclaims; do
   capture "describe-$kind.txt" describe "$kind" "${scope[@]}"
 done
 # The Services' specs (traffic split, image, env references) and the eventing wiring, as applied.
@@ -109,18 +110,27 @@ while read -r pod containers; do
   done
 done <<<"$pods"
 
-# The monitor's own diagnosis, from inside the health pod (it has the database and the service account).
-health_pod=$(kubectl get pods -n "$NAMESPACE" -l serving.knative.dev/service=health \
-  --field-selector=status.phase=Running -o name 2>/dev/null | head -n 1)
-if [ -n "$health_pod" ]; then
-  capture diagnose.txt exec -n "$NAMESPACE" "$health_pod" -c health -- python -m shared diagnose --output /tmp
+# The monitor's own diagnosis, from inside a pod that has the database and the service account:
+# the health pod on Knative, else the serve pod of the plain install (kubernetes/).
+running_pod() {
+  kubectl get pods -n "$NAMESPACE" -l "$1" --field-selector=status.phase=Running -o name 2>/dev/null | head -n 1
+}
+diagnose_pod=$(running_pod serving.knative.dev/service=health)
+diagnose_container=health
+if [ -z "$diagnose_pod" ]; then
+  diagnose_pod=$(running_pod app.kubernetes.io/name=k8s-resource-monitor,app.kubernetes.io/component=server)
+  diagnose_container=serve
+fi
+if [ -n "$diagnose_pod" ]; then
+  in_pod=(exec -n "$NAMESPACE" "$diagnose_pod" -c "$diagnose_container" --)
+  capture diagnose.txt "${in_pod[@]}" python -m shared diagnose --output /tmp
   archive=$(sed -n 's/^archive: //p' "$OUTPUT/diagnose.txt" | tail -n 1)
   if [ -n "$archive" ]; then
-    capture "$(basename "$archive")" exec -n "$NAMESPACE" "$health_pod" -c health -- cat "$archive"
-    kubectl exec -n "$NAMESPACE" "$health_pod" -c health -- rm -f "$archive" >/dev/null 2>&1
+    capture "$(basename "$archive")" "${in_pod[@]}" cat "$archive"
+    kubectl "${in_pod[@]}" rm -f "$archive" >/dev/null 2>&1
   fi
 else
-  echo "no running health pod in $NAMESPACE: k8s-monitor diagnose was not run" >"$OUTPUT/diagnose.txt"
+  echo "no running health or serve pod in $NAMESPACE: k8s-monitor diagnose was not run" >"$OUTPUT/diagnose.txt"
 fi
 
 tar -czf "$OUTPUT.tar.gz" -C "$(dirname "$OUTPUT")" "$(basename "$OUTPUT")"

@@ -37,7 +37,9 @@ if verb == "get" and args[1] == "pods" and any(a.startswith("jsonpath=") for a i
         print(pod, " ".join(containers))
     sys.exit(0)
 if verb == "get" and args[1] == "pods" and "-o" in args and args[args.index("-o") + 1] == "name":
-    print("\n".join(f"pod/{pod}" for pod in pods if pod.startswith("health-")))
+    selector = args[args.index("-l") + 1]
+    prefix = "health-" if selector == "serving.knative.dev/service=health" else "k8s-resource-monitor-"
+    print("\n".join(f"pod/{pod}" for pod in pods if pod.startswith(prefix)))
     sys.exit(0)
 if verb == "get" and args[1] == "secrets":
     print("NAME                         TYPE     DATA   AGE\nk8s-resource-monitor-slack   Opaque   1      3d")
@@ -66,7 +68,7 @@ print("canned answer to: kubectl " + " ".join(args))
 '''
 
 
-def with_fake_kubectl(tmp_path: Path) -> dict[str, str]:
+def with_fake_kubectl(tmp_path: Path, pods: dict[str, tuple[str, ...]] = PODS) -> dict[str, str]:
     """An environment whose PATH starts with the fake kubectl; its calls go to FAKE_KUBECTL_LOG."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -74,7 +76,7 @@ def with_fake_kubectl(tmp_path: Path) -> dict[str, str]:
     kubectl.write_text(FAKE_KUBECTL)
     kubectl.chmod(0o755)
     return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_KUBECTL_LOG": str(tmp_path / "calls.jsonl"),
-            "FAKE_PODS": json.dumps(PODS), "FAKE_ARCHIVE": ARCHIVE_IN_POD}
+            "FAKE_PODS": json.dumps(pods), "FAKE_ARCHIVE": ARCHIVE_IN_POD}
 
 
 @pytest.fixture
@@ -139,6 +141,21 @@ def test_the_bundle_holds_the_knative_objects_logs_events_and_the_diagnosis(
             "shared", "diagnose", "--output", "/tmp"] in recorded
     assert ["exec", "-n", "mon", "pod/health-00001-deployment-5f6c7d-abcde", "-c", "health", "--", "rm", "-f",
             ARCHIVE_IN_POD] in recorded
+
+
+def test_the_plain_install_is_diagnosed_in_its_serve_pod(tmp_path: Path) -> None:
+    env = with_fake_kubectl(tmp_path, {"k8s-resource-monitor-6d8f7c9b5-x2x4z": ("serve",)})
+    out = tmp_path / "bundle"
+    result = run_bundle(env, "-o", str(out), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    recorded = calls(env)
+    assert ["describe", "deployments", "-n", "monitoring", "-l", "app.kubernetes.io/part-of=k8s-resource-monitor"] \
+        in recorded
+    assert ["exec", "-n", "monitoring", "pod/k8s-resource-monitor-6d8f7c9b5-x2x4z", "-c", "serve", "--", "python",
+            "-m", "shared", "diagnose", "--output", "/tmp"] in recorded
+    assert (out / "k8s-monitor-diagnose-20240115_103000.tar.gz").read_bytes() == b"\x1f\x8b fake archive bytes"
+    assert (out / "logs" / "k8s-resource-monitor-6d8f7c9b5-x2x4z.serve.log").is_file()
 
 
 def test_no_secret_value_is_ever_requested(default_bundle) -> None:  # type: ignore[no-untyped-def]

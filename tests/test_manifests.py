@@ -328,7 +328,7 @@ def schema_errors(obj: dict) -> list[str]:
     try:
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
     except kubernetes_validate.ValidationError as exc:
-        return [str(exc)]
+        return [f"{'.'.join(map(str, exc.absolute_path))}: {exc.message}"]
     return []
 
 
