@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import Settings, load_settings
+from shared.core.settings import Settings, load_settings
 from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.scenario import Scenario, build_scenario
 

@@ -6,12 +6,12 @@ import sqlite3
 
 import pytest
 
-from shared.collect_entry import collect_once
-from shared.collector import parse_collect_request
+from shared.domain.collection import parse_collect_request
+from shared.entry.collect import collect_once
+from shared.entry.triggers import BadRequest, Trigger
 from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.scenario import build_scenario
 from shared.simulator.timeseries import cpu_cores_at, memory_bytes_at
-from shared.triggers import BadRequest, Trigger
 from tests.conftest import make_settings
 
 WINDOW_SECONDS = 300

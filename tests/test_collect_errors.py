@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from shared import collector
 from shared.cli import main
-from shared.collect_entry import collect_once
-from shared.collector import parse_collect_request
-from shared.store import StoreError, connect, transaction
-from shared.triggers import BadRequest, Trigger
+from shared.domain import collection as collector
+from shared.domain.collection import parse_collect_request
+from shared.entry.collect import collect_once
+from shared.entry.triggers import BadRequest, Trigger
+from shared.store.connection import StoreError, connect, transaction
 from tests.conftest import make_settings
 
 PING = ("/apis/v1/namespaces/monitoring/pingsources/collect", "dev.knative.sources.ping")
@@ -50,7 +50,7 @@ def test_an_unexpected_error_releases_the_event_for_the_retry(settings, monkeypa
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("shared.collect_entry.run_collection", broken)
+    monkeypatch.setattr("shared.entry.collect.run_collection", broken)
     with pytest.raises(RuntimeError):
         collect_once(settings, ping("tick-10"))
     monkeypatch.undo()

@@ -23,7 +23,7 @@ import pytest
 import requests
 import yaml
 
-from shared.store import connect
+from shared.store.connection import connect
 from tests.servers import BIN, free_port, stop_process, wait_until_up
 
 REPO = Path(__file__).resolve().parent.parent

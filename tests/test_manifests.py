@@ -21,10 +21,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from shared.config import Settings, load_settings
-from shared.events import ALERT_EVENT_TYPES
-from shared.quantity import cpu_millicores, memory_bytes
-from shared.store import connect
+from shared.core.settings import Settings, load_settings
+from shared.notify.cloudevents import ALERT_EVENT_TYPES
+from shared.sources.quantity import cpu_millicores, memory_bytes
+from shared.store.connection import connect
 from tests.conftest import make_settings
 from tests.knative_schema import (
     KNATIVE_CRD_DIR,
@@ -469,9 +469,9 @@ def _object_name(path: str, resource: str) -> str | None:
 
 
 def test_rbac_grants_exactly_the_api_calls_the_code_makes(tmp_path: Path, cluster) -> None:  # type: ignore[no-untyped-def]
-    from shared.collect_entry import collect_once
-    from shared.health import check_health
-    from shared.triggers import Trigger
+    from shared.entry.collect import collect_once
+    from shared.entry.triggers import Trigger
+    from shared.ops.health import check_health
 
     collect = _one(*KSVC, "collect")
     field_paths = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in _env(collect).values() if "valueFrom" in e}
@@ -600,8 +600,8 @@ def test_metric_name_parser_reads_names_not_labels_or_functions() -> None:
 def _exposed_metric_names(tmp_path: Path, cluster, monkeypatch: pytest.MonkeyPatch) -> set[str]:  # type: ignore[no-untyped-def]
     """Series names the health function's /metrics lists after a collection (families without
     samples count: a table without rows still declares its metric)."""
-    from shared.collect_entry import collect_once
-    from shared.triggers import Trigger
+    from shared.entry.collect import collect_once
+    from shared.entry.triggers import Trigger
 
     settings = make_settings(tmp_path, cluster)
     assert collect_once(settings, Trigger("http"))[1] == 200

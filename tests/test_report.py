@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from shared.cli import main as cli_main
-from shared.config import Settings, load_settings
-from shared.report import NO_DATA, build_report, parse_report_query, report_csv, report_json
-from shared.report_entry import report_from_http
-from shared.store import connect
-from shared.summary import summarize
-from shared.triggers import BadRequest
-from shared.window_usage import parse_window
+from shared.core.settings import Settings, load_settings
+from shared.domain.report import NO_DATA, build_report, parse_report_query, report_csv, report_json
+from shared.domain.summary import summarize
+from shared.entry.report import report_from_http
+from shared.entry.triggers import BadRequest
+from shared.store.connection import connect
+from shared.store.window_usage import parse_window
 from tests.report_history import History, MiB, Sample, random_history, reference_report
 
 NOW = 1_767_225_600 + 10 * 86_400 + 13 * 3600  # 2026-01-11 13:00 UTC, on a collection

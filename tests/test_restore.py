@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from shared.backup import run_backup
 from shared.cli import main
-from shared.config import Settings
-from shared.locking import try_file_lock
-from shared.restore import RestoreError, restore_backup
-from shared.store import connect
+from shared.core.locking import try_file_lock
+from shared.core.settings import Settings
+from shared.ops.backup import run_backup
+from shared.ops.restore import RestoreError, restore_backup
+from shared.store.connection import connect
 from tests.conftest import make_settings
 from tests.synthetic_history import store_synthetic_run, synthetic_inventory
 

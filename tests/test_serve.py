@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import requests
 
-from shared.schedule import next_daily
+from shared.entry.schedule import next_daily
 from tests.servers import REPO, free_port, wait_until_up
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared import schema, store
-from shared.collect_entry import collect_once
-from shared.config import Settings
-from shared.store import SCHEMA_VERSION, SchemaTooNew, StoreError, connect, schema_version
-from shared.triggers import Trigger
+from shared.core.settings import Settings
+from shared.entry.collect import collect_once
+from shared.entry.triggers import Trigger
+from shared.store import connection as store
+from shared.store import schema
+from shared.store.connection import SCHEMA_VERSION, SchemaTooNew, StoreError, connect, schema_version
 from tests.conftest import FakeClock
 from tests.servers import function_server
 
@@ -115,7 +116,7 @@ def test_a_migration_keeps_a_copy_of_the_data_it_started_from(
         samples = collected_database(settings, clock)
     database = settings.database_path
 
-    with caplog.at_level(logging.WARNING, logger="shared.store"):
+    with caplog.at_level(logging.WARNING, logger="shared.store.connection"):
         conn = connect(database)  # the upgraded release opens it
     conn.close()
 

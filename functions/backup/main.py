@@ -4,8 +4,8 @@ from typing import TYPE_CHECKING
 
 import functions_framework
 
-from shared.backup_entry import backup_from_http
-from shared.http import Answer, handles_errors, json_answer, start_function
+from shared.entry.backup import backup_from_http
+from shared.entry.http import Answer, handles_errors, json_answer, start_function
 
 if TYPE_CHECKING:
     import flask

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import functions_framework
 
-from shared.health import check_health, check_readiness
-from shared.http import Answer, handles_errors, json_answer, start_function
-from shared.metrics import HTTP_REGISTRY, DatabaseCollector, metrics_answer
-from shared.triggers import BadRequest
+from shared.entry.http import Answer, handles_errors, json_answer, start_function
+from shared.entry.triggers import BadRequest
+from shared.ops.health import check_health, check_readiness
+from shared.ops.metrics import HTTP_REGISTRY, DatabaseCollector, metrics_answer
 
 if TYPE_CHECKING:
     import flask

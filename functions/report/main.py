@@ -4,8 +4,8 @@ from typing import TYPE_CHECKING
 
 import functions_framework
 
-from shared.http import Answer, handles_errors, start_function
-from shared.report_entry import report_from_http
+from shared.entry.http import Answer, handles_errors, start_function
+from shared.entry.report import report_from_http
 
 if TYPE_CHECKING:
     import flask

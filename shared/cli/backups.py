@@ -7,10 +7,10 @@ import json
 import time
 from datetime import datetime, timezone
 
-from shared.backup import list_backups
 from shared.cli import cli_settings
-from shared.rightsizing import format_bytes
-from shared.timeutil import DAY_SECONDS, HOUR_SECONDS
+from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS
+from shared.domain.rightsizing import format_bytes
+from shared.ops.backup import list_backups
 
 CHECKSUM_WORDS = {"ok": "verified", "mismatch": "DAMAGED (checksum mismatch)", "missing": "no checksum file",
                   "unchecked": "not checked"}

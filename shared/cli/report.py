@@ -13,7 +13,8 @@ import textwrap
 import time
 
 from shared.cli import cli_settings
-from shared.report import (
+from shared.core.timeutil import utc_minute
+from shared.domain.report import (
     NO_DATA,
     SORTS,
     ContainerReport,
@@ -23,9 +24,8 @@ from shared.report import (
     report_csv,
     report_json,
 )
-from shared.rightsizing import format_bytes, format_cores, format_span
-from shared.timeutil import utc_minute
-from shared.triggers import BadRequest
+from shared.domain.rightsizing import format_bytes, format_cores, format_span
+from shared.entry.triggers import BadRequest
 
 DEFAULT_LIMITS = {"table": "30", "json": "100", "csv": "all"}
 NAME_WIDTH = 28
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the report; exit 2 when an option is invalid, 0 otherwise."""
-    from shared.store import connect
+    from shared.store.connection import connect
 
     settings = cli_settings()
     now = time.time()

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from shared.cli import cli_settings
-from shared.restore import RestoreError, restore_backup
+from shared.ops.restore import RestoreError, restore_backup
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from werkzeug.serving import run_simple
 
     from shared.cli import cli_settings
-    from shared.schedule import Scheduler
+    from shared.entry.schedule import Scheduler
 
     settings = cli_settings()
     os.environ.setdefault("DATABASE_PATH", str(settings.database_path))  # the functions read the environment

@@ -13,9 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.alerts import Alert, fingerprint
+from shared.domain.alerts import Alert, fingerprint
+from shared.entry.triggers import BadRequest
 from shared.notify.message import AlertGroup, group_by_severity
-from shared.triggers import BadRequest
 
 ALERTMANAGER_VERSION = "4"
 _MAX_ALERTS = 10_000
