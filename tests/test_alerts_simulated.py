@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
-from shared.entry.triggers import Trigger
 from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.scenario import Scenario, build_scenario
 from shared.simulator.timeseries import memory_bytes_at, oom_events_total_at, restart_count_at

@@ -20,8 +20,8 @@ import pytest
 
 from shared.core.locking import try_file_lock
 from shared.core.settings import Settings
+from shared.domain.trigger import Trigger
 from shared.entry.backup import backup_once
-from shared.entry.triggers import Trigger
 from shared.ops import backup as backup_module
 from shared.ops.backup import BackupInfo, last_backup, list_backups, prune_backups, run_backup, verify_checksum
 from shared.ops.restore import restore_backup

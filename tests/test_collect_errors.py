@@ -11,8 +11,9 @@ import pytest
 from shared.cli import main
 from shared.domain import collection as collector
 from shared.domain.collection import parse_collect_request
+from shared.domain.errors import InvalidInput
+from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
-from shared.entry.triggers import BadRequest, Trigger
 from shared.store.connection import StoreError, connect, transaction
 from tests.conftest import make_settings
 
@@ -76,7 +77,7 @@ def test_a_request_may_narrow_namespaces_include_but_not_widen_it(tmp_path, clus
     body, _ = collect_once(settings, Trigger("http"), parse_collect_request({"namespaces": allowed[:1]}))
     assert body["pods"] == sum(1 for p in small_scenario.pods if p.namespace == allowed[0])
     outside = sorted(small_scenario.namespaces)[-1]
-    with pytest.raises(BadRequest, match=f"namespace\\(s\\) {outside} are outside NAMESPACES_INCLUDE"):
+    with pytest.raises(InvalidInput, match=f"namespace\\(s\\) {outside} are outside NAMESPACES_INCLUDE"):
         collect_once(settings, Trigger("http"), parse_collect_request({"namespaces": [outside]}))
 
 

@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
+from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
-from shared.entry.triggers import Trigger
 from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.timeseries import cpu_cores_at, memory_bytes_at
 from tests.conftest import FakeClock, make_settings

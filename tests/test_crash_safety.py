@@ -12,8 +12,8 @@ import time
 
 import pytest
 
+from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
-from shared.entry.triggers import Trigger
 from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.scenario import build_scenario
 from tests.conftest import make_settings
@@ -25,7 +25,7 @@ COLLECT_FOREVER = """
 import sys
 from shared.entry.collect import collect_once
 from shared.core.settings import load_settings
-from shared.entry.triggers import Trigger
+from shared.domain.trigger import Trigger
 settings = load_settings()
 print("ready", flush=True)
 while True:

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from shared.core.settings import Settings
+from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
-from shared.entry.triggers import Trigger
 from shared.ops.diagnose import OK, PROBLEM, UNAVAILABLE, Diagnosis, container_memory, diagnose, write_archive
 from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.scenario import SimContainer, SimPod, object_uid

@@ -9,8 +9,8 @@ import json
 import requests
 
 from shared.core.logs import configure_logging
+from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
-from shared.entry.triggers import Trigger
 from shared.store.connection import connect, transaction
 from tests.conftest import make_settings
 from tests.notify_receivers import http_receiver

@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
+from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
-from shared.entry.triggers import Trigger
 from tests.conftest import make_settings
 
 

@@ -19,8 +19,8 @@ import requests
 
 from shared import __version__
 from shared.core.settings import Settings
+from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
-from shared.entry.triggers import Trigger
 from shared.ops.health import check_health, check_readiness
 from shared.simulator.cluster import SimulatedCluster
 from shared.store.connection import SCHEMA_VERSION, connect

@@ -10,10 +10,11 @@ from flask import Flask
 
 from shared.core.settings import load_settings
 from shared.domain.alerts import Alert
+from shared.domain.trigger import Trigger
 from shared.entry.alert_notify import FUNCTION as ALERT_NOTIFY
 from shared.entry.alert_notify import notify_from_http
 from shared.entry.collect import collect_once
-from shared.entry.triggers import PING_EVENT_TYPE, Trigger
+from shared.entry.triggers import PING_EVENT_TYPE
 from shared.notify.cloudevents import alert_events
 from shared.notify.message import group_by_severity
 from shared.store.connection import connect

@@ -469,8 +469,8 @@ def _object_name(path: str, resource: str) -> str | None:
 
 
 def test_rbac_grants_exactly_the_api_calls_the_code_makes(tmp_path: Path, cluster) -> None:  # type: ignore[no-untyped-def]
+    from shared.domain.trigger import Trigger
     from shared.entry.collect import collect_once
-    from shared.entry.triggers import Trigger
     from shared.ops.health import check_health
 
     collect = _one(*KSVC, "collect")
@@ -600,8 +600,8 @@ def test_metric_name_parser_reads_names_not_labels_or_functions() -> None:
 def _exposed_metric_names(tmp_path: Path, cluster, monkeypatch: pytest.MonkeyPatch) -> set[str]:  # type: ignore[no-untyped-def]
     """Series names the health function's /metrics lists after a collection (families without
     samples count: a table without rows still declares its metric)."""
+    from shared.domain.trigger import Trigger
     from shared.entry.collect import collect_once
-    from shared.entry.triggers import Trigger
 
     settings = make_settings(tmp_path, cluster)
     assert collect_once(settings, Trigger("http"))[1] == 200

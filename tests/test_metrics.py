@@ -11,8 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shared.core.settings import Settings
 from shared.domain.alerts import Alert
+from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
-from shared.entry.triggers import Trigger
 from shared.notify.delivery import Attempt
 from shared.notify.dispatch import prune_notifications, record_attempt
 from shared.notify.message import AlertGroup

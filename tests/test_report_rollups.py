@@ -14,8 +14,8 @@ import pytest
 
 from shared.core.settings import Settings, load_settings
 from shared.domain.report import build_report, parse_report_query, report_json
+from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
-from shared.entry.triggers import Trigger
 from shared.store.connection import connect
 from shared.store.daily_rollups import FoldResult, coverage, fold_samples
 from shared.store.histograms import MAX_RELATIVE_ERROR, from_blob, pack_values, percentile, to_blob

@@ -12,8 +12,8 @@ from collections import defaultdict
 from benchmarks.synthetic import store_synthetic_run, synthetic_inventory
 from shared.cli import main
 from shared.core.settings import Settings
+from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
-from shared.entry.triggers import Trigger
 from shared.sources.usage import ContainerUsage
 from shared.store import retention as retention_module
 from shared.store.connection import connect

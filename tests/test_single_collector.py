@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from shared.core.settings import load_settings
+from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
-from shared.entry.triggers import Trigger
 from shared.simulator.cluster import SimulatedCluster
 from shared.sources.kube import LEASES, KubeClient, load_credentials
 from shared.sources.lease import CollectorLease, format_micro_time

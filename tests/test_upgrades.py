@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from shared.core.settings import Settings
+from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
-from shared.entry.triggers import Trigger
 from shared.store import connection as store
 from shared.store import schema
 from shared.store.connection import SCHEMA_VERSION, SchemaTooNew, StoreError, connect, schema_version

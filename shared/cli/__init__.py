@@ -88,7 +88,6 @@ def cli_settings(quiet: bool = False, **overrides: object) -> Settings:
 
     from shared.core.logs import configure_logging, register_secrets
     from shared.core.settings import load_settings
-    from shared.entry.http import secret_values
 
     local: dict[str, object] = {}
     if "DATABASE_PATH" not in os.environ:
@@ -99,5 +98,5 @@ def cli_settings(quiet: bool = False, **overrides: object) -> Settings:
         local["log_level"] = "WARNING"
     settings = load_settings(**{**local, **overrides})
     configure_logging(settings.log_level, os.environ.get("LOG_FORMAT", "text"), stream=sys.stderr)
-    register_secrets(secret_values(settings))
+    register_secrets(settings.secret_values())
     return settings

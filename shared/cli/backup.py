@@ -8,8 +8,8 @@ import sys
 
 from shared.cli import cli_settings
 from shared.cli.backups import format_bytes
+from shared.domain.trigger import Trigger
 from shared.entry.backup import backup_once
-from shared.entry.triggers import Trigger
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,8 +7,8 @@ import json
 
 from shared.cli import cli_settings
 from shared.domain.collection import parse_collect_request
+from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
-from shared.entry.triggers import Trigger
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 from shared.cli import cli_settings
 from shared.cli.collect import describe_run
 from shared.domain.summary import Summary, summarize
+from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
-from shared.entry.triggers import Trigger
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

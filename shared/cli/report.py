@@ -14,6 +14,7 @@ import time
 
 from shared.cli import cli_settings
 from shared.core.timeutil import utc_minute
+from shared.domain.errors import InvalidInput
 from shared.domain.report import (
     NO_DATA,
     SORTS,
@@ -25,7 +26,6 @@ from shared.domain.report import (
     report_json,
 )
 from shared.domain.rightsizing import format_bytes, format_cores, format_span
-from shared.entry.triggers import BadRequest
 
 DEFAULT_LIMITS = {"table": "30", "json": "100", "csv": "all"}
 NAME_WIDTH = 28
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         ("limit", args.limit or DEFAULT_LIMITS[args.format])) if value is not None}
     try:
         query = parse_report_query(params, settings, now)
-    except BadRequest as exc:
+    except InvalidInput as exc:
         print(f"k8s-monitor report: --{exc}", file=sys.stderr)
         return 2
     conn = connect(settings.database_path, readonly=True)

@@ -23,6 +23,9 @@ CHANNELS = ("slack", "email", "webhook")  # notification channels, as routes and
 SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}  # the usual port of each SMTP_SECURITY
 
 
+# Every secret setting; each has a `<NAME>_FILE` twin read at start (a mounted Secret).
+SECRET_FIELDS = ("slack_webhook_url", "webhook_url", "smtp_password", "alert_webhook_token", "prometheus_bearer_token")
+
 _NAMESPACE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -200,8 +203,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _read_secret_files(self) -> Settings:
         """Fill each secret from its `<NAME>_FILE` twin (a mounted Secret) when that is set."""
-        for name in ("slack_webhook_url", "webhook_url", "smtp_password",
-                     "alert_webhook_token", "prometheus_bearer_token"):
+        for name in SECRET_FIELDS:
             path: Path | None = getattr(self, f"{name}_file")
             if path is None:
                 continue
@@ -228,6 +230,11 @@ class Settings(BaseSettings):
                 f"{self.smtp_host}; use starttls (port 587) or ssl (port 465), or unset SMTP_USERNAME for a relay "
                 f"that needs no login (a login without TLS is accepted only on localhost)")
         return self
+
+    def secret_values(self) -> list[str]:
+        """Every secret that is set, in plain text: what log and answer redaction must mask."""
+        secrets: list[SecretStr | None] = [getattr(self, name) for name in SECRET_FIELDS]
+        return [secret.get_secret_value() for secret in secrets if secret is not None]
 
     @property
     def in_cluster(self) -> bool:

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from shared.core.deadline import BudgetExceeded, Deadline
 from shared.core.locking import try_file_lock
 from shared.core.settings import Settings, is_namespace_name
-from shared.entry.triggers import BadRequest, Trigger
+from shared.domain.errors import InvalidInput
+from shared.domain.trigger import Trigger
 from shared.sources.kube import KubeClient, KubeError, load_credentials
 from shared.sources.usage import UsageResult
 from shared.store.connection import StoreError, connect
@@ -51,13 +52,13 @@ class CollectRequest(BaseModel):
             return settings.namespaces_include or None
         outside = sorted(set(self.namespaces) - set(settings.namespaces_include)) if settings.namespaces_include else []
         if outside:
-            raise BadRequest(f"namespace(s) {', '.join(outside)} are outside NAMESPACES_INCLUDE "
+            raise InvalidInput(f"namespace(s) {', '.join(outside)} are outside NAMESPACES_INCLUDE "
                              f"({', '.join(settings.namespaces_include)})")
         return tuple(dict.fromkeys(self.namespaces))
 
 
 def parse_collect_request(data: dict) -> CollectRequest:
-    """Validate a request body, or BadRequest naming the offending field."""
+    """Validate a request body, or InvalidInput naming the offending field."""
     try:
         return CollectRequest.model_validate(data)
     except ValidationError as exc:
@@ -66,7 +67,7 @@ def parse_collect_request(data: dict) -> CollectRequest:
             where = ".".join(str(part) for part in error["loc"]) or "body"
             message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
             problems.append(f"{where}: {message.removeprefix('Value error, ')}")
-        raise BadRequest("invalid collect request: " + "; ".join(problems)) from None
+        raise InvalidInput("invalid collect request: " + "; ".join(problems)) from None
 
 
 @dataclass

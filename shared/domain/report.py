@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from shared.core.settings import Settings
 from shared.core.timeutil import iso_utc, utc_minute
+from shared.domain.errors import InvalidInput
 from shared.domain.rightsizing import (
     Recommendation,
     RightsizingPolicy,
@@ -31,7 +32,6 @@ from shared.domain.rightsizing import (
     percentile_label,
     recommend,
 )
-from shared.entry.triggers import BadRequest
 from shared.store.histograms import MAX_RELATIVE_ERROR
 from shared.store.window_usage import (
     ContainerWindowUsage,
@@ -86,19 +86,19 @@ def parse_report_query(
     extra: tuple[str, ...] = (),
 ) -> ReportQuery:
     """Query parameters (namespace, workload, window, sort, limit, and `extra` ones the caller reads)
-    into a ReportQuery, or BadRequest naming the parameter. The window defaults to REPORT_WINDOW_DAYS."""
+    into a ReportQuery, or InvalidInput naming the parameter. The window defaults to REPORT_WINDOW_DAYS."""
     unknown = sorted(set(params) - {"namespace", "workload", "window", "sort", "limit", *extra})
     if unknown:
-        raise BadRequest(f"{unknown[0]}: unknown parameter; use namespace, workload, window, sort, limit"
+        raise InvalidInput(f"{unknown[0]}: unknown parameter; use namespace, workload, window, sort, limit"
                          + "".join(f", {name}" for name in extra))
     max_days = max(settings.retention_hourly_days, settings.retention_raw_days)
     try:
         window = parse_window(params.get("window") or f"{settings.report_window_days:g}d", now, max_days)
     except WindowError as exc:
-        raise BadRequest(f"window: {exc}") from None
+        raise InvalidInput(f"window: {exc}") from None
     sort = params.get("sort") or DEFAULT_SORT
     if sort not in SORTS:
-        raise BadRequest(f"sort: {sort!r} is not one of {', '.join(SORTS)}")
+        raise InvalidInput(f"sort: {sort!r} is not one of {', '.join(SORTS)}")
     return ReportQuery(window, _name(params, "namespace"), _name(params, "workload"), sort,
                        _limit(params.get("limit"), default_limit))
 
@@ -108,7 +108,7 @@ def _name(params: Mapping[str, str], parameter: str) -> str | None:
     if value is None or value == "":
         return None
     if len(value) > 253 or any(ch.isspace() for ch in value):
-        raise BadRequest(f"{parameter}: {value[:80]!r} is not a Kubernetes name")
+        raise InvalidInput(f"{parameter}: {value[:80]!r} is not a Kubernetes name")
     return value
 
 
@@ -118,7 +118,7 @@ def _limit(value: str | None, default: int | None) -> int | None:
     if value == "all":
         return None
     if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
-        raise BadRequest(f"limit: {value[:20]!r} is not a number from 1 to {MAX_LIMIT} (or 'all')")
+        raise InvalidInput(f"limit: {value[:20]!r} is not a number from 1 to {MAX_LIMIT} (or 'all')")
     return int(value)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from shared.core.logs import log_context
 from shared.core.settings import Settings
+from shared.entry.http import AnyAnswer, http_function, json_answer
 from shared.entry.triggers import BadRequest, is_cloudevent, parse_http_trigger
 from shared.notify.cloudevents import ALERT_EVENT_TYPES
 from shared.notify.cloudevents import SOURCE as EVENT_SOURCE
@@ -53,6 +54,15 @@ class Inbound:
     def key(self) -> str:
         """The idempotency key: the same event id from another source is another event."""
         return f"{self.source} {self.event_id}"
+
+
+@http_function(FUNCTION)
+def alert_notify(request: Any, settings: Settings) -> AnyAnswer:
+    """Deliver one alert batch: an empty 204 when delivered (or already handled), JSON naming the failures otherwise."""
+    status, body = notify_from_http(request, settings)
+    if body is None:
+        return "", status
+    return json_answer(body, status)
 
 
 def notify_from_http(

@@ -14,20 +14,24 @@ from typing import Any
 
 from shared.core.logs import log_context
 from shared.core.settings import Settings
-from shared.entry.triggers import PING_EVENT_TYPE, BadRequest, Trigger, parse_http_trigger
+from shared.domain.trigger import Trigger
+from shared.entry.delivery import duplicate_answer, first_delivery, settle_delivery
+from shared.entry.http import Answer, http_function, json_answer
+from shared.entry.triggers import PING_EVENT_TYPE, BadRequest, parse_http_trigger
 from shared.ops.backup import BackupOutcome, run_backup
-from shared.store.idempotency import duplicate_answer, first_delivery, settle_delivery
 
 FUNCTION = "backup"
 ACCEPTED_EVENT_TYPES = frozenset({PING_EVENT_TYPE})
 
 
-def backup_from_http(request: Any, settings: Settings) -> tuple[dict, int]:
-    """A Flask request (CloudEvent or plain POST) in, the backup as JSON and its status code out."""
+@http_function(FUNCTION)
+def backup(request: Any, settings: Settings) -> Answer:
+    """A CloudEvent or plain POST in; the backup as JSON, non-2xx when it failed."""
     trigger = parse_http_trigger(request, ACCEPTED_EVENT_TYPES, settings.max_body_bytes)
     if trigger.data:
         raise BadRequest(f"backup takes no parameters; unknown field(s): {', '.join(sorted(trigger.data))}")
-    return backup_once(settings, trigger)
+    body, status = backup_once(settings, trigger)
+    return json_answer(body, status)
 
 
 def backup_once(settings: Settings, trigger: Trigger, clock: Callable[[], float] = time.time) -> tuple[dict, int]:

@@ -15,19 +15,23 @@ from shared.core.deadline import Deadline
 from shared.core.logs import log_context
 from shared.core.settings import Settings
 from shared.domain.collection import CollectRequest, parse_collect_request, run_collection
-from shared.entry.triggers import PING_EVENT_TYPE, Trigger, parse_http_trigger
+from shared.domain.trigger import Trigger
+from shared.entry.delivery import duplicate_answer, first_delivery, settle_delivery
+from shared.entry.http import Answer, http_function, json_answer
+from shared.entry.triggers import PING_EVENT_TYPE, parse_http_trigger
 from shared.notify.announce import announce_run
-from shared.store.idempotency import duplicate_answer, first_delivery, settle_delivery
 from shared.store.retention import retention_after_collection
 
 FUNCTION = "collect"
 ACCEPTED_EVENT_TYPES = frozenset({PING_EVENT_TYPE})
 
 
-def collect_from_http(request: Any, settings: Settings) -> tuple[dict, int]:
-    """A Flask request (CloudEvent or plain POST) in, the run as JSON and its status code out."""
+@http_function(FUNCTION)
+def collect(request: Any, settings: Settings) -> Answer:
+    """A CloudEvent or plain POST in; the run summary as JSON, non-2xx when it failed or was refused."""
     trigger = parse_http_trigger(request, ACCEPTED_EVENT_TYPES, settings.max_body_bytes)
-    return collect_once(settings, trigger, parse_collect_request(trigger.data))
+    body, status = collect_once(settings, trigger, parse_collect_request(trigger.data))
+    return json_answer(body, status)
 
 
 def collect_once(

@@ -14,7 +14,7 @@ from typing import Any
 
 from shared.core.settings import Settings
 from shared.domain.report import FORMATS, build_report, parse_report_query, report_csv, report_json
-from shared.entry.http import Answer, json_answer
+from shared.entry.http import Answer, http_function, json_answer
 from shared.entry.triggers import BadRequest
 from shared.store.connection import StoreError, connect
 
@@ -22,7 +22,13 @@ DEFAULT_LIMITS: dict[str, int | None] = {"json": 100, "csv": None, "html": 25}
 PATHS = ("", "/report")
 
 
-def report_from_http(request: Any, settings: Settings, clock: Callable[[], float] = time.time) -> Answer:
+@http_function("report")
+def report(request: Any, settings: Settings) -> Answer:
+    """Serve the stored history as JSON, CSV or HTML, as the query string asks; read-only."""
+    return report_answer(request, settings)
+
+
+def report_answer(request: Any, settings: Settings, clock: Callable[[], float] = time.time) -> Answer:
     """A Flask request in, the report (or a 4xx naming the bad parameter) out."""
     if request.method not in ("GET", "HEAD"):
         raise BadRequest(f"method {request.method} not allowed; use GET", 405)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from shared.core.settings import Settings
-from shared.entry.triggers import Trigger
+from shared.domain.trigger import Trigger
 
 log = logging.getLogger(__name__)
 

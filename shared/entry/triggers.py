@@ -6,29 +6,20 @@ Bad input is answered here with a clear message and a 4xx status, before anythin
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
+
+from shared.domain.errors import InvalidInput
+from shared.domain.trigger import Trigger
 
 PING_EVENT_TYPE = "dev.knative.sources.ping"
 
 
-class BadRequest(Exception):
-    """Input the function refuses; `status` is the HTTP answer (400, 405, 413, 415)."""
+class BadRequest(InvalidInput):
+    """A request refused at the HTTP edge; `status` is the answer (400, 401, 404, 405, 413, 415)."""
 
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
         self.status = status
-
-
-@dataclass(frozen=True)
-class Trigger:
-    """How a run was started, and the event identity used to drop redeliveries."""
-
-    kind: str  # "cloudevent", "http", "cli", "schedule"
-    data: dict[str, Any] = field(default_factory=dict)
-    event_source: str | None = None
-    event_id: str | None = None
-    event_type: str | None = None
 
 
 def is_cloudevent(headers: Any) -> bool:
