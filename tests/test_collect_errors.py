@@ -27,9 +27,8 @@ def ping(event_id: str) -> Trigger:
 def test_a_full_disk_keeps_sqlites_own_error(tmp_path):
     conn = connect(tmp_path / "k8s_metrics.db")
     conn.execute("PRAGMA max_page_count = 40")
-    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
-        with transaction(conn):
-            conn.executemany("INSERT INTO nodes (name) VALUES (?)", [(f"node-{i:06d}" * 20,) for i in range(5000)])
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"), transaction(conn):
+        conn.executemany("INSERT INTO nodes (name) VALUES (?)", [(f"node-{i:06d}" * 20,) for i in range(5000)])
     assert conn.execute("SELECT count(*) FROM nodes").fetchone()[0] == 0
     conn.close()
 

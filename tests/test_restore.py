@@ -173,9 +173,8 @@ def test_a_damaged_or_foreign_backup_is_refused_and_the_database_untouched(backe
 def test_restore_is_refused_while_a_collection_runs(backed_up, clock):
     settings, backup, _ = backed_up
     before = fingerprint(settings.database_path.parent)
-    with try_file_lock(settings.lock_path):
-        with pytest.raises(RestoreError, match="a collection is running"):
-            restore_backup(settings, backup, clock)
+    with try_file_lock(settings.lock_path), pytest.raises(RestoreError, match="a collection is running"):
+        restore_backup(settings, backup, clock)
     assert fingerprint(settings.database_path.parent) == before
 
 

@@ -21,7 +21,7 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -114,7 +114,7 @@ class _JsonLineFormatter(JsonFormatter):
     def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
         super().add_fields(log_data, record, message_dict)
         # Always six fractional digits (isoformat drops them at .000000), so shippers parse every line.
-        log_data["timestamp"] = datetime.fromtimestamp(record.created, timezone.utc).strftime(
+        log_data["timestamp"] = datetime.fromtimestamp(record.created, UTC).strftime(
             "%Y-%m-%dT%H:%M:%S.%f+00:00")
 
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:

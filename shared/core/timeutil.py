@@ -6,7 +6,7 @@ midnight: every module that cuts time into those pieces must cut it the same way
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 HOUR_SECONDS = 3600
 DAY_SECONDS = 86_400
@@ -24,12 +24,12 @@ def day_floor(seconds: float) -> int:
 
 def utc_minute(seconds: float) -> str:
     """`2026-01-11 13:00`: for people; callers add ` UTC` where the line does not say it already."""
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def iso_utc(seconds: float) -> str:
     """`2026-01-11T13:00:00Z` (RFC 3339, to the second): for machines (JSON, events, Alertmanager)."""
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def ago(seconds: float) -> str:

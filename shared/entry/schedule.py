@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from shared.core.settings import Settings
 from shared.domain.trigger import Trigger
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def next_daily(now: float, hour: int) -> float:
     """The next time (Unix seconds) the UTC clock shows `hour`:00 after `now`."""
-    current = datetime.fromtimestamp(now, timezone.utc)
+    current = datetime.fromtimestamp(now, UTC)
     target = current.replace(hour=hour, minute=0, second=0, microsecond=0)
     if target.timestamp() <= now:
         target += timedelta(days=1)

@@ -24,7 +24,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -99,7 +99,7 @@ class BackupOutcome:
 
 def backup_name(at: float) -> str:
     """The file name of a backup taken at `at` (Unix seconds), its UTC time in the name so names sort by age."""
-    return f"{NAME_PREFIX}{datetime.fromtimestamp(at, timezone.utc).strftime(TIME_FORMAT)}{NAME_SUFFIX}"
+    return f"{NAME_PREFIX}{datetime.fromtimestamp(at, UTC).strftime(TIME_FORMAT)}{NAME_SUFFIX}"
 
 
 def backup_time(name: str) -> float | None:
@@ -107,7 +107,7 @@ def backup_time(name: str) -> float | None:
     match = _NAME.match(name)
     if not match:
         return None
-    return datetime.strptime(match.group(1), TIME_FORMAT).replace(tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(match.group(1), TIME_FORMAT).replace(tzinfo=UTC).timestamp()
 
 
 def checksum_path(backup: Path) -> Path:

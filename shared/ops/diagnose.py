@@ -22,7 +22,7 @@ import tarfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -178,7 +178,7 @@ def write_archive(diagnosis: Diagnosis, directory: Path) -> Path:
 
 def archive_name(at: float) -> str:
     """The archive's file name for a diagnosis taken at `at` (Unix seconds), its UTC time in the name."""
-    return f"{ARCHIVE_PREFIX}{datetime.fromtimestamp(at, timezone.utc).strftime(TIME_FORMAT)}.tar.gz"
+    return f"{ARCHIVE_PREFIX}{datetime.fromtimestamp(at, UTC).strftime(TIME_FORMAT)}.tar.gz"
 
 
 def redacted_settings(settings: Settings) -> dict[str, Any]:

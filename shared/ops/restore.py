@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.core.locking import try_file_lock
@@ -223,7 +223,7 @@ def _quiesce(database: Path) -> None:
 
 def _replaced_name(database: Path, now: float) -> Path:
     while True:
-        stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%d_%H%M%S")
+        stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%d_%H%M%S")
         path = database.with_name(f"{database.name}.replaced-{stamp}")
         if not path.exists():
             return path

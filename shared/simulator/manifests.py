@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.simulator.quantities import cpu_spellings, memory_spellings, pick_spelling
@@ -23,7 +23,7 @@ _EXIT_CODES = {"OOMKilled": 137, "Error": 1, "Completed": 0}
 
 def timestamp(seconds: float) -> str:
     """RFC 3339 in UTC with whole seconds, as metav1.Time serialises."""
-    return datetime.fromtimestamp(int(seconds), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _hex_id(*parts: str) -> str:

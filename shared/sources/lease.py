@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from shared.sources.kube import LEASES, KubeClient, KubeConflict, KubeError, KubeNotFound
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def format_micro_time(seconds: float) -> str:
     """Kubernetes MicroTime: RFC 3339 with microseconds, in UTC."""
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_micro_time(text: str | None) -> float | None:

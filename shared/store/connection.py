@@ -15,7 +15,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.store.schema import MIGRATIONS
@@ -135,7 +135,7 @@ def keep_pre_migration_copy(conn: sqlite3.Connection, now: float) -> Path | None
         if version >= SCHEMA_VERSION:
             partial.unlink()
             return None
-        stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%d_%H%M%S")
+        stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%d_%H%M%S")
         copy = database.with_name(f"{database.name}.pre-migration-v{version}-{stamp}.db")
         os.replace(partial, copy)
     except (OSError, sqlite3.Error) as exc:
