@@ -85,7 +85,9 @@ def settings(tmp_path: Path, cluster: SimulatedCluster) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def backfilled_prometheus(small_scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, float]]:
+def backfilled_prometheus(
+    small_scenario: Scenario, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, float]]:
     """A real Prometheus holding two hours of the small scenario's cAdvisor series; (url, end time).
 
     Installed from Debian by `make test`; a missing binary fails the tests that need it.

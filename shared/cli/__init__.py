@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
 def cli_settings(quiet: bool = False, **overrides: object) -> Settings:
     """Settings for a command run by hand: local paths (./data) unless the environment says otherwise.
 
-    Logs go to stderr (stdout is the command's output) as text unless LOG_FORMAT says json; `quiet` keeps INFO lines out of a
-    command whose own output is the point (the demo), unless LOG_LEVEL asks for them.
+    Logs go to stderr (stdout is the command's output) as text unless LOG_FORMAT says json; `quiet` keeps
+    INFO lines out of a command whose own output is the point (the demo), unless LOG_LEVEL asks for them.
     """
     import os
     from pathlib import Path
