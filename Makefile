@@ -34,8 +34,10 @@ system-packages:
 test: $(VENV)/.dev system-packages
 	$(BIN)/python -m pytest
 
-lint: $(VENV)/.dev
+lint: $(VENV)/.dev  # style, types, and the layers' import direction (pyproject.toml)
 	$(BIN)/ruff check shared functions tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/collect.py --pods 1000 --runs 2

@@ -1,6 +1,6 @@
 """Backup and restore of a database of a few hundred MB: duration, size, and a writer's pauses meanwhile.
 
-Builds `--days` of 5-minute runs of a `--pods` cluster (written straight through shared/history.py),
+Builds `--days` of 5-minute runs of a `--pods` cluster (written straight through shared/store/runs.py),
 then takes a backup while a writer process keeps storing small collections, and restores it.
 
     python benchmarks/backup.py --pods 1000 --days 7
@@ -22,10 +22,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO)]
 
 from benchmarks.synthetic import store_synthetic_run, synthetic_inventory  # noqa: E402
-from shared.backup import run_backup  # noqa: E402
-from shared.config import load_settings  # noqa: E402
-from shared.restore import restore_backup  # noqa: E402
-from shared.store import connect  # noqa: E402
+from shared.core.settings import load_settings  # noqa: E402
+from shared.ops.backup import run_backup  # noqa: E402
+from shared.ops.restore import restore_backup  # noqa: E402
+from shared.store.connection import connect  # noqa: E402
 
 DAY = 86_400
 INTERVAL = 300

@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shared.collect_entry import collect_once  # noqa: E402
-from shared.config import load_settings  # noqa: E402
-from shared.store import connect  # noqa: E402
-from shared.triggers import Trigger  # noqa: E402
+from shared.core.settings import load_settings  # noqa: E402
+from shared.entry.collect import collect_once  # noqa: E402
+from shared.entry.triggers import Trigger  # noqa: E402
+from shared.store.connection import connect  # noqa: E402
 
 
 def main() -> None:

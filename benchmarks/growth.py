@@ -1,6 +1,6 @@
 """How the database grows over weeks of collections with retention on; prints the size per simulated day.
 
-Each run is written straight through shared/history.py (synthetic inventory and usage, a fake clock
+Each run is written straight through shared/store/runs.py (synthetic inventory and usage, a fake clock
 advancing one interval per run) and followed by the retention pass a collection runs. Every pod is
 replaced once a day, as by a daily rollout, so pods and their identities churn too. The raw samples
 level off after RETENTION_RAW_DAYS; the hourly rollups keep growing, by far less, until
@@ -23,9 +23,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO)]
 
 from benchmarks.synthetic import store_synthetic_run, synthetic_inventory  # noqa: E402
-from shared.config import load_settings  # noqa: E402
-from shared.retention import retention_after_collection  # noqa: E402
-from shared.store import connect  # noqa: E402
+from shared.core.settings import load_settings  # noqa: E402
+from shared.store.connection import connect  # noqa: E402
+from shared.store.retention import retention_after_collection  # noqa: E402
 
 DAY = 86_400
 MIB = 1024 * 1024

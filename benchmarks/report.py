@@ -3,7 +3,7 @@
 Builds (or reuses, with --db) a database holding what 90 days of collections every 5 minutes leave
 behind: 7 days of raw samples (10 million rows for 5,000 containers), hourly rollups for the 83
 days before them, and day rollups for all 90 days. The day rows of the raw days are folded by the
-real shared/daily_rollups.py; older day rows and the hourly rollups are written from the same
+real shared/store/daily_rollups.py; older day rows and the hourly rollups are written from the same
 synthetic usage (a daily cycle per container), as retention and earlier folds would have left them.
 
 Then it times the report as the function serves it (query, build, JSON encoding) for several
@@ -27,14 +27,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from shared import usage_histogram, window_usage
-from shared.config import load_settings
-from shared.daily_rollups import COLUMNS as DAY_COLUMNS
-from shared.daily_rollups import CUMULATIVE, SUMS, fold_samples
-from shared.report import build_report, parse_report_query, report_json
-from shared.retention import ROLLUP_COLUMNS
-from shared.store import connect, transaction
-from shared.timeutil import DAY_SECONDS, HOUR_SECONDS, day_floor
+from shared.core.settings import load_settings
+from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS, day_floor
+from shared.domain.report import build_report, parse_report_query, report_json
+from shared.store import histograms as usage_histogram
+from shared.store import window_usage
+from shared.store.connection import connect, transaction
+from shared.store.daily_rollups import COLUMNS as DAY_COLUMNS
+from shared.store.daily_rollups import CUMULATIVE, SUMS, fold_samples
+from shared.store.retention import ROLLUP_COLUMNS
 
 INTERVAL = 300
 RAW_DAYS = 7

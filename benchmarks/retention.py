@@ -1,6 +1,6 @@
 """How long a concurrent writer (and reader) waits while retention rotates millions of rows.
 
-Builds a database of `--days` of 5-minute runs (written straight through shared/history.py), then
+Builds a database of `--days` of 5-minute runs (written straight through shared/store/runs.py), then
 runs one retention pass that rolls up and deletes everything older than RETENTION_RAW_DAYS while a
 writer process keeps writing small collections and a reader process keeps querying, each in its own
 process like the monitor's functions. Prints the writer's wait for the write lock (BEGIN IMMEDIATE),
@@ -26,9 +26,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO)]
 
 from benchmarks.synthetic import store_synthetic_run, synthetic_inventory  # noqa: E402
-from shared.config import load_settings  # noqa: E402
-from shared.retention import apply_retention  # noqa: E402
-from shared.store import connect  # noqa: E402
+from shared.core.settings import load_settings  # noqa: E402
+from shared.store.connection import connect  # noqa: E402
+from shared.store.retention import apply_retention  # noqa: E402
 
 DAY = 86_400
 INTERVAL = 300

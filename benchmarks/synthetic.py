@@ -1,4 +1,4 @@
-"""Synthetic collection runs written straight through shared/history.py, for benchmarks and tests.
+"""Synthetic collection runs written straight through shared/store/runs.py, for benchmarks and tests.
 
 Backup, restore and retention need days of history quickly; the HTTP simulator would spend its time
 serving JSON. It lives with the benchmarks (which must not import tests/); tests import it from here. These records have the shape `read_inventory` and `collect_usage` produce. A pod's
@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 import sqlite3
 
-from shared.history import RunRecord, store_collection
-from shared.inventory import ContainerRecord, Inventory, NodeRecord, PodRecord
-from shared.usage import ContainerKey, ContainerUsage
+from shared.sources.inventory import ContainerRecord, Inventory, NodeRecord, PodRecord
+from shared.sources.usage import ContainerKey, ContainerUsage
+from shared.store.runs import RunRecord, store_collection
 
 MEBIBYTE = 1024 * 1024
 

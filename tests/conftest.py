@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import Settings, load_settings
+from shared.core.settings import Settings, load_settings
 from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.scenario import Scenario, build_scenario
 
@@ -85,7 +85,9 @@ def settings(tmp_path: Path, cluster: SimulatedCluster) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def backfilled_prometheus(small_scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, float]]:
+def backfilled_prometheus(
+    small_scenario: Scenario, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, float]]:
     """A real Prometheus holding two hours of the small scenario's cAdvisor series; (url, end time).
 
     Installed from Debian by `make test`; a missing binary fails the tests that need it.

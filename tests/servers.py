@@ -5,6 +5,7 @@ Each helper picks a free port, waits until the server answers, and stops what it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -46,20 +47,17 @@ def function_server(name: str, env: dict[str, str], log_path: Path | None = None
     """Run `functions-framework --source functions/<name>/main.py --target <name>`; yield its URL."""
     port = free_port()
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "THREADS": "4", **env}
-    log_file = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    process = subprocess.Popen(
-        [str(BIN / "functions-framework"), "--source", f"functions/{name}/main.py", "--target", name,
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO, env=full_env, stdout=log_file, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with contextlib.ExitStack() as stack:
+        log_file = stack.enter_context(open(log_path, "wb")) if log_path else subprocess.DEVNULL
+        process = subprocess.Popen(
+            [str(BIN / "functions-framework"), "--source", f"functions/{name}/main.py", "--target", name,
+             "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO, env=full_env, stdout=log_file, stderr=subprocess.STDOUT,
+        )
+        stack.callback(stop_process, process)
+        url = f"http://127.0.0.1:{port}"
         wait_until_up(url, process)
         yield url
-    finally:
-        stop_process(process)
-        if log_path:
-            log_file.close()  # type: ignore[union-attr]
 
 
 def prometheus_available() -> bool:

@@ -10,9 +10,9 @@ import pytest
 import requests
 from cloudevents.conversion import to_binary, to_structured
 
-from shared.alerts import Alert
-from shared.config import load_settings
-from shared.events import SOURCE, alert_events
+from shared.core.settings import load_settings
+from shared.domain.alerts import Alert
+from shared.notify.cloudevents import SOURCE, alert_events
 from shared.notify.message import group_by_severity
 from tests.notify_receivers import http_receiver, smtp_server
 from tests.servers import free_port, function_server
@@ -264,7 +264,7 @@ def test_a_repeat_from_alertmanager_after_its_retry_window_is_sent_again(tmp_pat
     """Alertmanager re-sends an unchanged group on purpose each repeat_interval: that is not a duplicate."""
     from flask import Flask
 
-    from shared.notify.endpoint import ALERTMANAGER_RETRY_WINDOW_SECONDS, notify_from_http
+    from shared.entry.alert_notify import ALERTMANAGER_RETRY_WINDOW_SECONDS, notify_from_http
 
     app = Flask(__name__)
     now = [1_795_000_000.0]

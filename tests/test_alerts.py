@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from shared.alerts import Alert, claim_due, evaluate_rules, fingerprint, list_alerts, release_claim, update_state
-from shared.config import load_settings
-from shared.history import RunRecord, record_run, store_collection
-from shared.inventory import ContainerRecord, Inventory, PodRecord
-from shared.store import connect, transaction
-from shared.usage import ContainerUsage
+from shared.core.settings import load_settings
+from shared.domain.alerts import Alert, claim_due, evaluate_rules, fingerprint, list_alerts, release_claim, update_state
+from shared.sources.inventory import ContainerRecord, Inventory, PodRecord
+from shared.sources.usage import ContainerUsage
+from shared.store.connection import connect, transaction
+from shared.store.runs import RunRecord, record_run, store_collection
 
 T0 = 1_767_225_600.0
 MiB = 2**20

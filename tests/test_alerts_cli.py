@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from shared.alerts import Alert, Evaluation, update_state
 from shared.cli import main
-from shared.store import connect
+from shared.domain.alerts import Alert, Evaluation, update_state
+from shared.store.connection import connect
 from tests.notify_receivers import http_receiver
 
 CHANNEL_VARIABLES = ("SLACK_WEBHOOK_URL", "SLACK_WEBHOOK_URL_FILE", "WEBHOOK_URL", "WEBHOOK_URL_FILE", "SMTP_HOST",

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from shared.collect_entry import collect_once
+from shared.domain.trigger import Trigger
+from shared.entry.collect import collect_once
 from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.scenario import Scenario, build_scenario
 from shared.simulator.timeseries import memory_bytes_at, oom_events_total_at, restart_count_at
-from shared.store import connect
-from shared.triggers import Trigger
+from shared.store.connection import connect
 from tests.conftest import FAKE_CLOCK_START, FakeClock, make_settings
 from tests.notify_receivers import HttpReceiver, http_receiver
 
@@ -155,7 +155,7 @@ def test_alerts_fire_once_repeat_per_interval_and_resolve_when_healed(tmp_path: 
 def test_a_run_of_one_namespace_leaves_the_alerts_of_the_others_alone(tmp_path: Path, scenario: Scenario):
     """Full run, a run asked for one namespace, full run: nothing outside that namespace is told
     resolved by the narrow run, nor told firing anew by the full run after it."""
-    from shared.collector import CollectRequest
+    from shared.domain.collection import CollectRequest
 
     clock = FakeClock()
     with SimulatedCluster(scenario, clock=clock) as cluster, http_receiver("/generic/hook") as webhook:

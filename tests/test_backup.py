@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from shared import backup as backup_module
-from shared.backup import BackupInfo, last_backup, list_backups, prune_backups, run_backup, verify_checksum
-from shared.backup_entry import backup_once
-from shared.config import Settings
-from shared.locking import try_file_lock
-from shared.restore import restore_backup
-from shared.store import connect
-from shared.triggers import Trigger
+from shared.core.locking import try_file_lock
+from shared.core.settings import Settings
+from shared.domain.trigger import Trigger
+from shared.entry.backup import backup_once
+from shared.ops import backup as backup_module
+from shared.ops.backup import BackupInfo, last_backup, list_backups, prune_backups, run_backup, verify_checksum
+from shared.ops.restore import restore_backup
+from shared.store.connection import connect
 from tests.conftest import make_settings
 from tests.synthetic_history import store_synthetic_run, synthetic_inventory
 
@@ -145,8 +145,8 @@ def test_backup_while_a_writer_keeps_collecting_restores_to_complete_runs(tmp_pa
 _KILLED_MID_WRITE = """
 import sys, time
 from pathlib import Path
-from shared import backup
-from shared.config import load_settings
+from shared.ops import backup
+from shared.core.settings import load_settings
 
 marker = Path(sys.argv[3])
 write = backup._HashingWriter.write

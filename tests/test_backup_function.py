@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared.backup import verify_checksum
-from shared.store import connect
+from shared.ops.backup import verify_checksum
+from shared.store.connection import connect
 from tests.servers import function_server
 from tests.synthetic_history import store_synthetic_run, synthetic_inventory
 

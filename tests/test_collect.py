@@ -6,12 +6,13 @@ import sqlite3
 
 import pytest
 
-from shared.collect_entry import collect_once
-from shared.collector import parse_collect_request
+from shared.domain.collection import parse_collect_request
+from shared.domain.errors import InvalidInput
+from shared.domain.trigger import Trigger
+from shared.entry.collect import collect_once
 from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.scenario import build_scenario
 from shared.simulator.timeseries import cpu_cores_at, memory_bytes_at
-from shared.triggers import BadRequest, Trigger
 from tests.conftest import make_settings
 
 WINDOW_SECONDS = 300
@@ -220,7 +221,7 @@ def test_too_large_answers_are_split_by_namespace(tmp_path, cluster, small_scena
     ],
 )
 def test_bad_request_bodies_are_refused_with_the_field(data, message):
-    with pytest.raises(BadRequest, match=message):
+    with pytest.raises(InvalidInput, match=message):
         parse_collect_request(data)
 
 

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from shared import collector
 from shared.cli import main
-from shared.collect_entry import collect_once
-from shared.collector import parse_collect_request
-from shared.store import StoreError, connect, transaction
-from shared.triggers import BadRequest, Trigger
+from shared.domain import collection as collector
+from shared.domain.collection import parse_collect_request
+from shared.domain.errors import InvalidInput
+from shared.domain.trigger import Trigger
+from shared.entry.collect import collect_once
+from shared.store.connection import StoreError, connect, transaction
 from tests.conftest import make_settings
 
 PING = ("/apis/v1/namespaces/monitoring/pingsources/collect", "dev.knative.sources.ping")
@@ -26,9 +27,8 @@ def ping(event_id: str) -> Trigger:
 def test_a_full_disk_keeps_sqlites_own_error(tmp_path):
     conn = connect(tmp_path / "k8s_metrics.db")
     conn.execute("PRAGMA max_page_count = 40")
-    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
-        with transaction(conn):
-            conn.executemany("INSERT INTO nodes (name) VALUES (?)", [(f"node-{i:06d}" * 20,) for i in range(5000)])
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"), transaction(conn):
+        conn.executemany("INSERT INTO nodes (name) VALUES (?)", [(f"node-{i:06d}" * 20,) for i in range(5000)])
     assert conn.execute("SELECT count(*) FROM nodes").fetchone()[0] == 0
     conn.close()
 
@@ -50,7 +50,7 @@ def test_an_unexpected_error_releases_the_event_for_the_retry(settings, monkeypa
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("shared.collect_entry.run_collection", broken)
+    monkeypatch.setattr("shared.entry.collect.run_collection", broken)
     with pytest.raises(RuntimeError):
         collect_once(settings, ping("tick-10"))
     monkeypatch.undo()
@@ -76,7 +76,7 @@ def test_a_request_may_narrow_namespaces_include_but_not_widen_it(tmp_path, clus
     body, _ = collect_once(settings, Trigger("http"), parse_collect_request({"namespaces": allowed[:1]}))
     assert body["pods"] == sum(1 for p in small_scenario.pods if p.namespace == allowed[0])
     outside = sorted(small_scenario.namespaces)[-1]
-    with pytest.raises(BadRequest, match=f"namespace\\(s\\) {outside} are outside NAMESPACES_INCLUDE"):
+    with pytest.raises(InvalidInput, match=f"namespace\\(s\\) {outside} are outside NAMESPACES_INCLUDE"):
         collect_once(settings, Trigger("http"), parse_collect_request({"namespaces": [outside]}))
 
 

@@ -6,10 +6,10 @@ import sqlite3
 
 import pytest
 
-from shared.collect_entry import collect_once
+from shared.domain.trigger import Trigger
+from shared.entry.collect import collect_once
 from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.timeseries import cpu_cores_at, memory_bytes_at
-from shared.triggers import Trigger
 from tests.conftest import FakeClock, make_settings
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.config import ConfigError, load_settings
+from shared.core.settings import ConfigError, load_settings
 
 
 def test_defaults_match_the_documented_table(monkeypatch):

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from shared.collect_entry import collect_once
+from shared.domain.trigger import Trigger
+from shared.entry.collect import collect_once
 from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.scenario import build_scenario
-from shared.triggers import Trigger
 from tests.conftest import make_settings
 from tests.servers import REPO
 
@@ -23,9 +23,9 @@ TRIALS = 30
 
 COLLECT_FOREVER = """
 import sys
-from shared.collect_entry import collect_once
-from shared.config import load_settings
-from shared.triggers import Trigger
+from shared.entry.collect import collect_once
+from shared.core.settings import load_settings
+from shared.domain.trigger import Trigger
 settings = load_settings()
 print("ready", flush=True)
 while True:

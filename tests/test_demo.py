@@ -37,8 +37,8 @@ def test_demo_refuses_a_cluster_too_small_naming_the_option(tmp_path):
 
 
 def test_demo_refuses_a_database_with_a_real_clusters_history(tmp_path, settings):
-    from shared.collect_entry import collect_once
-    from shared.triggers import Trigger
+    from shared.domain.trigger import Trigger
+    from shared.entry.collect import collect_once
 
     collect_once(settings, Trigger("cli"))  # a real collection into this database
     env = {**os.environ, "PYTHONPATH": str(REPO), "DATABASE_PATH": str(settings.database_path)}

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from shared.collect_entry import collect_once
-from shared.config import Settings
-from shared.diagnose import OK, PROBLEM, UNAVAILABLE, Diagnosis, container_memory, diagnose, write_archive
+from shared.core.settings import Settings
+from shared.domain.trigger import Trigger
+from shared.entry.collect import collect_once
+from shared.ops.diagnose import OK, PROBLEM, UNAVAILABLE, Diagnosis, container_memory, diagnose, write_archive
 from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.scenario import SimContainer, SimPod, object_uid
-from shared.store import SCHEMA_VERSION
-from shared.triggers import Trigger
+from shared.store.connection import SCHEMA_VERSION
 from tests.conftest import FakeClock, make_settings
 from tests.servers import REPO, free_port
 

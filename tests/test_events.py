@@ -8,10 +8,10 @@ import json
 
 import requests
 
-from shared.collect_entry import collect_once
-from shared.logs import configure_logging
-from shared.store import connect, transaction
-from shared.triggers import Trigger
+from shared.core.logs import configure_logging
+from shared.domain.trigger import Trigger
+from shared.entry.collect import collect_once
+from shared.store.connection import connect, transaction
 from tests.conftest import make_settings
 from tests.notify_receivers import http_receiver
 from tests.servers import function_server
@@ -116,9 +116,9 @@ def test_events_from_the_collector_are_delivered_by_alert_notify(tmp_path, clust
 
 
 def test_a_large_alert_group_is_split_into_events_that_alert_notify_accepts():
-    from shared.alerts import Alert
-    from shared.config import load_settings
-    from shared.events import alert_events
+    from shared.core.settings import load_settings
+    from shared.domain.alerts import Alert
+    from shared.notify.cloudevents import alert_events
     from shared.notify.message import group_by_severity
 
     settings = load_settings(max_body_bytes=64 * 1024)
@@ -145,8 +145,8 @@ def test_when_the_sink_refuses_the_run_event_alerts_wait_for_the_next_run(tmp_pa
 
 def test_a_sink_that_is_down_holds_the_announcement_no_longer_than_the_deadline(tmp_path, cluster, clock):
     """Without a bound, five attempts with backoff would hold the run for about a minute."""
-    from shared.collector import run_collection
-    from shared.deadline import Deadline
+    from shared.core.deadline import Deadline
+    from shared.domain.collection import run_collection
     from shared.notify.announce import announce_run
 
     sleeps: list[float] = []

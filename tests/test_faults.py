@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from shared.collect_entry import collect_once
-from shared.triggers import Trigger
+from shared.domain.trigger import Trigger
+from shared.entry.collect import collect_once
 from tests.conftest import make_settings
 
 

@@ -18,12 +18,12 @@ import pytest
 import requests
 
 from shared import __version__
-from shared.collect_entry import collect_once
-from shared.config import Settings
-from shared.health import check_health, check_readiness
+from shared.core.settings import Settings
+from shared.domain.trigger import Trigger
+from shared.entry.collect import collect_once
+from shared.ops.health import check_health, check_readiness
 from shared.simulator.cluster import SimulatedCluster
-from shared.store import SCHEMA_VERSION, connect
-from shared.triggers import Trigger
+from shared.store.connection import SCHEMA_VERSION, connect
 from tests.conftest import FakeClock, make_settings
 from tests.servers import REPO, free_port, function_server
 

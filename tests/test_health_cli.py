@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import Settings
+from shared.core.settings import Settings
 from tests.conftest import FakeClock, make_settings
 from tests.servers import REPO
 from tests.test_health import collect_now, health_env

@@ -8,16 +8,17 @@ from pathlib import Path
 from cloudevents.conversion import to_binary
 from flask import Flask
 
-from shared.alerts import Alert
-from shared.collect_entry import collect_once
-from shared.config import load_settings
-from shared.events import alert_events
-from shared.idempotency import STALE_RUNNING_SECONDS, claim_event
-from shared.notify.endpoint import FUNCTION as ALERT_NOTIFY
-from shared.notify.endpoint import notify_from_http
+from shared.core.settings import load_settings
+from shared.domain.alerts import Alert
+from shared.domain.trigger import Trigger
+from shared.entry.alert_notify import FUNCTION as ALERT_NOTIFY
+from shared.entry.alert_notify import notify_from_http
+from shared.entry.collect import collect_once
+from shared.entry.triggers import PING_EVENT_TYPE
+from shared.notify.cloudevents import alert_events
 from shared.notify.message import group_by_severity
-from shared.store import connect
-from shared.triggers import PING_EVENT_TYPE, Trigger
+from shared.store.connection import connect
+from shared.store.idempotency import STALE_RUNNING_SECONDS, claim_event
 from tests.notify_receivers import http_receiver
 
 T0 = 1_795_000_000.0
@@ -36,7 +37,7 @@ def test_a_running_claim_is_a_duplicate_until_it_is_stale_then_one_retry_takes_i
 
 
 def test_a_finished_claim_stays_a_duplicate_however_old(tmp_path: Path):
-    from shared.idempotency import finish_event
+    from shared.store.idempotency import finish_event
 
     conn = connect(tmp_path / "db.sqlite")
     try:

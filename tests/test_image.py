@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from shared.store import connect
+from shared.store.connection import connect
 from tests.image import (
     INSTRUCTIONS,
     REPO,

@@ -1,6 +1,6 @@
 """Pod JSON from the API becomes small records: the containers that run, with what they ask for."""
 
-from shared.inventory import parse_pod
+from shared.sources.inventory import parse_pod
 
 
 def test_native_sidecars_count_and_init_containers_do_not():

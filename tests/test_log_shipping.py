@@ -83,7 +83,7 @@ def test_every_line_of_the_function_is_one_json_object_with_the_fields_to_filter
         assert {"timestamp", "level", "logger", "message", "module", "function", "line"} <= set(record), record
     done = [r for r in records if r["message"].startswith("collection ok")]
     assert len(done) == 1
-    assert done[0]["level"] == "INFO" and done[0]["logger"] == "shared.collector"
+    assert done[0]["level"] == "INFO" and done[0]["logger"] == "shared.domain.collection"
     assert isinstance(done[0]["run_id"], int) and done[0]["event_id"] == "tick-1"
     assert done[0]["function_name"] == "collect"
     (refused,) = [r for r in records if r["message"].startswith("bad request: invalid collect request")]

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from shared.logs import configure_logging, log_context, redact, register_secrets
+from shared.core.logs import configure_logging, log_context, redact, register_secrets
 from tests.servers import free_port, function_server
 from tests.test_health import get, post
 
@@ -39,13 +39,13 @@ def lines_of(buffer: io.StringIO) -> list[str]:
 def test_a_json_line_carries_every_field_and_the_ids_of_the_run(stream: io.StringIO) -> None:
     configure_logging("INFO", "json", stream)
     with log_context(function_name="collect", event_id="tick-7"), log_context(run_id=12):
-        logging.getLogger("shared.collector").info("collection %s: %d pods", "ok", 40)
+        logging.getLogger("shared.domain.collection").info("collection %s: %d pods", "ok", 40)
 
     (line,) = lines_of(stream)
     record = json.loads(line)
     assert record["message"] == "collection ok: 40 pods"
     assert record["level"] == "INFO"
-    assert record["logger"] == "shared.collector"
+    assert record["logger"] == "shared.domain.collection"
     assert record["module"] == "test_logs"
     assert record["function"] == "test_a_json_line_carries_every_field_and_the_ids_of_the_run"
     assert isinstance(record["line"], int)
@@ -59,7 +59,7 @@ def test_an_exception_is_one_json_line_with_its_traceback(stream: io.StringIO) -
     try:
         raise ValueError("bad quantity '12Qi'")
     except ValueError:
-        logging.getLogger("shared.inventory").exception("cannot parse a pod")
+        logging.getLogger("shared.sources.inventory").exception("cannot parse a pod")
 
     (line,) = lines_of(stream)
     record = json.loads(line)
@@ -77,13 +77,13 @@ def test_an_id_given_with_extra_wins_over_the_context(stream: io.StringIO) -> No
 
 def test_log_level_drops_lower_lines_and_text_format_shows_the_ids(stream: io.StringIO) -> None:
     configure_logging("WARNING", "text", stream)
-    log = logging.getLogger("shared.collector")
+    log = logging.getLogger("shared.domain.collection")
     with log_context(run_id=5, function_name="collect"):
         log.info("not shown")
         log.warning("retrying list pods")
 
     (line,) = lines_of(stream)
-    assert "WARNING shared.collector: retrying list pods [run_id=5 function_name=collect]" in line
+    assert "WARNING shared.domain.collection: retrying list pods [run_id=5 function_name=collect]" in line
     with pytest.raises(ValueError):
         json.loads(line)
 

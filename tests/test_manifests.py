@@ -26,10 +26,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from shared.config import Settings, load_settings
-from shared.events import ALERT_EVENT_TYPES
-from shared.quantity import cpu_millicores, memory_bytes
-from shared.store import connect
+from shared.core.settings import Settings, load_settings
+from shared.notify.cloudevents import ALERT_EVENT_TYPES
+from shared.sources.quantity import cpu_millicores, memory_bytes
+from shared.store.connection import connect
 from tests.conftest import make_settings
 from tests.crd_schema import crd_schemas, feature_flags_used, load_yaml_documents, strict_json_schema
 from tests.image import running_container
@@ -56,7 +56,8 @@ FUNCTIONS = ("collect", "health", "backup", "alert-notify", "report")
 DATA_CLAIM = "k8s-resource-monitor-data"
 SERVICE_ACCOUNT = "k8s-resource-monitor"
 JOB = "k8s-resource-monitor"
-KNATIVE_ONLY_POD_FIELDS = ("containerConcurrency", "timeoutSeconds", "idleTimeoutSeconds", "responseStartTimeoutSeconds")
+KNATIVE_ONLY_POD_FIELDS = ("containerConcurrency", "timeoutSeconds", "idleTimeoutSeconds",
+                           "responseStartTimeoutSeconds")
 KNATIVE_QUEUE_PROXY_PORT = 8012  # the sidecar Knative puts in front of every function's container port
 CADVISOR_METRICS = frozenset({"container_memory_working_set_bytes", "container_spec_memory_limit_bytes"})
 PROMETHEUS_METRICS = frozenset({"up"})  # written by Prometheus for every target
@@ -409,68 +410,86 @@ def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return bool(selector) and selector.items() <= labels.items()
 
 
+Names = set[tuple[str, str]]  # (kind, name) of every object of a build
+
+
+def _env_refs(container: dict) -> list[tuple[str, dict]]:
+    """(kind, reference) of every ConfigMap and Secret a container reads its environment from."""
+    refs = [(kind, source[key]) for source in container.get("envFrom") or ()
+            for key, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")) if key in source]
+    return refs + [(kind, item["valueFrom"][key]) for item in container.get("env") or () if "valueFrom" in item
+                   for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret"))
+                   if key in item["valueFrom"]]
+
+
+def _pod_problems(workload: dict, template: dict, names: Names) -> list[str]:
+    spec, where = template["spec"], _name(workload)
+    problems = []
+    labels = template["metadata"].get("labels") or {}
+    if workload["kind"] == "Deployment" and not _selects(workload["spec"]["selector"]["matchLabels"], labels):
+        problems.append(f"{where}: the selector does not match the pod template's labels")
+    if spec.get("serviceAccountName") and ("ServiceAccount", spec["serviceAccountName"]) not in names:
+        problems.append(f"{where}: ServiceAccount {spec['serviceAccountName']} does not exist")
+    volumes = {v["name"]: v for v in spec.get("volumes") or ()}
+    claims = {name: v["persistentVolumeClaim"]["claimName"]
+              for name, v in volumes.items() if "persistentVolumeClaim" in v}
+    problems += [f"{where}: volume {name} claims {claim}, which does not exist"
+                 for name, claim in claims.items() if ("PersistentVolumeClaim", claim) not in names]
+    mounted = {m["name"] for c in spec["containers"] for m in c.get("volumeMounts") or ()}
+    problems += [f"{where}: mount of {name}, which is no volume" for name in sorted(mounted - set(volumes))]
+    problems += [f"{where}: {kind} {ref['name']} does not exist and is not optional"
+                 for c in spec["containers"] for kind, ref in _env_refs(c)
+                 if (kind, ref["name"]) not in names and not ref.get("optional")]
+    return problems + [f"{where}: volume {name} is mounted nowhere" for name in sorted(set(volumes) - mounted)]
+
+
+def _service_problems(service: dict, objects: list[dict] | tuple[dict, ...]) -> list[str]:
+    selected = [(w, t) for w, t in pod_templates(objects)
+                if _selects(service["spec"].get("selector") or {}, t["metadata"].get("labels") or {})]
+    if len(selected) != 1:
+        return [f"{_name(service)} selects the pods of {len(selected)} workloads, not one"]
+    workload, template = selected[0]
+    ports = [p for c in template["spec"]["containers"] for p in c.get("ports") or ()]
+    names = {p.get("name") for p in ports}
+    numbers = {p["containerPort"] for p in ports}
+    if workload["kind"] == "Service":  # Knative: the queue-proxy forwards to the container port
+        numbers.add(KNATIVE_QUEUE_PROXY_PORT)
+    return [f"{_name(service)}: port {port.get('name')} targets {target}, which {_name(workload)}'s pods do not serve"
+            for port in service["spec"]["ports"]
+            for target in [port.get("targetPort", port["port"])]
+            if target not in (names if isinstance(target, str) else numbers)]
+
+
+def _monitor_problems(monitor: dict, objects: list[dict] | tuple[dict, ...]) -> list[str]:
+    namespaces = monitor["spec"].get("namespaceSelector", {}).get("matchNames") or [monitor["metadata"]["namespace"]]
+    services = [s for s in objects if (s["apiVersion"], s["kind"]) == ("v1", "Service")
+                and s["metadata"]["namespace"] in namespaces
+                and _selects(monitor["spec"]["selector"]["matchLabels"], s["metadata"].get("labels") or {})]
+    if len(services) != 1:
+        return [f"{_name(monitor)} selects {len(services)} Services, not one"]
+    port_names = {p.get("name") for p in services[0]["spec"]["ports"]}
+    return [f"{_name(monitor)}: {_name(services[0])} has no port named {e.get('port')}"
+            for e in monitor["spec"]["endpoints"] if e.get("port") not in port_names]
+
+
+def _binding_problems(binding: dict, names: Names) -> list[str]:
+    role = (binding["roleRef"]["kind"], binding["roleRef"]["name"])
+    problems = [] if role in names else [f"{_name(binding)}: {role[0]} {role[1]} does not exist"]
+    return problems + [f"{_name(binding)}: ServiceAccount {s['name']} does not exist" for s in binding["subjects"]
+                       if s["kind"] == "ServiceAccount" and ("ServiceAccount", s["name"]) not in names]
+
+
 def reference_problems(objects: list[dict] | tuple[dict, ...]) -> list[str]:
     """What would leave a pod Pending, a Service without endpoints or a scrape without a target."""
-    problems = []
     names = {(o["kind"], o["metadata"]["name"]) for o in objects}
-    for workload, template in pod_templates(objects):
-        spec, where = template["spec"], _name(workload)
-        labels = template["metadata"].get("labels") or {}
-        if workload["kind"] == "Deployment" and not _selects(workload["spec"]["selector"]["matchLabels"], labels):
-            problems.append(f"{where}: the selector does not match the pod template's labels")
-        if spec.get("serviceAccountName") and ("ServiceAccount", spec["serviceAccountName"]) not in names:
-            problems.append(f"{where}: ServiceAccount {spec['serviceAccountName']} does not exist")
-        volumes = {v["name"]: v for v in spec.get("volumes") or ()}
-        for volume in volumes.values():
-            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
-            if claim and ("PersistentVolumeClaim", claim) not in names:
-                problems.append(f"{where}: volume {volume['name']} claims {claim}, which does not exist")
-        mounted = set()
-        for container in spec["containers"]:
-            for mount in container.get("volumeMounts") or ():
-                mounted.add(mount["name"])
-                if mount["name"] not in volumes:
-                    problems.append(f"{where}: mount of {mount['name']}, which is no volume")
-            refs = [(kind, source[key]) for source in container.get("envFrom") or ()
-                    for key, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")) if key in source]
-            refs += [(kind, item["valueFrom"][key]) for item in container.get("env") or () if "valueFrom" in item
-                     for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret"))
-                     if key in item["valueFrom"]]
-            for kind, ref in refs:
-                if (kind, ref["name"]) not in names and not ref.get("optional"):
-                    problems.append(f"{where}: {kind} {ref['name']} does not exist and is not optional")
-        problems += [f"{where}: volume {name} is mounted nowhere" for name in set(volumes) - mounted]
-    for service in (o for o in objects if (o["apiVersion"], o["kind"]) == ("v1", "Service")):
-        selected = [(w, t) for w, t in pod_templates(objects)
-                    if _selects(service["spec"].get("selector") or {}, t["metadata"].get("labels") or {})]
-        if len(selected) != 1:
-            problems.append(f"{_name(service)} selects the pods of {len(selected)} workloads, not one")
-            continue
-        workload, template = selected[0]
-        ports = [p for c in template["spec"]["containers"] for p in c.get("ports") or ()]
-        for port in service["spec"]["ports"]:
-            target = port.get("targetPort", port["port"])
-            known = {p.get("name") for p in ports} if isinstance(target, str) else \
-                {p["containerPort"] for p in ports} | ({KNATIVE_QUEUE_PROXY_PORT} if workload["kind"] == "Service" else set())
-            if target not in known:
-                problems.append(f"{_name(service)}: port {port.get('name')} targets {target}, which "
-                                f"{_name(workload)}'s pods do not serve")
-    for monitor in (o for o in objects if o["kind"] == "ServiceMonitor"):
-        namespaces = monitor["spec"].get("namespaceSelector", {}).get("matchNames") or [monitor["metadata"]["namespace"]]
-        services = [s for s in objects if (s["apiVersion"], s["kind"]) == ("v1", "Service")
-                    and s["metadata"]["namespace"] in namespaces
-                    and _selects(monitor["spec"]["selector"]["matchLabels"], s["metadata"].get("labels") or {})]
-        if len(services) != 1:
-            problems.append(f"{_name(monitor)} selects {len(services)} Services, not one")
-            continue
-        port_names = {p.get("name") for p in services[0]["spec"]["ports"]}
-        problems += [f"{_name(monitor)}: {_name(services[0])} has no port named {e.get('port')}"
-                     for e in monitor["spec"]["endpoints"] if e.get("port") not in port_names]
-    for binding in (o for o in objects if o["kind"] in ("RoleBinding", "ClusterRoleBinding")):
-        if (binding["roleRef"]["kind"], binding["roleRef"]["name"]) not in names:
-            problems.append(f"{_name(binding)}: {binding['roleRef']['kind']} {binding['roleRef']['name']} does not exist")
-        problems += [f"{_name(binding)}: ServiceAccount {s['name']} does not exist" for s in binding["subjects"]
-                     if s["kind"] == "ServiceAccount" and ("ServiceAccount", s["name"]) not in names]
+    problems = [p for workload, template in pod_templates(objects) for p in _pod_problems(workload, template, names)]
+    for obj in objects:
+        if (obj["apiVersion"], obj["kind"]) == ("v1", "Service"):
+            problems += _service_problems(obj, objects)
+        elif obj["kind"] == "ServiceMonitor":
+            problems += _monitor_problems(obj, objects)
+        elif obj["kind"] in ("RoleBinding", "ClusterRoleBinding"):
+            problems += _binding_problems(obj, names)
     return problems
 
 
@@ -666,7 +685,8 @@ def test_cron_check_accepts_valid_schedules(schedule: str) -> None:
     assert cron_problems(schedule) == []
 
 
-@pytest.mark.parametrize("schedule", ["*/5 * * *", "60 * * * *", "0 24 * * *", "*/0 * * * *", "5-1 * * * *", "0 2 * * MON-"])
+@pytest.mark.parametrize("schedule", ["*/5 * * *", "60 * * * *", "0 24 * * *", "*/0 * * * *", "5-1 * * * *",
+                                      "0 2 * * MON-"])
 def test_cron_check_rejects_invalid_schedules(schedule: str) -> None:
     assert cron_problems(schedule) != []
 
@@ -768,12 +788,13 @@ def rbac_gaps(calls: set[Call], rules: list[tuple[str | None, dict]]) -> tuple[l
 
 def test_rbac_grants_exactly_the_api_calls_the_code_makes(tmp_path: Path, cluster) -> None:  # type: ignore[no-untyped-def]
     """Knative: `collect` and `health` are the Services with the ServiceAccount's token."""
-    from shared.collect_entry import collect_once
-    from shared.health import check_health
-    from shared.triggers import Trigger
+    from shared.domain.trigger import Trigger
+    from shared.entry.collect import collect_once
+    from shared.ops.health import check_health
 
     collect = _one(*KSVC, "collect")
-    field_paths = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in _env(collect).values() if "valueFrom" in e}
+    field_paths = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"]
+                   for e in _env(collect).values() if "valueFrom" in e}
     assert field_paths == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
     settings = make_settings(tmp_path, cluster, pod_name="collect-00001-deployment-7d9c8-x2x4z",
                              pod_namespace=collect["metadata"]["namespace"], lease_name=_config()["LEASE_NAME"])
@@ -867,16 +888,16 @@ _ALERT_TESTS = [  # (input series, eval time, alert, expected labels besides ale
     ([(f"last_successful_collection_timestamp_seconds{{{_JOB_SERIES}}}", "60x40")], "12m", "CollectionStale", []),
     ([(f"last_successful_collection_timestamp_seconds{{{_JOB_SERIES}}}", "60x40")], "30m", "CollectionStale",
      [{"severity": "warning"}]),
-    ([('container_memory_working_set_bytes{namespace="monitoring", pod="collect-00001-deployment-x", container="collect"}',
-       "1000000000x30"),
-      ('container_spec_memory_limit_bytes{namespace="monitoring", pod="collect-00001-deployment-x", container="collect"}',
-       "1073741824x30")],
+    ([('container_memory_working_set_bytes{namespace="monitoring", pod="collect-00001-deployment-x", '
+       'container="collect"}', "1000000000x30"),
+      ('container_spec_memory_limit_bytes{namespace="monitoring", pod="collect-00001-deployment-x", '
+       'container="collect"}', "1073741824x30")],
      "20m", "K8sResourceMonitorHighMemory",
      [{"severity": "warning", "namespace": "monitoring", "pod": "collect-00001-deployment-x", "container": "collect"}]),
-    ([('container_memory_working_set_bytes{namespace="monitoring", pod="report-00001-deployment-x", container="report"}',
-       "500000000x30"),
-      ('container_spec_memory_limit_bytes{namespace="monitoring", pod="report-00001-deployment-x", container="report"}',
-       "1073741824x30")],
+    ([('container_memory_working_set_bytes{namespace="monitoring", pod="report-00001-deployment-x", '
+       'container="report"}', "500000000x30"),
+      ('container_spec_memory_limit_bytes{namespace="monitoring", pod="report-00001-deployment-x", '
+       'container="report"}', "1073741824x30")],
      "20m", "K8sResourceMonitorHighMemory", []),
     ([('container_memory_working_set_bytes{namespace="monitoring", pod="k8s-resource-monitor-6d8f7-x2x4z", '
        'container="serve"}', "1500000000x30"),  # the plain install's one container, near its 1536Mi
@@ -902,7 +923,8 @@ def test_alert_rules_fire_when_they_should_and_not_before(tmp_path: Path) -> Non
         {"series": f"backup_last_success_timestamp_seconds{{{_JOB_SERIES}}}", "values": "0x900"}],
         "alert_rule_test": [
             {"eval_time": "26h", "alertname": "BackupMissing", "exp_alerts": []},
-            {"eval_time": "28h", "alertname": "BackupMissing", "exp_alerts": [{"exp_labels": {"severity": "warning"}}]}]}
+            {"eval_time": "28h", "alertname": "BackupMissing",
+             "exp_alerts": [{"exp_labels": {"severity": "warning"}}]}]}
     (tmp_path / "tests.yaml").write_text(yaml.safe_dump(
         {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": [*tests, backup_test]}))
     result = _promtool("test", "rules", tmp_path / "tests.yaml")
@@ -940,8 +962,8 @@ def test_metric_name_parser_reads_names_not_labels_or_functions() -> None:
 def _exposed_metric_names(tmp_path: Path, cluster, monkeypatch: pytest.MonkeyPatch) -> set[str]:  # type: ignore[no-untyped-def]
     """Series names the health function's /metrics lists after a collection (families without
     samples count: a table without rows still declares its metric)."""
-    from shared.collect_entry import collect_once
-    from shared.triggers import Trigger
+    from shared.domain.trigger import Trigger
+    from shared.entry.collect import collect_once
 
     settings = make_settings(tmp_path, cluster)
     assert collect_once(settings, Trigger("http"))[1] == 200

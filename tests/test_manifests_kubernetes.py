@@ -12,8 +12,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from shared.cli import build_parser
-from shared.config import Settings, load_settings
-from shared.quantity import cpu_millicores, memory_bytes
+from shared.core.settings import Settings, load_settings
+from shared.sources.quantity import cpu_millicores, memory_bytes
 from tests.crd_schema import load_yaml_documents
 from tests.kustomize import build
 from tests.readme import readme_section, shell_blocks
@@ -92,7 +92,8 @@ def test_runs_as_the_image_user_without_privileges_on_a_read_only_root() -> None
 def test_volumes_hold_the_database_and_the_backups_where_the_settings_put_them() -> None:
     settings = _settings()
     mounts = {m["name"]: PurePosixPath(m["mountPath"]) for m in CONTAINER["volumeMounts"]}
-    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in POD["volumes"] if "persistentVolumeClaim" in v}
+    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"]
+              for v in POD["volumes"] if "persistentVolumeClaim" in v}
     assert claims == {"data": "k8s-resource-monitor-data", "backup": "k8s-resource-monitor-backup"}
     assert PurePosixPath(settings.database_path).parent == mounts["data"]
     assert PurePosixPath(settings.backup_dir) == mounts["backup"]

@@ -13,14 +13,14 @@ from contextlib import contextmanager
 
 import pytest
 
-from shared.alerts import Alert
-from shared.config import load_settings
-from shared.deadline import Deadline
-from shared.logs import configure_logging
+from shared.core.deadline import Deadline
+from shared.core.logs import configure_logging
+from shared.core.settings import load_settings
+from shared.domain.alerts import Alert
 from shared.notify.delivery import Attempt, RetryPolicy, post, retry_after_seconds, with_retries
 from shared.notify.dispatch import send_groups
 from shared.notify.message import AlertGroup
-from shared.store import connect
+from shared.store.connection import connect
 from tests.notify_receivers import http_receiver
 from tests.servers import free_port
 

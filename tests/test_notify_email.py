@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from shared.alerts import Alert
-from shared.config import load_settings
+from shared.core.settings import load_settings
+from shared.domain.alerts import Alert
 from shared.notify.email import email_message, send_email
 from shared.notify.message import AlertGroup
 from tests.notify_receivers import smtp_server
@@ -115,7 +115,7 @@ def test_security_none_sends_without_tls_when_asked(tmp_path):
 
 
 def test_a_login_without_tls_to_another_host_is_refused_at_start(tmp_path, monkeypatch):
-    from shared.config import ConfigError
+    from shared.core.settings import ConfigError
 
     for name, value in (("SMTP_HOST", "mail.example.com"), ("SMTP_SECURITY", "none"),
                         ("SMTP_USERNAME", "monitor"), ("SMTP_PASSWORD", "s3cret-smtp-pass")):

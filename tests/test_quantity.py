@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.quantity import QuantityError, cpu_millicores, memory_bytes
+from shared.sources.quantity import QuantityError, cpu_millicores, memory_bytes
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from shared.cli import main as cli_main
-from shared.config import Settings, load_settings
-from shared.report import NO_DATA, build_report, parse_report_query, report_csv, report_json
-from shared.report_entry import report_from_http
-from shared.store import connect
-from shared.summary import summarize
-from shared.triggers import BadRequest
-from shared.window_usage import parse_window
+from shared.core.settings import Settings, load_settings
+from shared.domain.errors import InvalidInput
+from shared.domain.report import NO_DATA, build_report, parse_report_query, report_csv, report_json
+from shared.domain.summary import summarize
+from shared.entry.report import report_answer
+from shared.store.connection import connect
+from shared.store.window_usage import parse_window
 from tests.report_history import History, MiB, Sample, random_history, reference_report
 
 NOW = 1_767_225_600 + 10 * 86_400 + 13 * 3600  # 2026-01-11 13:00 UTC, on a collection
@@ -207,10 +207,9 @@ def test_sort_and_limit_choose_the_listed_containers(db: tuple[sqlite3.Connectio
 def test_bad_parameters_are_refused_naming_the_parameter(params: dict[str, str], message: str,
                                                          tmp_path: Path) -> None:
     settings = load_settings(database_path=tmp_path / "db")
-    with pytest.raises(BadRequest) as refused:
+    with pytest.raises(InvalidInput) as refused:
         parse_report_query(params, settings, NOW)
     assert str(refused.value).startswith(message)
-    assert refused.value.status == 400
 
 
 def test_windows_of_a_day_or_more_start_at_a_utc_midnight() -> None:
@@ -283,10 +282,10 @@ def test_browsers_get_the_page_and_other_clients_json_unless_format_says(
     random_history(History(conn), NOW, hours=3)
     browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
     answers = {
-        "curl": report_from_http(get(), settings, clock=lambda: NOW),
-        "browser": report_from_http(get(accept=browser), settings, clock=lambda: NOW),
-        "browser asking for csv": report_from_http(get(accept=browser, format="csv"), settings, clock=lambda: NOW),
-        "script asking for html": report_from_http(get("/report", format="html"), settings, clock=lambda: NOW),
+        "curl": report_answer(get(), settings, clock=lambda: NOW),
+        "browser": report_answer(get(accept=browser), settings, clock=lambda: NOW),
+        "browser asking for csv": report_answer(get(accept=browser, format="csv"), settings, clock=lambda: NOW),
+        "script asking for html": report_answer(get("/report", format="html"), settings, clock=lambda: NOW),
     }
     types = {name: headers["Content-Type"] for name, (_, status, headers) in answers.items() if status == 200}
     assert types == {"curl": "application/json", "browser": "text/html; charset=utf-8",
@@ -297,7 +296,7 @@ def test_browsers_get_the_page_and_other_clients_json_unless_format_says(
 
 def test_before_the_first_collection_the_report_says_so_with_a_503(tmp_path: Path) -> None:
     settings = load_settings(database_path=tmp_path / "missing" / "k8s_metrics.db")
-    body, status, _ = report_from_http(get(), settings, clock=lambda: NOW)
+    body, status, _ = report_answer(get(), settings, clock=lambda: NOW)
     assert status == 503
     assert json.loads(body)["error"].startswith(f"database {settings.database_path} does not exist yet")
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 from playwright.sync_api import sync_playwright
 
-from shared.store import connect
+from shared.store.connection import connect
 from tests.report_history import History, random_history
 from tests.servers import REPO, function_server
 

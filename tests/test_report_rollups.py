@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from shared.collect_entry import collect_once
-from shared.config import Settings, load_settings
-from shared.daily_rollups import FoldResult, coverage, fold_samples
-from shared.report import build_report, parse_report_query, report_json
-from shared.retention import apply_retention
-from shared.store import connect
-from shared.triggers import Trigger
-from shared.usage_histogram import MAX_RELATIVE_ERROR, from_blob, pack_values, percentile, to_blob
-from shared.window_usage import parse_window
+from shared.core.settings import Settings, load_settings
+from shared.domain.report import build_report, parse_report_query, report_json
+from shared.domain.trigger import Trigger
+from shared.entry.collect import collect_once
+from shared.store.connection import connect
+from shared.store.daily_rollups import FoldResult, coverage, fold_samples
+from shared.store.histograms import MAX_RELATIVE_ERROR, from_blob, pack_values, percentile, to_blob
+from shared.store.retention import apply_retention
+from shared.store.window_usage import parse_window
 from tests.conftest import make_settings
 from tests.report_history import History, Sample, random_history, reference_report
 from tests.servers import REPO
@@ -93,7 +93,7 @@ def sources(body: dict) -> list[str]:
 @pytest.fixture
 def day_rows_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whole-day windows read day rows, as they do once a window holds more raw samples than are cheap."""
-    monkeypatch.setattr("shared.window_usage.RAW_WINDOW_MAX_SAMPLES", 0)
+    monkeypatch.setattr("shared.store.window_usage.RAW_WINDOW_MAX_SAMPLES", 0)
 
 
 @pytest.mark.parametrize("order", ["oldest first", "newest first", "shuffled"])
@@ -126,7 +126,7 @@ def test_a_fold_stopped_by_its_deadline_goes_on_where_it_stopped(tmp_path: Path)
 
     stopped, _ = build(tmp_path / "stopped.db")
     first = fold_samples(stopped, NOW, 90, Chunks(3))
-    assert not first.complete and 0 < first.samples_folded
+    assert not first.complete and first.samples_folded > 0
     assert coverage(stopped).folded_run_id < stopped.execute("SELECT MAX(id) FROM runs").fetchone()[0]
     second = fold_samples(stopped, NOW, 90)
     assert second.complete
@@ -238,7 +238,7 @@ def test_the_report_reads_the_same_numbers_from_raw_samples_and_day_rollups(tmp_
     assert sources(raw) == ["raw"]
 
     fold_samples(conn, NOW, 90)
-    monkeypatch.setattr("shared.window_usage.RAW_WINDOW_MAX_SAMPLES", 0)
+    monkeypatch.setattr("shared.store.window_usage.RAW_WINDOW_MAX_SAMPLES", 0)
     folded = report(conn, settings)
     assert sources(folded) == ["daily"]
     assert_matches(folded, expected, histogram_percentile=True)
@@ -254,7 +254,7 @@ def test_hourly_rollups_give_the_numbers_of_the_raw_samples(tmp_path: Path, monk
     # at half past an hour), as from raw samples and day rows.
     conn, settings = build(tmp_path / "db")
     expected, _ = expected_figures(conn)
-    monkeypatch.setattr("shared.retention.fold_samples", lambda *args: FoldResult(complete=False))  # out of budget
+    monkeypatch.setattr("shared.store.retention.fold_samples", lambda *args: FoldResult(complete=False))  # out of budget
     apply_retention(settings, clock=lambda: NOW)  # hours older than a day: rolled up, raw samples deleted
     monkeypatch.undo()
     rolled = report(conn, settings)
@@ -280,7 +280,7 @@ def test_raw_samples_not_folded_yet_are_kept_until_they_are(tmp_path: Path, monk
     replay(conn, tmp_path / "source.db", source_runs(tmp_path / "source.db", "started_at < ?", early))
     # the folds stop here (say, every later pass ran out of budget folding)
     replay(conn, tmp_path / "source.db", source_runs(tmp_path / "source.db", "started_at >= ?", early), fold=False)
-    monkeypatch.setattr("shared.retention.fold_samples", lambda *args: FoldResult(complete=False))
+    monkeypatch.setattr("shared.store.retention.fold_samples", lambda *args: FoldResult(complete=False))
     result = apply_retention(settings, clock=lambda: NOW)
     monkeypatch.undo()
     assert result.hours_rolled_up > 0 and result.samples_deleted > 0  # the folded samples older than a day

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from shared.backup import run_backup
 from shared.cli import main
-from shared.config import Settings
-from shared.locking import try_file_lock
-from shared.restore import RestoreError, restore_backup
-from shared.store import connect
+from shared.core.locking import try_file_lock
+from shared.core.settings import Settings
+from shared.ops.backup import run_backup
+from shared.ops.restore import RestoreError, restore_backup
+from shared.store.connection import connect
 from tests.conftest import make_settings
 from tests.synthetic_history import store_synthetic_run, synthetic_inventory
 
@@ -173,9 +173,8 @@ def test_a_damaged_or_foreign_backup_is_refused_and_the_database_untouched(backe
 def test_restore_is_refused_while_a_collection_runs(backed_up, clock):
     settings, backup, _ = backed_up
     before = fingerprint(settings.database_path.parent)
-    with try_file_lock(settings.lock_path):
-        with pytest.raises(RestoreError, match="a collection is running"):
-            restore_backup(settings, backup, clock)
+    with try_file_lock(settings.lock_path), pytest.raises(RestoreError, match="a collection is running"):
+        restore_backup(settings, backup, clock)
     assert fingerprint(settings.database_path.parent) == before
 
 

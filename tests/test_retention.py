@@ -10,17 +10,17 @@ import time
 from collections import defaultdict
 
 from benchmarks.synthetic import store_synthetic_run, synthetic_inventory
-from shared import retention as retention_module
 from shared.cli import main
-from shared.collect_entry import collect_once
-from shared.config import Settings
-from shared.daily_rollups import FoldResult, fold_samples
-from shared.history import RunRecord, store_collection
-from shared.retention import RetentionResult, apply_retention, cutoffs
-from shared.store import connect
-from shared.triggers import Trigger
-from shared.usage import ContainerUsage
-from shared.usage_histogram import MAX_RELATIVE_ERROR, from_blob, percentile
+from shared.core.settings import Settings
+from shared.domain.trigger import Trigger
+from shared.entry.collect import collect_once
+from shared.sources.usage import ContainerUsage
+from shared.store import retention as retention_module
+from shared.store.connection import connect
+from shared.store.daily_rollups import FoldResult, fold_samples
+from shared.store.histograms import MAX_RELATIVE_ERROR, from_blob, percentile
+from shared.store.retention import RetentionResult, apply_retention, cutoffs
+from shared.store.runs import RunRecord, store_collection
 from tests.conftest import make_settings
 
 HOUR, DAY = 3600, 86_400
@@ -168,7 +168,7 @@ def test_containers_with_daily_rollups_are_kept(tmp_path, clock, monkeypatch):
 
     # the pass's own fold would prune day rows at RETENTION_HOURLY_DAYS: keep them, as a longer
     # daily retention would, to see that identities still referenced by day rows survive
-    monkeypatch.setattr("shared.retention.fold_samples", lambda *args: FoldResult())
+    monkeypatch.setattr("shared.store.retention.fold_samples", lambda *args: FoldResult())
     apply_retention(settings, clock)
 
     conn = connect(settings.database_path)

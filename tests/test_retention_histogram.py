@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 
-from shared.usage_histogram import MAX_RELATIVE_ERROR, from_blob, nearest_rank, pack_values, percentile, to_blob
+from shared.store.histograms import MAX_RELATIVE_ERROR, from_blob, nearest_rank, pack_values, percentile, to_blob
 
 
 def test_histograms_of_separate_hours_add_up_to_the_histogram_of_all_of_them():

@@ -6,10 +6,9 @@ import random
 from pathlib import Path
 
 from benchmarks.synthetic import store_synthetic_run, synthetic_inventory
-from shared.backup import list_backups
 from shared.cli import main
-from shared.config import load_settings
-from shared.rightsizing import (
+from shared.core.settings import load_settings
+from shared.domain.rightsizing import (
     RightsizingPolicy,
     UsageEvidence,
     format_bytes,
@@ -17,7 +16,8 @@ from shared.rightsizing import (
     format_span,
     recommend,
 )
-from shared.store import connect
+from shared.ops.backup import list_backups
+from shared.store.connection import connect
 
 MiB = 1024**2
 WEEK = 7 * 86_400

@@ -7,19 +7,19 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import requests
 
-from shared.schedule import next_daily
+from shared.entry.schedule import next_daily
 from tests.servers import REPO, free_port, wait_until_up
 
 
 def test_next_daily_is_the_coming_occurrence_of_the_hour():
-    at = datetime(2026, 11, 24, 1, 59, tzinfo=timezone.utc).timestamp()
-    assert next_daily(at, 2) == datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc).timestamp()
-    at = datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc).timestamp()
-    assert next_daily(at, 2) == datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc).timestamp()
+    at = datetime(2026, 11, 24, 1, 59, tzinfo=UTC).timestamp()
+    assert next_daily(at, 2) == datetime(2026, 11, 24, 2, 0, tzinfo=UTC).timestamp()
+    at = datetime(2026, 11, 24, 2, 0, tzinfo=UTC).timestamp()
+    assert next_daily(at, 2) == datetime(2026, 11, 25, 2, 0, tzinfo=UTC).timestamp()
 
 
 def test_serve_runs_every_function_and_collects_on_schedule(tmp_path, cluster, small_scenario):

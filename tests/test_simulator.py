@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared.config import Settings
+from shared.core.settings import Settings
 from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.quantities import cpu_spellings, memory_spellings
 from shared.simulator.scenario import Scenario, build_scenario
 from shared.simulator.timeseries import cpu_cores_at, memory_bytes_at
-from shared.usage import render, series_selector, usage_queries
+from shared.sources.usage import render, series_selector, usage_queries
 
 T0 = 1_795_000_020.0  # a minute boundary: scrapes land on multiples of 60 s
 PODS = "/api/v1/pods"

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared.config import Settings
+from shared.core.settings import Settings
 from shared.simulator.openmetrics import write_openmetrics
 from shared.simulator.prometheus_api import PrometheusApiServer
 from shared.simulator.scenario import build_scenario
-from shared.usage import render, series_selector, usage_queries
+from shared.sources.usage import render, series_selector, usage_queries
 from tests.servers import real_prometheus as backfilled_prometheus
 
 END = int(time.time()) // 60 * 60  # recent: Prometheus deletes blocks beyond its 15-day retention at start

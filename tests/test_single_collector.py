@@ -13,12 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from shared.collect_entry import collect_once
-from shared.config import load_settings
-from shared.kube import LEASES, KubeClient, load_credentials
-from shared.lease import CollectorLease, format_micro_time
+from shared.core.settings import load_settings
+from shared.domain.trigger import Trigger
+from shared.entry.collect import collect_once
 from shared.simulator.cluster import SimulatedCluster
-from shared.triggers import Trigger
+from shared.sources.kube import LEASES, KubeClient, load_credentials
+from shared.sources.lease import CollectorLease, format_micro_time
 from tests.conftest import make_settings
 from tests.servers import REPO
 

@@ -6,17 +6,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
 
-from shared import schema, store
-from shared.collect_entry import collect_once
-from shared.config import Settings
-from shared.store import SCHEMA_VERSION, SchemaTooNew, StoreError, connect, schema_version
-from shared.triggers import Trigger
+from shared.core.settings import Settings
+from shared.domain.trigger import Trigger
+from shared.entry.collect import collect_once
+from shared.store import connection as store
+from shared.store import schema
+from shared.store.connection import SCHEMA_VERSION, SchemaTooNew, StoreError, connect, schema_version
 from tests.conftest import FakeClock
 from tests.servers import function_server
 
@@ -115,7 +116,7 @@ def test_a_migration_keeps_a_copy_of_the_data_it_started_from(
         samples = collected_database(settings, clock)
     database = settings.database_path
 
-    with caplog.at_level(logging.WARNING, logger="shared.store"):
+    with caplog.at_level(logging.WARNING, logger="shared.store.connection"):
         conn = connect(database)  # the upgraded release opens it
     conn.close()
 
@@ -123,8 +124,8 @@ def test_a_migration_keeps_a_copy_of_the_data_it_started_from(
     assert len(copies) == 1, sorted(p.name for p in database.parent.iterdir())
     copy = copies[0]
     stamp = copy.name.removesuffix(".db").rsplit("-", 1)[1]
-    taken = datetime.strptime(stamp, "%Y%m%d_%H%M%S").replace(tzinfo=timezone.utc).timestamp()
-    assert abs(taken - datetime.now(timezone.utc).timestamp()) < 300
+    taken = datetime.strptime(stamp, "%Y%m%d_%H%M%S").replace(tzinfo=UTC).timestamp()
+    assert abs(taken - datetime.now(UTC).timestamp()) < 300
     assert not list(database.parent.glob(f"{copy.name}-wal"))  # self-contained: no WAL beside it
     assert (count_rows(copy, "samples"), count_rows(copy, "runs")) == (samples, 1)
     assert "upgrade_probe" not in tables(copy)
@@ -167,7 +168,7 @@ def test_a_migration_without_its_copy_does_not_run(
         release_before.setattr(store, "SCHEMA_VERSION", SCHEMA_VERSION)
         collected_database(settings, clock)
     database = settings.database_path
-    at = datetime(2024, 1, 15, 10, 30, tzinfo=timezone.utc).timestamp()
+    at = datetime(2024, 1, 15, 10, 30, tzinfo=UTC).timestamp()
     blocked = database.with_name(f"{database.name}.pre-migration-v{SCHEMA_VERSION}-20240115_103000.db")
     blocked.mkdir()  # the copy cannot take its name
 

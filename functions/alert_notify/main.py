@@ -4,20 +4,15 @@ from typing import TYPE_CHECKING
 
 import functions_framework
 
-from shared.http import Answer, handles_errors, json_answer, start_function
-from shared.notify.endpoint import notify_from_http
+from shared.entry import alert_notify as entry
 
 if TYPE_CHECKING:
     import flask
 
-SETTINGS = start_function("alert_notify")
+    from shared.entry.http import AnyAnswer
 
 
 @functions_framework.http
-@handles_errors("alert_notify")
-def alert_notify(request: "flask.Request") -> Answer | tuple[str, int]:
+def alert_notify(request: "flask.Request") -> "AnyAnswer":
     """Deliver one alert batch: an empty 204 when delivered (or already handled), JSON naming the failures otherwise."""
-    status, body = notify_from_http(request, SETTINGS)
-    if body is None:
-        return "", status
-    return json_answer(body, status)
+    return entry.alert_notify(request)

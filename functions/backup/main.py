@@ -4,18 +4,15 @@ from typing import TYPE_CHECKING
 
 import functions_framework
 
-from shared.backup_entry import backup_from_http
-from shared.http import Answer, handles_errors, json_answer, start_function
+from shared.entry import backup as entry
 
 if TYPE_CHECKING:
     import flask
 
-SETTINGS = start_function("backup")
+    from shared.entry.http import AnyAnswer
 
 
 @functions_framework.http
-@handles_errors("backup")
-def backup(request: "flask.Request") -> Answer:
+def backup(request: "flask.Request") -> "AnyAnswer":
     """Run one backup and prune old ones; the outcome as JSON, non-2xx when the backup failed."""
-    body, status = backup_from_http(request, SETTINGS)
-    return json_answer(body, status)
+    return entry.backup(request)

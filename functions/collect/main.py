@@ -4,18 +4,15 @@ from typing import TYPE_CHECKING
 
 import functions_framework
 
-from shared.collect_entry import collect_from_http
-from shared.http import Answer, handles_errors, json_answer, start_function
+from shared.entry import collect as entry
 
 if TYPE_CHECKING:
     import flask
 
-SETTINGS = start_function("collect")
+    from shared.entry.http import AnyAnswer
 
 
 @functions_framework.http
-@handles_errors("collect")
-def collect(request: "flask.Request") -> Answer:
+def collect(request: "flask.Request") -> "AnyAnswer":
     """Run one collection; the run summary as JSON, non-2xx when it failed or was refused."""
-    body, status = collect_from_http(request, SETTINGS)
-    return json_answer(body, status)
+    return entry.collect(request)

@@ -4,17 +4,15 @@ from typing import TYPE_CHECKING
 
 import functions_framework
 
-from shared.http import Answer, handles_errors, start_function
-from shared.report_entry import report_from_http
+from shared.entry import report as entry
 
 if TYPE_CHECKING:
     import flask
 
-SETTINGS = start_function("report")
+    from shared.entry.http import AnyAnswer
 
 
 @functions_framework.http
-@handles_errors("report")
-def report(request: "flask.Request") -> Answer:
+def report(request: "flask.Request") -> "AnyAnswer":
     """Serve the stored history as JSON, CSV or HTML, as the query string asks; read-only."""
-    return report_from_http(request, SETTINGS)
+    return entry.report(request)

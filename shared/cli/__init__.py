@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from shared import __version__
 
 if TYPE_CHECKING:
-    from shared.config import Settings
+    from shared.core.settings import Settings
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("shared.cli.demo", "run the whole pipeline against a built-in simulated cluster"),
@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command and return the exit code: 2 for bad settings, 130 when interrupted, 1 for any other error.
 
     Errors are printed as one line on stderr, secrets masked, never as a traceback."""
-    from shared.config import ConfigError
-    from shared.logs import redact
+    from shared.core.logs import redact
+    from shared.core.settings import ConfigError
 
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:  # noqa: BLE001 — one clear line, never a traceback
-        from shared.store import StoreError
+        from shared.store.connection import StoreError
         kind = "" if isinstance(exc, StoreError) else f"{type(exc).__name__}: "
         print(redact(f"k8s-monitor {args.command}: error: {kind}{exc}"), file=sys.stderr)
         return 1
@@ -80,15 +80,14 @@ def main(argv: list[str] | None = None) -> int:
 def cli_settings(quiet: bool = False, **overrides: object) -> Settings:
     """Settings for a command run by hand: local paths (./data) unless the environment says otherwise.
 
-    Logs go to stderr (stdout is the command's output) as text unless LOG_FORMAT says json; `quiet` keeps INFO lines out of a
-    command whose own output is the point (the demo), unless LOG_LEVEL asks for them.
+    Logs go to stderr (stdout is the command's output) as text unless LOG_FORMAT says json; `quiet` keeps
+    INFO lines out of a command whose own output is the point (the demo), unless LOG_LEVEL asks for them.
     """
     import os
     from pathlib import Path
 
-    from shared.config import load_settings
-    from shared.http import secret_values
-    from shared.logs import configure_logging, register_secrets
+    from shared.core.logs import configure_logging, register_secrets
+    from shared.core.settings import load_settings
 
     local: dict[str, object] = {}
     if "DATABASE_PATH" not in os.environ:
@@ -99,5 +98,5 @@ def cli_settings(quiet: bool = False, **overrides: object) -> Settings:
         local["log_level"] = "WARNING"
     settings = load_settings(**{**local, **overrides})
     configure_logging(settings.log_level, os.environ.get("LOG_FORMAT", "text"), stream=sys.stderr)
-    register_secrets(secret_values(settings))
+    register_secrets(settings.secret_values())
     return settings

@@ -6,8 +6,8 @@ import argparse
 import json
 import time
 
-from shared.alerts import Alert, list_alerts, rfc3339
 from shared.cli import cli_settings
+from shared.domain.alerts import Alert, list_alerts, rfc3339
 from shared.notify.message import when
 
 
@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the firing and recently resolved alerts; exit code 0."""
-    from shared.store import connect
+    from shared.store.connection import connect
 
     if args.resolved_hours < 0:
         raise ValueError("--resolved-hours must not be negative")

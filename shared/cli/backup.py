@@ -6,10 +6,10 @@ import argparse
 import json
 import sys
 
-from shared.backup_entry import backup_once
 from shared.cli import cli_settings
 from shared.cli.backups import format_bytes
-from shared.triggers import Trigger
+from shared.domain.trigger import Trigger
+from shared.entry.backup import backup_once
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from shared.backup import list_backups
 from shared.cli import cli_settings
-from shared.rightsizing import format_bytes
-from shared.timeutil import DAY_SECONDS, HOUR_SECONDS
+from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS
+from shared.domain.rightsizing import format_bytes
+from shared.ops.backup import list_backups
 
 CHECKSUM_WORDS = {"ok": "verified", "mismatch": "DAMAGED (checksum mismatch)", "missing": "no checksum file",
                   "unchecked": "not checked"}
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"No backups in {settings.backup_dir} (BACKUP_DIR); `k8s-monitor backup` makes one.")
         return 0
     rows = [("BACKUP", "TAKEN (UTC)", "AGE", "SIZE", "CHECKSUM")]
-    rows += [(b.name, datetime.fromtimestamp(b.created_at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+    rows += [(b.name, datetime.fromtimestamp(b.created_at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
               format_age(now - b.created_at), format_bytes(b.size_bytes), CHECKSUM_WORDS[b.checksum]) for b in backups]
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     for row in rows:

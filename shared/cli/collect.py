@@ -6,9 +6,9 @@ import argparse
 import json
 
 from shared.cli import cli_settings
-from shared.collect_entry import collect_once
-from shared.collector import parse_collect_request
-from shared.triggers import Trigger
+from shared.domain.collection import parse_collect_request
+from shared.domain.trigger import Trigger
+from shared.entry.collect import collect_once
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

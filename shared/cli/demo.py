@@ -15,9 +15,9 @@ from pathlib import Path
 
 from shared.cli import cli_settings
 from shared.cli.collect import describe_run
-from shared.collect_entry import collect_once
-from shared.summary import Summary, summarize
-from shared.triggers import Trigger
+from shared.domain.summary import Summary, summarize
+from shared.domain.trigger import Trigger
+from shared.entry.collect import collect_once
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     """Collect from a simulated cluster and print a summary; exit 1 when no run was stored."""
     from shared.simulator.cluster import SimulatedCluster
     from shared.simulator.scenario import build_scenario
-    from shared.store import connect
+    from shared.store.connection import connect
 
     base = cli_settings(quiet=True)
     refuse_real_history(base.database_path)
@@ -78,7 +78,7 @@ def refuse_real_history(database: Path) -> None:
     """Stop before simulated runs land in a database that holds a real cluster's history."""
     import sqlite3
 
-    from shared.store import StoreError
+    from shared.store.connection import StoreError
 
     if not database.is_file():
         return

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from shared.cli import cli_settings
-from shared.diagnose import diagnose, write_archive
+from shared.ops.diagnose import diagnose, write_archive
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,8 +6,8 @@ import argparse
 import json
 
 from shared.cli import cli_settings
-from shared.health import UNHEALTHY, HealthReport, check_health
-from shared.timeutil import ago
+from shared.core.timeutil import ago
+from shared.ops.health import UNHEALTHY, HealthReport, check_health
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Open the database as a writer, which migrates it; exit code 0 (errors raise StoreError)."""
     from shared.cli import cli_settings
-    from shared.store import SCHEMA_VERSION, StoreError, connect, schema_version
+    from shared.store.connection import SCHEMA_VERSION, StoreError, connect, schema_version
 
     settings = cli_settings()
     if not settings.database_path.is_file():

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from shared.alerts import Alert
 from shared.cli import cli_settings
-from shared.config import CHANNELS
+from shared.core.settings import CHANNELS
+from shared.domain.alerts import Alert
 from shared.notify.message import AlertGroup
 
 
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from shared.notify.delivery import RetryPolicy
     from shared.notify.dispatch import send_one
     from shared.notify.routing import configured_channels
-    from shared.store import connect
+    from shared.store.connection import connect
 
     settings = cli_settings()
     channels = configured_channels(settings)

@@ -13,7 +13,9 @@ import textwrap
 import time
 
 from shared.cli import cli_settings
-from shared.report import (
+from shared.core.timeutil import utc_minute
+from shared.domain.errors import InvalidInput
+from shared.domain.report import (
     NO_DATA,
     SORTS,
     ContainerReport,
@@ -23,9 +25,7 @@ from shared.report import (
     report_csv,
     report_json,
 )
-from shared.rightsizing import format_bytes, format_cores, format_span
-from shared.timeutil import utc_minute
-from shared.triggers import BadRequest
+from shared.domain.rightsizing import format_bytes, format_cores, format_span
 
 DEFAULT_LIMITS = {"table": "30", "json": "100", "csv": "all"}
 NAME_WIDTH = 28
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the report; exit 2 when an option is invalid, 0 otherwise."""
-    from shared.store import connect
+    from shared.store.connection import connect
 
     settings = cli_settings()
     now = time.time()
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         ("limit", args.limit or DEFAULT_LIMITS[args.format])) if value is not None}
     try:
         query = parse_report_query(params, settings, now)
-    except BadRequest as exc:
+    except InvalidInput as exc:
         print(f"k8s-monitor report: --{exc}", file=sys.stderr)
         return 2
     conn = connect(settings.database_path, readonly=True)

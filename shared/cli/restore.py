@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.cli import cli_settings
-from shared.restore import RestoreError, restore_backup
+from shared.ops.restore import RestoreError, restore_backup
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"k8s-monitor restore: refused: {exc}", file=sys.stderr)
         return 1
     last = ("no runs" if result.last_run_at is None else
-            "last run " + datetime.fromtimestamp(result.last_run_at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
+            "last run " + datetime.fromtimestamp(result.last_run_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
     print(f"restored {result.backup} into {result.database}: schema {result.schema_version}, "
           f"{result.runs} runs, {last}")
     if result.replaced:

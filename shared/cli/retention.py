@@ -10,7 +10,7 @@ import argparse
 import json
 
 from shared.cli import cli_settings
-from shared.retention import apply_retention
+from shared.store.retention import apply_retention
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

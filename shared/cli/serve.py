@@ -1,23 +1,32 @@
 """`k8s-monitor serve`: every function in one process with an in-process schedule, for users without Knative.
 
 Paths: `/health`, `/health/liveness`, `/health/readiness`, `/metrics` (health), `/collect`,
-`/backup`, `/alerts` (alert_notify) and `/report`, each served by the same function code the
-Knative Services run.
+`/backup`, `/alerts` (alert_notify) and `/report`, each served by the same entry-layer handler the
+Knative functions call, with the settings this command read once.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
-import os
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import flask
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-FUNCTIONS_DIR = Path(__file__).resolve().parent.parent.parent / "functions"
-MOUNTS = {"/collect": "collect", "/backup": "backup", "/alerts": "alert_notify", "/report": "report"}
+    from shared.core.settings import Settings
+
+# mount path -> (entry module, handler): health answers at the root, with its /health... routes.
+MOUNTS = {
+    "": ("shared.entry.health", "health"),
+    "/collect": ("shared.entry.collect", "collect"),
+    "/backup": ("shared.entry.backup", "backup"),
+    "/alerts": ("shared.entry.alert_notify", "alert_notify"),
+    "/report": ("shared.entry.report", "report"),
+}
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 log = logging.getLogger(__name__)
 
@@ -31,21 +40,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="UTC hour of the daily backup (default 2)")
 
 
-def build_app() -> DispatcherMiddleware:
+def function_app(name: str, handler: Any, settings: Settings) -> flask.Flask:
+    """A Flask app answering every path and method with `handler`, as functions-framework serves a target."""
+    import flask
+
+    from shared.entry.http import use_settings
+
+    app = flask.Flask(name)
+    use_settings(app, settings)
+
+    def view(path: str = "") -> Any:
+        return handler(flask.request)
+
+    app.add_url_rule("/", "function", view, methods=ALL_METHODS)
+    app.add_url_rule("/<path:path>", "function", view, methods=ALL_METHODS)
+    return app
+
+
+def build_app(settings: Settings) -> DispatcherMiddleware:
     """One WSGI app: health at the root, the other functions under their mount paths."""
-    from functions_framework import create_app
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-    def load(name: str):  # type: ignore[no-untyped-def]
-        app = create_app(target=name, source=str(FUNCTIONS_DIR / name / "main.py"))
-
-        def at_mount_root(environ, start_response):  # type: ignore[no-untyped-def]
-            environ["PATH_INFO"] = environ.get("PATH_INFO") or "/"  # `/collect` is the function's `/`
-            return app(environ, start_response)
-
-        return at_mount_root
-
-    return DispatcherMiddleware(load("health"), {mount: load(name) for mount, name in MOUNTS.items()})
+    apps = {mount: function_app(name, getattr(importlib.import_module(module), name), settings)
+            for mount, (module, name) in MOUNTS.items()}
+    root = apps.pop("")
+    return DispatcherMiddleware(root, apps)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,12 +72,10 @@ def run(args: argparse.Namespace) -> int:
     from werkzeug.serving import run_simple
 
     from shared.cli import cli_settings
-    from shared.schedule import Scheduler
+    from shared.entry.schedule import Scheduler
 
     settings = cli_settings()
-    os.environ.setdefault("DATABASE_PATH", str(settings.database_path))  # the functions read the environment
-    os.environ.setdefault("BACKUP_DIR", str(settings.backup_dir))
-    app = build_app()
+    app = build_app(settings)
     scheduler = None if args.no_schedule else Scheduler(settings, args.backup_hour)
     if scheduler:
         scheduler.start()

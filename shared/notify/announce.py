@@ -15,12 +15,12 @@ import random
 import time
 from collections.abc import Callable
 
-from shared.alerts import Alert, claim_due, evaluate_rules, release_claim, update_state
-from shared.config import Settings
-from shared.deadline import Deadline
-from shared.history import RunRecord
+from shared.core.deadline import Deadline
+from shared.core.settings import Settings
+from shared.domain.alerts import Alert, claim_due, evaluate_rules, release_claim, update_state
 from shared.notify.message import AlertGroup, group_by_severity
-from shared.store import connect
+from shared.store.connection import connect
+from shared.store.runs import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def _announce(
     settings: Settings, run: RunRecord, clock: Callable[[], float], sleep: Callable[[float], None],
     rng: random.Random | None, deadline: Deadline | None,
 ) -> None:
-    from shared.events import alert_events, collection_event, emit
+    from shared.notify.cloudevents import alert_events, collection_event, emit
 
     sink_takes_events = not settings.k_sink or emit(
         collection_event(run, settings, clock()), settings, sleep, rng, deadline).ok
@@ -89,7 +89,7 @@ def _emit_until_refused(events: list, groups: list[AlertGroup], settings: Settin
 
     Returns the alerts of the events not taken.
     """
-    from shared.events import emit
+    from shared.notify.cloudevents import emit
 
     for index, event in enumerate(events):
         if not emit(event, settings, sleep, rng, deadline).ok:

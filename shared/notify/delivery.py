@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from shared.config import Settings
-from shared.deadline import Deadline
-from shared.logs import redact
+from shared.core.deadline import Deadline
+from shared.core.logs import redact
+from shared.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -16,13 +16,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from shared.config import Settings
-from shared.counters import NOTIFICATIONS_SENT, bump
-from shared.deadline import Deadline
+from shared.core.deadline import Deadline
+from shared.core.settings import Settings
 from shared.notify.delivery import Attempt, RetryPolicy, with_retries
 from shared.notify.message import AlertGroup
 from shared.notify.routing import Channel, configured_channels, route
-from shared.store import transaction
+from shared.store.connection import transaction
+from shared.store.counters import NOTIFICATIONS_SENT, bump
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
-from shared.config import Settings
+from shared.core.settings import Settings
 from shared.notify.delivery import Attempt
 from shared.notify.message import PRODUCT, AlertGroup, alert_names, context_labels, headline, plain_text, when
 

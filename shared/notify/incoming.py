@@ -13,9 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.alerts import Alert, fingerprint
+from shared.domain.alerts import Alert, fingerprint
+from shared.domain.errors import InvalidInput
 from shared.notify.message import AlertGroup, group_by_severity
-from shared.triggers import BadRequest
 
 ALERTMANAGER_VERSION = "4"
 _MAX_ALERTS = 10_000
@@ -82,7 +82,7 @@ def alertmanager_groups(body: dict) -> tuple[list[AlertGroup], str]:
     version = body.get("version")
     if version != ALERTMANAGER_VERSION:
         shown = "no version" if version is None else f"version {version!r}"
-        raise BadRequest(f"unsupported Alertmanager webhook {shown}; alert_notify accepts version "
+        raise InvalidInput(f"unsupported Alertmanager webhook {shown}; alert_notify accepts version "
                          f"{ALERTMANAGER_VERSION} (Alertmanager 0.x webhook_configs)")
     webhook = _validate(AlertmanagerWebhook, body, "Alertmanager webhook")
     alerts = [alert.to_alert() for alert in webhook.alerts]
@@ -105,4 +105,4 @@ def _validate(model: type[BaseModel], body: dict, what: str):  # type: ignore[no
         for error in exc.errors()[:10]:
             where = ".".join(str(part) for part in error["loc"]) or "body"
             problems.append(f"{where}: {error['msg']}")
-        raise BadRequest(f"invalid {what}: " + "; ".join(problems)) from None
+        raise InvalidInput(f"invalid {what}: " + "; ".join(problems)) from None

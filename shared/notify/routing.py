@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from shared.config import Settings
-from shared.deadline import Deadline
-from shared.logs import register_secrets
+from shared.core.deadline import Deadline
+from shared.core.logs import register_secrets
+from shared.core.settings import Settings
 from shared.notify.delivery import Attempt, post, request_timeout
 from shared.notify.email import email_message, send_email
 from shared.notify.message import AlertGroup

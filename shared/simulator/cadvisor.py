@@ -8,6 +8,7 @@ CFS throttling series exist only for containers with a CPU limit.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -59,8 +60,8 @@ def cadvisor_series(scenario: Scenario, names: MetricNames = MetricNames()) -> l
         members = signals + [pause]
         labels = _labels(names, pod, "")
         key = series_key(scenario.seed, pod.namespace, pod.name, "")
-        series.append(Series(names.cpu_usage, labels, lambda t, m=members: sum(s.cpu_seconds_total_at(t) for s in m), key))
-        series.append(Series(names.memory_working_set, labels, lambda t, m=members: sum(s.memory_bytes_at(t) for s in m), key))
+        series.append(Series(names.cpu_usage, labels, functools.partial(_cpu_seconds_total_at, members), key))
+        series.append(Series(names.memory_working_set, labels, functools.partial(_memory_bytes_at, members), key))
     return series
 
 
@@ -83,3 +84,13 @@ def _container_series(scenario: Scenario, pod: SimPod, container: str, behaviour
         series.append(Series(names.cpu_periods, labels, behaviour.cfs_periods_total_at, key))
         series.append(Series(names.cpu_throttled_periods, labels, behaviour.cfs_throttled_periods_total_at, key))
     return series
+
+
+def _cpu_seconds_total_at(members: list[Signal], t: float) -> float:
+    """The pod-level CPU counter: its containers' and the pause container's together."""
+    return sum(s.cpu_seconds_total_at(t) for s in members)
+
+
+def _memory_bytes_at(members: list[Signal], t: float) -> float:
+    """The pod-level working set: its containers' and the pause container's together."""
+    return sum(s.memory_bytes_at(t) for s in members)

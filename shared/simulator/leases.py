@@ -13,7 +13,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.simulator import kube_errors
@@ -56,7 +56,7 @@ class LeaseStore:
                 "metadata": {
                     **_user_metadata(metadata), "name": name, "namespace": namespace, "uid": str(uuid.uuid4()),
                     "resourceVersion": str(self._next_rv()),
-                    "creationTimestamp": datetime.fromtimestamp(self._clock(), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "creationTimestamp": datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 },
                 "spec": spec,
             }
@@ -107,7 +107,8 @@ def _metadata(body: dict[str, Any], namespace: str) -> dict[str, Any]:
         raise kube_errors.bad_request("Lease in version \"v1\" cannot be handled as a Lease: body is not an object")
     metadata = body.get("metadata") or {}
     if metadata.get("namespace") not in (None, "", namespace):
-        raise kube_errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
+        raise kube_errors.bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request")
     return metadata
 
 
@@ -126,15 +127,17 @@ def _spec(body: dict[str, Any], name: str) -> dict[str, Any]:
             raise kube_errors.bad_request(
                 f'Lease in version "v1" cannot be handled as a Lease: parsing time "{value}" as'
                 ' "2006-01-02T15:04:05.000000Z07:00": cannot parse as a MicroTime (six fractional digits required)')
-        moment = datetime.fromisoformat(value).astimezone(timezone.utc)
+        moment = datetime.fromisoformat(value).astimezone(UTC)
         spec[field] = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     for field in ("leaseDurationSeconds", "leaseTransitions"):
         value = spec.get(field)
         if value is None:
             continue
         if not isinstance(value, int) or isinstance(value, bool):
-            raise kube_errors.bad_request(f'Lease in version "v1" cannot be handled as a Lease: spec.{field}: expected an integer')
+            raise kube_errors.bad_request(
+                f'Lease in version "v1" cannot be handled as a Lease: spec.{field}: expected an integer')
         if value < (1 if field == "leaseDurationSeconds" else 0):
-            detail = "must be greater than 0" if field == "leaseDurationSeconds" else "must be greater than or equal to 0"
+            detail = ("must be greater than 0" if field == "leaseDurationSeconds"
+                      else "must be greater than or equal to 0")
             raise kube_errors.invalid("Lease", GROUP, name, f"spec.{field}", value, detail)
     return spec

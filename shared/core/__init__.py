@@ -1,0 +1,1 @@
+"""Settings, logging, time and units, deadlines and locks: what every layer may use."""

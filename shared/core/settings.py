@@ -1,0 +1,281 @@
+"""All configuration in one typed object, read from the environment once per process.
+
+Every setting is an environment variable named like the field in upper case (`DATABASE_PATH`,
+`PROMETHEUS_URL`, ...). A bad value stops the process at start with a message that names the
+variable, so an operator fixes the manifest instead of reading a traceback. Secrets are `SecretStr`
+until the moment they are used, and each has a `<NAME>_FILE` twin for mounted Secret files.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+CHANNELS = ("slack", "email", "webhook")  # notification channels, as routes and `notifications` name them
+SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}  # the usual port of each SMTP_SECURITY
+
+
+# Every secret setting; each has a `<NAME>_FILE` twin read at start (a mounted Secret).
+SECRET_FIELDS = ("slack_webhook_url", "webhook_url", "smtp_password", "alert_webhook_token", "prometheus_bearer_token")
+
+_NAMESPACE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def is_namespace_name(name: str) -> bool:
+    """A DNS-1123 label, as Kubernetes requires of namespace names (and safe inside a PromQL regex)."""
+    return len(name) <= 63 and bool(_NAMESPACE_NAME.match(name))
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or wrong; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Settings of every function and of the CLI.
+
+    Parameters are documented in README.md ("Configuration"); the field names, upper-cased, are
+    the environment variables.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, validate_default=True)
+
+    # --- storage -------------------------------------------------------------------------------
+    database_path: Path = Path("/data/k8s_metrics.db")
+    retention_raw_days: int = Field(7, ge=1, le=3650)
+    retention_hourly_days: int = Field(90, ge=1, le=3650)
+    retention_batch_rows: int = Field(5000, ge=100, le=1_000_000)
+    retention_budget_seconds: float = Field(
+        60.0, gt=0, le=3600, description="time the retention pass after a collection may take; the next goes on")
+
+    # --- Kubernetes ----------------------------------------------------------------------------
+    kubeconfig: Path | None = None
+    kube_context: str | None = None
+    kube_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    kube_page_size: int = Field(500, ge=1, le=10_000)
+    kube_max_retries: int = Field(3, ge=0, le=10)
+    namespaces_include: CommaList = ()
+    namespaces_exclude: CommaList = ()
+    pod_name: str = Field("", description="holder identity of the Lease (downward API POD_NAME)")
+    pod_namespace: str = Field("", description="namespace of the Lease (downward API POD_NAMESPACE)")
+    lease_name: str = "k8s-resource-monitor-collector"
+    lease_duration_seconds: int = Field(60, ge=5, le=3600)
+
+    # --- Prometheus ----------------------------------------------------------------------------
+    prometheus_url: str = "http://prometheus:9090"
+    prometheus_timeout_seconds: float = Field(20.0, gt=0, le=300)
+    prometheus_bearer_token: SecretStr | None = None
+    prometheus_bearer_token_file: Path | None = None
+    prometheus_max_response_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    prometheus_rate_seconds: int = Field(120, ge=30, le=3600)
+    prometheus_step_seconds: int = Field(60, ge=5, le=3600)
+    metric_cpu_usage: str = "container_cpu_usage_seconds_total"
+    metric_memory_working_set: str = "container_memory_working_set_bytes"
+    metric_cpu_throttled_periods: str = "container_cpu_cfs_throttled_periods_total"
+    metric_cpu_periods: str = "container_cpu_cfs_periods_total"
+    metric_oom_events: str = "container_oom_events_total"
+    label_namespace: str = "namespace"
+    label_pod: str = "pod"
+    label_container: str = "container"
+
+    # --- collection ----------------------------------------------------------------------------
+    collect_interval_seconds: int = Field(300, ge=30, le=86_400)
+    collect_budget_seconds: float = Field(240.0, gt=0, le=3600)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    k_sink: str | None = None
+    k_ce_overrides: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, description="SinkBinding's K_CE_OVERRIDES: extension attributes to add")
+
+    # --- backup --------------------------------------------------------------------------------
+    backup_dir: Path = Path("/backup")
+    backup_retention_days: int = Field(7, ge=1, le=3650)
+
+    # --- alerts --------------------------------------------------------------------------------
+    alert_repeat_interval_seconds: int = Field(4 * 3600, ge=60)
+    alert_collection_failures: int = Field(5, ge=1)
+    alert_stale_intervals: int = Field(3, ge=1)
+    alert_memory_near_limit_ratio: float = Field(0.9, gt=0, le=1)
+    alert_cpu_throttled_ratio: float = Field(0.25, gt=0, le=1)
+    alert_database_max_bytes: int = Field(2 * 1024**3, ge=1024)
+    alert_backup_max_age_hours: float = Field(26.0, gt=0)
+    alert_restart_window_seconds: int = Field(3600, ge=60, le=7 * 86_400)
+    alert_route_critical: CommaList = CHANNELS
+    alert_route_warning: CommaList = ("slack", "webhook")
+    alert_route_info: CommaList = ()
+    alert_webhook_token: SecretStr | None = None
+    alert_webhook_token_file: Path | None = None
+    alert_cloudevents_without_token: bool = Field(
+        False, description="accept our alert CloudEvents without ALERT_WEBHOOK_TOKEN: a Knative Broker cannot send it")
+
+    # --- notification channels -----------------------------------------------------------------
+    slack_webhook_url: SecretStr | None = None
+    slack_webhook_url_file: Path | None = None
+    webhook_url: SecretStr | None = None
+    webhook_url_file: Path | None = None
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535, description="unset: the port of SMTP_SECURITY (SMTP_PORTS)")
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_password_file: Path | None = None
+    smtp_from: str | None = None
+    smtp_to: CommaList = ()
+    smtp_ca_file: Path | None = None
+    notify_max_attempts: int = Field(5, ge=1, le=20)
+    notify_backoff_seconds: float = Field(1.0, ge=0, le=60)
+    notify_max_backoff_seconds: float = Field(30.0, ge=0, le=600)
+    notify_timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+    # --- reports -------------------------------------------------------------------------------
+    report_window_days: float = Field(7.0, gt=0)
+    report_cpu_percentile: float = Field(95.0, gt=0, le=100)
+    report_memory_headroom: float = Field(0.15, ge=0, le=10)
+    report_cpu_floor_millicores: int = Field(10, ge=0)
+    report_memory_floor_bytes: int = Field(16 * 1024**2, ge=0)
+    report_min_samples: int = Field(12, ge=1)
+
+    # --- health, logging -----------------------------------------------------------------------
+    health_check_timeout_seconds: float = Field(2.0, gt=0, le=60)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    @field_validator(
+        "namespaces_include", "namespaces_exclude", "smtp_to",
+        "alert_route_critical", "alert_route_warning", "alert_route_info",
+        mode="before",
+    )
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("k_ce_overrides", mode="before")
+    @classmethod
+    def _ce_extensions(cls, value: object) -> object:
+        """`{"extensions": {"name": "value"}}` as SinkBinding writes it, kept as the extensions map."""
+        if not isinstance(value, str):
+            return value
+        try:
+            parsed = json.loads(value) if value.strip() else {}
+        except ValueError as exc:
+            raise ValueError(f"is not JSON: {exc}") from None
+        extensions = parsed.get("extensions", {}) if isinstance(parsed, dict) else None
+        if not isinstance(extensions, dict):
+            raise ValueError('must be a JSON object like {"extensions": {"name": "value"}}')
+        return {str(name): str(item) for name, item in extensions.items()}
+
+    @field_validator("namespaces_include", "namespaces_exclude")
+    @classmethod
+    def _namespace_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [name for name in value if not is_namespace_name(name)]
+        if bad:
+            raise ValueError(f"not a namespace name: {', '.join(bad)}")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("alert_route_critical", "alert_route_warning", "alert_route_info")
+    @classmethod
+    def _known_channels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(CHANNELS))
+        if unknown:
+            raise ValueError(f"unknown channel(s) {', '.join(unknown)}; use {', '.join(CHANNELS)}")
+        return value
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> Settings:
+        """Fill each secret from its `<NAME>_FILE` twin (a mounted Secret) when that is set."""
+        for name in SECRET_FIELDS:
+            path: Path | None = getattr(self, f"{name}_file")
+            if path is None:
+                continue
+            try:
+                text = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"{name.upper()}_FILE: cannot read {path}: {exc.strerror}") from None
+            object.__setattr__(self, name, SecretStr(text))
+        return self
+
+    @model_validator(mode="after")
+    def _smtp_port_and_security(self) -> Settings:
+        """SMTP_PORT follows SMTP_SECURITY unless set; a login is never sent in clear over the network.
+
+        `ssl` on 587 (or `starttls` on 465) hangs until the timeout, and SMTP_SECURITY=none with
+        SMTP_USERNAME hands the password to anyone on the path: both are easy to write and slow to
+        find, so the first is avoided by the default port and the second refused at start.
+        """
+        if "smtp_port" not in self.model_fields_set:
+            object.__setattr__(self, "smtp_port", SMTP_PORTS[self.smtp_security])
+        if self.smtp_host and self.smtp_security == "none" and self.smtp_username and not _is_loopback(self.smtp_host):
+            raise ValueError(
+                f"SMTP_SECURITY: none with SMTP_USERNAME set would send the SMTP login and password in clear to "
+                f"{self.smtp_host}; use starttls (port 587) or ssl (port 465), or unset SMTP_USERNAME for a relay "
+                f"that needs no login (a login without TLS is accepted only on localhost)")
+        return self
+
+    def secret_values(self) -> list[str]:
+        """Every secret that is set, in plain text: what log and answer redaction must mask."""
+        secrets: list[SecretStr | None] = [getattr(self, name) for name in SECRET_FIELDS]
+        return [secret.get_secret_value() for secret in secrets if secret is not None]
+
+    @property
+    def in_cluster(self) -> bool:
+        """True when running in a pod with a service account and no kubeconfig was given."""
+        return self.kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ
+
+    @property
+    def lock_path(self) -> Path:
+        """File lock beside the database: the single-collector guard outside Kubernetes."""
+        return self.database_path.with_name(self.database_path.name + ".lock")
+
+
+def _is_loopback(host: str) -> bool:
+    """`localhost` or a loopback address: traffic that never leaves the machine (a local relay)."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment (overrides win) or raise ConfigError naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per bad variable: `NAME: what is wrong (got 'value')`."""
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        name = field.upper() if field else "configuration"
+        message = error["msg"].removeprefix("Value error, ")
+        if error.get("type") == "value_error" and ":" in message and message.split(":")[0].isupper():
+            lines.append(message)  # already names its variable (the _FILE readers)
+            continue
+        got = error.get("input")
+        shown = "" if field.endswith(("password", "token", "url")) or got is None else f" (got {got!r})"
+        lines.append(f"{name}: {message}{shown}")
+    return "invalid configuration: " + "; ".join(lines)

@@ -1,0 +1,82 @@
+"""The demo's one-screen summary: the report (shared/domain/report.py) cut down to what a newcomer reads first.
+
+`k8s-monitor demo` ends by telling the user to run `k8s-monitor report`, so its numbers are that
+report's: the same default window (REPORT_WINDOW_DAYS), the same cluster totals (averages over the
+window, every pod together) and the same per-pod figures. Only the cluster's size is a snapshot of
+the newest successful run.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from shared.core.settings import Settings, load_settings
+from shared.domain.report import ContainerReport, build_report, parse_report_query
+
+
+@dataclass(frozen=True)
+class ContainerFit:
+    """One workload container's request against its use over the window, per pod (as the report)."""
+
+    namespace: str
+    workload: str  # Kind/name
+    container: str
+    cpu_request_millicores: int | None
+    cpu_used_millicores: float | None  # average
+    memory_request_bytes: int | None
+    memory_used_bytes: float | None  # peak working set
+
+    @property
+    def pressure(self) -> float:
+        """The larger of average CPU use / request and peak memory / request (above 1: under-provisioned)."""
+        ratios = [0.0]
+        if self.cpu_request_millicores and self.cpu_used_millicores is not None:
+            ratios.append(self.cpu_used_millicores / self.cpu_request_millicores)
+        if self.memory_request_bytes and self.memory_used_bytes is not None:
+            ratios.append(self.memory_used_bytes / self.memory_request_bytes)
+        return max(ratios)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the demo prints: cluster size and totals, and the worst over- and under-provisioned containers."""
+
+    runs: int
+    namespaces: int
+    pods: int
+    containers: int
+    cpu_requested_millicores: float
+    cpu_used_millicores: float
+    memory_requested_bytes: float
+    memory_used_bytes: float
+    over_provisioned: list[ContainerFit]  # the report's first lines: most idle requested CPU first
+    under_provisioned: list[ContainerFit]  # average CPU or peak memory above the request, worst first
+
+
+def summarize(conn: sqlite3.Connection, top: int = 5, settings: Settings | None = None,
+              now: float | None = None) -> Summary | None:
+    """The summary of the default report; None before the first successful run. Settings default to
+    the environment's, as `k8s-monitor report` reads them."""
+    counts = conn.execute(
+        "SELECT COUNT(*), MAX(id) FROM runs WHERE status IN ('ok', 'partial')").fetchone()
+    if not counts[0]:
+        return None
+    settings = settings or load_settings()
+    now = time.time() if now is None else now
+    report = build_report(conn, parse_report_query({"limit": "all"}, settings, now), settings, now)
+    pods, containers = conn.execute(
+        "SELECT COUNT(DISTINCT pod_id), COUNT(*) FROM samples WHERE run_id = ? AND phase = 'Running'",
+        (counts[1],)).fetchone()
+    fits = [(_fit(c), c) for c in report.containers]
+    over = [fit for fit, c in fits if (c.cpu_idle_millicores or 0) > 0]
+    under = sorted((fit for fit, _ in fits if fit.pressure > 1), key=lambda fit: -fit.pressure)
+    t = report.cluster
+    return Summary(counts[0], len(report.namespaces), pods, containers, t.cpu_requested_millicores,
+                   t.cpu_used_millicores, t.memory_requested_bytes, t.memory_used_bytes, over[:top], under[:top])
+
+
+def _fit(c: ContainerReport) -> ContainerFit:
+    return ContainerFit(c.namespace, f"{c.workload_kind}/{c.workload_name}", c.container, c.cpu_request_millicores,
+                        c.cpu_usage_avg_millicores, c.memory_request_bytes, c.memory_working_set_max_bytes)

@@ -1,0 +1,1 @@
+"""What functions, `serve` and the CLI call: triggers, HTTP answers, the schedule."""

@@ -1,0 +1,77 @@
+"""The collect function's work behind its HTTP edge: dedupe the event, run, choose the answer.
+
+PingSource retries only on 404/413/425/429/502/503/504 and network errors, so a failure worth
+retrying answers 503 (and releases the event claim); a permanent one (a missing permission)
+answers 500 with the reason, which the sender does not retry.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from shared.core.deadline import Deadline
+from shared.core.logs import log_context
+from shared.core.settings import Settings
+from shared.domain.collection import CollectRequest, parse_collect_request, run_collection
+from shared.domain.trigger import Trigger
+from shared.entry.delivery import duplicate_answer, first_delivery, settle_delivery
+from shared.entry.http import Answer, http_function, json_answer
+from shared.entry.triggers import PING_EVENT_TYPE, parse_http_trigger
+from shared.notify.announce import announce_run
+from shared.store.retention import retention_after_collection
+
+FUNCTION = "collect"
+ACCEPTED_EVENT_TYPES = frozenset({PING_EVENT_TYPE})
+
+
+@http_function(FUNCTION)
+def collect(request: Any, settings: Settings) -> Answer:
+    """A CloudEvent or plain POST in; the run summary as JSON, non-2xx when it failed or was refused."""
+    trigger = parse_http_trigger(request, ACCEPTED_EVENT_TYPES, settings.max_body_bytes)
+    body, status = collect_once(settings, trigger, parse_collect_request(trigger.data))
+    return json_answer(body, status)
+
+
+def collect_once(
+    settings: Settings, trigger: Trigger, request: CollectRequest | None = None,
+    clock: Callable[[], float] = time.time,
+) -> tuple[dict, int]:
+    """Run one collection for `trigger` unless its event was already handled.
+
+    COLLECT_BUDGET_SECONDS bounds the whole invocation: the collection, then its alerts and the
+    retention pass in whatever time is left, so Knative's timeoutSeconds is never reached.
+    """
+    request = request or CollectRequest()
+    request.scope(settings)  # a request outside NAMESPACES_INCLUDE is refused before anything is claimed
+    deadline = Deadline(settings.collect_budget_seconds)
+    with log_context(event_id=trigger.event_id):
+        if not first_delivery(settings.database_path, FUNCTION, trigger, clock(), create=True):
+            return duplicate_answer(trigger), 200
+        wall_started = time.perf_counter()
+        try:
+            outcome = run_collection(settings, trigger, request, clock, deadline)
+        except BaseException:
+            settle_delivery(settings.database_path, FUNCTION, trigger, "failed", retriable=True)
+            raise
+        wall_seconds = time.perf_counter() - wall_started
+        run = outcome.run
+        settle_delivery(settings.database_path, FUNCTION, trigger, run.status, outcome.retriable)
+        with log_context(run_id=run.id):
+            if run.id is not None:
+                announce_run(settings, run, clock, deadline=deadline)  # logs its own errors, never raises
+            if run.status in ("ok", "partial"):
+                retention_after_collection(settings, clock, deadline.remaining())  # logs its errors, never raises
+    body = {
+        "run_id": run.id, "status": run.status, "trigger": run.trigger, "event_id": run.event_id,
+        "pods": run.pods, "containers": run.containers, "nodes": run.nodes, "error": run.error,
+        "started_at": run.started_at, "finished_at": run.finished_at,
+        "duration_seconds": round(wall_seconds, 3),
+        "timings": {"kubernetes_seconds": run.kubernetes_seconds, "prometheus_seconds": run.prometheus_seconds,
+                    "database_seconds": run.database_seconds},
+        "kubernetes_requests": run.kubernetes_requests, "prometheus_queries": run.prometheus_queries,
+    }
+    if run.status != "failed":
+        return body, 200
+    return body, 503 if outcome.retriable else 500

@@ -1,0 +1,1 @@
+"""Keeping the monitor itself healthy: health checks, self-metrics, backup, restore, diagnose."""

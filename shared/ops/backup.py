@@ -1,0 +1,385 @@
+"""Online backups of the database, and pruning of old ones.
+
+A backup is a consistent copy taken with SQLite's online backup API while collections go on writing
+(in WAL mode the copy reads one snapshot and blocks no writer), checked with `integrity_check`,
+gzip-compressed and checksummed. A file with a final name, `k8s_metrics_YYYYmmdd_HHMMSS.db.gz`
+(UTC) in BACKUP_DIR, is always complete and verified: everything is written under hidden
+temporary names (`.k8s_metrics_*`), fsynced, and renamed only at the end, the `.sha256` sidecar
+(sha256sum format) first, so a final-named backup always has its checksum beside it. A backup
+killed half way leaves only temporary files, which the next backup removes.
+
+Backups older than BACKUP_RETENTION_DAYS are then deleted, except the newest one whose checksum
+verifies, whatever its age. A failed backup deletes nothing, so the older ones stay.
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import hashlib
+import logging
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from shared.core.locking import try_file_lock
+from shared.core.settings import Settings
+from shared.core.timeutil import DAY_SECONDS
+from shared.store.connection import BUSY_TIMEOUT_MS, StoreError, connect, transaction
+
+log = logging.getLogger(__name__)
+
+NAME_PREFIX = "k8s_metrics_"
+NAME_SUFFIX = ".db.gz"
+CHECKSUM_SUFFIX = ".sha256"
+TIME_FORMAT = "%Y%m%d_%H%M%S"
+LOCK_NAME = ".backup.lock"
+COMPRESS_LEVEL = 6
+CHUNK_BYTES = 1024 * 1024
+_NAME = re.compile(r"^k8s_metrics_(\d{8}_\d{6})\.db\.gz$")
+_SIDECAR_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
+_DAMAGED_ADVICE = "older backups were kept; restore the newest good one with `k8s-monitor restore`"
+
+
+class BackupError(Exception):
+    """A backup could not be made; `retriable` when trying again soon may succeed."""
+
+    def __init__(self, message: str, retriable: bool = False):
+        super().__init__(message)
+        self.retriable = retriable
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """A successful backup as recorded in the `backups` table."""
+
+    file: str
+    size_bytes: int
+    sha256: str
+    started_at: float
+    finished_at: float
+
+    @property
+    def duration_seconds(self) -> float:
+        """How long the backup took, in seconds."""
+        return self.finished_at - self.started_at
+
+
+@dataclass(frozen=True)
+class BackupFile:
+    """A backup found in BACKUP_DIR. `checksum`: ok, mismatch, missing (no sidecar) or unchecked."""
+
+    path: Path
+    created_at: float
+    size_bytes: int
+    checksum: str = "unchecked"
+
+    @property
+    def name(self) -> str:
+        """The backup's file name, which carries its creation time."""
+        return self.path.name
+
+
+@dataclass
+class BackupOutcome:
+    """What a backup request did: `ok`, `skipped` (another backup was running) or `failed`."""
+
+    status: str
+    backup: BackupInfo | None = None
+    removed: list[str] = field(default_factory=list)
+    error: str | None = None
+    retriable: bool = False
+
+
+def backup_name(at: float) -> str:
+    """The file name of a backup taken at `at` (Unix seconds), its UTC time in the name so names sort by age."""
+    return f"{NAME_PREFIX}{datetime.fromtimestamp(at, UTC).strftime(TIME_FORMAT)}{NAME_SUFFIX}"
+
+
+def backup_time(name: str) -> float | None:
+    """When the backup named `name` was taken (from its name), or None if it is not a backup's name."""
+    match = _NAME.match(name)
+    if not match:
+        return None
+    return datetime.strptime(match.group(1), TIME_FORMAT).replace(tzinfo=UTC).timestamp()
+
+
+def checksum_path(backup: Path) -> Path:
+    """Where the sha256 sidecar of `backup` lives: beside it, same name plus CHECKSUM_SUFFIX."""
+    return backup.with_name(backup.name + CHECKSUM_SUFFIX)
+
+
+def run_backup(settings: Settings, clock: Callable[[], float] = time.time) -> BackupOutcome:
+    """Back the database up and prune old backups, unless another backup holds the lock."""
+    database, backup_dir = settings.database_path, settings.backup_dir
+    if not database.exists():
+        return BackupOutcome("failed", error=f"database {database} does not exist (DATABASE_PATH); nothing to back up")
+    try:
+        backup_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        return BackupOutcome("failed", error=_describe_os_error(exc, backup_dir))
+    with try_file_lock(backup_dir / LOCK_NAME) as held:
+        if not held:
+            return BackupOutcome("skipped", error="another backup is running (backup lock held)")
+        started = clock()
+        remove_partial_files(backup_dir)
+        try:
+            info = write_backup(database, backup_dir, started, clock)
+        except BackupError as exc:
+            _record(database, started, clock(), "failed", error=str(exc))
+            log.error("backup failed: %s", exc)
+            return BackupOutcome("failed", error=str(exc), retriable=exc.retriable)
+        _record(database, started, info.finished_at, "ok", info=info)
+        removed = prune_backups(backup_dir, settings.backup_retention_days, clock())
+    log.info("backup %s: %d bytes in %.2fs; %d old backup(s) removed", info.file, info.size_bytes,
+             info.duration_seconds, len(removed))
+    return BackupOutcome("ok", info, removed)
+
+
+def write_backup(database: Path, backup_dir: Path, started: float, clock: Callable[[], float] = time.time) -> BackupInfo:
+    """Copy, check, compress and checksum `database` into a new final-named file in `backup_dir`.
+
+    The caller holds the backup lock. On any failure every file this call created is removed.
+    """
+    name = _free_name(backup_dir, started)
+    final = backup_dir / name
+    raw_copy = backup_dir / f".{name.removesuffix('.gz')}.partial"
+    compressed = backup_dir / f".{name}.partial"
+    sidecar = backup_dir / f".{name}{CHECKSUM_SUFFIX}.partial"
+    try:
+        _copy_database(database, raw_copy)
+        _check_copy(raw_copy)
+        digest, size = _compress(raw_copy, compressed, name.removesuffix(".gz"), started)
+        _write_new_file(sidecar, f"{digest}  {name}\n".encode())
+        os.replace(sidecar, checksum_path(final))
+        os.replace(compressed, final)
+        fsync_directory(backup_dir)
+    except OSError as exc:
+        raise BackupError(_describe_os_error(exc, backup_dir)) from exc
+    except sqlite3.Error as exc:
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+        if code == sqlite3.SQLITE_FULL:  # the uncompressed copy is written in BACKUP_DIR
+            raise BackupError(_no_space(backup_dir)) from exc
+        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            raise BackupError(f"database {database} is damaged ({exc}): {_DAMAGED_ADVICE}") from exc
+        busy = code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+        raise BackupError(f"could not copy database {database}: {exc}", retriable=busy) from exc
+    finally:
+        for path in (raw_copy, compressed, sidecar, *journal_files(raw_copy)):
+            path.unlink(missing_ok=True)
+        if not final.exists():
+            checksum_path(final).unlink(missing_ok=True)
+    return BackupInfo(name, size, digest, started, clock())
+
+
+def remove_partial_files(backup_dir: Path) -> list[str]:
+    """Remove what a killed backup left: temporary files, and sidecars whose backup never got its name.
+
+    Call only while holding the backup lock, or a running backup's files would go.
+    """
+    removed = []
+    for path in backup_dir.iterdir():
+        orphan_sidecar = path.name.endswith(NAME_SUFFIX + CHECKSUM_SUFFIX) and not path.with_suffix("").exists()
+        if path.name.startswith("." + NAME_PREFIX) or (path.name.startswith(NAME_PREFIX) and orphan_sidecar):
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    if removed:
+        log.info("removed %d file(s) left by an interrupted backup: %s", len(removed), ", ".join(sorted(removed)))
+    return removed
+
+
+def list_backups(backup_dir: Path, verify: bool = True) -> list[BackupFile]:
+    """The backups in `backup_dir`, newest first, each with its checksum verified unless `verify` is off."""
+    if not backup_dir.is_dir():
+        return []
+    found = []
+    for path in backup_dir.iterdir():
+        created_at = backup_time(path.name)
+        if created_at is None or not path.is_file():
+            continue
+        found.append(BackupFile(path, created_at, path.stat().st_size, verify_checksum(path) if verify else "unchecked"))
+    return sorted(found, key=lambda backup: backup.created_at, reverse=True)
+
+
+def verify_checksum(backup: Path) -> str:
+    """`ok` when the file's sha256 matches its sidecar, `mismatch` when not, `missing` without a sidecar."""
+    expected = expected_checksum(backup)
+    if expected is None:
+        return "missing"
+    return "ok" if file_sha256(backup) == expected else "mismatch"
+
+
+def expected_checksum(backup: Path) -> str | None:
+    """The sha256 the sidecar records (the file name it gives is not checked: backups may be renamed)."""
+    try:
+        line = checksum_path(backup).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    match = _SIDECAR_LINE.match(line)
+    return match.group(1) if match else None
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of the file at `path` as hex, read in chunks so large backups need little memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def prune_backups(backup_dir: Path, retention_days: int, now: float) -> list[str]:
+    """Delete backups taken more than `retention_days` before `now`, keeping the newest verified one."""
+    backups = list_backups(backup_dir, verify=False)
+    newest_good = next((b.path for b in backups if verify_checksum(b.path) == "ok"), None)
+    cutoff = now - retention_days * DAY_SECONDS
+    removed = []
+    for backup in backups:
+        if backup.created_at >= cutoff or backup.path == newest_good:
+            continue
+        try:
+            backup.path.unlink()
+            checksum_path(backup.path).unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not remove old backup %s: %s", backup.path, exc.strerror)
+            continue
+        removed.append(backup.name)
+    if removed:
+        log.info("removed %d backup(s) older than %d days: %s", len(removed), retention_days, ", ".join(removed))
+    return removed
+
+
+def last_backup(conn: sqlite3.Connection) -> BackupInfo | None:
+    """The newest successful backup recorded in the database (for /health and /metrics), or None."""
+    row = conn.execute(
+        "SELECT file, size_bytes, sha256, started_at, finished_at FROM backups WHERE status = 'ok'"
+        " ORDER BY finished_at DESC LIMIT 1"
+    ).fetchone()
+    return BackupInfo(*row) if row else None
+
+
+def _free_name(backup_dir: Path, at: float) -> str:
+    """The backup's name; a second backup within the same second takes the next free second."""
+    name = backup_name(at)
+    while (backup_dir / name).exists():
+        at += 1
+        name = backup_name(at)
+    return name
+
+
+def _copy_database(database: Path, copy: Path) -> None:
+    """One consistent snapshot of `database` (committed transactions only) into a new file `copy`."""
+    _write_new_file(copy, b"")  # created 0600 before any data is in it
+    source = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        target = sqlite3.connect(copy, isolation_level=None)
+        try:
+            source.backup(target)  # all pages in one step: one read snapshot, no restart on writes
+            target.execute("PRAGMA journal_mode = DELETE")  # a self-contained file, no -wal beside it
+        finally:
+            target.close()
+    finally:
+        source.close()
+
+
+def _check_copy(copy: Path) -> None:
+    conn = sqlite3.connect(f"file:{copy}?mode=ro", uri=True)
+    try:
+        problems = [row[0] for row in conn.execute("PRAGMA integrity_check(10)")]
+    finally:
+        conn.close()
+    if problems != ["ok"]:
+        raise BackupError(f"the copy of the database fails integrity_check ({'; '.join(problems)}): the database "
+                          f"itself is probably damaged: {_DAMAGED_ADVICE}")
+
+
+class _HashingWriter:
+    """A file wrapper that hashes and counts what passes through it to the disk."""
+
+    def __init__(self, file: BinaryIO):
+        self.file = file
+        self.digest = hashlib.sha256()
+        self.size_bytes = 0
+
+    def write(self, data: bytes) -> int:
+        written = self.file.write(data)
+        self.digest.update(data)
+        self.size_bytes += len(data)
+        return written
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
+def _compress(source: Path, target: Path, inner_name: str, mtime: float) -> tuple[str, int]:
+    """gzip `source` into a new file `target` (fsynced); the sha256 and size of what was written."""
+    with open(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+        hashing = _HashingWriter(out)
+        with gzip.GzipFile(inner_name, "wb", COMPRESS_LEVEL, hashing, mtime=int(mtime)) as packed, \
+                open(source, "rb") as raw:
+            while chunk := raw.read(CHUNK_BYTES):
+                packed.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    return hashing.digest.hexdigest(), hashing.size_bytes
+
+
+def _write_new_file(path: Path, data: bytes) -> None:
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make the renames durable: a rename lives in the directory, not in the file."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def journal_files(database: Path) -> list[Path]:
+    """The files SQLite may keep beside a database: rollback journal, WAL, WAL index."""
+    return [database.with_name(database.name + suffix) for suffix in ("-journal", "-wal", "-shm")]
+
+
+def _describe_os_error(exc: OSError, backup_dir: Path) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return _no_space(backup_dir)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write to {backup_dir} (BACKUP_DIR): {exc.strerror}; check the volume's mount and permissions"
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"backup failed writing to {backup_dir}: {exc.strerror or exc}{where}; older backups were kept"
+
+
+def _no_space(backup_dir: Path) -> str:
+    return (f"no space left in {backup_dir} (BACKUP_DIR) for the backup, which needs room for an uncompressed "
+            f"copy of the database while it is made: free space there or lower BACKUP_RETENTION_DAYS; "
+            f"older backups were kept")
+
+
+def _record(database: Path, started: float, finished: float, status: str, info: BackupInfo | None = None,
+            error: str | None = None) -> None:
+    """Add the attempt to the `backups` table; a database that cannot take it is logged, not fatal."""
+    try:
+        conn = connect(database)
+        try:
+            with transaction(conn):
+                conn.execute(
+                    "INSERT INTO backups (started_at, finished_at, status, file, size_bytes, sha256, error)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (started, finished, status, info.file if info else None, info.size_bytes if info else None,
+                     info.sha256 if info else None, error),
+                )
+        finally:
+            conn.close()
+    except (StoreError, sqlite3.Error) as exc:
+        log.warning("could not record the backup in the database: %s", exc)

@@ -1,0 +1,1 @@
+"""Where the figures come from: the Kubernetes API and Prometheus, read into small records."""

@@ -1,0 +1,283 @@
+"""A small Kubernetes REST client: raw JSON pages, timeouts, retries, errors an operator can act on.
+
+The official client is used only to load credentials (kubeconfig with contexts and exec plugins, or
+the in-cluster service account). Requests go through `requests` and each page's JSON is parsed into
+plain dicts, because the client's model objects cost about 8x the time and memory on big clusters.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import requests
+
+from shared.core.deadline import Deadline
+
+if TYPE_CHECKING:
+    from shared.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class KubeError(Exception):
+    """A Kubernetes API call failed; `retriable` says whether trying again later may help."""
+
+    def __init__(self, message: str, status: int | None = None, reason: str = "", retriable: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.retriable = retriable
+
+
+class KubeForbidden(KubeError):
+    """401/403: the message names the RBAC verb and resource that are missing."""
+
+
+class KubeGone(KubeError):
+    """410 Gone: a list's continue token expired; the list must start again."""
+
+
+class KubeConflict(KubeError):
+    """409: the object changed (stale resourceVersion) or already exists."""
+
+
+class KubeNotFound(KubeError):
+    """404: the object does not exist."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """An API resource: where it lives and how RBAC names it."""
+
+    group: str  # "" for the core group
+    version: str
+    plural: str
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        """The API path of the collection, or of object `name` in it, namespaced when `namespace` is given."""
+        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        if namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        return f"{base}/{name}" if name else base
+
+
+PODS = Resource("", "v1", "pods")
+NODES = Resource("", "v1", "nodes")
+NAMESPACES = Resource("", "v1", "namespaces")
+REPLICASETS = Resource("apps", "v1", "replicasets")
+JOBS = Resource("batch", "v1", "jobs")
+LEASES = Resource("coordination.k8s.io", "v1", "leases")
+SELF_SUBJECT_ACCESS_REVIEWS = Resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews")
+
+
+@dataclass
+class KubeStats:
+    """What one client did: requests sent and seconds spent waiting on the API server."""
+
+    requests: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class KubeCredentials:
+    """Where the API server is and how to authenticate, loaded once per process."""
+
+    host: str
+    verify: bool | str
+    cert: tuple[str, str] | None
+    configuration: Any  # kubernetes.client.Configuration, asked for a fresh token per request
+
+    def authorization(self) -> str | None:
+        """The `Authorization` header value, read per request so a rotated token is picked up; None without one."""
+        # the client's config loaders store the token under "BearerToken" (kubeconfig and in-cluster)
+        return self.configuration.get_api_key_with_prefix("BearerToken", alias="authorization") or None
+
+
+def load_credentials(settings: Settings) -> KubeCredentials:
+    """In-cluster service account, else KUBECONFIG / KUBE_CONTEXT (or ~/.kube/config)."""
+    from kubernetes import config as kube_config  # heavy: imported only by functions that call Kubernetes
+    from kubernetes.client import Configuration
+
+    configuration = Configuration()
+    try:
+        if settings.in_cluster:
+            kube_config.load_incluster_config(client_configuration=configuration)
+        else:
+            kube_config.load_kube_config(
+                config_file=str(settings.kubeconfig) if settings.kubeconfig else None,
+                context=settings.kube_context,
+                client_configuration=configuration,
+            )
+    except (kube_config.ConfigException, OSError, TypeError) as exc:
+        where = settings.kubeconfig or "~/.kube/config"
+        raise KubeError(
+            f"cannot load Kubernetes credentials (KUBECONFIG={where}, KUBE_CONTEXT="
+            f"{settings.kube_context or 'current'}): {exc}"
+        ) from None
+    verify: bool | str = configuration.ssl_ca_cert or bool(configuration.verify_ssl)
+    cert = (configuration.cert_file, configuration.key_file) if configuration.cert_file else None
+    return KubeCredentials(configuration.host.rstrip("/"), verify, cert, configuration)
+
+
+class KubeClient:
+    """JSON over HTTP to the API server with a timeout on every request and bounded retries."""
+
+    def __init__(self, credentials: KubeCredentials, settings: Settings, deadline: Deadline | None = None):
+        self._credentials = credentials
+        self._timeout = settings.kube_timeout_seconds
+        self._max_retries = settings.kube_max_retries
+        self._deadline = deadline or Deadline(None)
+        self._session = requests.Session()
+        self._session.verify = credentials.verify
+        self._session.cert = credentials.cert
+        self._session.headers["Accept"] = "application/json"
+        self._session.headers["User-Agent"] = "k8s-resource-monitor"
+        self.stats = KubeStats()
+
+    def close(self) -> None:
+        """Release the pooled connections."""
+        self._session.close()
+
+    def __enter__(self) -> KubeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, resource: Resource, namespace: str | None = None, name: str | None = None) -> dict:
+        """One object when `name` is given, else the whole list in one answer (`list_pages` pages it); retried."""
+        return self.request("GET", resource, namespace, name, verb="get" if name else "list")
+
+    def request(
+        self,
+        method: str,
+        resource: Resource,
+        namespace: str | None = None,
+        name: str | None = None,
+        *,
+        verb: str,
+        params: dict[str, str | int] | None = None,
+        body: dict | None = None,
+    ) -> dict:
+        """One API call with retries on 429 (honouring Retry-After), 5xx and broken connections."""
+        url = self._credentials.host + resource.path(namespace, name)
+        scope = f" in namespace {namespace}" if namespace else ""
+        what = f"{verb} {resource.plural}{scope}"
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._send(method, url, resource, verb, params, body)
+            except KubeError as exc:
+                wait = getattr(exc, "retry_after", None)
+                if not exc.retriable or attempt > self._max_retries:
+                    if exc.retriable:
+                        exc.args = (f"{what} failed after {attempt} attempts: {exc}",)
+                    raise
+                delay = wait if wait is not None else min(8.0, 0.2 * 2 ** (attempt - 1)) * (0.5 + random.random())
+                if delay >= self._deadline.remaining():
+                    raise
+                log.warning("retrying %s in %.1fs: %s", what, delay, exc)
+                time.sleep(delay)
+
+    def _send(self, method: str, url: str, resource: Resource, verb: str,
+              params: dict[str, str | int] | None, body: dict | None) -> dict:
+        headers = {}
+        authorization = self._credentials.authorization()
+        if authorization:
+            headers["Authorization"] = authorization
+        timeout = self._deadline.timeout(self._timeout)
+        started = time.perf_counter()
+        self.stats.requests += 1
+        try:
+            response = self._session.request(method, url, params=params, json=body, headers=headers, timeout=timeout)
+            content = response.content
+        except requests.Timeout:
+            self._deadline.check(f"waiting for the Kubernetes API ({verb} {resource.plural})")
+            raise KubeError(f"Kubernetes API at {self._credentials.host} did not answer within {timeout:.1f}s",
+                            retriable=True) from None
+        except requests.RequestException as exc:
+            raise KubeError(f"Kubernetes API at {self._credentials.host} unreachable: {_short(exc)}",
+                            retriable=True) from None
+        finally:
+            self.stats.seconds += time.perf_counter() - started
+        if response.status_code < 300:
+            try:
+                return orjson.loads(content)
+            except orjson.JSONDecodeError:
+                raise KubeError(f"Kubernetes API answered {verb} {resource.plural} with invalid JSON",
+                                response.status_code, retriable=True) from None
+        raise _api_error(response, content, verb, resource)
+
+    def list_pages(
+        self, resource: Resource, namespace: str | None = None, page_size: int = 500
+    ) -> Iterator[list[dict] | None]:
+        """Yield the items of a list page by page; on 410 Gone start the list again.
+
+        A restart yields None first: the caller drops what it kept of the abandoned list.
+        """
+        restarts = 0
+        token: str | None = None
+        while True:
+            params: dict[str, str | int] = {"limit": page_size}
+            if token:
+                params["continue"] = token
+            try:
+                page = self.request("GET", resource, namespace, verb="list", params=params)
+            except KubeGone:
+                restarts += 1
+                if restarts > 3:
+                    raise
+                log.warning("continue token for %s expired (410 Gone); restarting the list", resource.plural)
+                token = None
+                yield None
+                continue
+            yield page.get("items") or []
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
+
+
+def _api_error(response: requests.Response, content: bytes, verb: str, resource: Resource) -> KubeError:
+    """A Status body (or whatever came back) turned into an error naming what to do."""
+    status = response.status_code
+    try:
+        body = orjson.loads(content)
+        message, reason = body.get("message", ""), body.get("reason", "")
+    except orjson.JSONDecodeError:
+        message, reason = content[:200].decode("utf-8", "replace").strip(), ""
+    group = resource.group or '""'
+    if status in (401, 403):
+        hint = (
+            f"missing RBAC permission: verb '{verb}' on resource '{resource.plural}' in API group {group}"
+            if status == 403 else "credentials rejected (401 Unauthorized): check the token or kubeconfig"
+        )
+        return KubeForbidden(f"{hint} ({message or reason})", status, reason or "Forbidden")
+    if status == 410:
+        return KubeGone(message or "continue token expired", status, reason)
+    if status == 409:
+        return KubeConflict(message or "conflict", status, reason)
+    if status == 404:
+        return KubeNotFound(message or "not found", status, reason)
+    error = KubeError(f"Kubernetes API answered {status} to {verb} {resource.plural}: {message or reason}",
+                      status, reason, retriable=status == 429 or status >= 500)
+    retry_after = response.headers.get("Retry-After")
+    if status == 429 and retry_after:
+        try:
+            error.retry_after = min(float(retry_after), 60.0)  # type: ignore[attr-defined]
+        except ValueError:
+            pass
+    return error
+
+
+def _short(exc: Exception) -> str:
+    """The last line of a requests/urllib3 error, without the nested repr noise."""
+    text = str(exc)
+    return text.rsplit(": ", 1)[-1].rstrip(")'\"") if len(text) > 160 else text

@@ -1,0 +1,1 @@
+"""The database: connection, schema and migrations, runs, counters, idempotency, rollups, retention."""

@@ -1,0 +1,167 @@
+"""The SQLite database: opening it safely, and its schema with forward-only migrations.
+
+WAL lets readers (health, report) run while a collection writes; `busy_timeout` makes writers wait
+for each other instead of failing with "database is locked". The schema version lives in
+`PRAGMA user_version`; a database newer than this code is refused, so a rolled-back image never
+writes into a schema it does not know. Before migrating a database that holds data, a copy of it
+is kept beside it (`<name>.pre-migration-v<N>-<time>.db`): what a rolled-back image can read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shared.store.schema import MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+BUSY_TIMEOUT_MS = 30_000
+
+
+class StoreError(Exception):
+    """The database cannot be used; the message says what to do."""
+
+
+class SchemaTooNew(StoreError):
+    """The file was written by a newer version of the monitor."""
+
+
+class SchemaOutdated(StoreError):
+    """The file needs migrations that a read-only opener may not run."""
+
+
+def connect(path: Path, *, readonly: bool = False, migrate: bool = True) -> sqlite3.Connection:
+    """Open the database, creating and migrating it unless `readonly`.
+
+    Connections are in autocommit mode: writers open their own `BEGIN IMMEDIATE` transaction
+    (see `transaction`), so a write never starts as a read and then fails to upgrade its lock.
+    """
+    conn = _open(path, readonly)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        version = schema_version(conn)
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"database {path} has schema version {version}, newer than this version of "
+                f"k8s-resource-monitor supports ({SCHEMA_VERSION}); upgrade the image, or restore a "
+                f"backup taken before the upgrade"
+            )
+        if version < SCHEMA_VERSION:
+            if readonly or not migrate:
+                raise SchemaOutdated(
+                    f"database {path} has schema version {version}, expected {SCHEMA_VERSION}; "
+                    f"a collection (or `k8s-monitor migrate`) upgrades it"
+                )
+            migrate_schema(conn, version)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(f"database {path} cannot be used: {exc}") from None
+    except StoreError:
+        conn.close()
+        raise
+    return conn
+
+
+def _open(path: Path, readonly: bool) -> sqlite3.Connection:
+    """The raw connection, or a StoreError naming DATABASE_PATH and what is wrong with it."""
+    if path.exists() and not path.is_file():
+        raise StoreError(f"database {path} is not a file (DATABASE_PATH)")
+    try:
+        if readonly:
+            if not path.exists():
+                raise StoreError(f"database {path} does not exist yet (DATABASE_PATH); run a collection first")
+            return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   isolation_level=None, check_same_thread=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+    except OSError as exc:
+        raise StoreError(f"cannot create the folder of database {path} (DATABASE_PATH): {exc.strerror}") from None
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open database {path} (DATABASE_PATH): {exc}") from None
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The database's schema version (its `user_version`); 0 for a new, empty file."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate_schema(conn: sqlite3.Connection, current: int, clock: Callable[[], float] = time.time) -> None:
+    """Apply each missing migration in its own transaction, bumping user_version with it.
+
+    A database that already holds data (`current` > 0) is copied first: migrations only go forward.
+    """
+    if current > 0:
+        keep_pre_migration_copy(conn, clock())
+    for number in range(current, SCHEMA_VERSION):
+        with transaction(conn):
+            if schema_version(conn) != number:  # another process migrated while we waited for the lock
+                continue
+            for statement in _statements(MIGRATIONS[number]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+
+
+def keep_pre_migration_copy(conn: sqlite3.Connection, now: float) -> Path | None:
+    """Copy the database beside itself as `<name>.pre-migration-v<N>-YYYYmmdd_HHMMSS.db`; its path.
+
+    An online backup (one consistent snapshot; it must run outside a write transaction, where it
+    would wait for its own lock forever), self-contained (no -wal), under a temporary name until
+    complete. None when another process finished migrating meanwhile. Without the copy there is
+    no migration: StoreError says why.
+    """
+    database = Path(conn.execute("PRAGMA database_list").fetchone()[2])
+    partial = database.with_name(f".{database.name}.pre-migration-{os.getpid()}.partial")
+    try:
+        target = sqlite3.connect(partial, isolation_level=None)
+        try:
+            conn.backup(target)
+            target.execute("PRAGMA journal_mode = DELETE")
+            version = schema_version(target)
+        finally:
+            target.close()
+        if version >= SCHEMA_VERSION:
+            partial.unlink()
+            return None
+        stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%d_%H%M%S")
+        copy = database.with_name(f"{database.name}.pre-migration-v{version}-{stamp}.db")
+        os.replace(partial, copy)
+    except (OSError, sqlite3.Error) as exc:
+        partial.unlink(missing_ok=True)
+        raise StoreError(f"database {database} needs schema migrations, but the copy kept before migrating could "
+                         f"not be written beside it ({exc}); free space on its volume and try again") from None
+    log.warning("database %s: schema version %d copied to %s before migrating to version %d",
+                database, version, copy, SCHEMA_VERSION)
+    return copy
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration script on `;` at line ends (the DDL here has no `;` inside strings)."""
+    for part in script.split(";\n"):
+        if part.strip():
+            yield part
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction, taken with the write lock up front; rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:  # SQLite already rolled back on "disk full": keep that error, not ours
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,0 +1,312 @@
+"""Daily rollups: raw samples folded, run by run, into one row per workload container and UTC day.
+
+A report over weeks cannot read every raw sample (5,000 containers for 7 days is 10 million rows)
+nor every hourly rollup (90 days of them is 10.8 million); it reads a few day rows per container
+instead. Each fold adds the samples of the runs stored since the previous fold: progress is the id
+of the last folded run, not a time, because a sample's time says nothing about when it was
+committed (a second demo over the same minutes, a clock stepped back, two runs in one second).
+
+Rows hold the day's sums, maxima and CPU histogram (shared/store/histograms.py), and each sum again
+with every earlier day of the container added (`*_cumulative`): a report over any run of days reads
+the first and last row of each container for every sum and the percentile, and scans the rows in
+between for the maxima only. A run whose samples belong to a day that already has later rows (a
+late run) is merged into its day's row, and its sums are added to the running totals of every
+later row of the same container, so every difference of running totals stays the sum of the days
+in between.
+
+Day rows hold the samples with ts >= `folded_from` (the hourly watermark when folding first ran: the
+samples before it were already rolled up into hours, and the report reads those from the hourly
+rollups). Retention deletes no raw sample that is still to be folded (shared/store/retention.py).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+
+from shared.core.deadline import Deadline
+from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS, day_floor
+from shared.store import histograms as usage_histogram
+from shared.store.connection import transaction
+
+RUNS_PER_TRANSACTION = 12  # about an hour of collections: a catch-up never holds the write lock long
+DELETE_BATCH_ROWS = 5000
+
+LATEST = ("cpu_request_millicores", "cpu_limit_millicores", "memory_request_bytes", "memory_limit_bytes")
+MAXIMA = ("cpu_usage_max_millicores", "memory_working_set_max_bytes", "cpu_throttled_ratio_max", "restart_count_max")
+SUMS = ("samples", "cpu_usage_samples", "cpu_usage_sum_millicores", "cpu_requested_sum_millicores",
+        "memory_working_set_samples", "memory_working_set_sum_bytes", "memory_requested_sum_bytes",
+        "oom_events_sum", "oom_killed_samples")
+CUMULATIVE = tuple(f"{name}_cumulative" for name in (*SUMS, "cpu_usage_histogram"))
+COLUMNS = ("container_id", "day", "last_ts", *LATEST, *MAXIMA, *SUMS, "cpu_usage_histogram", *CUMULATIVE)
+
+# Usage counts only while the pod is Running; restarts, OOM kills and events count in any phase.
+# `*_requested_sum` adds the request of every sample with usage: idle is measured against the
+# request in force at each sample, whatever it was changed to later.
+_AGGREGATES = """
+SELECT container_id, {period} AS period, MAX(ts), COUNT(*),
+       COUNT(cpu), COALESCE(SUM(cpu), 0), MAX(cpu_max), COALESCE(SUM(IIF(cpu IS NULL, NULL, cpu_request)), 0),
+       group_concat(cpu),
+       COUNT(memory), COALESCE(SUM(memory), 0), MAX(memory_max),
+       COALESCE(SUM(IIF(memory IS NULL, NULL, memory_request)), 0),
+       MAX(throttled), MAX(restart_count), COALESCE(SUM(oom_events), 0),
+       COALESCE(SUM(last_termination_reason = 'OOMKilled'), 0)
+FROM (
+    SELECT container_id, ts, restart_count, oom_events, last_termination_reason,
+           cpu_request_millicores AS cpu_request, memory_request_bytes AS memory_request,
+           IIF(phase = 'Running', cpu_usage_avg_millicores, NULL) AS cpu,
+           IIF(phase = 'Running', cpu_usage_max_millicores, NULL) AS cpu_max,
+           IIF(phase = 'Running', memory_working_set_avg_bytes, NULL) AS memory,
+           IIF(phase = 'Running', memory_working_set_max_bytes, NULL) AS memory_max,
+           IIF(phase = 'Running', cpu_throttled_ratio, NULL) AS throttled
+    FROM samples WHERE {where}
+)
+GROUP BY {group}
+"""
+# SQLite takes the bare columns from the row holding MAX(ts): the newest requests and limits.
+_LATEST = """
+SELECT container_id, {period} AS period, MAX(ts),
+       cpu_request_millicores, cpu_limit_millicores, memory_request_bytes, memory_limit_bytes
+FROM samples WHERE {where} GROUP BY {group}
+"""
+_PREVIOUS_CUMULATIVE = f"""
+SELECT {', '.join(CUMULATIVE)} FROM daily_rollups WHERE container_id = ? AND day < ? ORDER BY day DESC LIMIT 1
+"""
+
+
+@dataclass
+class FoldResult:
+    """What one fold did; `complete` is False when the deadline stopped it (the next fold goes on)."""
+
+    samples_folded: int = 0
+    day_rows_written: int = 0
+    day_rows_deleted: int = 0
+    complete: bool = True
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The day rows hold the samples with ts >= folded_from of the runs with id <= folded_run_id."""
+
+    folded_from: int
+    folded_run_id: int
+
+
+def coverage(conn: sqlite3.Connection) -> Coverage | None:
+    """None before the first fold."""
+    row = conn.execute("SELECT folded_from, folded_run_id FROM daily_rollup_progress WHERE id = 1").fetchone()
+    return Coverage(*row) if row else None
+
+
+def hourly_watermark(conn: sqlite3.Connection) -> int:
+    """The end of the newest hourly rollup (shared/store/retention.py): raw samples from here on are all
+    kept, older ones may be deleted. 0 before the first rollup."""
+    newest = conn.execute("SELECT MAX(hour) FROM hourly_rollups").fetchone()[0]
+    return 0 if newest is None else newest + HOUR_SECONDS
+
+
+def unfolded_runs_exist(conn: sqlite3.Connection, folded: Coverage) -> bool:
+    """Whether some runs' samples are not in the day rows yet, so a window must also read them raw."""
+    return conn.execute("SELECT 1 FROM samples WHERE run_id > ? LIMIT 1", (folded.folded_run_id,)).fetchone() is not None
+
+
+def oldest_unfolded_ts(conn: sqlite3.Connection) -> int | None:
+    """The time of the oldest sample a fold still has to add (None: none, or folding never ran, so
+    the first fold starts at the hourly watermark and needs nothing older). Retention keeps it."""
+    folded = coverage(conn)
+    if folded is None:
+        return None
+    return conn.execute("SELECT MIN(ts) FROM samples WHERE run_id > ? AND +ts >= ?",
+                        (folded.folded_run_id, folded.folded_from)).fetchone()[0]
+
+
+def raw_usage(
+    conn: sqlite3.Connection, start: int, end: int, container_ids: list[int] | None = None,
+    after_run_id: int | None = None,
+) -> dict[int, dict]:
+    """Per container, the day-row figures of the raw samples with start <= ts < end, plus
+    `cpu_values`: every CPU usage value, for exact percentiles. `container_ids` restricts the
+    containers; `after_run_id` reads only the samples of later runs (those not folded yet)."""
+    params: dict = {"start": start, "end": end}
+    if after_run_id is None:
+        where = "ts >= :start AND ts < :end"
+    else:  # the few unfolded runs, by the primary key; not by the ts index over the whole window
+        where, params["after"] = "run_id > :after AND +ts >= :start AND +ts < :end", after_run_id
+    if container_ids is not None:
+        where, params["ids"] = where + " AND container_id IN (SELECT value FROM json_each(:ids))", json.dumps(container_ids)
+    return {container_id: figures for (container_id, _), figures in _sample_figures(conn, where, params).items()}
+
+
+def _sample_figures(conn: sqlite3.Connection, where: str, params: dict, by_day: bool = False) -> dict[tuple[int, int], dict]:
+    """Figures of the samples matching `where`, per (container, UTC day) or per (container, 0)."""
+    shape = ({"period": f"ts / {DAY_SECONDS} * {DAY_SECONDS}", "group": "container_id, period"} if by_day
+             else {"period": "0", "group": "container_id"})  # grouped by the index's first column: no sort
+    latest = {(row[0], row[1]): row[3:] for row in conn.execute(_LATEST.format(where=where, **shape), params)}
+    return {(row[0], row[1]): _figures(row, latest[(row[0], row[1])])
+            for row in conn.execute(_AGGREGATES.format(where=where, **shape), params)}
+
+
+def _figures(aggregates: tuple, latest: tuple) -> dict:
+    (container_id, _, last_ts, samples, cpu_samples, cpu_sum, cpu_max, cpu_requested, cpu_values,
+     memory_samples, memory_sum, memory_max, memory_requested, throttled_max, restarts_max, oom_events,
+     oom_killed) = aggregates
+    return {
+        "container_id": container_id, "last_ts": last_ts, "samples": samples,
+        **dict(zip(LATEST, latest)),
+        "cpu_usage_samples": cpu_samples, "cpu_usage_sum_millicores": cpu_sum, "cpu_usage_max_millicores": cpu_max,
+        "cpu_requested_sum_millicores": cpu_requested,
+        "cpu_values": [int(value) for value in cpu_values.split(",")] if cpu_values else [],
+        "memory_working_set_samples": memory_samples, "memory_working_set_sum_bytes": memory_sum,
+        "memory_working_set_max_bytes": memory_max, "memory_requested_sum_bytes": memory_requested,
+        "cpu_throttled_ratio_max": throttled_max, "restart_count_max": restarts_max,
+        "oom_events_sum": oom_events, "oom_killed_samples": oom_killed,
+    }
+
+
+def fold_samples(
+    conn: sqlite3.Connection, now: float, retention_days: int, deadline: Deadline | None = None,
+) -> FoldResult:
+    """Fold the samples of every run stored since the last fold, oldest run first, then drop day rows
+    older than `retention_days` (RETENTION_HOURLY_DAYS). Each batch of runs is its own transaction,
+    so a fold cut short by its deadline or a crash goes on where it stopped and never folds a sample
+    twice."""
+    deadline = deadline or Deadline(None)
+    result = FoldResult()
+    while True:
+        if deadline.remaining() <= 0:
+            result.complete = False
+            return result
+        with transaction(conn):
+            batch = _next_runs(conn)
+            if batch is None:
+                break
+            folded, written = _fold_runs(conn, *batch)
+        result.samples_folded += folded
+        result.day_rows_written += written
+    result.day_rows_deleted, result.complete = _delete_old_days(
+        conn, day_floor(now) - retention_days * DAY_SECONDS, deadline)
+    return result
+
+
+def _next_runs(conn: sqlite3.Connection) -> tuple[Coverage, int] | None:
+    """(progress, last run id of the batch): the next runs with samples to fold; None when all are.
+
+    The first fold starts at the hourly watermark: older raw samples may be partly deleted already,
+    and the report reads their hours from the hourly rollups.
+    """
+    progress = coverage(conn)
+    newest_run = conn.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0]
+    if progress is None:
+        progress = Coverage(hourly_watermark(conn), 0)
+        conn.execute("INSERT INTO daily_rollup_progress (id, folded_from, folded_run_id) VALUES (1, ?, ?)",
+                     (progress.folded_from, 0))
+    elif newest_run < progress.folded_run_id:
+        # Retention deleted every run (none for RETENTION_HOURLY_DAYS), and without AUTOINCREMENT
+        # SQLite numbers the next ones from 1 again: all the runs there are now are unfolded.
+        progress = Coverage(progress.folded_from, 0)
+        conn.execute("UPDATE daily_rollup_progress SET folded_run_id = 0 WHERE id = 1")
+    first = conn.execute("SELECT MIN(run_id) FROM samples WHERE run_id > ?", (progress.folded_run_id,)).fetchone()[0]
+    if first is None:
+        return None
+    last = conn.execute("SELECT id FROM runs WHERE id >= ? ORDER BY id LIMIT 1 OFFSET ?",
+                        (first, RUNS_PER_TRANSACTION - 1)).fetchone()
+    return progress, newest_run if last is None else last[0]
+
+
+def _fold_runs(conn: sqlite3.Connection, progress: Coverage, last_run_id: int) -> tuple[int, int]:
+    """Add the samples of the runs after the folded one up to `last_run_id` to their day rows, day by
+    day, oldest first; (samples folded, rows written)."""
+    pieces = _sample_figures(conn, "run_id > :after AND run_id <= :last AND +ts >= :from",
+                             {"after": progress.folded_run_id, "last": last_run_id, "from": progress.folded_from},
+                             by_day=True)
+    days: dict[int, dict[int, dict]] = {}
+    for (container_id, day), piece in pieces.items():
+        piece["day"] = day
+        piece["cpu_usage_histogram"] = usage_histogram.pack_values(piece.pop("cpu_values"))
+        days.setdefault(day, {})[container_id] = piece
+    folded = written = 0
+    for day in sorted(days):
+        folded += sum(piece["samples"] for piece in days[day].values())
+        written += _fold_day(conn, day, days[day])
+    conn.execute("UPDATE daily_rollup_progress SET folded_run_id = ? WHERE id = 1", (last_run_id,))
+    return folded, written
+
+
+def _fold_day(conn: sqlite3.Connection, day: int, pieces: dict[int, dict]) -> int:
+    """Merge one day's pieces into its rows, then add them to the running totals of later rows."""
+    stored = {row[0]: dict(zip(COLUMNS, row))
+              for row in conn.execute(f"SELECT {', '.join(COLUMNS)} FROM daily_rollups WHERE day = ?", (day,))
+              if row[0] in pieces}
+    rows = [_merged(conn, stored.get(container_id), piece) for container_id, piece in pieces.items()]
+    conn.executemany(
+        f"INSERT OR REPLACE INTO daily_rollups ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+        [tuple(row[name] for name in COLUMNS) for row in rows],
+    )
+    _add_to_later_days(conn, day, pieces)
+    return len(rows)
+
+
+def _merged(conn: sqlite3.Connection, stored: dict | None, piece: dict) -> dict:
+    """The day row with the piece added (a new row continues the container's running totals)."""
+    histogram = piece["cpu_usage_histogram"]
+    if stored is None:
+        previous = conn.execute(_PREVIOUS_CUMULATIVE, (piece["container_id"], piece["day"])).fetchone()
+        row = {**piece, **dict(zip(CUMULATIVE, previous or (0,) * len(CUMULATIVE)))}
+    else:
+        row = dict(stored)
+        if piece["last_ts"] >= row["last_ts"]:  # a late run's requests are not the newest
+            row.update({name: piece[name] for name in LATEST})
+        row["last_ts"] = max(row["last_ts"], piece["last_ts"])
+        for name in MAXIMA:
+            row[name] = larger(row[name], piece[name])
+        for name in SUMS:
+            row[name] += piece[name]
+        histogram += usage_histogram.from_blob(stored["cpu_usage_histogram"])
+    for name in SUMS:
+        row[f"{name}_cumulative"] += piece[name]
+    row["cpu_usage_histogram"] = usage_histogram.to_blob(histogram)
+    row["cpu_usage_histogram_cumulative"] = usage_histogram.to_blob(
+        usage_histogram.from_blob(row["cpu_usage_histogram_cumulative"]) + piece["cpu_usage_histogram"])
+    return row
+
+
+def _add_to_later_days(conn: sqlite3.Connection, day: int, pieces: dict[int, dict]) -> None:
+    """Add late pieces to the running totals of their containers' later day rows. Folding the newest
+    day (the usual case) finds no later row: one index look-up."""
+    later = conn.execute(f"SELECT container_id, day, {', '.join(CUMULATIVE)} FROM daily_rollups WHERE day > ?",
+                         (day,)).fetchall()
+    updates = []
+    for container_id, later_day, *totals in later:
+        piece = pieces.get(container_id)
+        if piece is None:
+            continue
+        values = dict(zip(CUMULATIVE, totals))
+        for name in SUMS:
+            values[f"{name}_cumulative"] += piece[name]
+        values["cpu_usage_histogram_cumulative"] = usage_histogram.to_blob(
+            usage_histogram.from_blob(values["cpu_usage_histogram_cumulative"]) + piece["cpu_usage_histogram"])
+        updates.append((*values.values(), container_id, later_day))
+    conn.executemany(f"UPDATE daily_rollups SET {', '.join(f'{name} = ?' for name in CUMULATIVE)}"
+                     " WHERE container_id = ? AND day = ?", updates)
+
+
+def larger(a: float | None, b: float | None) -> float | None:
+    """The larger of two maxima, either of which may be missing."""
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _delete_old_days(conn: sqlite3.Connection, before_day: int, deadline: Deadline) -> tuple[int, bool]:
+    """Delete day rows before `before_day` in batches; (rows deleted, whether all are gone)."""
+    deleted = 0
+    while deadline.remaining() > 0:
+        with transaction(conn):
+            count = conn.execute(
+                "DELETE FROM daily_rollups WHERE (container_id, day) IN"
+                " (SELECT container_id, day FROM daily_rollups WHERE day < ? LIMIT ?)",
+                (before_day, DELETE_BATCH_ROWS),
+            ).rowcount
+        deleted += count
+        if count < DELETE_BATCH_ROWS:
+            return deleted, True
+    return deleted, False

@@ -1,0 +1,325 @@
+"""Data retention: raw samples become hourly rollups, old rows go, and so do identities nothing uses.
+
+Raw samples older than RETENTION_RAW_DAYS are rolled up into one `hourly_rollups` row per workload
+container and UTC hour, with the same figures as a day row of shared/store/daily_rollups.py (computed by
+the same query: usage of Running samples only, the newest sample's requests and limits, the request
+of every sample with usage summed for idle) plus the exact hourly p95 and a CPU histogram for p95
+over many hours (shared/store/histograms.py), then deleted with their runs' node samples. Rollups, and
+the `runs` rows (kept as long as the rollups, so the collection history covers the same period as
+the data), go after RETENTION_HOURLY_DAYS. Pods, containers, workloads and nodes that no row refers
+to any more are deleted last, by passes that deleted something (so a pass with nothing to do stays a
+few index look-ups; what a pass cut short leaves goes with the next hour's pass).
+
+A collection must never wait long for this: every write is a transaction of at most
+RETENTION_BATCH_ROWS rows, shrunk when one takes longer than TARGET_BATCH_SECONDS, and followed by
+a pause as long as the batch, so the write lock is free at least half the time. A pass is
+resumable: hours are rolled up oldest first and raw rows are deleted only below the newest
+rolled-up hour (the watermark), so a pass cut short by its time budget or a crash goes on where
+it stopped and never rolls an hour up twice. Raw samples the daily fold has not added yet are kept
+until it has. This assumes the clock does not move backwards by more than RETENTION_RAW_DAYS: a
+sample stored with a time below the watermark is in no hourly rollup.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from shared.core.deadline import Deadline
+from shared.core.locking import try_file_lock
+from shared.core.settings import Settings
+from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS, hour_floor
+from shared.store.connection import StoreError, connect, transaction
+from shared.store.daily_rollups import fold_samples, hourly_watermark, oldest_unfolded_ts, raw_usage
+from shared.store.histograms import nearest_rank, pack_values, to_blob
+
+log = logging.getLogger(__name__)
+
+TARGET_BATCH_SECONDS = 0.05
+MIN_BATCH_ROWS = 100
+FIRST_BATCH_ROWS = 1000
+
+
+@dataclass
+class RetentionResult:
+    """What one pass did. `complete` is False when its time budget ran out: the next pass goes on."""
+
+    hours_rolled_up: int = 0
+    rollup_rows: int = 0
+    samples_deleted: int = 0
+    node_samples_deleted: int = 0
+    runs_deleted: int = 0
+    rollups_deleted: int = 0
+    pods_deleted: int = 0
+    containers_deleted: int = 0
+    workloads_deleted: int = 0
+    nodes_deleted: int = 0
+    complete: bool = True
+    skipped: bool = False
+    seconds: float = 0.0
+
+    @property
+    def deleted_rows(self) -> int:
+        """Every row the pass deleted, whatever the table."""
+        return (self.samples_deleted + self.node_samples_deleted + self.runs_deleted + self.rollups_deleted
+                + self.pods_deleted + self.containers_deleted + self.workloads_deleted + self.nodes_deleted)
+
+    def as_dict(self) -> dict:
+        """The result for `k8s-monitor retention --json`, with the total of deleted rows."""
+        return {**asdict(self), "deleted_rows": self.deleted_rows}
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    """The boundaries of one pass, in Unix seconds on UTC hour boundaries: what is older goes."""
+
+    raw_before: int  # samples of hours before this are rolled up, then deleted
+    hourly_before: int  # rollups of hours before this, and runs started before it, are deleted
+
+
+def cutoffs(settings: Settings, now: float) -> Cutoffs:
+    """Hour-aligned, so only whole hours are rolled up. Rollups never go before the raw rows do."""
+    keep_hourly_days = max(settings.retention_hourly_days, settings.retention_raw_days)
+    return Cutoffs(
+        raw_before=hour_floor(now - settings.retention_raw_days * DAY_SECONDS),
+        hourly_before=hour_floor(now - keep_hourly_days * DAY_SECONDS),
+    )
+
+
+def retention_lock_path(settings: Settings) -> Path:
+    """One pass at a time: concurrent passes would only repeat each other's work."""
+    return settings.database_path.with_name(settings.database_path.name + ".retention.lock")
+
+
+def apply_retention(
+    settings: Settings, clock: Callable[[], float] = time.time, budget_seconds: float | None = None,
+) -> RetentionResult:
+    """One retention pass; `skipped` when another pass is running, incomplete when out of budget."""
+    if not settings.database_path.exists():
+        raise StoreError(f"database {settings.database_path} does not exist yet (DATABASE_PATH); nothing to prune")
+    started = time.perf_counter()
+    with try_file_lock(retention_lock_path(settings)) as held:
+        if not held:
+            return RetentionResult(skipped=True)
+        conn = connect(settings.database_path)
+        try:
+            now = clock()
+            result = _Pass(conn, cutoffs(settings, now), Deadline(budget_seconds),
+                           _Pacer(settings.retention_batch_rows), now, settings.retention_hourly_days).run()
+        finally:
+            conn.close()
+    result.seconds = round(time.perf_counter() - started, 3)
+    return result
+
+
+def retention_after_collection(
+    settings: Settings, clock: Callable[[], float] = time.time, budget_seconds: float | None = None,
+) -> RetentionResult | None:
+    """The pass at the end of a successful collection, within RETENTION_BUDGET_SECONDS (or the
+    smaller `budget_seconds` left of the invocation).
+
+    It never fails the collection: a problem is logged and the next collection's pass retries.
+    """
+    budget = settings.retention_budget_seconds if budget_seconds is None else min(
+        budget_seconds, settings.retention_budget_seconds)
+    if budget <= 0:
+        log.info("retention skipped: no time left in this invocation; the next collection runs it")
+        return None
+    try:
+        result = apply_retention(settings, clock, budget)
+    except (StoreError, sqlite3.Error, OSError) as exc:
+        log.error("retention after the collection failed: %s; the next collection retries it", exc)
+        return None
+    if result.hours_rolled_up or result.deleted_rows:
+        log.info("retention: %d hours rolled up, %d rows deleted in %.2fs%s", result.hours_rolled_up,
+                 result.deleted_rows, result.seconds, "" if result.complete else " (budget used up, continues next run)")
+    return result
+
+
+class _Pacer:
+    """Sizes batches so each write transaction stays near TARGET_BATCH_SECONDS, then pauses as long."""
+
+    def __init__(self, max_rows: int):
+        self.max_rows = max_rows
+        self.rows = min(max_rows, FIRST_BATCH_ROWS)
+
+    @contextmanager
+    def write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        started = time.perf_counter()
+        with transaction(conn):
+            yield conn
+        seconds = time.perf_counter() - started
+        if seconds > TARGET_BATCH_SECONDS:
+            self.rows = max(MIN_BATCH_ROWS, self.rows // 2)
+        elif seconds < TARGET_BATCH_SECONDS / 4:
+            self.rows = min(self.max_rows, self.rows * 2)
+        time.sleep(seconds)  # leave the lock free for a waiting collection at least half the time
+
+
+ROLLUP_COLUMNS = (
+    "container_id", "hour", "last_ts", "samples", "cpu_request_millicores", "cpu_limit_millicores",
+    "memory_request_bytes", "memory_limit_bytes", "cpu_usage_samples", "cpu_usage_sum_millicores",
+    "cpu_usage_max_millicores", "cpu_usage_p95_millicores", "cpu_requested_sum_millicores", "cpu_usage_histogram",
+    "memory_working_set_samples", "memory_working_set_sum_bytes", "memory_working_set_max_bytes",
+    "memory_requested_sum_bytes", "cpu_throttled_ratio_max", "restart_count_max", "oom_events_sum",
+    "oom_killed_samples",
+)
+_INSERT_ROLLUP = (f"INSERT INTO hourly_rollups ({', '.join(ROLLUP_COLUMNS)})"
+                  f" VALUES ({', '.join('?' * len(ROLLUP_COLUMNS))})")
+
+# Each delete: (probe: is there anything to do?, batch: delete up to :rows of it).
+_OLD_SAMPLES = (
+    "SELECT 1 FROM samples WHERE ts < :before LIMIT 1",
+    "DELETE FROM samples WHERE (run_id, pod_id, container_id) IN"
+    " (SELECT run_id, pod_id, container_id FROM samples WHERE ts < :before LIMIT :rows)",
+)
+_OLD_NODE_SAMPLES_SELECT = (
+    "FROM node_samples ns JOIN runs r ON r.id = ns.run_id"
+    " WHERE ns.run_id <= (SELECT MAX(id) FROM runs WHERE started_at < :before) AND r.started_at < :before"
+)
+_OLD_NODE_SAMPLES = (
+    f"SELECT 1 {_OLD_NODE_SAMPLES_SELECT} LIMIT 1",
+    f"DELETE FROM node_samples WHERE (run_id, node_id) IN (SELECT ns.run_id, ns.node_id {_OLD_NODE_SAMPLES_SELECT}"
+    " LIMIT :rows)",
+)
+_OLD_RUNS_SELECT = (
+    "FROM runs r WHERE started_at < :before AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.run_id = r.id)"
+    " AND NOT EXISTS (SELECT 1 FROM node_samples ns WHERE ns.run_id = r.id)"
+)
+_OLD_RUNS = (
+    f"SELECT 1 {_OLD_RUNS_SELECT} LIMIT 1",
+    f"DELETE FROM runs WHERE id IN (SELECT id {_OLD_RUNS_SELECT} LIMIT :rows)",
+)
+_OLD_ROLLUPS = (
+    "SELECT 1 FROM hourly_rollups WHERE hour < :before LIMIT 1",
+    "DELETE FROM hourly_rollups WHERE (container_id, hour) IN"
+    " (SELECT container_id, hour FROM hourly_rollups WHERE hour < :before LIMIT :rows)",
+)
+# pods.last_seen is the time of a pod's newest sample: below the deleted raw horizon, nothing refers to it.
+_UNSEEN_PODS = (
+    "SELECT 1 FROM pods WHERE last_seen < :before LIMIT 1",
+    "DELETE FROM pods WHERE id IN (SELECT id FROM pods WHERE last_seen < :before LIMIT :rows)",
+)
+# Identities nothing refers to: (table, condition). The condition is checked again in the deleting
+# transaction, so an identity a collection has just started to use again is kept.
+_UNUSED_CONTAINERS = (
+    "containers",
+    "NOT EXISTS (SELECT 1 FROM samples s WHERE s.container_id = containers.id)"
+    " AND NOT EXISTS (SELECT 1 FROM hourly_rollups h WHERE h.container_id = containers.id)"
+    " AND NOT EXISTS (SELECT 1 FROM daily_rollups d WHERE d.container_id = containers.id)",
+)
+_UNUSED_WORKLOADS = (
+    "workloads",
+    "id NOT IN (SELECT workload_id FROM containers) AND id NOT IN (SELECT workload_id FROM pods)",
+)
+_UNUSED_NODES = (
+    "nodes",
+    "id NOT IN (SELECT node_id FROM node_samples) AND id NOT IN (SELECT node_id FROM pods WHERE node_id IS NOT NULL)",
+)
+
+
+class _Pass:
+    """One retention pass over an open connection."""
+
+    def __init__(self, conn: sqlite3.Connection, limits: Cutoffs, deadline: Deadline, pacer: _Pacer,
+                 now: float, daily_retention_days: int):
+        self.conn, self.limits, self.deadline, self.pacer = conn, limits, deadline, pacer
+        self.now, self.daily_retention_days = now, daily_retention_days
+        self.result = RetentionResult()
+
+    def run(self) -> RetentionResult:
+        """Fold new samples into the daily rollups, roll old hours up, then delete what is rolled up.
+
+        Raw samples the fold has not added yet are kept, so day rows never miss a sample: a fold cut
+        short by the budget only delays the deletion (a fold adds runs far faster than they come).
+        """
+        r = self.result
+        folded = fold_samples(self.conn, self.now, self.daily_retention_days, self.deadline)
+        r.complete = r.complete and folded.complete
+        self._roll_up()
+        raw_before = min(self.limits.raw_before, hourly_watermark(self.conn))
+        unfolded = oldest_unfolded_ts(self.conn)
+        if unfolded is not None:
+            raw_before = min(raw_before, unfolded)
+        r.samples_deleted = self._delete(_OLD_SAMPLES, raw_before)
+        r.node_samples_deleted = self._delete(_OLD_NODE_SAMPLES, raw_before)
+        r.rollups_deleted = self._delete(_OLD_ROLLUPS, self.limits.hourly_before)
+        r.runs_deleted = self._delete(_OLD_RUNS, self.limits.hourly_before)
+        if r.samples_deleted or r.node_samples_deleted or r.rollups_deleted or r.runs_deleted:
+            if r.complete:  # every sample below raw_before is gone
+                with self._foreign_keys_off():
+                    r.pods_deleted = self._delete(_UNSEEN_PODS, raw_before)
+            r.containers_deleted = self._delete_unreferenced(*_UNUSED_CONTAINERS)  # checked by the foreign keys too
+            with self._foreign_keys_off():
+                r.workloads_deleted = self._delete_unreferenced(*_UNUSED_WORKLOADS)
+                r.nodes_deleted = self._delete_unreferenced(*_UNUSED_NODES)
+        return r
+
+    def _roll_up(self) -> None:
+        """Roll up every complete hour of raw samples before the raw cutoff, oldest first."""
+        while True:
+            watermark = hourly_watermark(self.conn)
+            first = self.conn.execute("SELECT MIN(ts) FROM samples WHERE ts >= ?", (watermark,)).fetchone()[0]
+            if first is None or first >= self.limits.raw_before or self._out_of_time():
+                return
+            hour = hour_floor(first)
+            rows = [_rollup_row(hour, figures) for figures in raw_usage(self.conn, hour, hour + HOUR_SECONDS).values()]
+            with self.pacer.write(self.conn):
+                if hourly_watermark(self.conn) <= hour:  # else another pass rolled this hour up meanwhile
+                    self.conn.executemany(_INSERT_ROLLUP, rows)
+                    self.result.hours_rolled_up += 1
+                    self.result.rollup_rows += len(rows)
+
+    def _delete(self, statements: tuple[str, str], before: int) -> int:
+        """Delete in batches while the probe finds rows; the number deleted."""
+        probe, batch = statements
+        deleted = 0
+        while self.conn.execute(probe, {"before": before}).fetchone() and not self._out_of_time():
+            with self.pacer.write(self.conn):
+                deleted += self.conn.execute(batch, {"before": before, "rows": self.pacer.rows}).rowcount
+        return deleted
+
+    def _delete_unreferenced(self, table: str, condition: str) -> int:
+        """Find candidates without the write lock, then delete them in batches, checking again."""
+        ids = [row[0] for row in self.conn.execute(f"SELECT id FROM {table} WHERE {condition}")]
+        deleted = 0
+        while ids and not self._out_of_time():
+            chunk, ids = ids[:self.pacer.rows], ids[self.pacer.rows:]
+            with self.pacer.write(self.conn):
+                deleted += self.conn.execute(
+                    f"DELETE FROM {table} WHERE id IN (SELECT value FROM json_each(?)) AND {condition}",
+                    (json.dumps(chunk),),
+                ).rowcount
+        return deleted
+
+    def _out_of_time(self) -> bool:
+        if self.deadline.remaining() > 0:
+            return False
+        self.result.complete = False
+        return True
+
+    @contextmanager
+    def _foreign_keys_off(self) -> Iterator[None]:
+        """Checking pods, workloads and nodes deletions would scan big tables per row (there is no index
+        on samples.pod_id, pods.workload_id, node_samples.node_id): each of these deletions' own
+        condition guarantees that nothing refers to the rows it removes. Containers keep the check:
+        every table referring to them has an index on container_id."""
+        self.conn.execute("PRAGMA foreign_keys = OFF")
+        try:
+            yield
+        finally:
+            self.conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _rollup_row(hour: int, figures: dict) -> tuple:
+    """An hourly rollup row from the hour's figures (shared/store/daily_rollups.py raw_usage)."""
+    values = sorted(figures.pop("cpu_values"))
+    row = {**figures, "hour": hour, "cpu_usage_p95_millicores": nearest_rank(values, 95),
+           "cpu_usage_histogram": to_blob(pack_values(values))}
+    return tuple(row[name] for name in ROLLUP_COLUMNS)

@@ -1,0 +1,165 @@
+"""Writing a collection run into the database: the run row and its samples in one transaction.
+
+Either the whole run is stored or none of it: a run that fails half way leaves only a `failed` run
+row (written after the rollback), never some of its samples.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+from shared.store.connection import transaction
+from shared.store.counters import COLLECTIONS, bump
+
+if TYPE_CHECKING:
+    from shared.sources.inventory import Inventory
+    from shared.sources.usage import ContainerKey, ContainerUsage
+
+
+@dataclass
+class RunRecord:
+    """One row of `runs`: what a collection (or a skipped or failed attempt) did."""
+
+    trigger: str
+    started_at: float
+    finished_at: float
+    status: str
+    event_source: str | None = None
+    event_id: str | None = None
+    pods: int = 0
+    containers: int = 0
+    nodes: int = 0
+    error: str | None = None
+    kubernetes_seconds: float | None = None
+    prometheus_seconds: float | None = None
+    database_seconds: float | None = None
+    kubernetes_requests: int | None = None
+    prometheus_queries: int | None = None
+    window_seconds: int | None = None
+    namespaces: str | None = None  # comma-separated scope of the run; None: every namespace
+    id: int | None = None
+
+    def as_dict(self) -> dict:
+        """The run's fields by name; their names are the `runs` table's columns."""
+        return asdict(self)
+
+
+def insert_run(conn: sqlite3.Connection, run: RunRecord) -> int:
+    """Insert the run row (inside the caller's transaction, or alone) and return its id."""
+    columns = [name for name in run.as_dict() if name != "id"]
+    cursor = conn.execute(
+        f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        [getattr(run, name) for name in columns],
+    )
+    run.id = int(cursor.lastrowid or 0)
+    bump(conn, COLLECTIONS, {"status": run.status})  # collection_errors_total: kept when runs are pruned
+    return run.id
+
+
+def record_run(conn: sqlite3.Connection, run: RunRecord) -> int:
+    """Store a run without samples (skipped or failed) in its own transaction."""
+    with transaction(conn):
+        return insert_run(conn, run)
+
+
+def store_collection(
+    conn: sqlite3.Connection,
+    run: RunRecord,
+    inventory: Inventory,
+    usage: dict[ContainerKey, ContainerUsage],
+    ts: int,
+) -> int:
+    """Store the run row, identities and one sample per container, atomically."""
+    with transaction(conn):
+        run_id = insert_run(conn, run)
+        node_ids = _node_ids(conn, inventory)
+        conn.executemany(
+            "INSERT INTO node_samples VALUES (?, ?, ?, ?, ?, ?)",
+            [(run_id, node_ids[n.name], n.cpu_capacity_millicores, n.cpu_allocatable_millicores,
+              n.memory_capacity_bytes, n.memory_allocatable_bytes) for n in inventory.nodes],
+        )
+        workload_ids = _workload_ids(conn, inventory)
+        container_ids = _container_ids(conn, inventory, workload_ids)
+        pod_ids = _pod_ids(conn, inventory, workload_ids, node_ids, ts)
+        conn.executemany(
+            "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _sample_rows(run_id, inventory, usage, ts, workload_ids, container_ids, pod_ids),
+        )
+    return run_id
+
+
+def _sample_rows(
+    run_id: int, inventory: Inventory, usage: dict[ContainerKey, ContainerUsage], ts: int,
+    workload_ids: dict[tuple[str, str, str], int], container_ids: dict[tuple[int, str], int],
+    pod_ids: dict[str, int],
+) -> Iterator[tuple]:
+    """One `samples` row per container, generated so 20,000 rows never sit in a list at once."""
+    for pod in inventory.pods:
+        workload_id = workload_ids[(pod.namespace, pod.workload_kind, pod.workload_name)]
+        pod_id = pod_ids[pod.uid]
+        for c in pod.containers:
+            u = usage.get((pod.namespace, pod.name, c.name))
+            yield (
+                run_id, container_ids[(workload_id, c.name)], pod_id, ts, pod.phase,
+                c.cpu_request_millicores, c.cpu_limit_millicores, c.memory_request_bytes, c.memory_limit_bytes,
+                _round(u.cpu_avg_millicores) if u else None, _round(u.cpu_max_millicores) if u else None,
+                _round(u.memory_avg_bytes) if u else None, _round(u.memory_max_bytes) if u else None,
+                u.cpu_throttled_ratio if u else None,
+                c.restart_count, c.last_termination_reason,
+                _round(u.oom_events) if u else None,
+            )
+
+
+def _round(value: float | None) -> int | None:
+    return None if value is None else int(round(value))
+
+
+def _node_ids(conn: sqlite3.Connection, inventory: Inventory) -> dict[str, int]:
+    names = {n.name for n in inventory.nodes} | {p.node for p in inventory.pods if p.node}
+    conn.executemany("INSERT OR IGNORE INTO nodes (name) VALUES (?)", [(name,) for name in names])
+    return {name: node_id for node_id, name in conn.execute("SELECT id, name FROM nodes") if name in names}
+
+
+def _workload_ids(conn: sqlite3.Connection, inventory: Inventory) -> dict[tuple[str, str, str], int]:
+    keys = {(p.namespace, p.workload_kind, p.workload_name) for p in inventory.pods}
+    conn.executemany("INSERT OR IGNORE INTO workloads (namespace, kind, name) VALUES (?, ?, ?)", keys)
+    return {
+        (ns, kind, name): wid
+        for wid, ns, kind, name in conn.execute("SELECT id, namespace, kind, name FROM workloads")
+        if (ns, kind, name) in keys
+    }
+
+
+def _container_ids(
+    conn: sqlite3.Connection, inventory: Inventory, workload_ids: dict[tuple[str, str, str], int]
+) -> dict[tuple[int, str], int]:
+    keys = {
+        (workload_ids[(p.namespace, p.workload_kind, p.workload_name)], c.name)
+        for p in inventory.pods for c in p.containers
+    }
+    conn.executemany("INSERT OR IGNORE INTO containers (workload_id, name) VALUES (?, ?)", keys)
+    return {
+        (wid, name): cid
+        for cid, wid, name in conn.execute("SELECT id, workload_id, name FROM containers")
+        if (wid, name) in keys
+    }
+
+
+def _pod_ids(
+    conn: sqlite3.Connection, inventory: Inventory, workload_ids: dict[tuple[str, str, str], int],
+    node_ids: dict[str, int], ts: int,
+) -> dict[str, int]:
+    conn.executemany(
+        "INSERT INTO pods (uid, workload_id, name, node_id, qos_class, last_seen) VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (uid) DO UPDATE SET node_id = excluded.node_id, qos_class = excluded.qos_class,"
+        " last_seen = excluded.last_seen",
+        [
+            (p.uid, workload_ids[(p.namespace, p.workload_kind, p.workload_name)], p.name,
+             node_ids.get(p.node) if p.node else None, p.qos_class, ts)
+            for p in inventory.pods
+        ],
+    )
+    return dict(conn.execute("SELECT uid, id FROM pods WHERE last_seen = ?", (ts,)).fetchall())

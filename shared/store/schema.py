@@ -1,0 +1,239 @@
+"""The database schema as an ordered list of forward-only migrations (index + 1 = user_version).
+
+Identity tables (nodes, workloads, containers, pods) are written once and referenced by integer ids
+from narrow fact rows (samples), so a 20,000-container run adds small rows of integers. Units are
+in the column names. Released migrations are never edited: a change is a new entry at the end.
+"""
+
+MIGRATIONS: list[str] = [
+    # 1: runs, identities, raw samples, rollups, alerts, notifications, backups, event dedupe
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        trigger TEXT NOT NULL,
+        event_source TEXT,
+        event_id TEXT,
+        started_at REAL NOT NULL,
+        finished_at REAL NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'partial', 'failed', 'skipped')),
+        pods INTEGER NOT NULL DEFAULT 0,
+        containers INTEGER NOT NULL DEFAULT 0,
+        nodes INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        kubernetes_seconds REAL,
+        prometheus_seconds REAL,
+        database_seconds REAL,
+        kubernetes_requests INTEGER,
+        prometheus_queries INTEGER,
+        window_seconds INTEGER,
+        namespaces TEXT  -- the run's namespace scope, comma-separated; NULL: every namespace
+    );
+    CREATE INDEX runs_status_started ON runs (status, started_at);
+    CREATE INDEX runs_started ON runs (started_at);
+
+    CREATE TABLE nodes (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE node_samples (
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        node_id INTEGER NOT NULL REFERENCES nodes (id),
+        cpu_capacity_millicores INTEGER,
+        cpu_allocatable_millicores INTEGER,
+        memory_capacity_bytes INTEGER,
+        memory_allocatable_bytes INTEGER,
+        PRIMARY KEY (run_id, node_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE workloads (
+        id INTEGER PRIMARY KEY,
+        namespace TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        UNIQUE (namespace, kind, name)
+    );
+    CREATE TABLE containers (
+        id INTEGER PRIMARY KEY,
+        workload_id INTEGER NOT NULL REFERENCES workloads (id),
+        name TEXT NOT NULL,
+        UNIQUE (workload_id, name)
+    );
+    CREATE TABLE pods (
+        id INTEGER PRIMARY KEY,
+        uid TEXT NOT NULL UNIQUE,
+        workload_id INTEGER NOT NULL REFERENCES workloads (id),
+        name TEXT NOT NULL,
+        node_id INTEGER REFERENCES nodes (id),
+        qos_class TEXT,
+        last_seen INTEGER NOT NULL
+    );
+    CREATE INDEX pods_last_seen ON pods (last_seen);
+
+    CREATE TABLE samples (
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        container_id INTEGER NOT NULL REFERENCES containers (id),
+        pod_id INTEGER NOT NULL REFERENCES pods (id),
+        ts INTEGER NOT NULL,
+        phase TEXT NOT NULL,
+        cpu_request_millicores INTEGER,
+        cpu_limit_millicores INTEGER,
+        memory_request_bytes INTEGER,
+        memory_limit_bytes INTEGER,
+        cpu_usage_avg_millicores INTEGER,
+        cpu_usage_max_millicores INTEGER,
+        memory_working_set_avg_bytes INTEGER,
+        memory_working_set_max_bytes INTEGER,
+        cpu_throttled_ratio REAL,
+        restart_count INTEGER NOT NULL,
+        last_termination_reason TEXT,
+        oom_events INTEGER,
+        PRIMARY KEY (run_id, pod_id, container_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX samples_container_ts ON samples (container_id, ts);
+    CREATE INDEX samples_ts ON samples (ts);
+
+    -- One row per workload container per UTC hour, made by shared/store/retention.py from the raw samples
+    -- of every pod of the workload, with the figures of a day row (below; the same query makes both):
+    -- usage from Running samples only, avg = *_sum / *_samples, requests and limits of the hour's
+    -- newest sample, *_requested_sum for idle. cpu_usage_p95 is exact for the hour; the histogram
+    -- (shared/store/histograms.py) gives a p95 over any set of hours or days within 4.4 %.
+    CREATE TABLE hourly_rollups (
+        container_id INTEGER NOT NULL REFERENCES containers (id),
+        hour INTEGER NOT NULL,
+        last_ts INTEGER NOT NULL,
+        samples INTEGER NOT NULL,
+        cpu_request_millicores INTEGER,
+        cpu_limit_millicores INTEGER,
+        memory_request_bytes INTEGER,
+        memory_limit_bytes INTEGER,
+        cpu_usage_samples INTEGER NOT NULL,
+        cpu_usage_sum_millicores INTEGER NOT NULL,
+        cpu_usage_max_millicores INTEGER,
+        cpu_usage_p95_millicores INTEGER,
+        cpu_requested_sum_millicores INTEGER NOT NULL,
+        cpu_usage_histogram BLOB,
+        memory_working_set_samples INTEGER NOT NULL,
+        memory_working_set_sum_bytes INTEGER NOT NULL,
+        memory_working_set_max_bytes INTEGER,
+        memory_requested_sum_bytes INTEGER NOT NULL,
+        cpu_throttled_ratio_max REAL,
+        restart_count_max INTEGER,
+        oom_events_sum INTEGER NOT NULL,
+        oom_killed_samples INTEGER NOT NULL,
+        PRIMARY KEY (container_id, hour)
+    ) WITHOUT ROWID;
+    CREATE INDEX hourly_rollups_hour ON hourly_rollups (hour);
+
+    -- One row per workload container per UTC day, folded from the raw samples run by run by
+    -- shared/store/daily_rollups.py (usage from Running samples only), so a report over weeks reads two
+    -- rows per container. Requests and limits are those of the day's newest sample; *_requested_sum
+    -- adds the request of every sample with usage (for idle). Every sum has a *_cumulative twin that
+    -- adds all earlier days of the container too, so the sum over a run of days is
+    -- last.cumulative - first.cumulative + first.own (a late run landing in an older day is added to
+    -- the twins of every later day). Histograms: shared/store/histograms.py.
+    CREATE TABLE daily_rollups (
+        container_id INTEGER NOT NULL REFERENCES containers (id),
+        day INTEGER NOT NULL,
+        last_ts INTEGER NOT NULL,
+        cpu_request_millicores INTEGER,
+        cpu_limit_millicores INTEGER,
+        memory_request_bytes INTEGER,
+        memory_limit_bytes INTEGER,
+        cpu_usage_max_millicores INTEGER,
+        memory_working_set_max_bytes INTEGER,
+        cpu_throttled_ratio_max REAL,
+        restart_count_max INTEGER,
+        samples INTEGER NOT NULL,
+        cpu_usage_samples INTEGER NOT NULL,
+        cpu_usage_sum_millicores INTEGER NOT NULL,
+        cpu_requested_sum_millicores INTEGER NOT NULL,
+        memory_working_set_samples INTEGER NOT NULL,
+        memory_working_set_sum_bytes INTEGER NOT NULL,
+        memory_requested_sum_bytes INTEGER NOT NULL,
+        oom_events_sum INTEGER NOT NULL,
+        oom_killed_samples INTEGER NOT NULL,
+        cpu_usage_histogram BLOB,
+        samples_cumulative INTEGER NOT NULL,
+        cpu_usage_samples_cumulative INTEGER NOT NULL,
+        cpu_usage_sum_millicores_cumulative INTEGER NOT NULL,
+        cpu_requested_sum_millicores_cumulative INTEGER NOT NULL,
+        memory_working_set_samples_cumulative INTEGER NOT NULL,
+        memory_working_set_sum_bytes_cumulative INTEGER NOT NULL,
+        memory_requested_sum_bytes_cumulative INTEGER NOT NULL,
+        oom_events_sum_cumulative INTEGER NOT NULL,
+        oom_killed_samples_cumulative INTEGER NOT NULL,
+        cpu_usage_histogram_cumulative BLOB,
+        PRIMARY KEY (container_id, day)
+    ) WITHOUT ROWID;
+    CREATE INDEX daily_rollups_day ON daily_rollups (day);
+    -- The raw samples with ts >= folded_from of the runs with id <= folded_run_id are in
+    -- daily_rollups (one row, id 1).
+    CREATE TABLE daily_rollup_progress (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        folded_from INTEGER NOT NULL,
+        folded_run_id INTEGER NOT NULL
+    );
+
+    CREATE TABLE processed_events (
+        function TEXT NOT NULL,
+        source TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        outcome TEXT NOT NULL,
+        PRIMARY KEY (function, source, event_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX processed_events_received ON processed_events (received_at);
+
+    CREATE TABLE alerts (
+        fingerprint TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        description TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('firing', 'resolved')),
+        starts_at REAL NOT NULL,
+        ends_at REAL,
+        last_seen_at REAL NOT NULL,
+        last_notified_at REAL,
+        resolved_notified_at REAL
+    );
+    CREATE INDEX alerts_state ON alerts (state, ends_at);
+
+    CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY,
+        created_at REAL NOT NULL,
+        channel TEXT NOT NULL CHECK (channel IN ('slack', 'email', 'webhook')),
+        severity TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('sent', 'retry', 'failed')),
+        attempt INTEGER NOT NULL,
+        alerts INTEGER NOT NULL,
+        fingerprints TEXT NOT NULL,
+        event_id TEXT,
+        error TEXT
+    );
+    CREATE INDEX notifications_created ON notifications (created_at);
+    CREATE INDEX notifications_event ON notifications (event_id);
+
+    -- Monotonic counters behind the `*_total` metrics (shared/store/counters.py): bumped in the transaction
+    -- of the row they count, never pruned, so retention never makes a counter go down.
+    CREATE TABLE counters (
+        name TEXT NOT NULL,
+        labels TEXT NOT NULL,  -- JSON object, keys sorted
+        value INTEGER NOT NULL,
+        PRIMARY KEY (name, labels)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE backups (
+        id INTEGER PRIMARY KEY,
+        started_at REAL NOT NULL,
+        finished_at REAL NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+        file TEXT,
+        size_bytes INTEGER,
+        sha256 TEXT,
+        error TEXT
+    );
+    CREATE INDEX backups_status_finished ON backups (status, finished_at);
+    """,
+]

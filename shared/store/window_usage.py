@@ -1,0 +1,304 @@
+"""What each workload container requested and used over a report window, from the cheapest complete source.
+
+The window is split into pieces, each read from one source, and their figures added per container:
+
+- `raw`: the raw samples of a time range;
+- `hourly`: hourly rollups (shared/store/retention.py), for hours whose raw samples may be deleted and
+  hours that were never folded into day rows;
+- `daily`: the day rows (shared/store/daily_rollups.py) of the days the window touches: the first and last
+  day row of each container give every sum and the CPU histogram (running totals), the rows between
+  only maxima;
+- `unfolded`: the raw samples of the runs not folded into day rows yet (normally none, or the newest).
+
+Windows of a day or more start at a UTC midnight, so whole day rows can serve them. Such a window is
+read raw when every sample of it is still raw (it starts at or after the hourly watermark: nothing
+of it was deleted) and there are at most RAW_WINDOW_MAX_SAMPLES of them, few enough to stay within
+the report's time budget; otherwise from day rows. Shorter windows read raw samples, and hourly
+rollups for what is no longer raw. The CPU percentile is exact when every piece is raw, else read
+from log-bucket histograms (within 4.4 %). Every source counts usage from Running samples only and
+the same figures, so only the percentile depends on the source.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sqlite3
+from dataclasses import dataclass, field
+
+from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS, day_floor
+from shared.store import daily_rollups
+from shared.store import histograms as usage_histogram
+from shared.store.daily_rollups import coverage, hourly_watermark, larger, raw_usage, unfolded_runs_exist
+
+# About 0.1 s of reading raw samples on the 2-core test machine (benchmarks/report.py).
+RAW_WINDOW_MAX_SAMPLES = 50_000
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(m|h|d|w)$")
+_UNIT_SECONDS = {"m": 60, "h": HOUR_SECONDS, "d": DAY_SECONDS, "w": 7 * DAY_SECONDS}
+
+
+class WindowError(ValueError):
+    """A window text that cannot be used; the message says what would be accepted."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """[start, end) in Unix seconds; `label` is what the user asked for (`7d`)."""
+
+    label: str
+    start: int
+    end: int
+    whole_days: bool  # starts at a UTC midnight, so day rollups can serve it
+
+
+def parse_window(text: str, now: float, max_days: float) -> Window:
+    """`90m`, `24h`, `7d`, `2w`: up to `max_days` (the retention). A day or more starts at a UTC midnight."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise WindowError(f"{text!r} is not a duration like 24h, 7d or 2w")
+    seconds = float(match[1]) * _UNIT_SECONDS[match[2]]
+    if seconds <= 0:
+        raise WindowError(f"{text!r} is empty; ask for at least 1m")
+    if seconds > max_days * DAY_SECONDS:
+        raise WindowError(f"{text!r} is longer than the stored history of {max_days:g} days")
+    end = math.floor(now) + 1
+    if seconds >= DAY_SECONDS:
+        return Window(text.strip(), day_floor(now - seconds), end, whole_days=True)
+    return Window(text.strip(), end - math.ceil(seconds), end, whole_days=False)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which workload containers: a namespace, and a workload as `name` or `Kind/name`."""
+
+    namespace: str | None = None
+    workload: str | None = None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a container is: its row id, namespace, owning workload and container name."""
+
+    container_id: int
+    namespace: str
+    workload_kind: str
+    workload_name: str
+    container: str
+
+
+@dataclass
+class ContainerWindowUsage:
+    """Sums and maxima of one workload container (every pod of it) over the window."""
+
+    identity: Identity
+    last_ts: int | None = None  # of the newest sample
+    samples: int = 0
+    cpu_request_millicores: int | None = None  # newest
+    cpu_limit_millicores: int | None = None
+    memory_request_bytes: int | None = None
+    memory_limit_bytes: int | None = None
+    cpu_usage_samples: int = 0
+    cpu_usage_sum_millicores: int = 0
+    cpu_usage_max_millicores: int | None = None
+    cpu_requested_sum_millicores: int = 0
+    memory_working_set_samples: int = 0
+    memory_working_set_sum_bytes: int = 0
+    memory_working_set_max_bytes: int | None = None
+    memory_requested_sum_bytes: int = 0
+    cpu_throttled_ratio_max: float | None = None
+    restart_count_max: int | None = None
+    oom_events_sum: int = 0
+    oom_killed_samples: int = 0  # samples whose last termination reason was OOMKilled
+    cpu_histogram: int = 0  # from rollups (shared/store/histograms.py)
+    cpu_values: list[int] = field(default_factory=list)  # from raw samples
+
+    @property
+    def cpu_percentile_exact(self) -> bool:
+        """True when the CPU percentile comes from raw samples only, so it is exact, not histogram-estimated."""
+        return self.cpu_histogram == 0
+
+    def cpu_percentile_millicores(self, percent: float) -> float | None:
+        """The CPU usage at `percent` (0 to 100), in millicores; None without samples."""
+        if self.cpu_percentile_exact:
+            return usage_histogram.nearest_rank(sorted(self.cpu_values), percent)
+        return usage_histogram.percentile(self.cpu_histogram + usage_histogram.pack_values(self.cpu_values), percent)
+
+    def add(self, piece: dict) -> None:
+        """Add one source's figures (a dict with the day-row names) to this container's."""
+        if self.last_ts is None or piece["last_ts"] >= self.last_ts:
+            for name in daily_rollups.LATEST:
+                setattr(self, name, piece[name])
+        self.last_ts = larger(self.last_ts, piece["last_ts"])
+        for name in daily_rollups.SUMS:
+            setattr(self, name, getattr(self, name) + (piece[name] or 0))
+        for name in daily_rollups.MAXIMA:
+            setattr(self, name, larger(getattr(self, name), piece[name]))
+        self.cpu_histogram += piece.get("cpu_histogram", 0)
+        self.cpu_values.extend(piece.get("cpu_values", ()))
+
+
+@dataclass
+class WindowUsage:
+    """Every selected container's usage, and which sources the window was read from."""
+
+    window: Window
+    containers: list[ContainerWindowUsage]
+    sources: list[tuple[str, int, int]]  # (source, start, end) as planned by plan_sources
+    data_start: int | None  # where the usage of the window's first successful collection starts; None: no data
+
+    @property
+    def span_seconds(self) -> int:
+        """The part of the window with data, whatever the selection: averages over time divide by it.
+        It ends now (the window's end) and starts with the first collection's usage window; 0 when
+        no collection in the window succeeded."""
+        return 0 if self.data_start is None else max(1, self.window.end - 1 - self.data_start)
+
+
+def read_window_usage(conn: sqlite3.Connection, window: Window, selection: Selection = Selection()) -> WindowUsage:
+    """Every selected container's usage over `window`, each piece of it read from the cheapest complete source."""
+    identities = _identities(conn, selection)
+    ids = None if selection == Selection() else sorted(identities)
+    folded = coverage(conn)
+    usage: dict[int, ContainerWindowUsage] = {}
+    sources = plan_sources(conn, window)
+    for source, start, end in sources:
+        for container_id, piece in _read(conn, source, start, end, ids, folded).items():
+            identity = identities.get(container_id)
+            if identity is not None:
+                usage.setdefault(container_id, ContainerWindowUsage(identity)).add(piece)
+    first_run = conn.execute(
+        "SELECT started_at - COALESCE(window_seconds, 0) FROM runs WHERE status IN ('ok', 'partial')"
+        " AND started_at >= ? ORDER BY started_at LIMIT 1", (window.start,)).fetchone()
+    if first_run is not None:
+        data_start = max(window.start, math.floor(first_run[0]))
+    else:  # rollups whose runs retention already deleted (the oldest day of the longest window), or nothing
+        data_start = window.start if usage else None
+    return WindowUsage(window, list(usage.values()), sources, data_start)
+
+
+def plan_sources(conn: sqlite3.Connection, window: Window) -> list[tuple[str, int, int]]:
+    """The window as (source, start, end) pieces, [start, end) in Unix seconds, oldest first."""
+    start, end = window.start, window.end
+    watermark = hourly_watermark(conn)
+    if window.whole_days and start >= watermark and _raw_samples_at_most(conn, start, end, RAW_WINDOW_MAX_SAMPLES):
+        return [("raw", start, end)]
+    folded = coverage(conn)
+    if window.whole_days and folded is not None and folded.folded_from < end:
+        pieces = [("hourly", start, folded.folded_from)] if start < folded.folded_from else []
+        start = max(start, folded.folded_from)
+        pieces.append(("daily", start, end))
+        if unfolded_runs_exist(conn, folded):
+            pieces.append(("unfolded", start, end))
+        return pieces
+    pieces = [("hourly", start, min(end, watermark))] if start < min(end, watermark) else []
+    if max(start, watermark) < end:
+        pieces.append(("raw", max(start, watermark), end))
+    return pieces
+
+
+def _raw_samples_at_most(conn: sqlite3.Connection, start: int, end: int, limit: int) -> bool:
+    """Whether [start, end) holds at most `limit` raw samples; counts no further than limit + 1."""
+    count = conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM samples WHERE ts >= ? AND ts < ? LIMIT ?)",
+                         (start, end, limit + 1)).fetchone()[0]
+    return count <= limit
+
+
+def _read(conn: sqlite3.Connection, source: str, start: int, end: int, ids: list[int] | None,
+          folded: daily_rollups.Coverage | None) -> dict[int, dict]:
+    if source == "daily":
+        return _from_daily(conn, start, end, ids)
+    if source == "hourly":
+        return _from_hourly(conn, start, end, ids)
+    return raw_usage(conn, start, end, ids, after_run_id=folded.folded_run_id if source == "unfolded" else None)
+
+
+def _identities(conn: sqlite3.Connection, selection: Selection) -> dict[int, Identity]:
+    kind, name = None, selection.workload
+    if name and "/" in name:
+        kind, name = name.split("/", 1)
+    rows = conn.execute(
+        "SELECT c.id, w.namespace, w.kind, w.name, c.name FROM containers c JOIN workloads w ON w.id = c.workload_id"
+        " WHERE (:namespace IS NULL OR w.namespace = :namespace) AND (:name IS NULL OR w.name = :name)"
+        " AND (:kind IS NULL OR lower(w.kind) = lower(:kind))",
+        {"namespace": selection.namespace, "name": name, "kind": kind},
+    )
+    return {row[0]: Identity(*row) for row in rows}
+
+
+# The rows between a container's first and last day of the window are read for the maxima only.
+_DAILY_MAXIMA = f"""
+SELECT c.id, {', '.join(f'MAX(d.{name})' for name in daily_rollups.MAXIMA)}
+FROM containers c JOIN daily_rollups d ON d.container_id = c.id AND d.day BETWEEN :first AND :last
+{{containers}} GROUP BY c.id
+"""
+_DAILY_EDGE = "{edge}.day = (SELECT {pick}(day) FROM daily_rollups WHERE container_id = c.id AND day BETWEEN :first AND :last)"
+_DAILY_EDGES = f"""
+SELECT c.id, l.last_ts, {', '.join(f'l.{name}' for name in daily_rollups.LATEST)},
+       {', '.join(f'f.{name}' for name in daily_rollups.SUMS)}, f.cpu_usage_histogram,
+       {', '.join(f'f.{name}' for name in daily_rollups.CUMULATIVE)},
+       {', '.join(f'l.{name}' for name in daily_rollups.CUMULATIVE)}
+FROM containers c
+JOIN daily_rollups f ON f.container_id = c.id AND {_DAILY_EDGE.format(edge="f", pick="MIN")}
+JOIN daily_rollups l ON l.container_id = c.id AND {_DAILY_EDGE.format(edge="l", pick="MAX")}
+{{containers}}
+"""
+
+
+def _from_daily(conn: sqlite3.Connection, start: int, end: int, ids: list[int] | None) -> dict[int, dict]:
+    """The day rows of the days [start, end) touches: each sum is the last row's cumulative minus the
+    first row's, plus the first row's own; maxima come from every row."""
+    params: dict = {"first": day_floor(start), "last": day_floor(end - 1)}
+    where = ""
+    if ids is not None:
+        where, params["ids"] = "WHERE c.id IN (SELECT value FROM json_each(:ids))", json.dumps(ids)
+    maxima = {row[0]: row[1:] for row in conn.execute(_DAILY_MAXIMA.format(containers=where), params)}
+    sums, cumulative = len(daily_rollups.SUMS), len(daily_rollups.CUMULATIVE)
+    from_blob = usage_histogram.from_blob
+    pieces = {}
+    for row in conn.execute(_DAILY_EDGES.format(containers=where), params):
+        cid, last_ts, *values = row
+        latest, values = values[:4], values[4:]
+        own, own_histogram, values = values[:sums], values[sums], values[sums + 1:]
+        first, last = values[:cumulative], values[cumulative:]
+        piece = {"last_ts": last_ts, **dict(zip(daily_rollups.LATEST, latest)),
+                 **dict(zip(daily_rollups.MAXIMA, maxima[cid]))}
+        for name, mine, before, after in zip(daily_rollups.SUMS, own, first, last):
+            piece[name] = after - before + mine
+        piece["cpu_histogram"] = from_blob(last[-1]) - from_blob(first[-1]) + from_blob(own_histogram)
+        pieces[cid] = piece
+    return pieces
+
+
+# An hourly rollup has the figures of a day row under the same names.
+_HOURLY_AGGREGATES = f"""
+SELECT container_id, MAX(last_ts), {', '.join(f'SUM({name})' for name in daily_rollups.SUMS)},
+       {', '.join(f'MAX({name})' for name in daily_rollups.MAXIMA)}
+FROM hourly_rollups WHERE hour >= :start AND hour < :end {{containers}} GROUP BY container_id
+"""
+# SQLite takes the bare columns from the row holding MAX(last_ts): the newest requests and limits.
+_HOURLY_LATEST = f"""
+SELECT container_id, MAX(last_ts), {', '.join(daily_rollups.LATEST)}
+FROM hourly_rollups WHERE hour >= :start AND hour < :end {{containers}} GROUP BY container_id
+"""
+_HOURLY_HISTOGRAMS = """
+SELECT container_id, cpu_usage_histogram FROM hourly_rollups
+WHERE hour >= :start AND hour < :end AND cpu_usage_histogram IS NOT NULL {containers}
+"""
+
+
+def _from_hourly(conn: sqlite3.Connection, start: int, end: int, ids: list[int] | None) -> dict[int, dict]:
+    """The rollups of the hours starting in [start, end)."""
+    params: dict = {"start": start, "end": end}
+    where = ""
+    if ids is not None:
+        where, params["ids"] = "AND container_id IN (SELECT value FROM json_each(:ids))", json.dumps(ids)
+    names = ("last_ts", *daily_rollups.SUMS, *daily_rollups.MAXIMA)
+    pieces = {row[0]: {**dict(zip(names, row[1:])), "cpu_histogram": 0}
+              for row in conn.execute(_HOURLY_AGGREGATES.format(containers=where), params)}
+    for cid, _, *requests in conn.execute(_HOURLY_LATEST.format(containers=where), params):
+        pieces[cid].update(zip(daily_rollups.LATEST, requests))
+    for cid, blob in conn.execute(_HOURLY_HISTOGRAMS.format(containers=where), params):
+        pieces[cid]["cpu_histogram"] += usage_histogram.from_blob(blob)
+    return pieces
