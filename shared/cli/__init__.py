@@ -77,11 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def cli_settings(quiet: bool = False, **overrides: object) -> Settings:
+def cli_settings(quiet: bool = False, server: bool = False, **overrides: object) -> Settings:
     """Settings for a command run by hand: local paths (./data) unless the environment says otherwise.
 
     Logs go to stderr (stdout is the command's output) as text unless LOG_FORMAT says json; `quiet` keeps
     INFO lines out of a command whose own output is the point (the demo), unless LOG_LEVEL asks for them.
+    A `server` (serve) logs as the functions do: LOG_FORMAT (json by default) on stdout.
     """
     import os
     from pathlib import Path
@@ -97,6 +98,9 @@ def cli_settings(quiet: bool = False, **overrides: object) -> Settings:
     if quiet and "LOG_LEVEL" not in os.environ:
         local["log_level"] = "WARNING"
     settings = load_settings(**{**local, **overrides})
-    configure_logging(settings.log_level, os.environ.get("LOG_FORMAT", "text"), stream=sys.stderr)
+    if server:
+        configure_logging(settings.log_level, settings.log_format, stream=sys.stdout)
+    else:
+        configure_logging(settings.log_level, os.environ.get("LOG_FORMAT", "text"), stream=sys.stderr)
     register_secrets(settings.secret_values())
     return settings

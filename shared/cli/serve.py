@@ -3,6 +3,10 @@
 Paths: `/health`, `/health/liveness`, `/health/readiness`, `/metrics` (health), `/collect`,
 `/backup`, `/alerts` (alert_notify) and `/report`, each served by the same entry-layer handler the
 Knative functions call, with the settings this command read once.
+
+It serves with gunicorn, as functions-framework does: one worker process with threads (SQLite
+wants one writer, and the schedule runs in that worker), and a graceful stop on SIGTERM, so a
+rollout lets a collection in progress finish instead of being killed after the grace period.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import flask
+    from _typeshed.wsgi import WSGIApplication
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
     from shared.core.settings import Settings
@@ -38,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-schedule", action="store_true", help="serve only; no scheduled collections or backups")
     parser.add_argument("--backup-hour", type=int, default=2, choices=range(24), metavar="HOUR",
                         help="UTC hour of the daily backup (default 2)")
+    parser.add_argument("--threads", type=int, default=8, choices=range(1, 65), metavar="N",
+                        help="requests served at once (default 8)")
+    parser.add_argument("--graceful-seconds", type=int, default=25, choices=range(1, 3601), metavar="SECONDS",
+                        help="on SIGTERM, how long a request or scheduled run in progress may take to finish "
+                             "(default 25, within Kubernetes' 30 s grace period)")
 
 
 def function_app(name: str, handler: Any, settings: Settings) -> flask.Flask:
@@ -61,28 +71,61 @@ def build_app(settings: Settings) -> DispatcherMiddleware:
     """One WSGI app: health at the root, the other functions under their mount paths."""
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-    apps = {mount: function_app(name, getattr(importlib.import_module(module), name), settings)
-            for mount, (module, name) in MOUNTS.items()}
+    apps: dict[str, WSGIApplication] = {
+        mount: function_app(name, getattr(importlib.import_module(module), name), settings)
+        for mount, (module, name) in MOUNTS.items()}
     root = apps.pop("")
     return DispatcherMiddleware(root, apps)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until interrupted, with the schedule unless `--no-schedule`; exit code 0."""
-    from werkzeug.serving import run_simple
+    """Serve until SIGTERM or SIGINT, with the schedule unless `--no-schedule`; exit code 0."""
+    from gunicorn.app.base import BaseApplication
 
     from shared.cli import cli_settings
     from shared.entry.schedule import Scheduler
 
-    settings = cli_settings()
+    settings = cli_settings(server=True)
     app = build_app(settings)
     scheduler = None if args.no_schedule else Scheduler(settings, args.backup_hour)
-    if scheduler:
-        scheduler.start()
+
+    class Server(BaseApplication):
+        """gunicorn serving `app` in one threaded worker, which also runs the schedule."""
+
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{_bracketed(args.host)}:{args.port}")
+            self.cfg.set("workers", 1)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", args.threads)
+            self.cfg.set("timeout", 0)  # a collection may take minutes; COLLECT_BUDGET_SECONDS bounds it
+            self.cfg.set("graceful_timeout", args.graceful_seconds)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("logger_class", _gunicorn_logs())
+            if scheduler:
+                self.cfg.set("post_worker_init", lambda worker: scheduler.start())
+                self.cfg.set("worker_exit", lambda server, worker: scheduler.stop())
+
+        def load(self) -> Any:
+            return app
+
     print(f"serving on http://{args.host}:{args.port} (health at /health, report at /report)", flush=True)
-    try:
-        run_simple(args.host, args.port, app, threaded=True)
-    finally:
-        if scheduler:
-            scheduler.stop()
+    Server().run()
     return 0
+
+
+def _gunicorn_logs() -> type:
+    """gunicorn's logger, sending its lines through ours (JSON, secrets masked) instead of its own format."""
+    from gunicorn.glogging import Logger
+
+    class GunicornLogs(Logger):
+        def setup(self, cfg: Any) -> None:
+            self.cfg = cfg
+            self.error_log.propagate = True  # to the root logger that configure_logging set up
+            self.error_log.setLevel(logging.INFO)
+
+    return GunicornLogs
+
+
+def _bracketed(host: str) -> str:
+    """An IPv6 address in brackets, as a bind address needs it; names and IPv4 addresses as given."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
