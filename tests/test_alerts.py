@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from shared.core.settings import load_settings
-from shared.domain.alerts import Alert, claim_due, evaluate_rules, fingerprint, list_alerts, release_claim, update_state
+from shared.domain.alerts.evaluation import evaluate_rules
+from shared.domain.alerts.model import Alert, fingerprint
+from shared.domain.alerts.state import claim_due, list_alerts, release_claim, update_state
 from shared.sources.inventory import ContainerRecord, Inventory, PodRecord
 from shared.sources.usage import ContainerUsage
 from shared.store.connection import connect, transaction

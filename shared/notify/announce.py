@@ -17,7 +17,9 @@ from collections.abc import Callable
 
 from shared.core.deadline import Deadline
 from shared.core.settings import Settings
-from shared.domain.alerts import Alert, claim_due, evaluate_rules, release_claim, update_state
+from shared.domain.alerts.evaluation import evaluate_rules
+from shared.domain.alerts.model import Alert
+from shared.domain.alerts.state import claim_due, release_claim, update_state
 from shared.notify.message import AlertGroup, group_by_severity
 from shared.store.connection import connect
 from shared.store.runs import RunRecord
