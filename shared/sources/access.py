@@ -10,6 +10,7 @@ without changing the cluster. Health and diagnose both ask this way.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from http import HTTPStatus
 
 from shared.sources.kube import (
     SELF_SUBJECT_ACCESS_REVIEWS,
@@ -21,7 +22,6 @@ from shared.sources.kube import (
 )
 
 READ_VERBS = frozenset({"get", "list"})
-UNAUTHORIZED = 401  # KubeForbidden's status when the credentials themselves are rejected, not a rule missing
 
 
 class ReviewsRefused(KubeError):
@@ -54,7 +54,7 @@ def can_i(kube: KubeClient, verb: str, resource: Resource, namespace: str | None
             "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
             "spec": {"resourceAttributes": attributes}})
     except (KubeForbidden, KubeNotFound) as exc:
-        if exc.status == UNAUTHORIZED:
+        if exc.status == HTTPStatus.UNAUTHORIZED:
             raise  # nothing will be answered to these credentials, by review or by trying
         raise ReviewsRefused(str(exc), exc.status, exc.reason) from None
     status = review.get("status") or {}
@@ -77,7 +77,7 @@ def try_read(kube: KubeClient, verb: str, resource: Resource, namespace: str | N
     except KubeNotFound:
         pass
     except KubeForbidden as exc:
-        if exc.status == UNAUTHORIZED:
+        if exc.status == HTTPStatus.UNAUTHORIZED:
             raise
         return Access(False, str(exc))
     return Access(True)
