@@ -142,7 +142,8 @@ def run_backup(settings: Settings, clock: Callable[[], float] = time.time) -> Ba
     return BackupOutcome("ok", info, removed)
 
 
-def write_backup(database: Path, backup_dir: Path, started: float, clock: Callable[[], float] = time.time) -> BackupInfo:
+def write_backup(database: Path, backup_dir: Path, started: float,
+                 clock: Callable[[], float] = time.time) -> BackupInfo:
     """Copy, check, compress and checksum `database` into a new final-named file in `backup_dir`.
 
     The caller holds the backup lock. On any failure every file this call created is removed.
@@ -203,7 +204,8 @@ def list_backups(backup_dir: Path, verify: bool = True) -> list[BackupFile]:
         created_at = backup_time(path.name)
         if created_at is None or not path.is_file():
             continue
-        found.append(BackupFile(path, created_at, path.stat().st_size, verify_checksum(path) if verify else "unchecked"))
+        checksum = verify_checksum(path) if verify else "unchecked"
+        found.append(BackupFile(path, created_at, path.stat().st_size, checksum))
     return sorted(found, key=lambda backup: backup.created_at, reverse=True)
 
 
