@@ -79,6 +79,26 @@ def test_backup_is_a_compressed_verified_copy_readable_only_by_its_owner(tmp_pat
     assert leftovers(settings) == []
 
 
+@pytest.mark.parametrize("folder", ["with space", "hash#mark", "question?mark", "per%41cent"])
+def test_a_database_and_backup_dir_whose_paths_hold_uri_characters_are_backed_up_whole(tmp_path, clock, folder):
+    settings = make_settings(tmp_path, database_path=tmp_path / folder / "k8s_metrics.db",
+                             backup_dir=tmp_path / f"backups {folder}")
+    store_history(settings, runs=3, start=clock.now)
+
+    outcome = run_backup(settings, clock)
+
+    assert outcome.status == "ok", outcome.error
+    unpacked = tmp_path / "unpacked.db"
+    unpacked.write_bytes(gzip.decompress((settings.backup_dir / outcome.backup.file).read_bytes()))
+    copy = sqlite3.connect(unpacked)
+    try:
+        assert copy.execute("SELECT COUNT(*) FROM runs").fetchone() == (3,)
+    finally:
+        copy.close()
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        [folder, f"backups {folder}", "unpacked.db"])  # no stray database where the path was cut
+
+
 def test_last_backup_reports_the_newest_successful_backup(tmp_path, clock):
     settings = make_settings(tmp_path)
     store_history(settings, runs=2, start=clock.now)
