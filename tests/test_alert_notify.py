@@ -11,7 +11,7 @@ import requests
 from cloudevents.conversion import to_binary, to_structured
 
 from shared.core.settings import load_settings
-from shared.domain.alerts import Alert
+from shared.domain.alerts.model import Alert
 from shared.notify.cloudevents import SOURCE, alert_events
 from shared.notify.message import group_by_severity
 from tests.notify_receivers import http_receiver, smtp_server

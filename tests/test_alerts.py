@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from shared.core.settings import load_settings
-from shared.domain.alerts import Alert, claim_due, evaluate_rules, fingerprint, list_alerts, release_claim, update_state
+from shared.domain.alerts.evaluation import evaluate_rules
+from shared.domain.alerts.model import Alert, fingerprint
+from shared.domain.alerts.state import claim_due, list_alerts, release_claim, update_state
 from shared.sources.inventory import ContainerRecord, Inventory, PodRecord
 from shared.sources.usage import ContainerUsage
 from shared.store.connection import connect, transaction
@@ -42,7 +44,8 @@ def _store(conn, at: float, pods: list[PodRecord], usage: dict | None = None, st
     return store_collection(conn, run, Inventory(pods, []), usage or {}, int(at))
 
 
-def _usage(memory_max: int | None = 100 * MiB, throttled: float | None = 0.0, oom: float | None = 0.0) -> ContainerUsage:
+def _usage(memory_max: int | None = 100 * MiB, throttled: float | None = 0.0,
+           oom: float | None = 0.0) -> ContainerUsage:
     return ContainerUsage(cpu_avg_millicores=100, cpu_max_millicores=200, memory_avg_bytes=memory_max,
                           memory_max_bytes=memory_max, cpu_throttled_ratio=throttled, oom_events=oom)
 
@@ -219,7 +222,8 @@ def test_alerts_outside_namespaces_include_resolve_once_it_is_set(tmp_path):
 def test_more_than_five_failed_runs_in_an_hour_fire_collection_failing(db):
     conn, settings = db
     for minute in range(5):
-        record_run(conn, RunRecord("schedule", T0 + 60 * minute, T0 + 60 * minute + 1, "failed", error="Kubernetes: 503"))
+        at = T0 + 60 * minute
+        record_run(conn, RunRecord("schedule", at, at + 1, "failed", error="Kubernetes: 503"))
     assert "CollectionFailing" not in _firing(conn, settings, T0 + 400)
     record_run(conn, RunRecord("schedule", T0 + 360, T0 + 361, "failed", error="Kubernetes: forbidden"))
     [alert] = _firing(conn, settings, T0 + 400)["CollectionFailing"]

@@ -8,7 +8,9 @@ import time
 import pytest
 
 from shared.cli import main
-from shared.domain.alerts import Alert, Evaluation, update_state
+from shared.domain.alerts.evaluation import Evaluation
+from shared.domain.alerts.model import Alert
+from shared.domain.alerts.state import update_state
 from shared.store.connection import connect
 from tests.notify_receivers import http_receiver
 

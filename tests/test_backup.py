@@ -7,6 +7,7 @@ import gzip
 import os
 import random
 import re
+import select
 import signal
 import sqlite3
 import stat
@@ -78,6 +79,26 @@ def test_backup_is_a_compressed_verified_copy_readable_only_by_its_owner(tmp_pat
     assert leftovers(settings) == []
 
 
+@pytest.mark.parametrize("folder", ["with space", "hash#mark", "question?mark", "per%41cent"])
+def test_a_database_and_backup_dir_whose_paths_hold_uri_characters_are_backed_up_whole(tmp_path, clock, folder):
+    settings = make_settings(tmp_path, database_path=tmp_path / folder / "k8s_metrics.db",
+                             backup_dir=tmp_path / f"backups {folder}")
+    store_history(settings, runs=3, start=clock.now)
+
+    outcome = run_backup(settings, clock)
+
+    assert outcome.status == "ok", outcome.error
+    unpacked = tmp_path / "unpacked.db"
+    unpacked.write_bytes(gzip.decompress((settings.backup_dir / outcome.backup.file).read_bytes()))
+    copy = sqlite3.connect(unpacked)
+    try:
+        assert copy.execute("SELECT COUNT(*) FROM runs").fetchone() == (3,)
+    finally:
+        copy.close()
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        [folder, f"backups {folder}", "unpacked.db"])  # no stray database where the path was cut
+
+
 def test_last_backup_reports_the_newest_successful_backup(tmp_path, clock):
     settings = make_settings(tmp_path)
     store_history(settings, runs=2, start=clock.now)
@@ -143,18 +164,17 @@ def test_backup_while_a_writer_keeps_collecting_restores_to_complete_runs(tmp_pa
 
 
 _KILLED_MID_WRITE = """
-import sys, time
+import sys, threading
 from pathlib import Path
 from shared.ops import backup
 from shared.core.settings import load_settings
 
-marker = Path(sys.argv[3])
 write = backup._HashingWriter.write
 
 def write_then_hang(self, data):
     written = write(self, data)
-    marker.touch()
-    time.sleep(600)
+    print("writing", flush=True)
+    threading.Event().wait()  # until killed
     return written
 
 backup._HashingWriter.write = write_then_hang
@@ -165,19 +185,17 @@ backup.run_backup(load_settings(database_path=Path(sys.argv[1]), backup_dir=Path
 def test_backup_killed_mid_write_leaves_no_valid_looking_file_and_the_next_cleans_up(tmp_path, clock):
     settings = make_settings(tmp_path)
     store_history(settings, runs=3, start=clock.now)
-    marker = tmp_path / "writing"
     process = subprocess.Popen(
-        [sys.executable, "-c", _KILLED_MID_WRITE, str(settings.database_path), str(settings.backup_dir), str(marker)],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        [sys.executable, "-c", _KILLED_MID_WRITE, str(settings.database_path), str(settings.backup_dir)],
+        env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert marker.exists(), "the backup process never started writing"
+        said, _, _ = select.select([process.stdout], [], [], 30)  # the line, or end of output if it exits first
+        assert said and process.stdout.readline() == "writing\n", "the backup process never started writing"
     finally:
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
+        process.stdout.close()
 
     assert process.returncode == -signal.SIGKILL
     assert backup_files(settings) == []

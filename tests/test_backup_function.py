@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared.ops.backup import verify_checksum
+from shared.ops.backup import last_backup, verify_checksum
 from shared.store.connection import connect
 from tests.servers import function_server
 from tests.synthetic_history import store_synthetic_run, synthetic_inventory
@@ -44,7 +44,7 @@ def backups_in(backup_dir: Path) -> set[str]:
 
 
 def test_a_binary_ping_event_makes_a_verified_backup(backup_service):
-    url, _, backup_dir = backup_service
+    url, database, backup_dir = backup_service
 
     answer = binary_ping(url, "tick-binary")
 
@@ -54,7 +54,13 @@ def test_a_binary_ping_event_makes_a_verified_backup(backup_service):
     assert body["file"] in backups_in(backup_dir)
     assert verify_checksum(backup_dir / body["file"]) == "ok"
     assert body["size_bytes"] == (backup_dir / body["file"]).stat().st_size
-    assert body["duration_seconds"] >= 0 and len(body["sha256"]) == 64
+    conn = connect(database, readonly=True)
+    try:
+        recorded = last_backup(conn)
+    finally:
+        conn.close()
+    assert recorded is not None and (recorded.file, recorded.sha256) == (body["file"], body["sha256"])
+    assert body["duration_seconds"] == round(recorded.finished_at - recorded.started_at, 3)
 
 
 def test_a_structured_ping_event_makes_a_backup(backup_service):

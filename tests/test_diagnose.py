@@ -20,7 +20,10 @@ import pytest
 from shared.core.settings import Settings
 from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
-from shared.ops.diagnose import OK, PROBLEM, UNAVAILABLE, Diagnosis, container_memory, diagnose, write_archive
+from shared.ops.diagnose.archive import write_archive
+from shared.ops.diagnose.diagnosis import Diagnosis, diagnose
+from shared.ops.diagnose.findings import OK, PROBLEM, UNAVAILABLE
+from shared.ops.diagnose.memory import container_memory
 from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.scenario import SimContainer, SimPod, object_uid
 from shared.store.connection import SCHEMA_VERSION
@@ -95,7 +98,10 @@ def test_a_healthy_monitor_gets_an_all_ok_verdict_and_one_archive_with_the_facts
     assert database["schema_version"] == database["expected_schema_version"] == SCHEMA_VERSION
     assert database["rows"]["runs"] == 2
     assert database["rows"]["samples"] == first["containers"] + second["containers"]
-    assert database["size_bytes"] > 0 and database["wal_bytes"] >= 0
+    wal = settings.database_path.with_name(settings.database_path.name + "-wal")
+    assert database["size_bytes"] == settings.database_path.stat().st_size  # readers change neither file
+    assert database["wal_bytes"] == (wal.stat().st_size if wal.exists() else 0)
+    assert database["total_bytes"] == database["size_bytes"] + database["wal_bytes"]
     health = json.loads(files[f"{folder}/health.json"])
     assert health["report"]["status"] == "healthy"
     prometheus = json.loads(files[f"{folder}/prometheus.json"])
@@ -326,6 +332,37 @@ def test_a_corrupt_database_is_named_damaged_with_the_restore_to_do(tmp_path: Pa
     assert problem.detail == f"database {settings.database_path} cannot be used: file is not a database"
     assert problem.fix is not None and "`k8s-monitor restore FILE`" in problem.fix
     assert diagnosis.sections["database"].summary == f"{settings.database_path}: 0.0 MiB + WAL 0.0 MiB, unreadable"
+
+
+@pytest.mark.parametrize("folder", ["does not exist", "newer than", "expected schema version"])
+def test_the_fix_for_a_corrupt_database_does_not_depend_on_the_words_of_its_path(
+        tmp_path: Path, clock: FakeClock, folder: str) -> None:
+    settings = make_settings(tmp_path, database_path=tmp_path / folder / "k8s_metrics.db")
+    settings.database_path.parent.mkdir(parents=True)
+    settings.database_path.write_bytes(b"this is not an SQLite database\n" * 200)
+
+    (problem,) = run_diagnose(settings, clock, tmp_path).sections["database"].findings
+
+    assert problem.fix is not None and problem.fix.startswith("restore the newest good backup")
+
+
+@pytest.mark.parametrize(("version_step", "fix"), [
+    (+1, "roll the image forward again, or restore the copy or backup taken before the upgrade"),
+    (-1, "run one collection: the collect function migrates the schema"),
+], ids=["newer", "older"])
+def test_a_database_of_another_schema_version_gets_the_fix_for_its_direction(
+        tmp_path: Path, cluster: SimulatedCluster, clock: FakeClock, version_step: int, fix: str) -> None:
+    settings = make_settings(tmp_path, cluster)
+    collect_now(settings, clock)
+    with sqlite3.connect(settings.database_path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + version_step}")
+
+    database = run_diagnose(settings, clock, tmp_path).sections["database"]
+
+    (opened,) = database.findings
+    assert (database.status, opened.subject) == (PROBLEM, "open")
+    assert f"schema version {SCHEMA_VERSION + version_step}" in opened.detail
+    assert opened.fix is not None and opened.fix.startswith(fix)
 
 
 def test_a_damaged_page_fails_integrity_check(tmp_path: Path, cluster: SimulatedCluster, clock: FakeClock) -> None:

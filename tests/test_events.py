@@ -117,7 +117,7 @@ def test_events_from_the_collector_are_delivered_by_alert_notify(tmp_path, clust
 
 def test_a_large_alert_group_is_split_into_events_that_alert_notify_accepts():
     from shared.core.settings import load_settings
-    from shared.domain.alerts import Alert
+    from shared.domain.alerts.model import Alert
     from shared.notify.cloudevents import alert_events
     from shared.notify.message import group_by_severity
 

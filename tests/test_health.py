@@ -86,10 +86,34 @@ def test_a_collected_cluster_is_healthy_with_the_details_an_operator_reads(
     assert 0 <= body["last_successful_collection_age_seconds"] < settings.collect_interval_seconds
     checks = body["checks"]
     for name in ("database", "kubernetes", "prometheus"):
-        assert checks[name]["latency_seconds"] >= 0
+        assert isinstance(checks[name]["latency_seconds"], float)
         assert "error" not in checks[name]
     assert checks["prometheus"]["missing_metrics"] == []
     assert checks["kubernetes"]["asked_with"] == "selfsubjectaccessreview"
+
+
+class StepTimer:
+    """A monotonic clock that moves `step_seconds` at each reading, counted per thread: each check
+    runs in its own thread and reads its start and its end."""
+
+    def __init__(self, step_seconds: float):
+        self.step_seconds = step_seconds
+        self._readings = threading.local()
+
+    def __call__(self) -> float:
+        taken = getattr(self._readings, "count", 0)
+        self._readings.count = taken + 1
+        return 1000.0 + taken * self.step_seconds
+
+
+def test_each_check_reports_the_seconds_it_took(settings: Settings, clock: FakeClock) -> None:
+    collect_now(settings, clock)
+
+    report = check_health(settings, now=clock(), timer=StepTimer(0.125))
+
+    assert {name: check.latency_seconds for name, check in report.checks.items()} == {
+        "database": 0.125, "kubernetes": 0.125, "prometheus": 0.125, "collection": None}
+    assert report.as_dict()["checks"]["prometheus"]["latency_seconds"] == 0.125
 
 
 def test_without_a_database_liveness_answers_and_the_rest_is_unhealthy(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from cloudevents.conversion import to_binary
 from flask import Flask
 
 from shared.core.settings import load_settings
-from shared.domain.alerts import Alert
+from shared.domain.alerts.model import Alert
 from shared.domain.trigger import Trigger
 from shared.entry.alert_notify import FUNCTION as ALERT_NOTIFY
 from shared.entry.alert_notify import notify_from_http

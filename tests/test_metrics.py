@@ -10,7 +10,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.core.settings import Settings
-from shared.domain.alerts import Alert
+from shared.domain.alerts.model import Alert
 from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
 from shared.notify.delivery import Attempt

@@ -16,7 +16,7 @@ import pytest
 from shared.core.deadline import Deadline
 from shared.core.logs import configure_logging
 from shared.core.settings import load_settings
-from shared.domain.alerts import Alert
+from shared.domain.alerts.model import Alert
 from shared.notify.delivery import Attempt, RetryPolicy, post, retry_after_seconds, with_retries
 from shared.notify.dispatch import send_groups
 from shared.notify.message import AlertGroup

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from shared.core.settings import load_settings
-from shared.domain.alerts import Alert
+from shared.domain.alerts.model import Alert
 from shared.notify.email import email_message, send_email
 from shared.notify.message import AlertGroup
 from tests.notify_receivers import smtp_server

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.domain.alerts import Alert
+from shared.domain.alerts.model import Alert
 from shared.notify.message import AlertGroup, group_by_severity
 from shared.notify.slack import MAX_BLOCKS, MAX_HEADER_CHARS, MAX_SECTION_CHARS, escape, slack_payload, truncate
 

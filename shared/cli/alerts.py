@@ -7,7 +7,8 @@ import json
 import time
 
 from shared.cli import cli_settings
-from shared.domain.alerts import Alert, list_alerts, rfc3339
+from shared.domain.alerts.model import Alert, rfc3339
+from shared.domain.alerts.state import list_alerts
 from shared.notify.message import when
 
 

@@ -28,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
     backups = list_backups(settings.backup_dir, verify=not args.no_verify)
     now = time.time()
     if args.json:
-        print(json.dumps([{"file": b.name, "path": str(b.path), "created_at": b.created_at, "size_bytes": b.size_bytes,
-                           "age_seconds": round(now - b.created_at), "checksum": b.checksum} for b in backups], indent=2))
+        print(json.dumps([{"file": b.name, "path": str(b.path), "created_at": b.created_at,
+                           "size_bytes": b.size_bytes, "age_seconds": round(now - b.created_at),
+                           "checksum": b.checksum} for b in backups], indent=2))
         return 0
     if not backups:
         print(f"No backups in {settings.backup_dir} (BACKUP_DIR); `k8s-monitor backup` makes one.")

@@ -11,7 +11,8 @@ import argparse
 from pathlib import Path
 
 from shared.cli import cli_settings
-from shared.ops.diagnose import diagnose, write_archive
+from shared.ops.diagnose.archive import write_archive
+from shared.ops.diagnose.diagnosis import diagnose
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

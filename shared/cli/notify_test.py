@@ -11,7 +11,7 @@ import time
 
 from shared.cli import cli_settings
 from shared.core.settings import CHANNELS
-from shared.domain.alerts import Alert
+from shared.domain.alerts.model import Alert
 from shared.notify.message import AlertGroup
 
 

@@ -17,7 +17,8 @@ from shared.ops.restore import RestoreError, restore_backup
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `k8s-monitor restore`."""
-    parser.add_argument("file", type=Path, help="the backup: a path, or a name in BACKUP_DIR (see `k8s-monitor backups`)")
+    parser.add_argument("file", type=Path,
+                        help="the backup: a path, or a name in BACKUP_DIR (see `k8s-monitor backups`)")
 
 
 def run(args: argparse.Namespace) -> int:

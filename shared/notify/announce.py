@@ -14,13 +14,19 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from shared.core.deadline import Deadline
 from shared.core.settings import Settings
-from shared.domain.alerts import Alert, claim_due, evaluate_rules, release_claim, update_state
+from shared.domain.alerts.evaluation import evaluate_rules
+from shared.domain.alerts.model import Alert
+from shared.domain.alerts.state import claim_due, release_claim, update_state
 from shared.notify.message import AlertGroup, group_by_severity
 from shared.store.connection import connect
 from shared.store.runs import RunRecord
+
+if TYPE_CHECKING:
+    from cloudevents.http import CloudEvent  # heavy: imported at run time only where events are built
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +87,7 @@ def _announce(
         conn.close()
 
 
-def _emit_until_refused(events: list, groups: list[AlertGroup], settings: Settings,
+def _emit_until_refused(events: list[CloudEvent], groups: list[AlertGroup], settings: Settings,
                         sleep: Callable[[float], None], rng: random.Random | None,
                         deadline: Deadline | None) -> list[Alert]:
     """Emit the events in order; after a refusal the sink is down (or time is up): keep the rest
@@ -97,9 +103,10 @@ def _emit_until_refused(events: list, groups: list[AlertGroup], settings: Settin
     return []
 
 
-def _event_alerts(event, groups: list[AlertGroup]) -> list[Alert]:  # type: ignore[no-untyped-def]
+def _event_alerts(event: CloudEvent, groups: list[AlertGroup]) -> list[Alert]:
     """The alerts an alert event carries, found back in the claimed groups by fingerprint."""
-    fingerprints = {a["fingerprint"] for a in event.get_data()["alerts"]}
+    data = event.get_data() or {}
+    fingerprints = {a["fingerprint"] for a in data.get("alerts", ())}
     return [alert for group in groups for alert in group.alerts if alert.fingerprint in fingerprints]
 
 

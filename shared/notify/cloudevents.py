@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from shared.core.deadline import Deadline
 from shared.core.settings import Settings
-from shared.domain.alerts import rfc3339
+from shared.domain.alerts.model import rfc3339
 from shared.notify.delivery import Attempt, RetryPolicy, post, request_timeout, with_retries
 from shared.notify.message import AlertGroup
 from shared.store.runs import RunRecord

@@ -40,7 +40,8 @@ def _html(group: AlertGroup) -> str:
     for alert in group.alerts:
         state = "FIRING" if alert.status == "firing" else "RESOLVED"
         labels = "<br>".join(f"<code>{html.escape(k)}={html.escape(v)}</code>" for k, v in context_labels(alert))
-        span = f"since {when(alert.starts_at)}" + (f"<br>resolved {when(alert.ends_at)}" if alert.status != "firing" else "")
+        resolved = f"<br>resolved {when(alert.ends_at)}" if alert.status != "firing" else ""
+        span = f"since {when(alert.starts_at)}{resolved}"
         source = ""
         if alert.generator_url and alert.generator_url.startswith(("http://", "https://")):
             source = f'<br><a href="{html.escape(alert.generator_url)}">source</a>'
@@ -74,6 +75,7 @@ def send_email(settings: Settings, message: EmailMessage, timeout_seconds: float
     except OSError as exc:
         return Attempt("failed", f"cannot read SMTP_CA_FILE {settings.smtp_ca_file}: {exc.strerror or exc}")
     try:
+        client: smtplib.SMTP
         if security == "ssl":
             client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
         else:

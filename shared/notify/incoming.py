@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.domain.alerts import Alert, fingerprint
+from shared.domain.alerts.model import Alert, fingerprint
 from shared.domain.errors import InvalidInput
 from shared.notify.message import AlertGroup, group_by_severity
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.domain.alerts import SEVERITIES, Alert
+from shared.domain.alerts.model import SEVERITIES, Alert
 
 PRODUCT = "k8s-resource-monitor"
 

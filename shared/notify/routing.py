@@ -52,14 +52,15 @@ def configured_channels(
         channels["webhook"] = Channel(
             "webhook", lambda group: post(webhook_url, timeout(), payload=webhook_payload(group)))
     if settings.smtp_host:
-        missing = [name for name, value in (("SMTP_FROM", settings.smtp_from), ("SMTP_TO", settings.smtp_to)) if not value]
+        missing = [name for name, value in (("SMTP_FROM", settings.smtp_from), ("SMTP_TO", settings.smtp_to))
+                   if not value]
         if missing:
             log.warning("email is off: SMTP_HOST is set but %s %s not", " and ".join(missing),
                         "is" if len(missing) == 1 else "are")
         else:
             sender, recipients = settings.smtp_from or "", settings.smtp_to
-            channels["email"] = Channel(
-                "email", lambda group: send_email(settings, email_message(group, sender, recipients, clock()), timeout()))
+            channels["email"] = Channel("email", lambda group: send_email(
+                settings, email_message(group, sender, recipients, clock()), timeout()))
     return channels
 
 

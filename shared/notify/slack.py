@@ -7,7 +7,7 @@ those limits, so a long description or two hundred alerts still arrive as one re
 
 from __future__ import annotations
 
-from shared.domain.alerts import Alert
+from shared.domain.alerts.model import Alert
 from shared.notify.message import PRODUCT, AlertGroup, alert_names, context_labels, headline, when
 
 MAX_BLOCKS = 50

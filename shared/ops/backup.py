@@ -142,7 +142,8 @@ def run_backup(settings: Settings, clock: Callable[[], float] = time.time) -> Ba
     return BackupOutcome("ok", info, removed)
 
 
-def write_backup(database: Path, backup_dir: Path, started: float, clock: Callable[[], float] = time.time) -> BackupInfo:
+def write_backup(database: Path, backup_dir: Path, started: float,
+                 clock: Callable[[], float] = time.time) -> BackupInfo:
     """Copy, check, compress and checksum `database` into a new final-named file in `backup_dir`.
 
     The caller holds the backup lock. On any failure every file this call created is removed.
@@ -203,7 +204,8 @@ def list_backups(backup_dir: Path, verify: bool = True) -> list[BackupFile]:
         created_at = backup_time(path.name)
         if created_at is None or not path.is_file():
             continue
-        found.append(BackupFile(path, created_at, path.stat().st_size, verify_checksum(path) if verify else "unchecked"))
+        checksum = verify_checksum(path) if verify else "unchecked"
+        found.append(BackupFile(path, created_at, path.stat().st_size, checksum))
     return sorted(found, key=lambda backup: backup.created_at, reverse=True)
 
 
@@ -274,9 +276,13 @@ def _free_name(backup_dir: Path, at: float) -> str:
 
 
 def _copy_database(database: Path, copy: Path) -> None:
-    """One consistent snapshot of `database` (committed transactions only) into a new file `copy`."""
+    """One consistent snapshot of `database` (committed transactions only) into a new file `copy`.
+
+    Both are opened by path, not as `file:` URIs: a `#`, `?` or `%` in a path would cut or change
+    a URI, and the backup would copy another (new, empty) database and call it good.
+    """
     _write_new_file(copy, b"")  # created 0600 before any data is in it
-    source = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    source = sqlite3.connect(database, timeout=BUSY_TIMEOUT_MS / 1000)
     try:
         target = sqlite3.connect(copy, isolation_level=None)
         try:
@@ -289,7 +295,7 @@ def _copy_database(database: Path, copy: Path) -> None:
 
 
 def _check_copy(copy: Path) -> None:
-    conn = sqlite3.connect(f"file:{copy}?mode=ro", uri=True)
+    conn = sqlite3.connect(copy)  # by path, as in _copy_database
     try:
         problems = [row[0] for row in conn.execute("PRAGMA integrity_check(10)")]
     finally:

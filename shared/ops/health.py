@@ -10,6 +10,7 @@ the service runs, and the report says what to fix.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
 import sqlite3
@@ -79,10 +80,8 @@ def database_size_bytes(path: Path) -> int:
     """The database file plus its write-ahead log: what the data volume holds for it."""
     size = 0
     for part in (path, path.with_name(path.name + "-wal")):
-        try:
+        with contextlib.suppress(FileNotFoundError):
             size += part.stat().st_size
-        except FileNotFoundError:
-            pass
     return size
 
 
@@ -154,19 +153,21 @@ def _age(then: float, now: float) -> float:
     return round(max(0.0, now - then), 1)
 
 
-def check_health(settings: Settings, now: float | None = None) -> HealthReport:
+def check_health(settings: Settings, now: float | None = None,
+                 timer: Callable[[], float] = time.perf_counter) -> HealthReport:
     """Check the database, Kubernetes and Prometheus concurrently, each under its own timeout.
 
-    `now` (Unix seconds, default the current time) is when collection staleness is judged.
+    `now` (Unix seconds, default the current time) is when collection staleness is judged; `timer`
+    (a monotonic clock in seconds) measures how long each check took.
     """
     now = time.time() if now is None else now
     timeout = settings.health_check_timeout_seconds
     _import_clients()
     found = run_concurrently(
         {
-            "database": lambda: _check_database(settings),
-            "kubernetes": lambda: _check_kubernetes(settings, timeout),
-            "prometheus": lambda: _check_prometheus(settings, timeout),
+            "database": lambda: _check_database(settings, timer),
+            "kubernetes": lambda: _check_kubernetes(settings, timeout, timer),
+            "prometheus": lambda: _check_prometheus(settings, timeout, timer),
         },
         timeout,
     )
@@ -200,7 +201,9 @@ def _import_clients() -> None:
     """
     import kubernetes.config  # noqa: F401 — what shared.sources.kube.load_credentials imports when called
 
+    import shared.sources.access  # noqa: F401
     import shared.sources.kube  # noqa: F401
+    import shared.sources.metric_presence  # noqa: F401
     import shared.sources.prometheus  # noqa: F401
 
 
@@ -260,9 +263,9 @@ class _DatabaseFindings:
     size_bytes: int | None = None
 
 
-def _check_database(settings: Settings) -> _DatabaseFindings:
+def _check_database(settings: Settings, timer: Callable[[], float]) -> _DatabaseFindings:
     path = settings.database_path
-    started = time.perf_counter()
+    started = timer()
     exists = path.is_file()
     size = database_size_bytes(path) if exists else None
     problem, details = _writability(path) if exists else (None, {})
@@ -270,11 +273,11 @@ def _check_database(settings: Settings) -> _DatabaseFindings:
 
     def unusable(error: str, version: int | None = None) -> _DatabaseFindings:
         error = f"{error}; {problem}" if problem else error
-        check = ComponentCheck(UNHEALTHY, time.perf_counter() - started, redact(error), details)
+        check = ComponentCheck(UNHEALTHY, timer() - started, redact(error), details)
         return _DatabaseFindings(check, schema_version=version, size_bytes=size)
 
     try:
-        conn = connect(path, readonly=True, migrate=False)
+        conn = connect(path, readonly=True)
     except StoreError as exc:
         return unusable(str(exc))
     except sqlite3.Error as exc:  # not even a file SQLite can open (a directory, a broken mount)
@@ -287,7 +290,7 @@ def _check_database(settings: Settings) -> _DatabaseFindings:
         return unusable(_unreadable(path, exc), version)
     finally:
         conn.close()
-    check = ComponentCheck(UNHEALTHY if problem else HEALTHY, time.perf_counter() - started, problem, details)
+    check = ComponentCheck(UNHEALTHY if problem else HEALTHY, timer() - started, problem, details)
     return _DatabaseFindings(check, state, version, size)
 
 
@@ -318,7 +321,7 @@ def _writability(path: Path) -> tuple[str | None, dict[str, Any]]:
     return None, details
 
 
-def _check_kubernetes(settings: Settings, timeout_seconds: float) -> ComponentCheck:
+def _check_kubernetes(settings: Settings, timeout_seconds: float, timer: Callable[[], float]) -> ComponentCheck:
     """The API server answers this service account, and RBAC lets it list pods.
 
     Asked with a SelfSubjectAccessReview (no pod data read, nothing for etcd to do); where
@@ -326,69 +329,56 @@ def _check_kubernetes(settings: Settings, timeout_seconds: float) -> ComponentCh
     The client is imported here so the health function starts without it.
     """
     from shared.core.deadline import BudgetExceeded, Deadline
-    from shared.sources.kube import (
-        PODS,
-        SELF_SUBJECT_ACCESS_REVIEWS,
-        KubeClient,
-        KubeError,
-        KubeForbidden,
-        KubeNotFound,
-        load_credentials,
-    )
+    from shared.sources.access import ReviewsRefused, can_i, try_read
+    from shared.sources.kube import PODS, KubeClient, KubeError, load_credentials
 
-    started = time.perf_counter()
+    started = timer()
     quick = settings.model_copy(update={"kube_timeout_seconds": timeout_seconds, "kube_max_retries": 0})
     namespace = settings.namespaces_include[0] if settings.namespaces_include else None
-    attributes = {"verb": "list", "resource": "pods", **({"namespace": namespace} if namespace else {})}
     details: dict[str, Any] = {}
     try:
         credentials = load_credentials(quick)
         details["server"] = credentials.host
         with KubeClient(credentials, quick, Deadline(timeout_seconds)) as kube:
             try:
-                review = kube.request("POST", SELF_SUBJECT_ACCESS_REVIEWS, verb="create", body={
-                    "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-                    "spec": {"resourceAttributes": attributes}})
+                access = can_i(kube, "list", PODS, namespace)
                 details["asked_with"] = "selfsubjectaccessreview"
-            except (KubeForbidden, KubeNotFound):
-                kube.request("GET", PODS, namespace, verb="list", params={"limit": 1})
+                missing = (f"missing RBAC permission: verb 'list' on resource 'pods' in API group \"\" "
+                           f"{f'in namespace {namespace}' if namespace else 'in all namespaces'} ({access.reason})")
+            except ReviewsRefused:
+                access = try_read(kube, "list", PODS, namespace)
                 details["asked_with"] = "list pods"
-                review = {"status": {"allowed": True}}
+                missing = access.reason  # the client's words name the verb and resource
     except (KubeError, BudgetExceeded) as exc:
-        return ComponentCheck(DEGRADED, time.perf_counter() - started, redact(f"Kubernetes API: {exc}"), details)
-    status = review.get("status") or {}
-    if not status.get("allowed"):
-        scope = f"in namespace {namespace}" if namespace else "in all namespaces"
-        why = status.get("reason") or status.get("evaluationError") or "no RBAC rule allows it"
-        return ComponentCheck(DEGRADED, time.perf_counter() - started, redact(
-            f"Kubernetes API: missing RBAC permission: verb 'list' on resource 'pods' in API group \"\" {scope} "
-            f"({why}); grant it to the monitor's service account (knative/ RBAC)"), details)
-    return ComponentCheck(HEALTHY, time.perf_counter() - started, details=details)
+        return ComponentCheck(DEGRADED, timer() - started, redact(f"Kubernetes API: {exc}"), details)
+    if not access.allowed:
+        return ComponentCheck(DEGRADED, timer() - started, redact(
+            f"Kubernetes API: {missing}; grant it to the monitor's service account (knative/ RBAC)"), details)
+    return ComponentCheck(HEALTHY, timer() - started, details=details)
 
 
-def _check_prometheus(settings: Settings, timeout_seconds: float) -> ComponentCheck:
+def _check_prometheus(settings: Settings, timeout_seconds: float, timer: Callable[[], float]) -> ComponentCheck:
     """Prometheus answers, and it has every metric the collector queries (METRIC_* settings)."""
     from shared.core.deadline import BudgetExceeded, Deadline
+    from shared.sources.metric_presence import metric_presence, queried_metrics
     from shared.sources.prometheus import PrometheusClient, PrometheusError
 
-    started = time.perf_counter()
+    started = timer()
     url = redact(settings.prometheus_url)
     quick = settings.model_copy(update={"prometheus_timeout_seconds": timeout_seconds})
-    needed = {settings.metric_cpu_usage, settings.metric_memory_working_set, settings.metric_cpu_throttled_periods,
-              settings.metric_cpu_periods, settings.metric_oom_events}
     try:
         with PrometheusClient(quick, Deadline(timeout_seconds)) as prometheus:
-            known = prometheus.metric_names()
+            presence = metric_presence(prometheus, queried_metrics(settings).values())
     except (PrometheusError, BudgetExceeded) as exc:
-        return ComponentCheck(DEGRADED, time.perf_counter() - started, redact(str(exc)), {"url": url})
-    missing = sorted(needed - known)
+        return ComponentCheck(DEGRADED, timer() - started, redact(str(exc)), {"url": url})
+    missing = list(presence.missing)
     details = {"url": url, "missing_metrics": missing}
     if missing:
         error = (f"Prometheus at {url} has no series for {', '.join(missing)}: usage stays empty for them; "
                  f"check that cAdvisor/kubelet metrics are scraped, or set the METRIC_* variables to the "
                  f"names your setup uses")
-        return ComponentCheck(DEGRADED, time.perf_counter() - started, error, details)
-    return ComponentCheck(HEALTHY, time.perf_counter() - started, details=details)
+        return ComponentCheck(DEGRADED, timer() - started, error, details)
+    return ComponentCheck(HEALTHY, timer() - started, details=details)
 
 
 def _check_collection(state: MonitorState | None, settings: Settings, now: float) -> ComponentCheck:

@@ -96,7 +96,7 @@ def metrics_answer(*collectors: Any) -> tuple[bytes, int, dict[str, str]]:
 
     Served as text format 0.0.4, which every Prometheus version parses; the body is that format.
     """
-    body = generate_latest(_Exposition(collectors))  # type: ignore[arg-type]
+    body = generate_latest(_Exposition(collectors))
     return body, 200, {"Content-Type": CONTENT_TYPE_PLAIN_0_0_4}
 
 

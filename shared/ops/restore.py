@@ -208,7 +208,7 @@ def _quiesce(database: Path) -> None:
         finally:
             conn.close()
     except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
             raise RestoreError(f"database {database} is in use by another process ({exc}): stop the monitor's "
                                f"functions (or `k8s-monitor serve`) and restore again; {_UNTOUCHED}") from None
         log.warning("the current database %s cannot be checkpointed (%s); it is moved aside as it is", database, exc)

@@ -1,0 +1,50 @@
+"""The diagnose check of the latest collection runs: their statuses, errors and timings."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+
+from shared.core.logs import redact
+from shared.core.settings import Settings
+from shared.core.timeutil import ago, iso_utc
+from shared.ops.diagnose.findings import OK, PROBLEM, UNAVAILABLE, Finding, Section
+from shared.store.connection import StoreError, connect
+
+
+def runs_section(settings: Settings, limit: int, now: float) -> Section:
+    """The latest `limit` runs, judged on the latest that did not skip; their errors counted as findings.
+
+    `now` (Unix seconds) is when the age of the last successful run is told.
+    """
+    try:
+        conn = connect(settings.database_path, readonly=True)
+        try:
+            conn.row_factory = sqlite3.Row
+            rows = [dict(row) for row in conn.execute("SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?",
+                                                      (limit,))]
+        finally:
+            conn.close()
+    except (StoreError, sqlite3.Error) as exc:
+        return Section(UNAVAILABLE, redact(f"runs cannot be read: {exc}"))
+    for row in rows:
+        row["duration_seconds"] = round(row["finished_at"] - row["started_at"], 3)
+        row["started"], row["finished"] = iso_utc(row["started_at"]), iso_utc(row["finished_at"])
+        row["error"] = redact(row["error"]) if row["error"] else None
+    if not rows:
+        return Section(PROBLEM, "no runs yet", [Finding("runs", PROBLEM, "the database holds no collection run",
+                                                        "trigger one: `k8s-monitor collect`, or POST to collect")])
+    counts = Counter(row["status"] for row in rows)
+    summary = f"last {len(rows)}: " + ", ".join(f"{n} {status}" for status, n in counts.most_common())
+    success = next((row for row in rows if row["status"] in ("ok", "partial")), None)
+    if success:
+        timings = ", ".join(f"{part} {success[f'{part.lower()}_seconds'] or 0:.2f}s"
+                            for part in ("Kubernetes", "Prometheus", "Database"))
+        summary += (f"; last success run {success['id']} {ago(now - success['finished_at'])}: {success['pods']} "
+                    f"pods in {success['duration_seconds']:.1f}s ({timings})")
+    findings = [Finding(f"{n} run(s) {status}", PROBLEM, error)
+                for (status, error), n in Counter((row["status"], row["error"]) for row in rows
+                                                  if row["status"] in ("failed", "partial")).most_common(5)]
+    latest = next((row for row in rows if row["status"] != "skipped"), rows[0])
+    status = OK if latest["status"] in ("ok", "skipped") else PROBLEM
+    return Section(status, f"latest run {latest['id']} {latest['status']}; {summary}", findings, {"runs": rows})
