@@ -84,11 +84,13 @@ def run_collection(
     request: CollectRequest | None = None,
     clock: Callable[[], float] = time.time,
     deadline: Deadline | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> CollectOutcome:
     """Collect once, unless another collector holds the lock or the Lease (then record a skipped run).
 
     The file lock beside the database guards one machine; in Kubernetes the Lease also guards
-    collectors on other nodes. `deadline` bounds the run (default: COLLECT_BUDGET_SECONDS from now).
+    collectors on other nodes. `deadline` bounds the run (default: COLLECT_BUDGET_SECONDS from now);
+    `sleep` is how the clients wait between retries (a test records the waits).
     """
     request = request or CollectRequest()
     deadline = deadline or Deadline(settings.collect_budget_seconds)
@@ -97,8 +99,8 @@ def run_collection(
             return _skipped(settings, trigger, clock, "another collection is running (file lock held)")
         namespace = lease_namespace(settings)
         if namespace is None:
-            return _collect(settings, trigger, request, clock, deadline=deadline)
-        return _collect_under_lease(settings, trigger, request, clock, namespace, deadline)
+            return _collect(settings, trigger, request, clock, deadline=deadline, sleep=sleep)
+        return _collect_under_lease(settings, trigger, request, clock, namespace, deadline, sleep)
 
 
 def lease_namespace(settings: Settings) -> str | None:
@@ -116,14 +118,14 @@ def lease_namespace(settings: Settings) -> str | None:
 
 def _collect_under_lease(
     settings: Settings, trigger: Trigger, request: CollectRequest, clock: Callable[[], float], namespace: str,
-    deadline: Deadline,
+    deadline: Deadline, sleep: Callable[[float], None],
 ) -> CollectOutcome:
     from shared.sources.lease import CollectorLease, LeaseKeeper
 
     started = clock()
     holder = settings.pod_name or socket.gethostname()
     try:
-        client = KubeClient(load_credentials(settings), settings)
+        client = KubeClient(load_credentials(settings), settings, sleep=sleep)
     except KubeError as exc:
         return _failed(settings, trigger, started, clock, f"Kubernetes: {exc}", exc.retriable)
     try:
@@ -138,7 +140,7 @@ def _collect_under_lease(
                             f"lease {namespace}/{settings.lease_name} is held by {lease.held_by}")
         try:
             with LeaseKeeper(lease) as keeper:
-                return _collect(settings, trigger, request, clock, lambda: keeper.lost, deadline)
+                return _collect(settings, trigger, request, clock, lambda: keeper.lost, deadline, sleep)
         finally:
             lease.release()
     finally:
@@ -192,6 +194,7 @@ def _run_record(trigger: Trigger, started: float, finished: float, status: str, 
 def _collect(
     settings: Settings, trigger: Trigger, request: CollectRequest, clock: Callable[[], float],
     lease_lost: Callable[[], bool] = lambda: False, deadline: Deadline | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> CollectOutcome:
     """Read Kubernetes and Prometheus side by side, then store everything in one transaction.
 
@@ -208,11 +211,11 @@ def _collect(
     namespaces: Future[tuple[str, ...]] = Future()
     kube_stats = None
     with ThreadPoolExecutor(1, thread_name_prefix="prometheus") as pool:
-        usage_future = pool.submit(_read_usage, settings, started, deadline, namespaces, scope)
+        usage_future = pool.submit(_read_usage, settings, started, deadline, namespaces, scope, sleep)
         try:
             try:
                 credentials = load_credentials(settings)
-                with KubeClient(credentials, settings, deadline) as kube:
+                with KubeClient(credentials, settings, deadline, sleep) as kube:
                     kube_stats = kube.stats
                     inventory = read_inventory(kube, scope, settings.namespaces_exclude,
                                                settings.kube_page_size, deadline)
@@ -263,14 +266,14 @@ def _collect(
 
 def _read_usage(
     settings: Settings, at: float, deadline: Deadline, namespaces: Future[tuple[str, ...]],
-    scope: tuple[str, ...] | None,
+    scope: tuple[str, ...] | None, sleep: Callable[[float], None],
 ) -> tuple[UsageResult, float, int]:
     """Usage of every container, the seconds it took and the number of queries sent."""
     from shared.sources.prometheus import PrometheusClient
     from shared.sources.usage import collect_usage
 
     started = time.perf_counter()
-    with PrometheusClient(settings, deadline) as prometheus:
+    with PrometheusClient(settings, deadline, sleep) as prometheus:
         try:
             usage = collect_usage(prometheus, settings, at, namespaces.result, scope)
         except BudgetExceeded as exc:

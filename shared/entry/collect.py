@@ -38,12 +38,13 @@ def collect(request: Any, settings: Settings) -> Answer:
 
 def collect_once(
     settings: Settings, trigger: Trigger, request: CollectRequest | None = None,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[dict, int]:
     """Run one collection for `trigger` unless its event was already handled.
 
     COLLECT_BUDGET_SECONDS bounds the whole invocation: the collection, then its alerts and the
-    retention pass in whatever time is left, so Knative's timeoutSeconds is never reached.
+    retention pass in whatever time is left, so Knative's timeoutSeconds is never reached. `sleep`
+    is how the collection waits between retries of its Kubernetes and Prometheus calls.
     """
     request = request or CollectRequest()
     request.scope(settings)  # a request outside NAMESPACES_INCLUDE is refused before anything is claimed
@@ -54,7 +55,7 @@ def collect_once(
             return redelivery_answer(trigger, claim)
         wall_started = time.perf_counter()
         try:
-            outcome = run_collection(settings, trigger, request, clock, deadline)
+            outcome = run_collection(settings, trigger, request, clock, deadline, sleep)
         except BaseException:
             settle_delivery(settings.database_path, FUNCTION, trigger, "failed", retriable=True)
             raise

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from shared.core.deadline import Deadline
 from shared.core.settings import Settings
 from shared.domain.alerts import rfc3339
-from shared.notify.delivery import Attempt, RetryPolicy, post, request_timeout, with_retries
+from shared.notify.delivery import Attempt, post, request_timeout, retry_policy, with_retries
 from shared.notify.message import AlertGroup
 from shared.store.runs import RunRecord
 
@@ -106,7 +106,7 @@ def emit(
 
     final = with_retries(
         lambda: post(sink, request_timeout(settings.notify_timeout_seconds, deadline), body=body, headers=headers),
-        RetryPolicy.from_settings(settings), record, sleep, rng, deadline)
+        retry_policy(settings), record, sleep, rng, deadline)
     if final.ok:
         log.info("sent %s (%s) to K_SINK", event["type"], event["id"])
     else:
