@@ -105,3 +105,17 @@ def test_migrate_refuses_a_database_that_does_not_exist(tmp_path, monkeypatch, c
     assert main(["migrate"]) == 1
     assert "does not exist (DATABASE_PATH); nothing to migrate" in capsys.readouterr().err
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_credentials_that_cannot_be_loaded_are_a_kube_credentials_error_and_fail_the_run(tmp_path):
+    from shared.sources.kube import KubeCredentialsError, KubeError, load_credentials
+
+    settings = make_settings(tmp_path)  # KUBECONFIG names a file that does not exist
+    with pytest.raises(KubeCredentialsError) as refused:
+        load_credentials(settings)
+    assert isinstance(refused.value, KubeError)
+    assert str(refused.value).startswith(
+        f"cannot load Kubernetes credentials (KUBECONFIG={settings.kubeconfig}, KUBE_CONTEXT=current): ")
+    body, status = collect_once(settings, Trigger("cli"))
+    assert (body["status"], status) == ("failed", 500)
+    assert body["error"].startswith("Kubernetes: cannot load Kubernetes credentials")
