@@ -1,7 +1,8 @@
 """One collection run: read the cluster and its usage, store them, and say how it went.
 
 Partial failure is a result, not a crash: Prometheus down stores the Kubernetes data as a `partial`
-run; Kubernetes down or forbidden stores a `failed` run with the reason. Only one run at a time
+run, and so does a missing permission on nodes, ReplicaSets or Jobs (pods are then stored under
+their immediate owner's name); Kubernetes down or pods forbidden stores a `failed` run with the reason. Only one run at a time
 collects; a concurrent invocation records a `skipped` run and returns at once.
 """
 
@@ -234,6 +235,7 @@ def _collect(
             if usage.budget_exceeded:
                 return _failed(settings, trigger, started, clock, f"Prometheus: {usage.errors[-1]}", False)
             errors = [f"Prometheus: {e}" for e in usage.errors]
+            errors += [f"Kubernetes workloads: {error}" for error in inventory.owners_errors]
             if inventory.nodes_error:
                 errors.append(f"Kubernetes nodes: {inventory.nodes_error}")
             if lease_lost():
