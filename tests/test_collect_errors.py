@@ -33,17 +33,51 @@ def test_a_full_disk_keeps_sqlites_own_error(tmp_path):
     conn.close()
 
 
-def test_a_failed_write_is_a_failed_run_and_the_event_can_be_retried(settings, monkeypatch):
-    def disk_full(*args, **kwargs):
-        raise sqlite3.OperationalError("database is locked")
+def sqlite_error(tmp_path: Path, statements: list[str], failing: str) -> sqlite3.Error:
+    """The error SQLite itself raises for `failing` after `statements` (with its error code), not a made-up one."""
+    holder = sqlite3.connect(tmp_path / "scratch.db", isolation_level=None)
+    other = sqlite3.connect(tmp_path / "scratch.db", isolation_level=None, timeout=0)
+    try:
+        for statement in statements:
+            holder.execute(statement)
+        try:
+            other.execute(failing)
+        except sqlite3.Error as exc:
+            return exc
+        raise AssertionError(f"{failing} did not fail")
+    finally:
+        holder.close()
+        other.close()
 
-    monkeypatch.setattr(collector, "store_collection", disk_full)
+
+def test_a_write_that_finds_the_database_busy_is_a_failed_run_and_the_event_can_be_retried(
+        settings, monkeypatch, tmp_path):
+    busy = sqlite_error(tmp_path, ["BEGIN IMMEDIATE"], "BEGIN IMMEDIATE")  # another writer holds the lock
+    assert busy.sqlite_errorcode == sqlite3.SQLITE_BUSY
+
+    def locked(*args, **kwargs):
+        raise busy
+
+    monkeypatch.setattr(collector, "store_collection", locked)
     body, status = collect_once(settings, ping("tick-9"))
     assert (body["status"], status) == ("failed", 503)
     assert body["error"] == "database: database is locked"
     monkeypatch.undo()
     again, status = collect_once(settings, ping("tick-9"))  # the sender's retry is not a duplicate
     assert (again["status"], status) == ("ok", 200)
+
+
+def test_a_failed_write_is_told_busy_by_its_error_code_not_its_words(settings, monkeypatch, tmp_path):
+    refused = sqlite_error(tmp_path, ["CREATE TABLE busy (locked TEXT UNIQUE)", "INSERT INTO busy VALUES ('x')"],
+                           "INSERT INTO busy VALUES ('x')")
+    assert str(refused) == "UNIQUE constraint failed: busy.locked"  # says "busy" and "locked", is neither
+
+    def constraint(*args, **kwargs):
+        raise refused
+
+    monkeypatch.setattr(collector, "store_collection", constraint)
+    body, status = collect_once(settings, ping("tick-11"))
+    assert (body["status"], status) == ("failed", 500)  # a retry would fail the same way
 
 
 def test_an_unexpected_error_releases_the_event_for_the_retry(settings, monkeypatch):

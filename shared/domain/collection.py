@@ -255,8 +255,7 @@ def _collect(
                 run.database_seconds = round(time.perf_counter() - stored_at, 4)
                 conn.execute("UPDATE runs SET database_seconds = ? WHERE id = ?", (run.database_seconds, run.id))
             except sqlite3.Error as exc:  # rolled back: nothing of this run is stored
-                busy = "locked" in str(exc) or "busy" in str(exc)
-                return _failed(settings, trigger, started, clock, f"database: {exc}", busy)
+                return _failed(settings, trigger, started, clock, f"database: {exc}", is_busy(exc))
             log.info("collection %s: %d pods, %d containers", run.status, run.pods, run.containers,
                      extra={"run_id": run.id})
             return CollectOutcome(run)
@@ -264,6 +263,18 @@ def _collect(
             if not namespaces.done():
                 namespaces.set_result(())
             conn.close()
+
+
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    """Whether SQLite gave up waiting for another connection's lock: a retry later may get through.
+
+    Told by the error code (its primary code: the low byte of an extended one), never by its words.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _BUSY_CODES
 
 
 def _read_usage(
