@@ -9,7 +9,6 @@ import statistics
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
@@ -321,10 +320,11 @@ def test_injected_kube_faults_answer_as_asked(sim, kube) -> None:
     with pytest.raises((requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError)):
         _get(kube, sim, PODS)
 
-    sim.kube.inject(PODS, 200, delay_seconds=0.3)
-    started = time.monotonic()
-    assert _get(kube, sim, PODS).status_code == 200
-    assert time.monotonic() - started >= 0.3
+    sim.kube.inject(PODS, 200, delay_seconds=0.2)
+    assert _get(kube, sim, PODS).status_code == 200, "a delayed answer still comes"
+    sim.kube.inject(PODS, 200, delay_seconds=60)
+    with pytest.raises(requests.exceptions.ReadTimeout):  # ... and not before its delay
+        kube.get(sim.kube_url + PODS, timeout=0.3)
 
     sim.kube.inject(PODS, 200, hang=True)
     with pytest.raises(requests.exceptions.ReadTimeout):
@@ -344,6 +344,14 @@ def test_stop_releases_hanging_requests(scenario) -> None:
     cluster = SimulatedCluster(scenario).start()
     cluster.kube.inject("/", 200, hang=True)
     errors: list[Exception] = []
+    hanging = threading.Event()
+    record = cluster.kube.record
+
+    def note_arrival(request) -> None:  # type: ignore[no-untyped-def]
+        record(request)
+        hanging.set()  # the fault is taken right after: the request now hangs
+
+    cluster.kube.record = note_arrival  # type: ignore[method-assign]
 
     def wait_forever() -> None:
         try:
@@ -353,12 +361,10 @@ def test_stop_releases_hanging_requests(scenario) -> None:
 
     client = threading.Thread(target=wait_forever)
     client.start()
-    time.sleep(0.2)
-    started = time.monotonic()
+    assert hanging.wait(10)
     cluster.stop()
-    client.join(5)
-    assert not client.is_alive() and errors
-    assert time.monotonic() - started < 2
+    client.join(10)
+    assert not client.is_alive() and errors  # released by stop(), long before the client's 30 s timeout
 
 
 # --- Prometheus API ------------------------------------------------------------------------------
