@@ -101,7 +101,8 @@ def test_an_unreadable_quantity_fails_the_run_naming_the_pod(tmp_path, cluster):
     cluster.kube.inject("/api/v1/pods", 200, body=json.dumps(page).encode())
     body, status = collect_once(settings, Trigger("cli"))
     assert (body["status"], status) == ("failed", 500)
-    assert "pod shop/web-1 has a resource quantity that cannot be read: not a Kubernetes quantity: 'two'" in body["error"]
+    assert ("pod shop/web-1 has a resource quantity that cannot be read: not a Kubernetes quantity: 'two'"
+            in body["error"])
 
 
 def test_a_request_may_narrow_namespaces_include_but_not_widen_it(tmp_path, cluster, small_scenario):

@@ -15,9 +15,9 @@ import pytest
 
 from shared.core.deadline import Deadline
 from shared.core.logs import configure_logging
+from shared.core.retry import RetryPolicy
 from shared.core.settings import load_settings
 from shared.domain.alerts import Alert
-from shared.core.retry import RetryPolicy
 from shared.notify.delivery import Attempt, post, with_retries
 from shared.notify.dispatch import send_groups
 from shared.notify.message import AlertGroup

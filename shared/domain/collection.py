@@ -2,8 +2,9 @@
 
 Partial failure is a result, not a crash: Prometheus down stores the Kubernetes data as a `partial`
 run, and so does a missing permission on nodes, ReplicaSets or Jobs (pods are then stored under
-their immediate owner's name); Kubernetes down or pods forbidden stores a `failed` run with the reason. Only one run at a time
-collects; a concurrent invocation records a `skipped` run and returns at once.
+their immediate owner's name); Kubernetes down or pods forbidden stores a `failed` run with the
+reason. Only one run at a time collects; a concurrent invocation records a `skipped` run and returns
+at once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -183,7 +185,7 @@ def _scope_text(scope: tuple[str, ...] | None) -> str | None:
 
 
 def _run_record(trigger: Trigger, started: float, finished: float, status: str, settings: Settings,
-                **fields: str | int | float | None) -> RunRecord:
+                **fields: Any) -> RunRecord:
     """The `runs` row of this invocation: how it was triggered and how it ended."""
     return RunRecord(
         trigger=trigger.kind, started_at=started, finished_at=finished, status=status,

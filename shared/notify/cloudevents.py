@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from shared.core.deadline import Deadline
 from shared.core.settings import Settings
+from shared.core.timeutil import iso_utc
 from shared.domain.alerts import rfc3339
 from shared.notify.delivery import Attempt, post, request_timeout, retry_policy, with_retries
 from shared.notify.message import AlertGroup
@@ -78,10 +79,10 @@ def _chunks(alerts: list[dict], max_bytes: int) -> list[list[dict]]:
     return chunks
 
 
-def _event(event_type: str, data: dict, settings: Settings, now: float, **extensions: str):  # type: ignore[no-untyped-def]
+def _event(event_type: str, data: dict, settings: Settings, now: float, **extensions: str) -> CloudEvent:
     from cloudevents.http import CloudEvent
 
-    attributes = {"type": event_type, "source": SOURCE, "id": str(uuid.uuid4()), "time": rfc3339(now),
+    attributes = {"type": event_type, "source": SOURCE, "id": str(uuid.uuid4()), "time": iso_utc(now),
                   "datacontenttype": "application/json", **extensions, **settings.k_ce_overrides}
     return CloudEvent(attributes, data)
 

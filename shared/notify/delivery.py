@@ -133,10 +133,10 @@ def post(
         return Attempt("retry", f"no answer within {timeout_seconds:g}s")
     except requests.RequestException as exc:
         return Attempt("retry", f"{type(exc).__name__}: {scrub(str(exc), url)}")
-    body = response.text.strip()
-    shown = scrub(body[:_BODY_CHARS], url)
+    answer = response.text.strip()
+    shown = scrub(answer[:_BODY_CHARS], url)
     if 200 <= response.status_code < 300:
-        if expect_body is not None and body != expect_body:
+        if expect_body is not None and answer != expect_body:
             return Attempt("failed", f"answered {response.status_code} with {shown!r} instead of {expect_body!r}")
         return Attempt("sent")
     error = f"answered {response.status_code}" + (f" {shown!r}" if shown else "")

@@ -59,9 +59,14 @@ def cadvisor_series(scenario: Scenario, names: MetricNames = MetricNames()) -> l
         members = signals + [pause]
         labels = _labels(names, pod, "")
         key = series_key(scenario.seed, pod.namespace, pod.name, "")
-        series.append(Series(names.cpu_usage, labels, lambda t, m=members: sum(s.cpu_seconds_total_at(t) for s in m), key))
-        series.append(Series(names.memory_working_set, labels, lambda t, m=members: sum(s.memory_bytes_at(t) for s in m), key))
+        series.append(Series(names.cpu_usage, labels, _pod_total(members, Signal.cpu_seconds_total_at), key))
+        series.append(Series(names.memory_working_set, labels, _pod_total(members, Signal.memory_bytes_at), key))
     return series
+
+
+def _pod_total(members: list[Signal], value_at: Callable[[Signal, float], float]) -> Sampler:
+    """The pod cgroup's series: the sum of its containers' (and the pause container's) values."""
+    return lambda t: sum(value_at(member, t) for member in members)
 
 
 def _labels(names: MetricNames, pod: SimPod, container: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ idle keep-alive connections, so a test never waits on a leftover thread or socke
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 import threading
@@ -150,10 +151,8 @@ class _HTTPServer(ThreadingHTTPServer):
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):  # already closed by the client
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class _Handler(BaseHTTPRequestHandler):

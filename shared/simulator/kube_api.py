@@ -128,7 +128,8 @@ class KubeApiServer(LoopbackServer):
             "apiVersion": "v1", "kind": "Config", "preferences": {},
             "clusters": [{"name": context, "cluster": {"server": self.url}}],
             "users": [{"name": context, "user": {"token": self.token}}],
-            "contexts": [{"name": context, "context": {"cluster": context, "user": context, "namespace": "monitoring"}}],
+            "contexts": [{"name": context,
+                          "context": {"cluster": context, "user": context, "namespace": "monitoring"}}],
             "current-context": context,
         }
         target = Path(path)
@@ -248,7 +249,8 @@ class KubeApiServer(LoopbackServer):
         allowed = attributes.get("resource") not in self.scenario.denied
         status: dict[str, Any] = {"allowed": allowed}
         if allowed:
-            status["reason"] = 'RBAC: allowed by ClusterRoleBinding "k8s-resource-monitor" of ClusterRole "k8s-resource-monitor"'
+            status["reason"] = ('RBAC: allowed by ClusterRoleBinding "k8s-resource-monitor" of ClusterRole '
+                                '"k8s-resource-monitor"')
         review.update(kind="SelfSubjectAccessReview", apiVersion="authorization.k8s.io/v1", status=status)
         review.setdefault("metadata", {}).setdefault("creationTimestamp", None)
         return _json(201, review)

@@ -44,7 +44,7 @@ class ApiError(Exception):
 
 def generic(code: int) -> ApiError:
     """The error a real server sends for a bare status code (used for injected faults)."""
-    details = {"retryAfterSeconds": 1} if code == 429 else {} if code == 404 else None
+    details: dict[str, object] | None = {"retryAfterSeconds": 1} if code == 429 else {} if code == 404 else None
     return ApiError(code, _REASONS.get(code, "InternalError"), _MESSAGES.get(code, f"simulated error {code}"), details)
 
 

@@ -34,7 +34,9 @@ class Collection:
     positions: dict[tuple[str, str], int]
 
     @classmethod
-    def build(cls, kind: str, api_version: str, entries: list[tuple[tuple[str, str], bytes | _DynamicPod]]) -> Collection:
+    def build(
+        cls, kind: str, api_version: str, entries: list[tuple[tuple[str, str], bytes | _DynamicPod]],
+    ) -> Collection:
         entries.sort(key=lambda entry: entry[0])
         keys = [key for key, _ in entries]
         ranges: dict[str, tuple[int, int]] = {}
@@ -74,7 +76,7 @@ class Catalog:
                 for (ns, name), owner in scenario.replicasets.items()]),
             "jobs": Collection.build("JobList", "batch/v1", [
                 ((ns, name), _dump(manifests.job_object(
-                    scenario, ns, name, owner, (pods_by_owner[("Job", ns, name)] or [None])[0], self._rv())))
+                    scenario, ns, name, owner, next(iter(pods_by_owner[("Job", ns, name)]), None), self._rv())))
                 for (ns, name), owner in scenario.jobs.items()]),
         }
 
@@ -97,7 +99,8 @@ class Catalog:
         """The list body with items [offset, offset+limit) of the (namespaced) collection; when
         more remain, its metadata carries `continue_token(next_offset)` and the remaining count."""
         collection = self.collections[resource]
-        start, end = (0, len(collection.items)) if namespace is None else collection.namespace_ranges.get(namespace, (0, 0))
+        whole = (0, len(collection.items))
+        start, end = whole if namespace is None else collection.namespace_ranges.get(namespace, (0, 0))
         first = min(start + offset, end)
         last = min(end, first + limit) if limit > 0 else end
         metadata: dict[str, Any] = {"resourceVersion": str(resource_version)}

@@ -107,7 +107,8 @@ def _metadata(body: dict[str, Any], namespace: str) -> dict[str, Any]:
         raise kube_errors.bad_request("Lease in version \"v1\" cannot be handled as a Lease: body is not an object")
     metadata = body.get("metadata") or {}
     if metadata.get("namespace") not in (None, "", namespace):
-        raise kube_errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
+        raise kube_errors.bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request")
     return metadata
 
 
@@ -133,8 +134,10 @@ def _spec(body: dict[str, Any], name: str) -> dict[str, Any]:
         if value is None:
             continue
         if not isinstance(value, int) or isinstance(value, bool):
-            raise kube_errors.bad_request(f'Lease in version "v1" cannot be handled as a Lease: spec.{field}: expected an integer')
+            raise kube_errors.bad_request(
+                f'Lease in version "v1" cannot be handled as a Lease: spec.{field}: expected an integer')
         if value < (1 if field == "leaseDurationSeconds" else 0):
-            detail = "must be greater than 0" if field == "leaseDurationSeconds" else "must be greater than or equal to 0"
+            detail = ("must be greater than 0" if field == "leaseDurationSeconds"
+                      else "must be greater than or equal to 0")
             raise kube_errors.invalid("Lease", GROUP, name, f"spec.{field}", value, detail)
     return spec

@@ -20,7 +20,7 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, Union
+from typing import Protocol
 
 Labels = dict[str, str]
 Vector = list[tuple[Labels, float]]
@@ -57,7 +57,9 @@ class SeriesSource(Protocol):
 
     scrape_interval_ms: int
 
-    def select(self, metric: str, matchers: tuple[Matcher, ...]) -> list[tuple[Labels, Callable[[float], float | None]]]: ...
+    def select(
+        self, metric: str, matchers: tuple[Matcher, ...],
+    ) -> list[tuple[Labels, Callable[[float], float | None]]]: ...
 
 
 # --- syntax tree -------------------------------------------------------------------------------
@@ -100,7 +102,7 @@ class Binary:
     rhs: Node
 
 
-Node = Union[Number, Selector, RangeOf, Call, Aggregate, Binary]
+Node = Number | Selector | RangeOf | Call | Aggregate | Binary
 
 _TOKEN = re.compile(r"""\s*(?:
     (?P<duration>\d+(?:ms|[smhdwy])(?:\d+(?:ms|[smhdwy]))*)
@@ -300,7 +302,8 @@ class Evaluator:
             if not isinstance(node.expr, Selector):
                 raise Unsupported("ranges apply to selectors")
             interval = self.source.scrape_interval_ms
-            grid = [(ts, ts / 1000) for ts in range(-(-start_ms // interval) * interval, t_ms // interval * interval + 1, interval)]
+            first_ms, last_ms = -(-start_ms // interval) * interval, t_ms // interval * interval
+            grid = [(ts, ts / 1000) for ts in range(first_ms, last_ms + 1, interval)]
             matrix: Matrix = []
             for labels, sample in self._select(node.expr):  # labels without __name__: functions drop it
                 points = [(ts, value) for ts, seconds in grid if (value := sample(seconds)) is not None]
@@ -334,7 +337,9 @@ def _range_function(function: str, points: list[tuple[int, float]], node: RangeO
     return float(len(values))
 
 
-def _extrapolated_rate(points: list[tuple[int, float]], range_start_ms: int, range_end_ms: int, is_rate: bool) -> float | None:
+def _extrapolated_rate(
+    points: list[tuple[int, float]], range_start_ms: int, range_end_ms: int, is_rate: bool,
+) -> float | None:
     """Prometheus' extrapolatedRate for counters (functions.go, v2.42)."""
     if len(points) < 2:
         return None

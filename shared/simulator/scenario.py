@@ -237,7 +237,9 @@ def _nodes(rng: random.Random, count: int) -> tuple[SimNode, ...]:
     return tuple(nodes)
 
 
-def _plan_workloads(rng: random.Random, pod_count: int, node_count: int, namespaces: tuple[str, ...]) -> list[_Workload]:
+def _plan_workloads(
+    rng: random.Random, pod_count: int, node_count: int, namespaces: tuple[str, ...],
+) -> list[_Workload]:
     daemonsets = [("kube-system", "kube-proxy"), ("monitoring", "node-exporter")][: 1 if pod_count < 100 else 2]
     rest = pod_count - len(daemonsets) * node_count
     quota = {
@@ -249,11 +251,15 @@ def _plan_workloads(rng: random.Random, pod_count: int, node_count: int, namespa
     }
     quota["Deployment"] = rest - sum(quota.values())
     workloads = [_Workload("DaemonSet", ns, name, node_count) for ns, name in daemonsets]
-    workloads[0].containers = [_Slot(daemonsets[0][1], "registry.k8s.io/kube-proxy:v1.30.4", "no_limits", 100, None, 64 * _MiB, None)]
+    workloads[0].containers = [
+        _Slot(daemonsets[0][1], "registry.k8s.io/kube-proxy:v1.30.4", "no_limits", 100, None, 64 * _MiB, None),
+    ]
     if len(workloads) > 1:
         workloads[1].containers = [
-            _Slot("node-exporter", "quay.io/prometheus/node-exporter:v1.8.2", "guaranteed", 100, 100, 180 * _MiB, 180 * _MiB),
-            _Slot("kube-rbac-proxy", "quay.io/brancz/kube-rbac-proxy:v0.18.1", "guaranteed", 10, 10, 20 * _MiB, 20 * _MiB),
+            _Slot("node-exporter", "quay.io/prometheus/node-exporter:v1.8.2", "guaranteed", 100, 100,
+                  180 * _MiB, 180 * _MiB),
+            _Slot("kube-rbac-proxy", "quay.io/brancz/kube-rbac-proxy:v0.18.1", "guaranteed", 10, 10,
+                  20 * _MiB, 20 * _MiB),
         ]
     app_namespaces = [ns for ns in namespaces if ns != "kube-system"]
     rng.shuffle(app_namespaces)
@@ -266,7 +272,8 @@ def _plan_workloads(rng: random.Random, pod_count: int, node_count: int, namespa
             if kind == "Deployment" and index == 0 and pods_left >= 2:
                 namespace, base, replicas = "kube-system", "coredns", 2
             else:
-                namespace, base = app_namespaces[len(workloads) % len(app_namespaces)], _NAMES[kind][index % len(_NAMES[kind])]
+                namespace = app_namespaces[len(workloads) % len(app_namespaces)]
+                base = _NAMES[kind][index % len(_NAMES[kind])]
             name, suffix = base, 2
             while (namespace, name) in used:
                 name, suffix = f"{base}-{suffix}", suffix + 1
@@ -360,7 +367,8 @@ def _usage(rng: random.Random, slot: _Slot) -> dict[str, object]:
     elif slot.category == "oom_killed":
         memory = (slot.memory_limit or 0) * rng.uniform(0.75, 0.88)
         restarts = rng.randint(1, 20)
-        usage.update(restart_count=restarts, oom_events=restarts, last_termination_reason="OOMKilled", restarts_per_hour=1.0)
+        usage.update(restart_count=restarts, oom_events=restarts, last_termination_reason="OOMKilled",
+                     restarts_per_hour=1.0)
     elif slot.category == "restarting":
         usage.update(restart_count=rng.randint(3, 40), last_termination_reason="Error", restarts_per_hour=12.0)
     usage.update(cpu_usage_millicores=cpu, memory_working_set_bytes=memory)

@@ -107,7 +107,7 @@ class KubeCredentials:
 
     host: str
     verify: bool | str
-    cert: tuple[str, str] | None
+    cert: str | tuple[str, str] | None  # a client certificate file, or certificate and key files
     configuration: Any  # kubernetes.client.Configuration, asked for a fresh token per request
 
     def authorization(self) -> str | None:
@@ -138,7 +138,9 @@ def load_credentials(settings: Settings) -> KubeCredentials:
             f"{settings.kube_context or 'current'}): {exc}"
         ) from None
     verify: bool | str = configuration.ssl_ca_cert or bool(configuration.verify_ssl)
-    cert = (configuration.cert_file, configuration.key_file) if configuration.cert_file else None
+    cert: str | tuple[str, str] | None = configuration.cert_file or None
+    if configuration.cert_file and configuration.key_file:
+        cert = (configuration.cert_file, configuration.key_file)
     return KubeCredentials(configuration.host.rstrip("/"), verify, cert, configuration)
 
 
