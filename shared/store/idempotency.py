@@ -25,7 +25,8 @@ STALE_RUNNING_SECONDS = 660
 Knative ends every request at its Service's `timeoutSeconds`, which is at most 600 s, so no live
 delivery holds a claim longer; the extra minute covers clock skew between pods. A delivery killed
 mid-way (OOM, node loss, a rollout) never settles its claim: without this, the sender's retries
-would be answered "duplicate" for a day and the work (an alert!) would never be done.
+would be told "still running" for a day, until the sender gives up, and the work (an alert!) would
+never be done.
 """
 
 
