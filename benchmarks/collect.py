@@ -64,7 +64,8 @@ def main() -> None:
                 f"run {number}: status={body['status']} wall={wall:.2f}s pods={body['pods']} "
                 f"containers={body['containers']} kubernetes_requests={body['kubernetes_requests']} "
                 f"prometheus_queries={body['prometheus_queries']} sample_rows={rows} "
-                f"kubernetes={body['timings']['kubernetes_seconds']}s prometheus={body['timings']['prometheus_seconds']}s "
+                f"kubernetes={body['timings']['kubernetes_seconds']}s "
+                f"prometheus={body['timings']['prometheus_seconds']}s "
                 f"database={body['timings']['database_seconds']}s peak_rss={peak_mb:.0f}MB db_size={size / 1e6:.1f}MB"
             )
             if body.get("error"):

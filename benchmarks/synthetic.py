@@ -1,8 +1,10 @@
-"""Synthetic collection runs written straight through shared/store/runs.py, for benchmarks and tests.
+"""Synthetic collection runs written straight through shared/store/runs.py, for the benchmarks.
 
-Backup, restore and retention need days of history quickly; the HTTP simulator would spend its time
-serving JSON. It lives with the benchmarks (which must not import tests/); tests import it from here. These records have the shape `read_inventory` and `collect_usage` produce. A pod's
-`generation` is part of its uid and name, so bumping it replaces the pods like a rollout does.
+Backup, restore and retention benchmarks need days of history quickly; the HTTP simulator would
+spend its time serving JSON. These records have the shape `read_inventory` and `collect_usage`
+produce. A pod's `generation` is part of its uid and name, so bumping it replaces the pods like a
+rollout does. Tests keep their own copy (tests/synthetic_history.py): tests and benchmarks do not
+import each other.
 """
 
 from __future__ import annotations

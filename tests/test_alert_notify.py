@@ -49,7 +49,8 @@ ALERTMANAGER_EXAMPLE = {
             "status": "resolved",
             "labels": {"alertname": "KubePodCrashLooping", "severity": "critical", "namespace": "shop",
                        "pod": "cart-5c6d7e8f9a-abcde", "container": "cart"},
-            "annotations": {"summary": "Pod is crash looping.", "description": "Pod shop/cart-5c6d7e8f9a-abcde (cart)."},
+            "annotations": {"summary": "Pod is crash looping.",
+                            "description": "Pod shop/cart-5c6d7e8f9a-abcde (cart)."},
             "startsAt": "2026-11-24T08:10:00Z",
             "endsAt": "2026-11-24T09:40:00Z",
             "generatorURL": "http://prometheus.monitoring:9090/graph?g0.expr=up",
@@ -142,10 +143,13 @@ def test_our_alert_cloudevents_are_sent(server, fresh, mode):
 
 @pytest.mark.parametrize(("body", "headers", "status", "message"), [
     ({**ALERTMANAGER_EXAMPLE, "version": "3"}, {}, 400, "unsupported Alertmanager webhook version '3'"),
-    ({k: v for k, v in ALERTMANAGER_EXAMPLE.items() if k != "version"}, {}, 400, "unsupported Alertmanager webhook no version"),
-    ({**ALERTMANAGER_EXAMPLE, "alerts": []}, {}, 400, "invalid Alertmanager webhook: alerts: List should have at least 1 item"),
+    ({k: v for k, v in ALERTMANAGER_EXAMPLE.items() if k != "version"}, {}, 400,
+     "unsupported Alertmanager webhook no version"),
+    ({**ALERTMANAGER_EXAMPLE, "alerts": []}, {}, 400,
+     "invalid Alertmanager webhook: alerts: List should have at least 1 item"),
     ({**ALERTMANAGER_EXAMPLE, "status": "broken"}, {}, 400, "invalid Alertmanager webhook: status: Input should be"),
-    ({**ALERTMANAGER_EXAMPLE, "alerts": [{"status": "firing", "labels": {}}]}, {}, 400, "alerts.0.startsAt: Field required"),
+    ({**ALERTMANAGER_EXAMPLE, "alerts": [{"status": "firing", "labels": {}}]}, {}, 400,
+     "alerts.0.startsAt: Field required"),
     (b"{not json", {"Content-Type": "application/json"}, 400, "request body is not valid JSON"),
     (b'{"alerts": []}', {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/x",
                          "ce-type": "dev.k8smonitor.collection.completed", "Content-Type": "application/json"},
@@ -181,7 +185,8 @@ def test_channel_failure_worth_retrying_answers_503_and_the_retry_skips_what_was
     payload = _payload("retry-after-5xx")
     first = _post(server, json=payload, timeout=30)
     assert first.status_code == 503
-    assert first.json()["failures"] == {"critical/slack": "answered 503 'service_unavailable' (gave up after 2 attempts)"}
+    assert first.json()["failures"] == {
+        "critical/slack": "answered 503 'service_unavailable' (gave up after 2 attempts)"}
     assert len(smtp.messages) == 1  # email went through although Slack failed
     retry = _post(server, json=payload, timeout=30)
     assert (retry.status_code, retry.content) == (204, b"")

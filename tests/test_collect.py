@@ -177,6 +177,31 @@ def test_forbidden_nodes_keep_the_pods_and_say_why(tmp_path, clock):
     assert body["pods"] == 20
 
 
+@pytest.mark.parametrize("denied", [{"replicasets"}, {"jobs"}, {"replicasets", "jobs"}])
+def test_forbidden_owners_keep_the_pods_under_their_immediate_owner_and_say_why(tmp_path, clock, denied):
+    scenario = _with_denied(build_scenario(60, seed=3), denied)
+    kinds = {"replicasets": "ReplicaSet", "jobs": "Job"}
+    forbidden_kinds = {kinds[resource] for resource in denied}
+    assert forbidden_kinds <= {p.owner_kind for p in scenario.pods}, "the scenario must have such pods"
+    with SimulatedCluster(scenario, clock=clock) as cluster:
+        settings = make_settings(tmp_path, cluster)
+        body, status = collect_once(settings, Trigger("cli"), clock=clock)
+
+    assert (body["status"], status) == ("partial", 200), body["error"]
+    assert body["pods"] == 60
+    for resource in sorted(denied):
+        assert (f"Kubernetes workloads: pods owned by a {kinds[resource]} are stored under its name: missing RBAC "
+                f"permission: verb 'list' on resource '{resource}'") in body["error"]
+    samples = stored_samples(settings)
+    for pod in scenario.pods:
+        for container in pod.containers:
+            row = samples[(pod.namespace, pod.name, container.name)]
+            expected = ((pod.owner_kind, pod.owner_name) if pod.owner_kind in forbidden_kinds
+                        else (pod.workload_kind, pod.workload_name))
+            assert (row["workload_kind"], row["workload_name"]) == expected, pod.name
+    assert [r["status"] for r in runs(settings)] == ["partial"]
+
+
 def test_unreachable_kubernetes_is_a_retriable_failure(tmp_path, cluster):
     settings = make_settings(tmp_path, cluster, kube_max_retries=0)
     cluster.kube.stop()

@@ -33,17 +33,51 @@ def test_a_full_disk_keeps_sqlites_own_error(tmp_path):
     conn.close()
 
 
-def test_a_failed_write_is_a_failed_run_and_the_event_can_be_retried(settings, monkeypatch):
-    def disk_full(*args, **kwargs):
-        raise sqlite3.OperationalError("database is locked")
+def sqlite_error(tmp_path: Path, statements: list[str], failing: str) -> sqlite3.Error:
+    """The error SQLite itself raises for `failing` after `statements` (with its error code), not a made-up one."""
+    holder = sqlite3.connect(tmp_path / "scratch.db", isolation_level=None)
+    other = sqlite3.connect(tmp_path / "scratch.db", isolation_level=None, timeout=0)
+    try:
+        for statement in statements:
+            holder.execute(statement)
+        try:
+            other.execute(failing)
+        except sqlite3.Error as exc:
+            return exc
+        raise AssertionError(f"{failing} did not fail")
+    finally:
+        holder.close()
+        other.close()
 
-    monkeypatch.setattr(collector, "store_collection", disk_full)
+
+def test_a_write_that_finds_the_database_busy_is_a_failed_run_and_the_event_can_be_retried(
+        settings, monkeypatch, tmp_path):
+    busy = sqlite_error(tmp_path, ["BEGIN IMMEDIATE"], "BEGIN IMMEDIATE")  # another writer holds the lock
+    assert busy.sqlite_errorcode == sqlite3.SQLITE_BUSY
+
+    def locked(*args, **kwargs):
+        raise busy
+
+    monkeypatch.setattr(collector, "store_collection", locked)
     body, status = collect_once(settings, ping("tick-9"))
     assert (body["status"], status) == ("failed", 503)
     assert body["error"] == "database: database is locked"
     monkeypatch.undo()
     again, status = collect_once(settings, ping("tick-9"))  # the sender's retry is not a duplicate
     assert (again["status"], status) == ("ok", 200)
+
+
+def test_a_failed_write_is_told_busy_by_its_error_code_not_its_words(settings, monkeypatch, tmp_path):
+    refused = sqlite_error(tmp_path, ["CREATE TABLE busy (locked TEXT UNIQUE)", "INSERT INTO busy VALUES ('x')"],
+                           "INSERT INTO busy VALUES ('x')")
+    assert str(refused) == "UNIQUE constraint failed: busy.locked"  # says "busy" and "locked", is neither
+
+    def constraint(*args, **kwargs):
+        raise refused
+
+    monkeypatch.setattr(collector, "store_collection", constraint)
+    body, status = collect_once(settings, ping("tick-11"))
+    assert (body["status"], status) == ("failed", 500)  # a retry would fail the same way
 
 
 def test_an_unexpected_error_releases_the_event_for_the_retry(settings, monkeypatch):
@@ -67,7 +101,8 @@ def test_an_unreadable_quantity_fails_the_run_naming_the_pod(tmp_path, cluster):
     cluster.kube.inject("/api/v1/pods", 200, body=json.dumps(page).encode())
     body, status = collect_once(settings, Trigger("cli"))
     assert (body["status"], status) == ("failed", 500)
-    assert "pod shop/web-1 has a resource quantity that cannot be read: not a Kubernetes quantity: 'two'" in body["error"]
+    assert ("pod shop/web-1 has a resource quantity that cannot be read: not a Kubernetes quantity: 'two'"
+            in body["error"])
 
 
 def test_a_request_may_narrow_namespaces_include_but_not_widen_it(tmp_path, cluster, small_scenario):
@@ -105,3 +140,17 @@ def test_migrate_refuses_a_database_that_does_not_exist(tmp_path, monkeypatch, c
     assert main(["migrate"]) == 1
     assert "does not exist (DATABASE_PATH); nothing to migrate" in capsys.readouterr().err
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_credentials_that_cannot_be_loaded_are_a_kube_credentials_error_and_fail_the_run(tmp_path):
+    from shared.sources.kube import KubeCredentialsError, KubeError, load_credentials
+
+    settings = make_settings(tmp_path)  # KUBECONFIG names a file that does not exist
+    with pytest.raises(KubeCredentialsError) as refused:
+        load_credentials(settings)
+    assert isinstance(refused.value, KubeError)
+    assert str(refused.value).startswith(
+        f"cannot load Kubernetes credentials (KUBECONFIG={settings.kubeconfig}, KUBE_CONTEXT=current): ")
+    body, status = collect_once(settings, Trigger("cli"))
+    assert (body["status"], status) == ("failed", 500)
+    assert body["error"].startswith("Kubernetes: cannot load Kubernetes credentials")

@@ -31,11 +31,35 @@ def pod_list_calls(cluster) -> int:
 
 def test_kubernetes_429_is_retried_after_retry_after(tmp_path, cluster, small_scenario):
     settings = make_settings(tmp_path, cluster)
-    cluster.kube.inject("/api/v1/pods", 429, times=2, retry_after=0.2)
-    body, status = collect_once(settings, Trigger("cli"))
+    cluster.kube.inject("/api/v1/pods", 429, times=2, retry_after=7)
+    waits: list[float] = []
+    body, status = collect_once(settings, Trigger("cli"), sleep=waits.append)
     assert (body["status"], status) == ("ok", 200)
     assert body["containers"] == container_count(small_scenario)
     assert pod_list_calls(cluster) == 3
+    assert waits == [7.0, 7.0]
+
+
+def test_kubernetes_429_asking_for_a_longer_wait_than_a_minute_fails_the_run_for_a_retry(tmp_path, cluster):
+    settings = make_settings(tmp_path, cluster)
+    cluster.kube.inject("/api/v1/pods", 429, times=1, retry_after=3600)
+    waits: list[float] = []
+    body, status = collect_once(settings, Trigger("cli"), sleep=waits.append)
+    assert (body["status"], status) == ("failed", 503)
+    assert "list pods failed: the API server asked to retry after 3600s, longer than 60s" in body["error"]
+    assert waits == [] and pod_list_calls(cluster) == 1
+
+
+def test_kubernetes_5xx_backs_off_exponentially(tmp_path, cluster):
+    settings = make_settings(tmp_path, cluster, kube_max_retries=3)
+    cluster.kube.inject("/api/v1/pods", 503, times=3)
+    waits: list[float] = []
+    body, _ = collect_once(settings, Trigger("cli"), sleep=waits.append)
+    assert body["status"] == "ok"
+    assert len(waits) == 3
+    for number, waited in enumerate(waits, start=1):
+        ceiling = 0.2 * 2 ** (number - 1)
+        assert ceiling / 2 <= waited <= ceiling
 
 
 def test_kubernetes_500_once_is_retried(tmp_path, cluster, small_scenario):
@@ -91,21 +115,68 @@ def test_kubernetes_that_never_answers_fails_after_the_timeout(tmp_path, cluster
     assert "did not answer within 0.5s" in body["error"]
 
 
-def test_prometheus_503_once_is_asked_again_per_namespace(tmp_path, cluster, small_scenario):
+def per_namespace_queries(cluster) -> list[str]:
+    return [q for q in cluster.prometheus.queries if 'namespace="' in q]
+
+
+@pytest.mark.parametrize("status", [429, 502, 503, 504])
+def test_prometheus_unavailable_once_is_asked_the_same_query_again_after_a_backoff(
+        tmp_path, cluster, small_scenario, status):
     settings = make_settings(tmp_path, cluster)
-    cluster.prometheus.inject("/api/v1/query", 503, times=1)
-    body, _ = collect_once(settings, Trigger("cli"))
+    cluster.prometheus.inject("/api/v1/query", status, times=1)
+    waits: list[float] = []
+    body, _ = collect_once(settings, Trigger("cli"), sleep=waits.append)
+    assert body["status"] == "ok", body["error"]
+    assert body["prometheus_queries"] == 6 + 1
+    assert per_namespace_queries(cluster) == []  # "not now" is not "too large"
+    assert len(waits) == 1 and 0.5 <= waits[0] <= 1.0
+    assert samples_with_usage(settings)[1] > 0
+
+
+def test_prometheus_429_waits_what_retry_after_asks(tmp_path, cluster):
+    settings = make_settings(tmp_path, cluster)
+    cluster.prometheus.inject("/api/v1/query", 429, times=1, retry_after=4)
+    waits: list[float] = []
+    body, _ = collect_once(settings, Trigger("cli"), sleep=waits.append)
     assert body["status"] == "ok"
-    assert body["prometheus_queries"] == 6 + len(small_scenario.namespaces)
+    assert waits == [4.0]
 
 
 def test_prometheus_503_that_persists_gives_a_partial_run(tmp_path, cluster, small_scenario):
     settings = make_settings(tmp_path, cluster)
     cluster.prometheus.inject("/api/v1/query", 503, times=1000)
-    body, status = collect_once(settings, Trigger("cli"))
+    waits: list[float] = []
+    body, status = collect_once(settings, Trigger("cli"), sleep=waits.append)
     assert (body["status"], status) == ("partial", 200)
-    assert "Prometheus answered 503" in body["error"]
+    assert "Prometheus answered 503 (2 attempts): simulated unavailable error" in body["error"]
+    assert body["prometheus_queries"] == 2 and len(waits) == 1  # one retry, then no other query
+    assert per_namespace_queries(cluster) == []
     assert samples_with_usage(settings) == (container_count(small_scenario), 0)
+
+
+@pytest.mark.parametrize("status", [413, 414, 422])
+def test_prometheus_answers_that_say_too_large_are_asked_again_per_namespace(
+        tmp_path, cluster, small_scenario, status):
+    settings = make_settings(tmp_path, cluster)
+    cluster.prometheus.inject("/api/v1/query", status, times=1)
+    waits: list[float] = []
+    body, _ = collect_once(settings, Trigger("cli"), sleep=waits.append)
+    assert body["status"] == "ok", body["error"]
+    assert body["prometheus_queries"] == 6 + len(small_scenario.namespaces)
+    assert len(per_namespace_queries(cluster)) == len(small_scenario.namespaces)
+    assert waits == []
+
+
+def test_a_prometheus_answer_over_the_size_limit_is_asked_again_per_namespace(tmp_path, cluster, small_scenario):
+    settings = make_settings(tmp_path, cluster)
+    whole = collect_once(settings, Trigger("cli"))[0]
+    assert whole["prometheus_queries"] == 6
+    cluster.prometheus.queries.clear()
+    # room for one namespace's answer, not for the whole cluster's
+    settings = make_settings(tmp_path / "limited", cluster, prometheus_max_response_bytes=2048)
+    body, _ = collect_once(settings, Trigger("cli"))
+    assert body["status"] == "ok", body["error"]
+    assert len(per_namespace_queries(cluster)) == 6 * len(small_scenario.namespaces)
 
 
 def test_prometheus_timeout_gives_a_partial_run(tmp_path, cluster, small_scenario):

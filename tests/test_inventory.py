@@ -11,7 +11,8 @@ def test_native_sidecars_count_and_init_containers_do_not():
             "nodeName": "node-a",
             "initContainers": [
                 {"name": "migrate", "resources": {"requests": {"cpu": "1"}}},
-                {"name": "proxy", "restartPolicy": "Always", "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}},
+                {"name": "proxy", "restartPolicy": "Always",
+                 "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}},
             ],
             "containers": [{"name": "app", "resources": {"requests": {"cpu": "0.5"}, "limits": {"memory": "1Gi"}}}],
         },

@@ -15,9 +15,10 @@ import pytest
 
 from shared.core.deadline import Deadline
 from shared.core.logs import configure_logging
+from shared.core.retry import RetryPolicy
 from shared.core.settings import load_settings
 from shared.domain.alerts.model import Alert
-from shared.notify.delivery import Attempt, RetryPolicy, post, retry_after_seconds, with_retries
+from shared.notify.delivery import Attempt, post, with_retries
 from shared.notify.dispatch import send_groups
 from shared.notify.message import AlertGroup
 from shared.store.connection import connect
@@ -106,12 +107,6 @@ def test_retry_after_longer_than_the_backoff_bound_gives_up_at_once():
     assert final.status == "failed"
     assert "asked to retry after 3600s, longer than NOTIFY_MAX_BACKOFF_SECONDS (30s)" in final.error
     assert sleeps == []
-
-
-def test_retry_after_as_an_http_date():
-    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:05 GMT", now=1445412480.0) == 5.0
-    assert retry_after_seconds("soon") is None
-    assert retry_after_seconds(None) is None
 
 
 def test_unreachable_webhook_error_and_logs_do_not_show_the_url(tmp_path):

@@ -29,18 +29,21 @@ def test_every_category_is_present_at_any_size(pod_count: int) -> None:
     scenario = build_scenario(pod_count)
     assert len(scenario.pods) == pod_count
     assert len(scenario.nodes) == max(3, pod_count // 30 + 1)
-    assert {p.workload_kind for p in scenario.pods} >= {"Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job", "Pod"}
+    kinds = {"Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job", "Pod"}
+    assert {p.workload_kind for p in scenario.pods} >= kinds
     assert {p.phase for p in scenario.pods} == {"Running", "Pending", "Succeeded"}
     assert {p.qos_class for p in scenario.pods} == {"Guaranteed", "Burstable", "BestEffort"}
     running = [c for p in scenario.running_pods() for c in p.containers]
     checks = {
-        "over-provisioned": lambda c: c.cpu_request_millicores and c.cpu_usage_millicores < 0.15 * c.cpu_request_millicores,
+        "over-provisioned": lambda c: (c.cpu_request_millicores
+                                       and c.cpu_usage_millicores < 0.15 * c.cpu_request_millicores),
         "under-provisioned": lambda c: c.cpu_request_millicores and c.cpu_usage_millicores > c.cpu_request_millicores,
         "OOMKilled": lambda c: c.last_termination_reason == "OOMKilled" and c.restart_count > 0 and c.oom_events > 0,
         "throttled": lambda c: c.cpu_limit_millicores and 0.4 <= c.throttled_ratio <= 0.6,
         "crash-looping": lambda c: c.restarts_per_hour > 0 and c.last_termination_reason == "Error",
         "near memory limit": lambda c: c.memory_limit_bytes and c.memory_working_set_bytes > 0.9 * c.memory_limit_bytes,
-        "no limits": lambda c: c.cpu_request_millicores and c.cpu_limit_millicores is None and c.memory_limit_bytes is None,
+        "no limits": lambda c: (c.cpu_request_millicores
+                                and c.cpu_limit_millicores is None and c.memory_limit_bytes is None),
     }
     for category, check in checks.items():
         assert any(check(c) for c in running), category
@@ -81,12 +84,14 @@ def test_cpu_counter_is_the_exact_integral_of_the_rate() -> None:
     pod = scenario.running_pods()[0]
     container = pod.containers[0]
     steps = [cpu_cores_at(scenario, pod, container, T0 + 60 * k) for k in range(10)]
-    increase = cpu_seconds_total_at(scenario, pod, container, T0 + 600) - cpu_seconds_total_at(scenario, pod, container, T0)
+    start = cpu_seconds_total_at(scenario, pod, container, T0)
+    increase = cpu_seconds_total_at(scenario, pod, container, T0 + 600) - start
     assert math.isclose(increase, 60 * sum(steps), rel_tol=1e-9)
-    midway = cpu_seconds_total_at(scenario, pod, container, T0 + 30) - cpu_seconds_total_at(scenario, pod, container, T0)
+    midway = cpu_seconds_total_at(scenario, pod, container, T0 + 30) - start
     assert math.isclose(midway, 30 * steps[0], rel_tol=1e-6)
     assert cpu_cores_at(scenario, pod, container, T0 + 59.9) == steps[0]  # piecewise constant per minute
-    assert all(0.7 * container.cpu_usage_millicores / 1000 <= s <= 1.3 * container.cpu_usage_millicores / 1000 for s in steps)
+    cores = container.cpu_usage_millicores / 1000
+    assert all(0.7 * cores <= s <= 1.3 * cores for s in steps)
 
 
 def test_usage_never_crosses_limits() -> None:

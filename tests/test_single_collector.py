@@ -90,7 +90,8 @@ def test_an_expired_lease_is_taken_over(tmp_path, cluster, clock):
 def test_a_racing_update_loses_with_conflict(tmp_path, cluster, clock):
     settings = lease_settings(tmp_path, cluster)
     create_lease(cluster, "collect-dead-pod", renewed_at=clock.now - 600)
-    with KubeClient(load_credentials(settings), settings) as first, KubeClient(load_credentials(settings), settings) as second:
+    credentials = load_credentials(settings)
+    with KubeClient(credentials, settings) as first, KubeClient(credentials, settings) as second:
         a = CollectorLease(first, "monitoring", "k8s-resource-monitor-collector", "pod-a", 60, clock)
         b = CollectorLease(second, "monitoring", "k8s-resource-monitor-collector", "pod-b", 60, clock)
         stale = first.get(LEASES, "monitoring", "k8s-resource-monitor-collector")

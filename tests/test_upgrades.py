@@ -17,7 +17,15 @@ from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
 from shared.store import connection as store
 from shared.store import schema
-from shared.store.connection import SCHEMA_VERSION, SchemaTooNew, StoreError, connect, schema_version
+from shared.store.connection import (
+    SCHEMA_VERSION,
+    DatabaseMissing,
+    SchemaTooNew,
+    StoreError,
+    connect,
+    database_uri,
+    schema_version,
+)
 from tests.conftest import FakeClock
 from tests.servers import function_server
 
@@ -32,7 +40,7 @@ def collected_database(settings: Settings, clock: FakeClock) -> int:
 
 
 def count_rows(path: Path, table: str) -> int:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = sqlite3.connect(database_uri(path, "ro"), uri=True)
     try:
         return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
     finally:
@@ -40,7 +48,7 @@ def count_rows(path: Path, table: str) -> int:
 
 
 def tables(path: Path) -> set[str]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = sqlite3.connect(database_uri(path, "ro"), uri=True)
     try:
         return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     finally:
@@ -196,3 +204,56 @@ def test_migrate_command_brings_an_old_database_to_the_current_schema(
     monkeypatch.setattr(store, "SCHEMA_VERSION", len(newer))
     assert main(["migrate"]) == 0
     assert f"schema version {len(newer)} (current {len(newer)})" in capsys.readouterr().out
+
+
+ODD_NAMES = ["k8s metrics?mode=rw.db", "k8s#metrics.db", "k8s%3Fmetrics%20.db", "a?b#c%41 d.db"]
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_a_database_path_with_uri_characters_opens_that_very_file(tmp_path: Path, name: str) -> None:
+    folder = tmp_path / "data ?#%25"
+    database = folder / name
+    conn = connect(database)
+    conn.execute("INSERT INTO nodes (name) VALUES ('node-1')")
+    conn.close()
+    assert database.is_file()
+
+    reader = connect(database, readonly=True)
+    try:
+        assert reader.execute("SELECT name FROM nodes").fetchall() == [("node-1",)]
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.execute("INSERT INTO nodes (name) VALUES ('node-2')")
+    finally:
+        reader.close()
+    assert sorted(p.name for p in folder.iterdir() if not p.name.endswith(("-wal", "-shm"))) == [name]
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_a_database_path_with_uri_characters_that_does_not_exist_is_named_when_read(tmp_path: Path, name: str) -> None:
+    database = tmp_path / name
+    with pytest.raises(DatabaseMissing) as missing:
+        connect(database, readonly=True)
+    assert str(missing.value) == f"database {database} does not exist yet (DATABASE_PATH); run a collection first"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_database_path_with_uri_characters_is_copied_before_a_migration(
+        tmp_path: Path, next_migration: int) -> None:
+    database = tmp_path / "odd ?#% dir" / "k8s?metrics#1%20.db"
+    with pytest.MonkeyPatch.context() as release_before:
+        release_before.setattr(store, "SCHEMA_VERSION", SCHEMA_VERSION)
+        release_before.setattr(store, "MIGRATIONS", schema.MIGRATIONS[:SCHEMA_VERSION])
+        conn = connect(database)
+        conn.execute("INSERT INTO nodes (name) VALUES ('node-1')")
+        conn.close()
+
+    connect(database).close()  # the upgraded release migrates it
+
+    [copy] = database.parent.glob(f"{glob_escape(database.name)}.pre-migration-v{SCHEMA_VERSION}-*.db")
+    assert count_rows(copy, "nodes") == 1
+    assert "upgrade_probe" in tables(database) and "upgrade_probe" not in tables(copy)
+
+
+def glob_escape(name: str) -> str:
+    import glob
+    return glob.escape(name)

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Send the test message; exit 1 when a wanted channel is not configured or its delivery failed."""
-    from shared.notify.delivery import RetryPolicy
+    from shared.notify.delivery import retry_policy
     from shared.notify.dispatch import send_one
     from shared.notify.routing import configured_channels
     from shared.store.connection import connect
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
               f"or SMTP_HOST with SMTP_FROM and SMTP_TO")
         return 1
     group = test_group(time.time())
-    policy = RetryPolicy.from_settings(settings)
+    policy = retry_policy(settings)
     conn = connect(settings.database_path)
     failed = 0
     try:

@@ -1,8 +1,10 @@
 """One collection run: read the cluster and its usage, store them, and say how it went.
 
 Partial failure is a result, not a crash: Prometheus down stores the Kubernetes data as a `partial`
-run; Kubernetes down or forbidden stores a `failed` run with the reason. Only one run at a time
-collects; a concurrent invocation records a `skipped` run and returns at once.
+run, and so does a missing permission on nodes, ReplicaSets or Jobs (pods are then stored under
+their immediate owner's name); Kubernetes down or pods forbidden stores a `failed` run with the
+reason. Only one run at a time collects; a concurrent invocation records a `skipped` run and returns
+at once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -84,11 +87,13 @@ def run_collection(
     request: CollectRequest | None = None,
     clock: Callable[[], float] = time.time,
     deadline: Deadline | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> CollectOutcome:
     """Collect once, unless another collector holds the lock or the Lease (then record a skipped run).
 
     The file lock beside the database guards one machine; in Kubernetes the Lease also guards
-    collectors on other nodes. `deadline` bounds the run (default: COLLECT_BUDGET_SECONDS from now).
+    collectors on other nodes. `deadline` bounds the run (default: COLLECT_BUDGET_SECONDS from now);
+    `sleep` is how the clients wait between retries (a test records the waits).
     """
     request = request or CollectRequest()
     deadline = deadline or Deadline(settings.collect_budget_seconds)
@@ -97,8 +102,8 @@ def run_collection(
             return _skipped(settings, trigger, clock, "another collection is running (file lock held)")
         namespace = lease_namespace(settings)
         if namespace is None:
-            return _collect(settings, trigger, request, clock, deadline=deadline)
-        return _collect_under_lease(settings, trigger, request, clock, namespace, deadline)
+            return _collect(settings, trigger, request, clock, deadline=deadline, sleep=sleep)
+        return _collect_under_lease(settings, trigger, request, clock, namespace, deadline, sleep)
 
 
 def lease_namespace(settings: Settings) -> str | None:
@@ -116,14 +121,14 @@ def lease_namespace(settings: Settings) -> str | None:
 
 def _collect_under_lease(
     settings: Settings, trigger: Trigger, request: CollectRequest, clock: Callable[[], float], namespace: str,
-    deadline: Deadline,
+    deadline: Deadline, sleep: Callable[[float], None],
 ) -> CollectOutcome:
     from shared.sources.lease import CollectorLease, LeaseKeeper
 
     started = clock()
     holder = settings.pod_name or socket.gethostname()
     try:
-        client = KubeClient(load_credentials(settings), settings)
+        client = KubeClient(load_credentials(settings), settings, sleep=sleep)
     except KubeError as exc:
         return _failed(settings, trigger, started, clock, f"Kubernetes: {exc}", exc.retriable)
     try:
@@ -138,7 +143,7 @@ def _collect_under_lease(
                             f"lease {namespace}/{settings.lease_name} is held by {lease.held_by}")
         try:
             with LeaseKeeper(lease) as keeper:
-                return _collect(settings, trigger, request, clock, lambda: keeper.lost, deadline)
+                return _collect(settings, trigger, request, clock, lambda: keeper.lost, deadline, sleep)
         finally:
             lease.release()
     finally:
@@ -180,7 +185,7 @@ def _scope_text(scope: tuple[str, ...] | None) -> str | None:
 
 
 def _run_record(trigger: Trigger, started: float, finished: float, status: str, settings: Settings,
-                **fields: str | int | float | None) -> RunRecord:
+                **fields: Any) -> RunRecord:
     """The `runs` row of this invocation: how it was triggered and how it ended."""
     return RunRecord(
         trigger=trigger.kind, started_at=started, finished_at=finished, status=status,
@@ -192,6 +197,7 @@ def _run_record(trigger: Trigger, started: float, finished: float, status: str, 
 def _collect(
     settings: Settings, trigger: Trigger, request: CollectRequest, clock: Callable[[], float],
     lease_lost: Callable[[], bool] = lambda: False, deadline: Deadline | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> CollectOutcome:
     """Read Kubernetes and Prometheus side by side, then store everything in one transaction.
 
@@ -208,11 +214,11 @@ def _collect(
     namespaces: Future[tuple[str, ...]] = Future()
     kube_stats = None
     with ThreadPoolExecutor(1, thread_name_prefix="prometheus") as pool:
-        usage_future = pool.submit(_read_usage, settings, started, deadline, namespaces, scope)
+        usage_future = pool.submit(_read_usage, settings, started, deadline, namespaces, scope, sleep)
         try:
             try:
                 credentials = load_credentials(settings)
-                with KubeClient(credentials, settings, deadline) as kube:
+                with KubeClient(credentials, settings, deadline, sleep) as kube:
                     kube_stats = kube.stats
                     inventory = read_inventory(kube, scope, settings.namespaces_exclude,
                                                settings.kube_page_size, deadline)
@@ -231,6 +237,7 @@ def _collect(
             if usage.budget_exceeded:
                 return _failed(settings, trigger, started, clock, f"Prometheus: {usage.errors[-1]}", False)
             errors = [f"Prometheus: {e}" for e in usage.errors]
+            errors += [f"Kubernetes workloads: {error}" for error in inventory.owners_errors]
             if inventory.nodes_error:
                 errors.append(f"Kubernetes nodes: {inventory.nodes_error}")
             if lease_lost():
@@ -250,8 +257,7 @@ def _collect(
                 run.database_seconds = round(time.perf_counter() - stored_at, 4)
                 conn.execute("UPDATE runs SET database_seconds = ? WHERE id = ?", (run.database_seconds, run.id))
             except sqlite3.Error as exc:  # rolled back: nothing of this run is stored
-                busy = "locked" in str(exc) or "busy" in str(exc)
-                return _failed(settings, trigger, started, clock, f"database: {exc}", busy)
+                return _failed(settings, trigger, started, clock, f"database: {exc}", is_busy(exc))
             log.info("collection %s: %d pods, %d containers", run.status, run.pods, run.containers,
                      extra={"run_id": run.id})
             return CollectOutcome(run)
@@ -261,16 +267,28 @@ def _collect(
             conn.close()
 
 
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    """Whether SQLite gave up waiting for another connection's lock: a retry later may get through.
+
+    Told by the error code (its primary code: the low byte of an extended one), never by its words.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _BUSY_CODES
+
+
 def _read_usage(
     settings: Settings, at: float, deadline: Deadline, namespaces: Future[tuple[str, ...]],
-    scope: tuple[str, ...] | None,
+    scope: tuple[str, ...] | None, sleep: Callable[[float], None],
 ) -> tuple[UsageResult, float, int]:
     """Usage of every container, the seconds it took and the number of queries sent."""
     from shared.sources.prometheus import PrometheusClient
     from shared.sources.usage import collect_usage
 
     started = time.perf_counter()
-    with PrometheusClient(settings, deadline) as prometheus:
+    with PrometheusClient(settings, deadline, sleep) as prometheus:
         try:
             usage = collect_usage(prometheus, settings, at, namespaces.result, scope)
         except BudgetExceeded as exc:

@@ -5,6 +5,8 @@ not a CloudEvent turns into a 502), 503 when a channel failed for a reason worth
 Alertmanager and the Broker retry 5xx), 500 when the failure is permanent (a wrong webhook URL), and
 4xx for input that will never work. A redelivered event is not sent twice: the whole event is
 claimed once, and on a retry after a partial failure the channels that already took it are skipped.
+A redelivery that arrives while the first delivery is still sending answers 503 (with Retry-After),
+not "done": that delivery may yet fail, and a sender told "done" stops retrying.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from shared.core.logs import log_context
 from shared.core.settings import Settings
+from shared.entry.delivery import RUNNING_STATUS, answer_headers
 from shared.entry.http import AnyAnswer, http_function, json_answer
 from shared.entry.triggers import BadRequest, is_cloudevent, parse_http_trigger
 from shared.notify.cloudevents import ALERT_EVENT_TYPES
@@ -29,7 +32,7 @@ from shared.notify.incoming import alertmanager_groups, event_groups
 from shared.notify.message import AlertGroup
 from shared.notify.routing import secret_text
 from shared.store.connection import connect
-from shared.store.idempotency import claim_event, finish_event, release_event
+from shared.store.idempotency import Claim, claim_event, finish_event, release_event
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,7 @@ def alert_notify(request: Any, settings: Settings) -> AnyAnswer:
     status, body = notify_from_http(request, settings)
     if body is None:
         return "", status
-    return json_answer(body, status)
+    return json_answer(body, status, answer_headers(body))
 
 
 def notify_from_http(
@@ -118,7 +121,12 @@ def _deliver(
     sleep: Callable[[float], None], rng: random.Random | None,
 ) -> tuple[int, dict | None]:
     now = clock()
-    if not _claim(conn, inbound, now):
+    claim = _claim(conn, inbound, now)
+    if claim is Claim.RUNNING:
+        log.info("redelivery of %s while an earlier delivery is still sending it: answered 503", inbound.key)
+        return 503, {"status": RUNNING_STATUS, "error": f"alerts {inbound.key} are still being sent by an earlier "
+                                                        f"delivery; retry later"}
+    if claim is Claim.DONE:
         log.info("duplicate delivery of %s: already handled", inbound.key)
         return 204, None
     since = now - inbound.retry_window_seconds if inbound.retry_window_seconds is not None else 0.0
@@ -139,17 +147,16 @@ def _deliver(
     return 204, None
 
 
-def _claim(conn: sqlite3.Connection, inbound: Inbound, now: float) -> bool:
+def _claim(conn: sqlite3.Connection, inbound: Inbound, now: float) -> Claim:
     """Claim the event; an Alertmanager key handled longer ago than its retry window is claimed anew."""
-    if claim_event(conn, FUNCTION, inbound.source, inbound.event_id, now):
-        return True
-    if inbound.retry_window_seconds is None:
-        return False
+    claim = claim_event(conn, FUNCTION, inbound.source, inbound.event_id, now)
+    if claim is not Claim.DONE or inbound.retry_window_seconds is None:
+        return claim
     row = conn.execute(
-        "SELECT received_at, outcome FROM processed_events WHERE function = ? AND source = ? AND event_id = ?",
+        "SELECT received_at FROM processed_events WHERE function = ? AND source = ? AND event_id = ?",
         (FUNCTION, inbound.source, inbound.event_id),
     ).fetchone()
-    if row is None or row[1] == "running" or row[0] > now - inbound.retry_window_seconds:
-        return False
+    if row is None or row[0] > now - inbound.retry_window_seconds:
+        return claim
     release_event(conn, FUNCTION, inbound.source, inbound.event_id)
     return claim_event(conn, FUNCTION, inbound.source, inbound.event_id, now)

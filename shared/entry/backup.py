@@ -3,7 +3,8 @@
 PingSource retries only on 404/413/425/429/502/503/504 and network errors: a failure worth retrying
 (the database busy) answers 503 and releases the event claim; a permanent one (no space left, a
 damaged database) answers 500 with the reason. A redelivered event id answers `duplicate` and
-backs nothing up; a request while another backup runs answers `skipped`.
+backs nothing up (503 `running` while its first delivery is still at work: that one may yet fail);
+a request while another backup runs answers `skipped`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import Any
 from shared.core.logs import log_context
 from shared.core.settings import Settings
 from shared.domain.trigger import Trigger
-from shared.entry.delivery import duplicate_answer, first_delivery, settle_delivery
+from shared.entry.delivery import answer_headers, first_delivery, redelivery_answer, settle_delivery
 from shared.entry.http import Answer, http_function, json_answer
 from shared.entry.triggers import PING_EVENT_TYPE, BadRequest, parse_http_trigger
 from shared.ops.backup import BackupOutcome, run_backup
+from shared.store.idempotency import Claim
 
 FUNCTION = "backup"
 ACCEPTED_EVENT_TYPES = frozenset({PING_EVENT_TYPE})
@@ -31,14 +33,15 @@ def backup(request: Any, settings: Settings) -> Answer:
     if trigger.data:
         raise BadRequest(f"backup takes no parameters; unknown field(s): {', '.join(sorted(trigger.data))}")
     body, status = backup_once(settings, trigger)
-    return json_answer(body, status)
+    return json_answer(body, status, answer_headers(body))
 
 
 def backup_once(settings: Settings, trigger: Trigger, clock: Callable[[], float] = time.time) -> tuple[dict, int]:
     """Back up once for `trigger` unless its event was already handled."""
     with log_context(event_id=trigger.event_id):
-        if not first_delivery(settings.database_path, FUNCTION, trigger, clock()):
-            return duplicate_answer(trigger), 200
+        claim = first_delivery(settings.database_path, FUNCTION, trigger, clock())
+        if claim is not Claim.TAKEN:
+            return redelivery_answer(trigger, claim)
         outcome = run_backup(settings, clock)
         settle_delivery(settings.database_path, FUNCTION, trigger, outcome.status, outcome.retriable)
     body = describe_outcome(outcome, settings)

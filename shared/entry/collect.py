@@ -2,7 +2,8 @@
 
 PingSource retries only on 404/413/425/429/502/503/504 and network errors, so a failure worth
 retrying answers 503 (and releases the event claim); a permanent one (a missing permission)
-answers 500 with the reason, which the sender does not retry.
+answers 500 with the reason, which the sender does not retry. A redelivered event answers 200
+`duplicate` once its run is done, and 503 `running` while the first delivery is still at work.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from shared.core.logs import log_context
 from shared.core.settings import Settings
 from shared.domain.collection import CollectRequest, parse_collect_request, run_collection
 from shared.domain.trigger import Trigger
-from shared.entry.delivery import duplicate_answer, first_delivery, settle_delivery
+from shared.entry.delivery import answer_headers, first_delivery, redelivery_answer, settle_delivery
 from shared.entry.http import Answer, http_function, json_answer
 from shared.entry.triggers import PING_EVENT_TYPE, parse_http_trigger
 from shared.notify.announce import announce_run
+from shared.store.idempotency import Claim
 from shared.store.retention import retention_after_collection
 
 FUNCTION = "collect"
@@ -31,27 +33,29 @@ def collect(request: Any, settings: Settings) -> Answer:
     """A CloudEvent or plain POST in; the run summary as JSON, non-2xx when it failed or was refused."""
     trigger = parse_http_trigger(request, ACCEPTED_EVENT_TYPES, settings.max_body_bytes)
     body, status = collect_once(settings, trigger, parse_collect_request(trigger.data))
-    return json_answer(body, status)
+    return json_answer(body, status, answer_headers(body))
 
 
 def collect_once(
     settings: Settings, trigger: Trigger, request: CollectRequest | None = None,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[dict, int]:
     """Run one collection for `trigger` unless its event was already handled.
 
     COLLECT_BUDGET_SECONDS bounds the whole invocation: the collection, then its alerts and the
-    retention pass in whatever time is left, so Knative's timeoutSeconds is never reached.
+    retention pass in whatever time is left, so Knative's timeoutSeconds is never reached. `sleep`
+    is how the collection waits between retries of its Kubernetes and Prometheus calls.
     """
     request = request or CollectRequest()
     request.scope(settings)  # a request outside NAMESPACES_INCLUDE is refused before anything is claimed
     deadline = Deadline(settings.collect_budget_seconds)
     with log_context(event_id=trigger.event_id):
-        if not first_delivery(settings.database_path, FUNCTION, trigger, clock(), create=True):
-            return duplicate_answer(trigger), 200
+        claim = first_delivery(settings.database_path, FUNCTION, trigger, clock(), create=True)
+        if claim is not Claim.TAKEN:
+            return redelivery_answer(trigger, claim)
         wall_started = time.perf_counter()
         try:
-            outcome = run_collection(settings, trigger, request, clock, deadline)
+            outcome = run_collection(settings, trigger, request, clock, deadline, sleep)
         except BaseException:
             settle_delivery(settings.database_path, FUNCTION, trigger, "failed", retriable=True)
             raise

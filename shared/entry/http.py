@@ -61,9 +61,9 @@ def app_settings(app: flask.Flask) -> Settings:
     return settings
 
 
-def json_answer(body: Any, status: int = 200) -> Answer:
-    """A JSON answer, secrets masked: errors quote URLs and paths that may carry them."""
-    return redact(json.dumps(body, default=str)), status, {"Content-Type": "application/json"}
+def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Answer:
+    """A JSON answer (with extra `headers`), secrets masked: errors quote URLs and paths that may carry them."""
+    return redact(json.dumps(body, default=str)), status, {"Content-Type": "application/json", **(headers or {})}
 
 
 def http_function(function_name: str, routes: Iterable[str] = ("/",)) -> Callable[[Handler], Callable[..., AnyAnswer]]:

@@ -25,7 +25,7 @@ class BadRequest(InvalidInput):
 def is_cloudevent(headers: Any) -> bool:
     """Whether `headers` mark a CloudEvent, in binary (`Ce-Specversion`) or structured content mode."""
     content_type = (headers.get("Content-Type") or "").lower()
-    return "ce-specversion" in {k.lower() for k in headers.keys()} or content_type.startswith(
+    return "ce-specversion" in map(str.lower, headers.keys()) or content_type.startswith(
         "application/cloudevents+json"
     )
 

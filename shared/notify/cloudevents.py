@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 
 from shared.core.deadline import Deadline
 from shared.core.settings import Settings
+from shared.core.timeutil import iso_utc
 from shared.domain.alerts.model import rfc3339
-from shared.notify.delivery import Attempt, RetryPolicy, post, request_timeout, with_retries
+from shared.notify.delivery import Attempt, post, request_timeout, retry_policy, with_retries
 from shared.notify.message import AlertGroup
 from shared.store.runs import RunRecord
 
@@ -78,10 +79,10 @@ def _chunks(alerts: list[dict], max_bytes: int) -> list[list[dict]]:
     return chunks
 
 
-def _event(event_type: str, data: dict, settings: Settings, now: float, **extensions: str):  # type: ignore[no-untyped-def]
+def _event(event_type: str, data: dict, settings: Settings, now: float, **extensions: str) -> CloudEvent:
     from cloudevents.http import CloudEvent
 
-    attributes = {"type": event_type, "source": SOURCE, "id": str(uuid.uuid4()), "time": rfc3339(now),
+    attributes = {"type": event_type, "source": SOURCE, "id": str(uuid.uuid4()), "time": iso_utc(now),
                   "datacontenttype": "application/json", **extensions, **settings.k_ce_overrides}
     return CloudEvent(attributes, data)
 
@@ -106,7 +107,7 @@ def emit(
 
     final = with_retries(
         lambda: post(sink, request_timeout(settings.notify_timeout_seconds, deadline), body=body, headers=headers),
-        RetryPolicy.from_settings(settings), record, sleep, rng, deadline)
+        retry_policy(settings), record, sleep, rng, deadline)
     if final.ok:
         log.info("sent %s (%s) to K_SINK", event["type"], event["id"])
     else:

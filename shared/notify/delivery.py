@@ -15,13 +15,14 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import requests
 
+from shared.core import retry
 from shared.core.deadline import Deadline
 from shared.core.logs import redact
+from shared.core.retry import RetryPolicy, retry_after_seconds
 from shared.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,23 +50,13 @@ class Attempt:
         return self.status == "sent"
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try: NOTIFY_MAX_ATTEMPTS, NOTIFY_BACKOFF_SECONDS, NOTIFY_MAX_BACKOFF_SECONDS."""
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """The policy NOTIFY_MAX_ATTEMPTS, NOTIFY_BACKOFF_SECONDS and NOTIFY_MAX_BACKOFF_SECONDS describe.
 
-    max_attempts: int
-    backoff_seconds: float
-    max_backoff_seconds: float
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RetryPolicy:
-        """The policy the NOTIFY_* settings describe."""
-        return cls(settings.notify_max_attempts, settings.notify_backoff_seconds, settings.notify_max_backoff_seconds)
-
-    def delay_seconds(self, attempt: int, rng: random.Random) -> float:
-        """Exponential backoff after failed attempt number `attempt`, half of it jittered."""
-        ceiling = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
-        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+    A `Retry-After` longer than NOTIFY_MAX_BACKOFF_SECONDS gives up at once: waiting it would hold the run.
+    """
+    return RetryPolicy(settings.notify_max_attempts, settings.notify_backoff_seconds,
+                       settings.notify_max_backoff_seconds)
 
 
 def with_retries(
@@ -83,33 +74,41 @@ def with_retries(
     past it (the retry is given up instead) and nothing is tried once it has passed; both are
     transient failures, as the next run may get through.
     """
-    rng = rng or random.Random()
     if deadline is not None and deadline.remaining() <= 0:
         return Attempt("failed", f"not tried: the time budget of {deadline.seconds:g}s is used up", transient=True)
-    number = 0
-    while True:
-        number += 1
-        try:
-            result = send()
-        except Exception as exc:  # a bug in a channel must not stop the others
-            log.exception("notification channel crashed")
-            result = Attempt("failed", redact(f"unexpected error: {type(exc).__name__}: {exc}"))
-        if result.status == "retry":
-            wait = result.retry_after_seconds
-            delay = wait if wait is not None else policy.delay_seconds(number, rng)
-            if wait is not None and wait > policy.max_backoff_seconds:
-                result = Attempt("failed", f"{result.error}; asked to retry after {wait:g}s, longer than "
-                                           f"NOTIFY_MAX_BACKOFF_SECONDS ({policy.max_backoff_seconds:g}s)",
-                                 transient=True)
-            elif number >= policy.max_attempts:
-                result = Attempt("failed", f"{result.error} (gave up after {number} attempts)", transient=True)
-            elif deadline is not None and delay >= deadline.remaining():
-                result = Attempt("failed", f"{result.error} (gave up after attempt {number}: the time budget "
-                                           f"of {deadline.seconds:g}s ends before the next)", transient=True)
-        record(number, result)
-        if result.status != "retry":
-            return result
-        sleep(delay)
+    tried = retry.with_retries(lambda: _attempt(send), _worth_retrying, policy, sleep=sleep, rng=rng,
+                               deadline=deadline, before_wait=lambda number, attempt, _: record(number, attempt))
+    final = _final(tried, policy, deadline)
+    record(tried.attempts, final)
+    return final
+
+
+def _attempt(send: Callable[[], Attempt]) -> Attempt:
+    """One call of `send`; a channel that crashes fails this attempt, not the caller."""
+    try:
+        return send()
+    except Exception as exc:  # a bug in a channel must not stop the others
+        log.exception("notification channel crashed")
+        return Attempt("failed", redact(f"unexpected error: {type(exc).__name__}: {exc}"))
+
+
+def _worth_retrying(attempt: Attempt) -> retry.TryAgain | None:
+    return retry.TryAgain(attempt.retry_after_seconds) if attempt.status == "retry" else None
+
+
+def _final(tried: retry.Tried[Attempt], policy: RetryPolicy, deadline: Deadline | None) -> Attempt:
+    """The last attempt, a `retry` turned into a transient `failed` that says why the retries stopped."""
+    last = tried.result
+    if tried.gave_up is retry.GaveUp.RETRY_AFTER:
+        return Attempt("failed", f"{last.error}; asked to retry after {tried.wait_seconds:g}s, longer than "
+                                 f"NOTIFY_MAX_BACKOFF_SECONDS ({policy.max_backoff_seconds:g}s)", transient=True)
+    if tried.gave_up is retry.GaveUp.ATTEMPTS:
+        return Attempt("failed", f"{last.error} (gave up after {tried.attempts} attempts)", transient=True)
+    if tried.gave_up is retry.GaveUp.DEADLINE:
+        budget = deadline.seconds if deadline is not None else None
+        return Attempt("failed", f"{last.error} (gave up after attempt {tried.attempts}: the time budget "
+                                 f"of {budget:g}s ends before the next)", transient=True)
+    return last
 
 
 def request_timeout(default_seconds: float, deadline: Deadline | None) -> float:
@@ -134,10 +133,10 @@ def post(
         return Attempt("retry", f"no answer within {timeout_seconds:g}s")
     except requests.RequestException as exc:
         return Attempt("retry", f"{type(exc).__name__}: {scrub(str(exc), url)}")
-    body = response.text.strip()
-    shown = scrub(body[:_BODY_CHARS], url)
+    answer = response.text.strip()
+    shown = scrub(answer[:_BODY_CHARS], url)
     if 200 <= response.status_code < 300:
-        if expect_body is not None and body != expect_body:
+        if expect_body is not None and answer != expect_body:
             return Attempt("failed", f"answered {response.status_code} with {shown!r} instead of {expect_body!r}")
         return Attempt("sent")
     error = f"answered {response.status_code}" + (f" {shown!r}" if shown else "")
@@ -146,20 +145,6 @@ def post(
     if 400 <= response.status_code < 500 and response.status_code not in RETRIED_CLIENT_STATUSES:
         return Attempt("failed", error)  # 400 invalid_payload, 403, 404 no_service, 410 channel archived
     return Attempt("retry", error)
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """`Retry-After` as seconds to wait: delta-seconds or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
 
 
 def scrub(text: str, url: str) -> str:

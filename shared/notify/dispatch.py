@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from shared.core.deadline import Deadline
 from shared.core.settings import Settings
-from shared.notify.delivery import Attempt, RetryPolicy, with_retries
+from shared.notify.delivery import Attempt, RetryPolicy, retry_policy, with_retries
 from shared.notify.message import AlertGroup
 from shared.notify.routing import Channel, configured_channels, route
 from shared.store.connection import transaction
@@ -65,7 +65,7 @@ def send_groups(
     pairs an earlier delivery of the same event got through, which are not sent twice. With a
     `deadline`, no request or retry wait goes past it."""
     channels = configured_channels(settings, clock, deadline)
-    policy = RetryPolicy.from_settings(settings)
+    policy = retry_policy(settings)
     prune_notifications(conn, clock() - settings.retention_hourly_days * 86_400)
     results = []
     for group in groups:

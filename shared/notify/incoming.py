@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -18,6 +18,7 @@ from shared.domain.errors import InvalidInput
 from shared.notify.message import AlertGroup, group_by_severity
 
 ALERTMANAGER_VERSION = "4"
+Model = TypeVar("Model", bound=BaseModel)
 _MAX_ALERTS = 10_000
 
 
@@ -97,7 +98,7 @@ def event_groups(data: dict) -> list[AlertGroup]:
     return group_by_severity(alert.to_alert() for alert in event.alerts)
 
 
-def _validate(model: type[BaseModel], body: dict, what: str):  # type: ignore[no-untyped-def]
+def _validate(model: type[Model], body: dict, what: str) -> Model:
     try:
         return model.model_validate(body)
     except ValidationError as exc:

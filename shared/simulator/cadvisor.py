@@ -8,7 +8,6 @@ CFS throttling series exist only for containers with a CPU limit.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -60,9 +59,14 @@ def cadvisor_series(scenario: Scenario, names: MetricNames = MetricNames()) -> l
         members = signals + [pause]
         labels = _labels(names, pod, "")
         key = series_key(scenario.seed, pod.namespace, pod.name, "")
-        series.append(Series(names.cpu_usage, labels, functools.partial(_cpu_seconds_total_at, members), key))
-        series.append(Series(names.memory_working_set, labels, functools.partial(_memory_bytes_at, members), key))
+        series.append(Series(names.cpu_usage, labels, _pod_total(members, Signal.cpu_seconds_total_at), key))
+        series.append(Series(names.memory_working_set, labels, _pod_total(members, Signal.memory_bytes_at), key))
     return series
+
+
+def _pod_total(members: list[Signal], value_at: Callable[[Signal, float], float]) -> Sampler:
+    """The pod cgroup's series: the sum of its containers' (and the pause container's) values."""
+    return lambda t: sum(value_at(member, t) for member in members)
 
 
 def _labels(names: MetricNames, pod: SimPod, container: str) -> dict[str, str]:
@@ -84,13 +88,3 @@ def _container_series(scenario: Scenario, pod: SimPod, container: str, behaviour
         series.append(Series(names.cpu_periods, labels, behaviour.cfs_periods_total_at, key))
         series.append(Series(names.cpu_throttled_periods, labels, behaviour.cfs_throttled_periods_total_at, key))
     return series
-
-
-def _cpu_seconds_total_at(members: list[Signal], t: float) -> float:
-    """The pod-level CPU counter: its containers' and the pause container's together."""
-    return sum(s.cpu_seconds_total_at(t) for s in members)
-
-
-def _memory_bytes_at(members: list[Signal], t: float) -> float:
-    """The pod-level working set: its containers' and the pause container's together."""
-    return sum(s.memory_bytes_at(t) for s in members)

@@ -35,7 +35,7 @@ class Collection:
 
     @classmethod
     def build(
-        cls, kind: str, api_version: str, entries: list[tuple[tuple[str, str], bytes | _DynamicPod]]
+        cls, kind: str, api_version: str, entries: list[tuple[tuple[str, str], bytes | _DynamicPod]],
     ) -> Collection:
         entries.sort(key=lambda entry: entry[0])
         keys = [key for key, _ in entries]
@@ -99,10 +99,8 @@ class Catalog:
         """The list body with items [offset, offset+limit) of the (namespaced) collection; when
         more remain, its metadata carries `continue_token(next_offset)` and the remaining count."""
         collection = self.collections[resource]
-        if namespace is None:
-            start, end = 0, len(collection.items)
-        else:
-            start, end = collection.namespace_ranges.get(namespace, (0, 0))
+        whole = (0, len(collection.items))
+        start, end = whole if namespace is None else collection.namespace_ranges.get(namespace, (0, 0))
         first = min(start + offset, end)
         last = min(end, first + limit) if limit > 0 else end
         metadata: dict[str, Any] = {"resourceVersion": str(resource_version)}

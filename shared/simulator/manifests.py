@@ -111,7 +111,7 @@ def _conditions(pod: SimPod) -> list[dict[str, Any]]:
                  "message": "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available:"
                             " 3 No preemption victims found for incoming pod."}]
     ready = "True" if pod.phase == "Running" else "False"
-    conditions: list[dict[str, str | None]] = [
+    conditions: list[dict[str, Any]] = [
         {"type": "PodReadyToStartContainers", "status": ready},
         {"type": "Initialized", "status": "True"},
         {"type": "Ready", "status": ready},
@@ -119,7 +119,7 @@ def _conditions(pod: SimPod) -> list[dict[str, Any]]:
         {"type": "PodScheduled", "status": "True"},
     ]
     for condition in conditions:
-        condition.update({"lastProbeTime": None, "lastTransitionTime": ready_at})
+        condition.update(lastProbeTime=None, lastTransitionTime=ready_at)
         if condition["status"] == "False":
             condition["reason"] = "PodCompleted"
     return conditions
@@ -151,8 +151,10 @@ def pod_object(scenario: Scenario, pod: SimPod, t: float, resource_version: int)
         "schedulerName": "default-scheduler", "priority": 0, "enableServiceLinks": True,
         "preemptionPolicy": "PreemptLowerPriority",
         "tolerations": [
-            {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
-            for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+            {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
+             "tolerationSeconds": 300},
+            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+             "tolerationSeconds": 300},
         ],
     }
     if pod.init_containers:
@@ -165,8 +167,8 @@ def pod_object(scenario: Scenario, pod: SimPod, t: float, resource_version: int)
         status.update(hostIP=node_ip, hostIPs=[{"ip": node_ip}], podIP=pod_ip, podIPs=[{"ip": pod_ip}],
                       startTime=timestamp(pod.created_seconds + 1))
         if pod.init_containers:
-            status["initContainerStatuses"] = [
-                _container_status(scenario, pod, c, t, True) for c in pod.init_containers]
+            status["initContainerStatuses"] = [_container_status(scenario, pod, c, t, True)
+                                               for c in pod.init_containers]
         status["containerStatuses"] = [_container_status(scenario, pod, c, t, False) for c in pod.containers]
     return {"metadata": metadata, "spec": spec, "status": status}
 
@@ -174,6 +176,8 @@ def pod_object(scenario: Scenario, pod: SimPod, t: float, resource_version: int)
 def node_object(scenario: Scenario, node: SimNode, index: int, resource_version: int) -> dict[str, Any]:
     cores = node.cpu_capacity_millicores // 1000
     address = _ip("10.0", index + 1)
+    heartbeat = {"lastHeartbeatTime": timestamp(scenario.epoch_seconds),
+                 "lastTransitionTime": timestamp(scenario.epoch_seconds - 86400)}
     return {
         "metadata": {
             "name": node.name, "uid": object_uid(scenario.seed, "Node", "", node.name),
@@ -194,18 +198,14 @@ def node_object(scenario: Scenario, node: SimNode, index: int, resource_version:
                             "memory": f"{node.memory_allocatable_bytes // 1024}Ki",
                             "pods": "110", "ephemeral-storage": "96625420948"},
             "conditions": [
-                {"type": kind, "status": "False", "reason": f"Kubelet{reason}", "message": message,
-                 "lastHeartbeatTime": timestamp(scenario.epoch_seconds),
-                 "lastTransitionTime": timestamp(scenario.epoch_seconds - 86400)}
+                {"type": kind, "status": "False", "reason": f"Kubelet{reason}", "message": message, **heartbeat}
                 for kind, reason, message in (
                     ("MemoryPressure", "HasSufficientMemory", "kubelet has sufficient memory available"),
                     ("DiskPressure", "HasNoDiskPressure", "kubelet has no disk pressure"),
                     ("PIDPressure", "HasSufficientPID", "kubelet has sufficient PID available"),
                 )
             ] + [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                  "message": "kubelet is posting ready status",
-                  "lastHeartbeatTime": timestamp(scenario.epoch_seconds),
-                  "lastTransitionTime": timestamp(scenario.epoch_seconds - 86400)}],
+                  "message": "kubelet is posting ready status", **heartbeat}],
             "addresses": [{"type": "InternalIP", "address": address}, {"type": "Hostname", "address": node.name}],
             "nodeInfo": {
                 "kubeletVersion": "v1.30.4", "kubeProxyVersion": "v1.30.4", "containerRuntimeVersion": "containerd://1.7.20",
@@ -250,8 +250,8 @@ def replicaset_object(scenario: Scenario, namespace: str, name: str, owner: tupl
         "metadata": {
             "name": name, "namespace": namespace, "uid": object_uid(scenario.seed, "ReplicaSet", namespace, name),
             "resourceVersion": str(resource_version), "generation": 1,
-            "creationTimestamp": timestamp(
-                template.created_seconds if template else scenario.epoch_seconds - 50 * 86400),
+            "creationTimestamp": timestamp(template.created_seconds if template
+                                           else scenario.epoch_seconds - 50 * 86400),
             "labels": labels, "annotations": {"deployment.kubernetes.io/desired-replicas": str(len(pods)),
                                                "deployment.kubernetes.io/max-replicas": str(len(pods) + 1),
                                                "deployment.kubernetes.io/revision": "2" if pods else "1"},

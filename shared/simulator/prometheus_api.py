@@ -52,7 +52,7 @@ class _Source:
         self._by_metric, self._drop_fraction, self._max_series = by_metric, drop_fraction, max_series
 
     def select(
-        self, metric: str, matchers: tuple[promql.Matcher, ...]
+        self, metric: str, matchers: tuple[promql.Matcher, ...],
     ) -> list[tuple[dict[str, str], Callable[[float], float | None]]]:
         candidates = self._by_metric.get(metric, [])
         if self._drop_fraction:
@@ -152,13 +152,13 @@ class PrometheusApiServer(LoopbackServer):
             result = []
         if isinstance(result, float):
             return _success({"resultType": "scalar", "result": [_timestamp(t_ms), _format(result)]})
-        if result and isinstance(result[0][1], list):
+        if result and isinstance(result[0][1], list):  # a bare range selector
             return _success({"resultType": "matrix", "result": [
                 {"metric": _sorted(labels), "values": [[_timestamp(ts), _format(v)] for ts, v in points]}
                 for labels, points in result]})
-        vector = cast(promql.Vector, result)
         return _success({"resultType": "vector", "result": [
-            {"metric": _sorted(labels), "value": [_timestamp(t_ms), _format(value)]} for labels, value in vector]})
+            {"metric": _sorted(labels), "value": [_timestamp(t_ms), _format(value)]}
+            for labels, value in cast(promql.Vector, result)]})
 
     def _range_query(self, params: dict[str, str]) -> Response:
         text = _query_text(params)
@@ -169,20 +169,21 @@ class PrometheusApiServer(LoopbackServer):
             raise _BadParameter('invalid parameter "end": end timestamp must not be before start time')
         if step_ms <= 0:
             raise _BadParameter('invalid parameter "step": zero or negative query resolution step widths are not '
-                                'accepted. Try a positive integer')
+                                "accepted. Try a positive integer")
         if (end_ms - start_ms) // step_ms + 1 > _MAX_POINTS:
-            raise _BadParameter("exceeded maximum resolution of 11,000 points per timeseries. "
-                                "Try decreasing the query resolution (?step=XX)")
+            raise _BadParameter("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the "
+                                "query resolution (?step=XX)")
         series: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
         try:
             node = promql.parse(text)
             if isinstance(node, promql.RangeOf):
-                raise _BadParameter(
-                    'invalid expression type "range vector" for range query, must be Scalar or instant Vector')
+                raise _BadParameter('invalid expression type "range vector" for range query, must be Scalar or '
+                                    "instant Vector")
             evaluator = self._evaluator()
             for ts in range(start_ms, end_ms + 1, step_ms):
                 result = evaluator.instant(node, ts)
-                vector = [({}, result)] if isinstance(result, float) else cast(promql.Vector, result)
+                # not a range: the answer is a scalar or a vector
+                vector: promql.Vector = [({}, result)] if isinstance(result, float) else cast(promql.Vector, result)
                 for labels, value in vector:
                     entry = series.setdefault(tuple(sorted(labels.items())), {"metric": _sorted(labels), "values": []})
                     entry["values"].append([_timestamp(ts), _format(value)])

@@ -58,7 +58,7 @@ class SeriesSource(Protocol):
     scrape_interval_ms: int
 
     def select(
-        self, metric: str, matchers: tuple[Matcher, ...]
+        self, metric: str, matchers: tuple[Matcher, ...],
     ) -> list[tuple[Labels, Callable[[float], float | None]]]: ...
 
 
@@ -338,7 +338,7 @@ def _range_function(function: str, points: list[tuple[int, float]], node: RangeO
 
 
 def _extrapolated_rate(
-    points: list[tuple[int, float]], range_start_ms: int, range_end_ms: int, is_rate: bool
+    points: list[tuple[int, float]], range_start_ms: int, range_end_ms: int, is_rate: bool,
 ) -> float | None:
     """Prometheus' extrapolatedRate for counters (functions.go, v2.42)."""
     if len(points) < 2:

@@ -238,7 +238,7 @@ def _nodes(rng: random.Random, count: int) -> tuple[SimNode, ...]:
 
 
 def _plan_workloads(
-    rng: random.Random, pod_count: int, node_count: int, namespaces: tuple[str, ...]
+    rng: random.Random, pod_count: int, node_count: int, namespaces: tuple[str, ...],
 ) -> list[_Workload]:
     daemonsets = [("kube-system", "kube-proxy"), ("monitoring", "node-exporter")][: 1 if pod_count < 100 else 2]
     rest = pod_count - len(daemonsets) * node_count
@@ -252,13 +252,14 @@ def _plan_workloads(
     quota["Deployment"] = rest - sum(quota.values())
     workloads = [_Workload("DaemonSet", ns, name, node_count) for ns, name in daemonsets]
     workloads[0].containers = [
-        _Slot(daemonsets[0][1], "registry.k8s.io/kube-proxy:v1.30.4", "no_limits", 100, None, 64 * _MiB, None)]
+        _Slot(daemonsets[0][1], "registry.k8s.io/kube-proxy:v1.30.4", "no_limits", 100, None, 64 * _MiB, None),
+    ]
     if len(workloads) > 1:
         workloads[1].containers = [
-            _Slot("node-exporter", "quay.io/prometheus/node-exporter:v1.8.2", "guaranteed",
-                  100, 100, 180 * _MiB, 180 * _MiB),
-            _Slot("kube-rbac-proxy", "quay.io/brancz/kube-rbac-proxy:v0.18.1", "guaranteed",
-                  10, 10, 20 * _MiB, 20 * _MiB),
+            _Slot("node-exporter", "quay.io/prometheus/node-exporter:v1.8.2", "guaranteed", 100, 100,
+                  180 * _MiB, 180 * _MiB),
+            _Slot("kube-rbac-proxy", "quay.io/brancz/kube-rbac-proxy:v0.18.1", "guaranteed", 10, 10,
+                  20 * _MiB, 20 * _MiB),
         ]
     app_namespaces = [ns for ns in namespaces if ns != "kube-system"]
     rng.shuffle(app_namespaces)

@@ -2,16 +2,18 @@
 
 Pods are read page by page and only the fields the monitor stores are kept, so memory stays flat on
 large clusters. Each pod is named after its top workload: Deployment through its ReplicaSet,
-CronJob through its Job, StatefulSet and DaemonSet directly, and the pod itself when bare.
+CronJob through its Job, StatefulSet and DaemonSet directly, and the pod itself when bare. Without
+RBAC to list ReplicaSets or Jobs (or nodes), the pods are still the run: they keep their immediate
+owner's name, and the inventory says why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shared.sources.kube import JOBS, NODES, PODS, REPLICASETS, KubeClient, KubeError, Resource
+from shared.sources.kube import JOBS, NODES, PODS, REPLICASETS, KubeClient, KubeError, KubeForbidden, Resource
 from shared.sources.quantity import QuantityError, cpu_millicores, memory_bytes
 
 if TYPE_CHECKING:
@@ -66,6 +68,7 @@ class Inventory:
     pods: list[PodRecord]
     nodes: list[NodeRecord]
     nodes_error: str | None = None
+    owners_errors: list[str] = field(default_factory=list)  # why some pods are named after their immediate owner
 
     @property
     def container_count(self) -> int:
@@ -142,8 +145,6 @@ def read_inventory(
     deadline: Deadline | None = None,
 ) -> Inventory:
     """Pods (paged), their owners and the nodes; `namespaces=None` means every namespace."""
-    from shared.sources.kube import KubeForbidden
-
     scopes: tuple[str | None, ...] = namespaces if namespaces else (None,)
     excluded = set(exclude)
     pods: dict[str, PodRecord] = {}
@@ -164,8 +165,15 @@ def read_inventory(
                     name = f"{item['metadata']['namespace']}/{item['metadata']['name']}"
                     raise KubeError(f"pod {name} has a resource quantity that cannot be read: {exc}") from None
                 pods[pod.uid] = pod
-    owners = _owner_map(client, REPLICASETS, scopes, page_size, pods.values(), "ReplicaSet")
-    owners.update(_owner_map(client, JOBS, scopes, page_size, pods.values(), "Job"))
+    owners: dict[tuple[str, str, str], tuple[str, str]] = {}
+    owners_errors = []
+    for resource, kind in ((REPLICASETS, "ReplicaSet"), (JOBS, "Job")):
+        try:
+            owners.update(_owner_map(client, resource, scopes, page_size, pods.values(), kind))
+        except KubeForbidden as exc:  # the pods are the run; their top workload is a detail
+            if exc.status != 403:  # 401: the credentials themselves were rejected
+                raise
+            owners_errors.append(f"pods owned by a {kind} are stored under its name: {exc}")
     for pod in pods.values():
         pod.workload_kind, pod.workload_name = _top_workload(pod, owners)
     try:
@@ -174,7 +182,7 @@ def read_inventory(
         nodes_error = None
     except KubeForbidden as exc:  # node capacity is a detail; the pods are the run
         nodes, nodes_error = [], str(exc)
-    return Inventory(list(pods.values()), nodes, nodes_error)
+    return Inventory(list(pods.values()), nodes, nodes_error, owners_errors)
 
 
 def _owner_map(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ import orjson
 import requests
 
 from shared.core.deadline import Deadline
+from shared.core.retry import GaveUp, RetryPolicy, TryAgain, retry_after_seconds, with_retries
 
 if TYPE_CHECKING:
     from shared.core.settings import Settings
@@ -25,14 +26,29 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class KubeError(Exception):
-    """A Kubernetes API call failed; `retriable` says whether trying again later may help."""
+BACKOFF_SECONDS = 0.2
+MAX_BACKOFF_SECONDS = 8.0
+MAX_RETRY_AFTER_SECONDS = 60.0
+"""The longest Retry-After waited for (API Priority and Fairness asks for a second or so); longer gives up."""
 
-    def __init__(self, message: str, status: int | None = None, reason: str = "", retriable: bool = False):
+
+class KubeError(Exception):
+    """A Kubernetes API call failed; `retriable` says whether trying again later may help.
+
+    `retry_after_seconds` is the wait a 429 or 503 asked for (its Retry-After), None when it asked none.
+    """
+
+    def __init__(self, message: str, status: int | None = None, reason: str = "", retriable: bool = False,
+                 retry_after_seconds: float | None = None):
         super().__init__(message)
         self.status = status
         self.reason = reason
         self.retriable = retriable
+        self.retry_after_seconds = retry_after_seconds
+
+
+class KubeCredentialsError(KubeError):
+    """The credentials could not be loaded (kubeconfig, context or service account): nothing was asked yet."""
 
 
 class KubeForbidden(KubeError):
@@ -91,7 +107,7 @@ class KubeCredentials:
 
     host: str
     verify: bool | str
-    cert: tuple[str, str] | None
+    cert: str | tuple[str, str] | None  # a client certificate file, or certificate and key files
     configuration: Any  # kubernetes.client.Configuration, asked for a fresh token per request
 
     def authorization(self) -> str | None:
@@ -102,8 +118,9 @@ class KubeCredentials:
 
 def load_credentials(settings: Settings) -> KubeCredentials:
     """In-cluster service account, else KUBECONFIG / KUBE_CONTEXT (or ~/.kube/config)."""
-    from kubernetes import config as kube_config  # heavy: imported only by functions that call Kubernetes
     from kubernetes.client import Configuration
+
+    from kubernetes import config as kube_config  # heavy: imported only by functions that call Kubernetes
 
     configuration = Configuration()
     try:
@@ -117,23 +134,30 @@ def load_credentials(settings: Settings) -> KubeCredentials:
             )
     except (kube_config.ConfigException, OSError, TypeError) as exc:
         where = settings.kubeconfig or "~/.kube/config"
-        raise KubeError(
+        raise KubeCredentialsError(
             f"cannot load Kubernetes credentials (KUBECONFIG={where}, KUBE_CONTEXT="
             f"{settings.kube_context or 'current'}): {exc}"
         ) from None
     verify: bool | str = configuration.ssl_ca_cert or bool(configuration.verify_ssl)
-    cert = (configuration.cert_file, configuration.key_file) if configuration.cert_file else None
+    cert: str | tuple[str, str] | None = configuration.cert_file or None
+    if configuration.cert_file and configuration.key_file:
+        cert = (configuration.cert_file, configuration.key_file)
     return KubeCredentials(configuration.host.rstrip("/"), verify, cert, configuration)
 
 
 class KubeClient:
     """JSON over HTTP to the API server with a timeout on every request and bounded retries."""
 
-    def __init__(self, credentials: KubeCredentials, settings: Settings, deadline: Deadline | None = None):
+    def __init__(
+        self, credentials: KubeCredentials, settings: Settings, deadline: Deadline | None = None,
+        sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
+    ):
         self._credentials = credentials
         self._timeout = settings.kube_timeout_seconds
-        self._max_retries = settings.kube_max_retries
+        self._retry_policy = RetryPolicy(settings.kube_max_retries + 1, BACKOFF_SECONDS, MAX_BACKOFF_SECONDS,
+                                         MAX_RETRY_AFTER_SECONDS)
         self._deadline = deadline or Deadline(None)
+        self._sleep, self._rng = sleep, rng
         self._session = requests.Session()
         self._session.verify = credentials.verify
         self._session.cert = credentials.cert
@@ -170,22 +194,27 @@ class KubeClient:
         url = self._credentials.host + resource.path(namespace, name)
         scope = f" in namespace {namespace}" if namespace else ""
         what = f"{verb} {resource.plural}{scope}"
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def attempt() -> dict | KubeError:
             try:
                 return self._send(method, url, resource, verb, params, body)
             except KubeError as exc:
-                wait = getattr(exc, "retry_after", None)
-                if not exc.retriable or attempt > self._max_retries:
-                    if exc.retriable:
-                        exc.args = (f"{what} failed after {attempt} attempts: {exc}",)
-                    raise
-                delay = wait if wait is not None else min(8.0, 0.2 * 2 ** (attempt - 1)) * (0.5 + random.random())
-                if delay >= self._deadline.remaining():
-                    raise
-                log.warning("retrying %s in %.1fs: %s", what, delay, exc)
-                time.sleep(delay)
+                return exc
+
+        def log_retry(number: int, error: dict | KubeError, seconds: float) -> None:
+            log.warning("retrying %s in %.1fs: %s", what, seconds, error)
+
+        tried = with_retries(attempt, _worth_retrying, self._retry_policy, sleep=self._sleep, rng=self._rng,
+                             deadline=self._deadline, before_wait=log_retry)
+        if not isinstance(tried.result, KubeError):
+            return tried.result
+        error = tried.result
+        if tried.gave_up is GaveUp.ATTEMPTS:
+            error.args = (f"{what} failed after {tried.attempts} attempts: {error}",)
+        elif tried.gave_up is GaveUp.RETRY_AFTER:
+            error.args = (f"{what} failed: the API server asked to retry after {tried.wait_seconds:g}s, longer than "
+                          f"{self._retry_policy.retry_after_limit_seconds:g}s: {error}",)
+        raise error
 
     def _send(self, method: str, url: str, resource: Resource, verb: str,
               params: dict[str, str | int] | None, body: dict | None) -> dict:
@@ -266,15 +295,16 @@ def _api_error(response: requests.Response, content: bytes, verb: str, resource:
         return KubeConflict(message or "conflict", status, reason)
     if status == 404:
         return KubeNotFound(message or "not found", status, reason)
-    error = KubeError(f"Kubernetes API answered {status} to {verb} {resource.plural}: {message or reason}",
-                      status, reason, retriable=status == 429 or status >= 500)
-    retry_after = response.headers.get("Retry-After")
-    if status == 429 and retry_after:
-        try:
-            error.retry_after = min(float(retry_after), 60.0)  # type: ignore[attr-defined]
-        except ValueError:
-            pass
-    return error
+    retry_after = retry_after_seconds(response.headers.get("Retry-After")) if status in (429, 503) else None
+    return KubeError(f"Kubernetes API answered {status} to {verb} {resource.plural}: {message or reason}",
+                     status, reason, retriable=status == 429 or status >= 500, retry_after_seconds=retry_after)
+
+
+def _worth_retrying(result: dict | KubeError) -> TryAgain | None:
+    """A retriable error asks for another try, after its Retry-After if it gave one."""
+    if isinstance(result, KubeError) and result.retriable:
+        return TryAgain(result.retry_after_seconds)
+    return None
 
 
 def _short(exc: Exception) -> str:

@@ -1,12 +1,16 @@
 """A Prometheus HTTP API client for instant queries, with a timeout and a response size bound.
 
 Errors say which kind they are, because the collector reacts differently: a query that is too big
-for one answer is split by namespace; an unreachable server makes the run `partial`.
+for one answer is split by namespace; an unreachable server makes the run `partial`. An answer that
+says "not now" (429, 502, 503, 504: overloaded, restarting, a proxy's gateway error) is not "too
+big": the same query is asked once more after a backoff (or the wait its Retry-After asks for), and
+if the server still refuses it is unavailable.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,14 +18,19 @@ import orjson
 import requests
 
 from shared.core.deadline import Deadline
+from shared.core.retry import RetryPolicy, TryAgain, retry_after_seconds, with_retries
 
 if TYPE_CHECKING:
     from shared.core.settings import Settings
 
 Sample = tuple[dict[str, str], float]
 
-# Answers that mean "this query is too big or too heavy right now": split it by namespace.
-_SPLIT_STATUSES = {413, 414, 422, 503}
+# Answers that say the query is too big (a proxy's 413/414, Prometheus' 422 "too many samples"): split it.
+TOO_LARGE_STATUSES = frozenset({413, 414, 422})
+# Answers that say "not now": asked again, the same way.
+UNAVAILABLE_STATUSES = frozenset({429, 502, 503, 504})
+RETRY_POLICY = RetryPolicy(max_attempts=2, backoff_seconds=1.0, max_backoff_seconds=1.0, max_retry_after_seconds=10.0)
+"""One more try after a second or so (or a Retry-After up to 10 s): a restart or a burst passes, an outage does not."""
 
 
 class PrometheusError(Exception):
@@ -47,11 +56,13 @@ class PrometheusStats:
 class PrometheusClient:
     """Instant queries against `PROMETHEUS_URL`, each under the configured timeout."""
 
-    def __init__(self, settings: Settings, deadline: Deadline | None = None):
+    def __init__(self, settings: Settings, deadline: Deadline | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
         self._url = settings.prometheus_url
         self._timeout = settings.prometheus_timeout_seconds
         self._max_bytes = settings.prometheus_max_response_bytes
         self._deadline = deadline or Deadline(None)
+        self._sleep = sleep
         self._session = requests.Session()
         if settings.prometheus_bearer_token is not None:
             token = settings.prometheus_bearer_token.get_secret_value()
@@ -89,6 +100,17 @@ class PrometheusClient:
         return self._get_json("/api/v1/status/buildinfo", {}).get("data") or {}
 
     def _get_json(self, path: str, params: dict[str, str]) -> dict:
+        """The answer's JSON; an answer that says "not now" is asked for once more before giving up."""
+        tried = with_retries(lambda: self._answer(path, params), _worth_retrying, RETRY_POLICY, sleep=self._sleep,
+                             deadline=self._deadline)
+        answer = tried.result
+        if isinstance(answer, NotNow):
+            raise PrometheusUnavailable(f"Prometheus answered {answer.status} ({tried.attempts} "
+                                        f"attempt{'s' if tried.attempts > 1 else ''}): {answer.error}")
+        return answer
+
+    def _answer(self, path: str, params: dict[str, str]) -> dict | NotNow:
+        """One request: the JSON of a successful answer, NotNow, or the PrometheusError that says what failed."""
         timeout = self._deadline.timeout(self._timeout)
         started = time.perf_counter()
         self.stats.queries += 1
@@ -106,8 +128,11 @@ class PrometheusClient:
             raise PrometheusUnavailable(f"Prometheus at {self._url} unreachable: {type(exc).__name__}") from None
         finally:
             self.stats.seconds += time.perf_counter() - started
-        if response.status_code in _SPLIT_STATUSES:
+        if response.status_code in TOO_LARGE_STATUSES:
             raise QueryTooLarge(f"Prometheus answered {response.status_code}: {_error_text(body)}")
+        if response.status_code in UNAVAILABLE_STATUSES:
+            return NotNow(response.status_code, _error_text(body),
+                          retry_after_seconds(response.headers.get("Retry-After")))
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -117,6 +142,19 @@ class PrometheusClient:
         if response.status_code >= 300 or data.get("status") != "success":
             raise PrometheusError(f"Prometheus answered {response.status_code}: {_error_text(body)}")
         return data
+
+
+@dataclass(frozen=True)
+class NotNow:
+    """An answer that asks to come back later: its status, error text and Retry-After."""
+
+    status: int
+    error: str
+    retry_after_seconds: float | None
+
+
+def _worth_retrying(answer: dict | NotNow) -> TryAgain | None:
+    return TryAgain(answer.retry_after_seconds) if isinstance(answer, NotNow) else None
 
 
 def _read_bounded(response: requests.Response, max_bytes: int) -> bytes:

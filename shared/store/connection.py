@@ -38,6 +38,19 @@ class SchemaOutdated(StoreError):
     """The file needs migrations that a read-only opener may not run."""
 
 
+class DatabaseMissing(StoreError):
+    """A read-only opener found no database file (no collection has run yet)."""
+
+
+def database_uri(path: Path, mode: str) -> str:
+    """The SQLite URI of the file at `path`, opened in `mode` (`ro`, `rw` or `rwc`).
+
+    The path is made absolute and percent-encoded, so `?`, `#`, `%` and spaces stay part of the file
+    name instead of starting the query, the fragment or an escape (`f"file:{path}"` gets all three wrong).
+    """
+    return f"{Path(path).absolute().as_uri()}?mode={mode}"
+
+
 def connect(path: Path, *, readonly: bool = False, migrate: bool = True) -> sqlite3.Connection:
     """Open the database, creating and migrating it unless `readonly`.
 
@@ -81,12 +94,12 @@ def _open(path: Path, readonly: bool) -> sqlite3.Connection:
     try:
         if readonly:
             if not path.exists():
-                raise StoreError(f"database {path} does not exist yet (DATABASE_PATH); run a collection first")
-            return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                raise DatabaseMissing(f"database {path} does not exist yet (DATABASE_PATH); run a collection first")
+            return sqlite3.connect(database_uri(path, "ro"), uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
                                    isolation_level=None, check_same_thread=False)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                               check_same_thread=False)
+        return sqlite3.connect(database_uri(path, "rwc"), uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                               isolation_level=None, check_same_thread=False)
     except OSError as exc:
         raise StoreError(f"cannot create the folder of database {path} (DATABASE_PATH): {exc.strerror}") from None
     except sqlite3.Error as exc:
@@ -125,7 +138,7 @@ def keep_pre_migration_copy(conn: sqlite3.Connection, now: float) -> Path | None
     database = Path(conn.execute("PRAGMA database_list").fetchone()[2])
     partial = database.with_name(f".{database.name}.pre-migration-{os.getpid()}.partial")
     try:
-        target = sqlite3.connect(partial, isolation_level=None)
+        target = sqlite3.connect(database_uri(partial, "rwc"), uri=True, isolation_level=None)
         try:
             conn.backup(target)
             target.execute("PRAGMA journal_mode = DELETE")
@@ -165,3 +178,4 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
