@@ -29,7 +29,9 @@ from pathlib import Path
 
 from shared.core.settings import load_settings
 from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS, day_floor
-from shared.domain.report import build_report, parse_report_query, report_json
+from shared.domain.report.build import build_report
+from shared.domain.report.output import report_json
+from shared.domain.report.query import parse_report_query
 from shared.store import histograms as usage_histogram
 from shared.store import window_usage
 from shared.store.connection import connect, transaction

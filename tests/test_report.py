@@ -14,8 +14,10 @@ import pytest
 from shared.cli import main as cli_main
 from shared.core.settings import Settings, load_settings
 from shared.domain.errors import InvalidInput
-from shared.domain.report import NO_DATA, build_report, parse_report_query, report_csv, report_json
-from shared.domain.summary import summarize
+from shared.domain.report.build import NO_DATA, build_report
+from shared.domain.report.output import report_csv, report_json
+from shared.domain.report.query import parse_report_query
+from shared.domain.report.summary import summarize
 from shared.entry.report import report_answer
 from shared.store.connection import connect
 from shared.store.window_usage import parse_window
@@ -74,7 +76,8 @@ def test_recommendations_equal_hand_computed_values(db: tuple[sqlite3.Connection
 
     assert tiny_row["recommended_cpu_request_millicores"] == 10  # p95 is 3m: the floor
     assert tiny_row["recommended_memory_request_bytes"] == 16 * MiB  # 5Mi + 15% is below the floor
-    assert tiny_row["reasons"]["recommended_cpu_request_millicores"] == "floor of 10m: p95 of 20 samples over 1.7h is 3m"
+    assert tiny_row["reasons"]["recommended_cpu_request_millicores"] == \
+        "floor of 10m: p95 of 20 samples over 1.7h is 3m"
 
     assert young_row["recommended_cpu_request_millicores"] is None
     assert young_row["recommended_memory_request_bytes"] is None
@@ -142,7 +145,8 @@ def test_risk_flags_say_what_is_wrong(db: tuple[sqlite3.Connection, Settings]) -
     assert flags["oom"] == {"oom_killed": "OOM-killed: last termination reason OOMKilled (kept by Kubernetes until "
                                           "the next restart, so it may be older), restart count 4"}
     assert flags["oom-event"] == {"oom_killed": "OOM-killed: 12 OOM events in the window"}
-    assert flags["throttled"] == {"cpu_throttled": "throttled in up to 40% of CPU periods (ALERT_CPU_THROTTLED_RATIO 25%)"}
+    assert flags["throttled"] == {
+        "cpu_throttled": "throttled in up to 40% of CPU periods (ALERT_CPU_THROTTLED_RATIO 25%)"}
     assert flags["near"] == {"memory_near_limit": "peak working set 470Mi is 92% of its 512Mi limit "
                                                   "(ALERT_MEMORY_NEAR_LIMIT_RATIO 90%)"}
     assert flags["besteffort"] == {"no_requests": "no CPU or memory request: the scheduler reserves nothing",

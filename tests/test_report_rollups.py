@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from shared.core.settings import Settings, load_settings
-from shared.domain.report import build_report, parse_report_query, report_json
+from shared.domain.report.build import build_report
+from shared.domain.report.output import report_json
+from shared.domain.report.query import parse_report_query
 from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
 from shared.store.connection import connect
@@ -254,7 +256,8 @@ def test_hourly_rollups_give_the_numbers_of_the_raw_samples(tmp_path: Path, monk
     # at half past an hour), as from raw samples and day rows.
     conn, settings = build(tmp_path / "db")
     expected, _ = expected_figures(conn)
-    monkeypatch.setattr("shared.store.retention.fold_samples", lambda *args: FoldResult(complete=False))  # out of budget
+    # out of budget:
+    monkeypatch.setattr("shared.store.retention.fold_samples", lambda *args: FoldResult(complete=False))
     apply_retention(settings, clock=lambda: NOW)  # hours older than a day: rolled up, raw samples deleted
     monkeypatch.undo()
     rolled = report(conn, settings)

@@ -15,16 +15,10 @@ import time
 from shared.cli import cli_settings
 from shared.core.timeutil import utc_minute
 from shared.domain.errors import InvalidInput
-from shared.domain.report import (
-    NO_DATA,
-    SORTS,
-    ContainerReport,
-    Report,
-    build_report,
-    parse_report_query,
-    report_csv,
-    report_json,
-)
+from shared.domain.report.build import NO_DATA, Report, build_report
+from shared.domain.report.explained import ExplainedContainer
+from shared.domain.report.output import report_csv, report_json
+from shared.domain.report.query import SORTS, parse_report_query
 from shared.domain.rightsizing import format_bytes, format_cores, format_span
 
 DEFAULT_LIMITS = {"table": "30", "json": "100", "csv": "all"}
@@ -103,7 +97,7 @@ def render_table(report: Report) -> str:
     return "\n".join(lines)
 
 
-def _row(c: ContainerReport) -> str:
+def _row(c: ExplainedContainer) -> str:
     r = c.recommendation
     flags = "".join(FLAG_LETTERS[f.flag] for f in c.flags)
     cpu_rec = "?" if r.cpu_request_millicores is None else _cpu(r.cpu_request_millicores)

@@ -113,6 +113,7 @@ class ContainerWindowUsage:
     oom_killed_samples: int = 0  # samples whose last termination reason was OOMKilled
     cpu_histogram: int = 0  # from rollups (shared/store/histograms.py)
     cpu_values: list[int] = field(default_factory=list)  # from raw samples
+    _percentiles: dict[float, float | None] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def cpu_percentile_exact(self) -> bool:
@@ -120,13 +121,20 @@ class ContainerWindowUsage:
         return self.cpu_histogram == 0
 
     def cpu_percentile_millicores(self, percent: float) -> float | None:
-        """The CPU usage at `percent` (0 to 100), in millicores; None without samples."""
-        if self.cpu_percentile_exact:
-            return usage_histogram.nearest_rank(sorted(self.cpu_values), percent)
-        return usage_histogram.percentile(self.cpu_histogram + usage_histogram.pack_values(self.cpu_values), percent)
+        """The CPU usage at `percent` (0 to 100), in millicores; None without samples. Kept once computed:
+        sorting by it and explaining a row both ask."""
+        if percent not in self._percentiles:
+            if self.cpu_percentile_exact:
+                value = usage_histogram.nearest_rank(sorted(self.cpu_values), percent)
+            else:
+                value = usage_histogram.percentile(
+                    self.cpu_histogram + usage_histogram.pack_values(self.cpu_values), percent)
+            self._percentiles[percent] = value
+        return self._percentiles[percent]
 
     def add(self, piece: dict) -> None:
         """Add one source's figures (a dict with the day-row names) to this container's."""
+        self._percentiles.clear()
         if self.last_ts is None or piece["last_ts"] >= self.last_ts:
             for name in daily_rollups.LATEST:
                 setattr(self, name, piece[name])
