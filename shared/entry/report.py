@@ -20,6 +20,7 @@ from shared.domain.report.query import parse_report_query
 from shared.entry.http import Answer, http_function, json_answer
 from shared.entry.triggers import BadRequest
 from shared.store.connection import StoreError, connect
+from shared.store.snapshot import read_snapshot
 
 DEFAULT_LIMITS: dict[str, int | None] = {"json": 100, "csv": None, "html": 25}
 PATHS = ("", "/report")
@@ -46,9 +47,10 @@ def report_answer(request: Any, settings: Settings, clock: Callable[[], float] =
     except StoreError as exc:
         return json_answer({"error": str(exc)}, 503)
     try:
-        report = build_report(conn, query, settings, now)
-        if fmt == "html":
-            return _page(conn, report, params, settings), 200, {"Content-Type": "text/html; charset=utf-8"}
+        with read_snapshot(conn):  # the figures and the charts of one committed state
+            report = build_report(conn, query, settings, now)
+            if fmt == "html":
+                return _page(conn, report, params, settings), 200, {"Content-Type": "text/html; charset=utf-8"}
     finally:
         conn.close()
     if fmt == "csv":

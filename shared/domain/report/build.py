@@ -13,6 +13,7 @@ from shared.domain.report.explained import ExplainedContainer, explain
 from shared.domain.report.figures import Totals, container_figures
 from shared.domain.report.query import SORTS, ReportQuery
 from shared.domain.rightsizing import RightsizingPolicy
+from shared.store.snapshot import read_snapshot
 from shared.store.window_usage import read_window_usage
 
 NO_DATA = "no collection succeeded in this window: run one (`k8s-monitor collect`), or see `k8s-monitor health`"
@@ -35,9 +36,11 @@ class Report:
 
 
 def build_report(conn: sqlite3.Connection, query: ReportQuery, settings: Settings, now: float | None = None) -> Report:
-    """Every selected container's line, the totals, then the order and limit of the query."""
+    """Every selected container's line, the totals, then the order and limit of the query. Its reads are
+    one snapshot (or part of the caller's, who reads more of the same state)."""
     generated_at = time.time() if now is None else now
-    usage = read_window_usage(conn, query.window, query.selection)
+    with read_snapshot(conn):
+        usage = read_window_usage(conn, query.window, query.selection)
     span = usage.span_seconds
     policy = RightsizingPolicy.from_settings(settings)
     rows = [container_figures(c, span, settings) for c in usage.containers]

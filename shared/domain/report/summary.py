@@ -16,6 +16,7 @@ from shared.core.settings import Settings
 from shared.domain.report.build import build_report
 from shared.domain.report.figures import ContainerFigures
 from shared.domain.report.query import parse_report_query
+from shared.store.snapshot import read_snapshot
 
 
 @dataclass(frozen=True)
@@ -58,16 +59,18 @@ class Summary:
 
 
 def summarize(conn: sqlite3.Connection, settings: Settings, top: int = 5, now: float | None = None) -> Summary | None:
-    """The summary of the default report; None before the first successful run."""
-    counts = conn.execute(
-        "SELECT COUNT(*), MAX(id) FROM runs WHERE status IN ('ok', 'partial')").fetchone()
-    if not counts[0]:
-        return None
+    """The summary of the default report; None before the first successful run. One snapshot: the
+    cluster's size is that of the newest run the report counted."""
     now = time.time() if now is None else now
-    report = build_report(conn, parse_report_query({"limit": "all"}, settings, now), settings, now)
-    pods, containers = conn.execute(
-        "SELECT COUNT(DISTINCT pod_id), COUNT(*) FROM samples WHERE run_id = ? AND phase = 'Running'",
-        (counts[1],)).fetchone()
+    with read_snapshot(conn):
+        counts = conn.execute(
+            "SELECT COUNT(*), MAX(id) FROM runs WHERE status IN ('ok', 'partial')").fetchone()
+        if not counts[0]:
+            return None
+        report = build_report(conn, parse_report_query({"limit": "all"}, settings, now), settings, now)
+        pods, containers = conn.execute(
+            "SELECT COUNT(DISTINCT pod_id), COUNT(*) FROM samples WHERE run_id = ? AND phase = 'Running'",
+            (counts[1],)).fetchone()
     fits = [(_fit(c), c) for c in report.containers]
     over = [fit for fit, c in fits if (c.cpu_idle_millicores or 0) > 0]
     under = sorted((fit for fit, _ in fits if fit.pressure > 1), key=lambda fit: -fit.pressure)
