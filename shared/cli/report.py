@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 def render_table(report: Report) -> str:
     """The report for an 80-column terminal: totals, then one line per container."""
     q, w, t = report.query, report.query.window, report.cluster
-    data = f"{format_span(report.span_seconds)} of data" if report.span_seconds else "no data"
+    data = f"{format_span(report.covered_seconds)} of data" if report.covered_seconds else "no data"
     lines = [
         f"Report over {w.label}: {utc_minute(w.start)} to {utc_minute(w.end)} UTC ({data})",
         f"Cluster, on average: CPU requested {format_cores(t.cpu_requested_millicores)}, used "
@@ -85,7 +85,7 @@ def render_table(report: Report) -> str:
         f"{'NAMESPACE/WORKLOAD/CONTAINER':<{NAME_WIDTH}}{'req':>6}{'p95':>6}{'rec':>6}{'idle':>6}"
         f"{'req':>7}{'peak':>7}{'rec':>7} FLAGS",
     ]
-    empty = "(no samples match these filters in this window)" if report.span_seconds else textwrap.fill(NO_DATA, 80)
+    empty = "(no samples match these filters in this window)" if report.covered_seconds else textwrap.fill(NO_DATA, 80)
     lines += [_row(c) for c in report.containers] or [empty]
     lines += [
         "",

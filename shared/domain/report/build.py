@@ -25,7 +25,7 @@ class Report:
 
     query: ReportQuery
     generated_at: float
-    span_seconds: int  # the part of the window with data; 0: none (NO_DATA)
+    covered_seconds: int  # the time the window's successful runs covered; 0: none (NO_DATA)
     policy: RightsizingPolicy
     sources: list[tuple[str, int, int]]
     cluster: Totals
@@ -41,9 +41,9 @@ def build_report(conn: sqlite3.Connection, query: ReportQuery, settings: Setting
     generated_at = time.time() if now is None else now
     with read_snapshot(conn):
         usage = read_window_usage(conn, query.window, query.selection)
-    span = usage.span_seconds
+    covered = usage.covered
     policy = RightsizingPolicy.from_settings(settings)
-    rows = [container_figures(c, span, settings) for c in usage.containers]
+    rows = [container_figures(c, covered.seconds_for(c.identity.namespace), settings) for c in usage.containers]
     cluster = Totals()
     namespaces: dict[str, Totals] = {}
     workloads: dict[str, Totals] = {}
@@ -53,7 +53,8 @@ def build_report(conn: sqlite3.Connection, query: ReportQuery, settings: Setting
         workloads.setdefault(row.workload, Totals()).add(row)
     key = SORTS[query.sort][0]
     rows.sort(key=lambda c: (key(c), c.name_key))
-    listed = [explain(row, span, settings, policy) for row in (rows if query.limit is None else rows[:query.limit])]
+    listed = [explain(row, covered.seconds_for(row.namespace), policy)
+              for row in (rows if query.limit is None else rows[:query.limit])]
     listed_workloads = {c.workload: workloads[c.workload] for c in listed}
-    return Report(query, generated_at, span, policy, usage.sources, cluster, dict(sorted(namespaces.items())),
-                  listed_workloads, listed, len(rows))
+    return Report(query, generated_at, covered.seconds, policy, usage.sources, cluster,
+                  dict(sorted(namespaces.items())), listed_workloads, listed, len(rows))

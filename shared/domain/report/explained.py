@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from shared.core.settings import Settings
 from shared.core.timeutil import utc_minute
 from shared.domain.report.figures import ContainerFigures
 from shared.domain.rightsizing import (
@@ -33,26 +32,27 @@ class ExplainedContainer(ContainerFigures):
     reasons: dict[str, str]
 
 
-def explain(row: ContainerFigures, span_seconds: int, settings: Settings,
-            policy: RightsizingPolicy) -> ExplainedContainer:
-    """The row with its recommendation and the reason behind every figure."""
+def explain(row: ContainerFigures, covered_seconds: int, policy: RightsizingPolicy) -> ExplainedContainer:
+    """The row with its recommendation and the reason behind every figure; `covered_seconds` is the
+    time the row's averages over time are over."""
     c = row.usage
     recommendation = recommend(
-        UsageEvidence(span_seconds, row.cpu_samples, c.cpu_percentile_millicores(policy.cpu_percentile),
+        UsageEvidence(covered_seconds, row.cpu_samples, c.cpu_percentile_millicores(policy.cpu_percentile),
                       c.cpu_percentile_exact, row.memory_samples, c.memory_working_set_max_bytes),
         policy)
     figures: dict[str, Any] = {f.name: getattr(row, f.name) for f in fields(row)}
     return ExplainedContainer(**figures, recommendation=recommendation,
-                              reasons=_reasons(row, recommendation, settings.collect_interval_seconds, span_seconds))
+                              reasons=_reasons(row, recommendation, covered_seconds))
 
 
-def _reasons(row: ContainerFigures, recommendation: Recommendation, interval: int, span: int) -> dict[str, str]:
-    c, over = row.usage, format_span(span)
+def _reasons(row: ContainerFigures, recommendation: Recommendation, covered: int) -> dict[str, str]:
+    c, over = row.usage, format_span(covered)
     cpu_n, memory_n = row.cpu_samples, row.memory_samples
     newest = f"{utc_minute(c.last_ts)} UTC" if c.last_ts is not None else "-"
     reasons = {
         "requests_and_limits": f"of the newest sample ({newest})",
-        "pods_avg": f"{cpu_n} samples x {interval}s (COLLECT_INTERVAL_SECONDS) / {over}",
+        "pods_avg": f"{format_span(c.cpu_usage_pod_seconds)} of pod time ({cpu_n} samples) / {over} covered by "
+                    f"collections",
         "cpu_usage_avg_millicores": f"average of {cpu_n} samples over {over}, per pod",
         "cpu_usage_p95_millicores": f"p95 of {cpu_n} samples over {over}, per pod"
                                     + ("" if c.cpu_percentile_exact else
@@ -67,8 +67,8 @@ def _reasons(row: ContainerFigures, recommendation: Recommendation, interval: in
         reasons["cpu_idle_millicores"] = (
             f"request {format_millicores(row.cpu_requested_avg_millicores / row.pods_avg)} - "
             f"use {format_millicores(row.cpu_usage_avg_millicores)} on average, x {row.pods_avg:.2f} pods")
-    if row.memory_idle_bytes is not None and memory_n:
-        pods = memory_n * interval / span
+    if row.memory_idle_bytes is not None and c.memory_working_set_pod_seconds and covered:
+        pods = c.memory_working_set_pod_seconds / covered
         reasons["memory_idle_bytes"] = (
             f"request {format_bytes(row.memory_requested_avg_bytes / pods)} - "
             f"use {format_bytes(row.memory_working_set_avg_bytes)} on average, x {pods:.2f} pods")

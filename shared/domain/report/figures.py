@@ -3,6 +3,10 @@
 Per container: requests and limits (the newest), CPU usage (average, percentile, peak) and memory
 working set (average, peak) per pod, and what every pod together requested and used on average
 over the window, with the idle part (request minus use). Totals add up their containers.
+
+Averages over time are over the time the window's successful runs covered (each run its own
+window_seconds; shared/store/covered_time.py): a pause in collection or a failed run neither lowers
+nor raises them, and the same window gives the same figures whenever the report is asked.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ class ContainerFigures:
     memory_limit_bytes: int | None
     cpu_usage_avg_millicores: float | None
     cpu_usage_max_millicores: int | None
-    cpu_requested_avg_millicores: float  # every pod together, averaged over the window
+    cpu_requested_avg_millicores: float  # every pod together, averaged over the covered time
     cpu_used_avg_millicores: float
     cpu_idle_millicores: float | None
     memory_working_set_avg_bytes: float | None
@@ -98,26 +102,28 @@ class Totals:
             self.flags[flag.flag] = self.flags.get(flag.flag, 0) + 1
 
 
-def container_figures(c: ContainerWindowUsage, span_seconds: int, settings: Settings) -> ContainerFigures:
-    """One container's figures and risk flags (averages over time divide by `span_seconds`)."""
-    interval = settings.collect_interval_seconds
+def container_figures(c: ContainerWindowUsage, covered_seconds: int, settings: Settings) -> ContainerFigures:
+    """One container's figures and risk flags; averages over time divide by `covered_seconds`, the
+    time the runs collecting its namespace covered."""
     ident = c.identity
     cpu_n, memory_n = c.cpu_usage_samples, c.memory_working_set_samples
-    cpu_requested = c.cpu_requested_sum_millicores * interval / span_seconds
-    cpu_used = c.cpu_usage_sum_millicores * interval / span_seconds
-    memory_requested = c.memory_requested_sum_bytes * interval / span_seconds
-    memory_used = c.memory_working_set_sum_bytes * interval / span_seconds
+    cpu_requested = _per_second(c.cpu_requested_millicore_seconds, covered_seconds)
+    cpu_used = _per_second(c.cpu_usage_millicore_seconds, covered_seconds)
+    memory_requested = _per_second(c.memory_requested_byte_seconds, covered_seconds)
+    memory_used = _per_second(c.memory_working_set_byte_seconds, covered_seconds)
+    cpu_pod_seconds, memory_pod_seconds = c.cpu_usage_pod_seconds, c.memory_working_set_pod_seconds
     row = ContainerFigures(
         usage=c, namespace=ident.namespace, workload_kind=ident.workload_kind, workload_name=ident.workload_name,
         container=ident.container, cpu_samples=cpu_n, memory_samples=memory_n,
-        pods_avg=cpu_n * interval / span_seconds if cpu_n else None,
+        pods_avg=_per_second(cpu_pod_seconds, covered_seconds) if cpu_n else None,
         cpu_request_millicores=c.cpu_request_millicores, cpu_limit_millicores=c.cpu_limit_millicores,
         memory_request_bytes=c.memory_request_bytes, memory_limit_bytes=c.memory_limit_bytes,
-        cpu_usage_avg_millicores=c.cpu_usage_sum_millicores / cpu_n if cpu_n else None,
+        cpu_usage_avg_millicores=c.cpu_usage_millicore_seconds / cpu_pod_seconds if cpu_pod_seconds else None,
         cpu_usage_max_millicores=c.cpu_usage_max_millicores,
         cpu_requested_avg_millicores=cpu_requested, cpu_used_avg_millicores=cpu_used,
         cpu_idle_millicores=max(0.0, cpu_requested - cpu_used) if cpu_n else None,
-        memory_working_set_avg_bytes=c.memory_working_set_sum_bytes / memory_n if memory_n else None,
+        memory_working_set_avg_bytes=(c.memory_working_set_byte_seconds / memory_pod_seconds
+                                      if memory_pod_seconds else None),
         memory_working_set_max_bytes=c.memory_working_set_max_bytes,
         memory_requested_avg_bytes=memory_requested, memory_used_avg_bytes=memory_used,
         memory_idle_bytes=max(0.0, memory_requested - memory_used) if memory_n else None,
@@ -126,3 +132,8 @@ def container_figures(c: ContainerWindowUsage, span_seconds: int, settings: Sett
     )
     row.flags = risk_flags(row, settings)
     return row
+
+
+def _per_second(value_seconds: float, covered_seconds: int) -> float:
+    """A sum over time (value x seconds) as its average over the covered time; 0 without any."""
+    return value_seconds / covered_seconds if covered_seconds else 0.0

@@ -74,7 +74,7 @@ def report_json(report: Report) -> dict:
     return {
         "generated_at": iso_utc(report.generated_at),
         "window": {"label": w.label, "start": iso_utc(w.start), "end": iso_utc(w.end),
-                   "span_seconds": report.span_seconds,
+                   "span_seconds": report.covered_seconds,
                    "sources": [{"source": source, "start": iso_utc(start), "end": iso_utc(end)}
                                for source, start, end in report.sources]},
         "filters": {"namespace": q.namespace, "workload": q.workload, "sort": q.sort, "limit": q.limit},
