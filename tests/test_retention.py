@@ -9,7 +9,6 @@ import shutil
 import time
 from collections import defaultdict
 
-from benchmarks.synthetic import store_synthetic_run, synthetic_inventory
 from shared.cli import main
 from shared.core.settings import Settings
 from shared.domain.trigger import Trigger
@@ -22,6 +21,7 @@ from shared.store.histograms import MAX_RELATIVE_ERROR, from_blob, percentile
 from shared.store.retention import RetentionResult, apply_retention, cutoffs
 from shared.store.runs import RunRecord, store_collection
 from tests.conftest import make_settings
+from tests.synthetic_history import store_synthetic_run, synthetic_inventory
 
 HOUR, DAY = 3600, 86_400
 

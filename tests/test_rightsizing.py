@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from benchmarks.synthetic import store_synthetic_run, synthetic_inventory
 from shared.cli import main
 from shared.core.settings import load_settings
 from shared.domain.rightsizing import (
@@ -18,6 +17,7 @@ from shared.domain.rightsizing import (
 )
 from shared.ops.backup import list_backups
 from shared.store.connection import connect
+from tests.synthetic_history import store_synthetic_run, synthetic_inventory
 
 MiB = 1024**2
 WEEK = 7 * 86_400

@@ -9,11 +9,11 @@ committed (a second demo over the same minutes, a clock stepped back, two runs i
 Rows hold the day's sums (also weighted by the window each sample's run covered), maxima and CPU
 histogram (shared/store/histograms.py), and each sum again with every earlier day of the container
 added (`*_cumulative`): a report over any run of days reads the first and last row of each
-container for every sum and the percentile, and scans the rows in between for the maxima only. A run whose samples belong to a day that already has later rows (a
-late run) is merged into its day's row, and its sums are added to the running totals of every
-later row of the same container, so every difference of running totals stays the sum of the days
-in between. The time the folded runs covered is added to `daily_coverage` in the same transaction
-(shared/store/covered_time.py).
+container for every sum and the percentile, and scans the rows in between for the maxima only. A
+run whose samples belong to a day that already has later rows (a late run) is merged into its
+day's row, and its sums are added to the running totals of every later row of the same container,
+so every difference of running totals stays the sum of the days in between. The time the folded
+runs covered is added to `daily_coverage` in the same transaction (shared/store/covered_time.py).
 
 Day rows hold the samples with ts >= `folded_from` (the hourly watermark when folding first ran: the
 samples before it were already rolled up into hours, and the report reads those from the hourly

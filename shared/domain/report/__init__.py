@@ -6,8 +6,14 @@
 - explained.py: a listed container with its recommendation (shared/domain/rightsizing.py) and the
   reason behind every figure;
 - build.py: the Report, from the window's usage (shared/store/window_usage.py);
-- output.py: JSON and CSV; page.py and charts.py: the HTML page (templates/) with SVG charts;
+- output.py: JSON and CSV;
+- page.py, charts.py, templating.py: the HTML page with SVG charts, rendered from templates/ by
+  autoescaping Jinja2;
 - summary.py: the demo's one-screen summary of the default report.
+
+Averages over time are over the time the window's successful runs covered
+(shared/store/covered_time.py), and a report reads one snapshot of the database
+(shared/store/snapshot.py).
 
 The terminal table is `k8s-monitor report`'s (shared/cli/report.py).
 """
