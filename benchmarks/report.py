@@ -29,10 +29,13 @@ from pathlib import Path
 
 from shared.core.settings import load_settings
 from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS, day_floor
-from shared.domain.report import build_report, parse_report_query, report_json
+from shared.domain.report.build import build_report
+from shared.domain.report.output import report_json
+from shared.domain.report.query import parse_report_query
 from shared.store import histograms as usage_histogram
 from shared.store import window_usage
 from shared.store.connection import connect, transaction
+from shared.store.covered_time import record_hours
 from shared.store.daily_rollups import COLUMNS as DAY_COLUMNS
 from shared.store.daily_rollups import CUMULATIVE, SUMS, fold_samples
 from shared.store.retention import ROLLUP_COLUMNS
@@ -177,11 +180,22 @@ def _write_hourly(conn, profiles: list[Profile], start: int, end: int) -> None: 
                     "memory_working_set_sum_bytes": memory_sum, "memory_working_set_max_bytes": memory_max,
                     "memory_requested_sum_bytes": m * p.memory_request, "cpu_throttled_ratio_max": 0.0,
                     "restart_count_max": 0, "oom_events_sum": 0, "oom_killed_samples": 0,
+                    **_weighted(n, cpu_sum, p.cpu_request, m, memory_sum, p.memory_request),
                 }
                 yield tuple(row[name] for name in ROLLUP_COLUMNS)
     with transaction(conn):
         conn.executemany(f"INSERT INTO hourly_rollups ({', '.join(ROLLUP_COLUMNS)})"
                          f" VALUES ({', '.join('?' * len(ROLLUP_COLUMNS))})", rows())
+        record_hours(conn, start, end)
+
+
+def _weighted(cpu_n: int, cpu_sum: int, cpu_request: int, memory_n: int, memory_sum: int, memory_request: int) -> dict:
+    """The sums weighted by the window of the samples' runs (every run covers INTERVAL)."""
+    return {"cpu_usage_pod_seconds": cpu_n * INTERVAL, "cpu_usage_millicore_seconds": cpu_sum * INTERVAL,
+            "cpu_requested_millicore_seconds": cpu_n * cpu_request * INTERVAL,
+            "memory_working_set_pod_seconds": memory_n * INTERVAL,
+            "memory_working_set_byte_seconds": memory_sum * INTERVAL,
+            "memory_requested_byte_seconds": memory_n * memory_request * INTERVAL}
 
 
 def _write_old_days(conn, profiles: list[Profile], start: int, raw_from: int) -> None:  # type: ignore[no-untyped-def]
@@ -197,13 +211,15 @@ def _write_old_days(conn, profiles: list[Profile], start: int, raw_from: int) ->
                 "container_id": c + 1, "day": day, "last_ts": times[-1],
                 "cpu_request_millicores": p.cpu_request, "cpu_limit_millicores": 2 * p.cpu_request,
                 "memory_request_bytes": p.memory_request, "memory_limit_bytes": 2 * p.memory_request,
-                "cpu_usage_max_millicores": int(max(values) * 1.3), "memory_working_set_max_bytes": int(max(memory) * 1.05),
+                "cpu_usage_max_millicores": int(max(values) * 1.3),
+                "memory_working_set_max_bytes": int(max(memory) * 1.05),
                 "cpu_throttled_ratio_max": 0.0, "restart_count_max": 0,
                 "samples": n, "cpu_usage_samples": n, "cpu_usage_sum_millicores": sum(values),
                 "cpu_requested_sum_millicores": n * p.cpu_request, "memory_working_set_samples": n,
                 "memory_working_set_sum_bytes": sum(memory), "memory_requested_sum_bytes": n * p.memory_request,
                 "oom_events_sum": 0, "oom_killed_samples": 0,
                 "cpu_usage_histogram": usage_histogram.pack_values(values),
+                **_weighted(n, sum(values), p.cpu_request, n, sum(memory), p.memory_request),
             }
             for name in (*SUMS, "cpu_usage_histogram"):
                 cumulative[f"{name}_cumulative"] += row[name]
@@ -212,9 +228,10 @@ def _write_old_days(conn, profiles: list[Profile], start: int, raw_from: int) ->
             row["cpu_usage_histogram_cumulative"] = usage_histogram.to_blob(row["cpu_usage_histogram_cumulative"])
             rows.append(tuple(row[name] for name in DAY_COLUMNS))
     with transaction(conn):
-        conn.executemany(f"INSERT INTO daily_rollups ({', '.join(DAY_COLUMNS)}) VALUES ({', '.join('?' * len(DAY_COLUMNS))})",
-                         rows)
+        conn.executemany(f"INSERT INTO daily_rollups ({', '.join(DAY_COLUMNS)})"
+                         f" VALUES ({', '.join('?' * len(DAY_COLUMNS))})", rows)
         # the folds that wrote those rows started at the oldest day; no run with raw samples is folded yet
+        # (nor the time of the older runs: the first fold adds it to their days)
         conn.execute("INSERT INTO daily_rollup_progress (id, folded_from, folded_run_id) VALUES (1, ?, 0)", (start,))
 
 
@@ -281,7 +298,8 @@ def run(path: Path, args: argparse.Namespace) -> None:
     window_usage.RAW_WINDOW_MAX_SAMPLES = 10**9
     median, best, listed, size, sources = time_report(path, now, {"window": "6d"}, 1)
     conn = connect(path, readonly=True)
-    samples = conn.execute("SELECT COUNT(*) FROM samples WHERE ts >= ?", (day_floor(now) - 6 * DAY_SECONDS,)).fetchone()[0]
+    samples = conn.execute("SELECT COUNT(*) FROM samples WHERE ts >= ?",
+                           (day_floor(now) - 6 * DAY_SECONDS,)).fetchone()[0]
     conn.close()
     print(f"{'window 6d read raw (' + format(samples, ',') + ' samples)':<44}{median:>7.0f}ms{best:>7.0f}ms"
           f"{listed:>8}{size / 1024:>8.0f}KiB  {sources}", flush=True)

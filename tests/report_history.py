@@ -35,9 +35,12 @@ class Sample:
 @dataclass
 class History:
     """Writes workloads, containers, pods, runs and samples; one run per distinct timestamp, unless
-    `start_run` begins another at a timestamp already used (two collections in one second)."""
+    `start_run` begins another at a timestamp already used (two collections in one second). Runs
+    cover `window_seconds` each (the collection interval when they ran)."""
 
     conn: sqlite3.Connection
+    window_seconds: int = 300
+    namespaces: str | None = None  # the runs' scope (comma-separated); None: every namespace
     _runs: dict[int, int] = field(default_factory=dict)
     _pods: dict[tuple[int, str], int] = field(default_factory=dict)
 
@@ -46,7 +49,8 @@ class History:
                           (namespace, kind, workload))
         workload_id = self.conn.execute("SELECT id FROM workloads WHERE namespace = ? AND kind = ? AND name = ?",
                                         (namespace, kind, workload)).fetchone()[0]
-        self.conn.execute("INSERT OR IGNORE INTO containers (workload_id, name) VALUES (?, ?)", (workload_id, container))
+        self.conn.execute("INSERT OR IGNORE INTO containers (workload_id, name) VALUES (?, ?)",
+                          (workload_id, container))
         return self.conn.execute("SELECT id FROM containers WHERE workload_id = ? AND name = ?",
                                  (workload_id, container)).fetchone()[0]
 
@@ -65,9 +69,14 @@ class History:
     def start_run(self, ts: int) -> int:
         """A new run at `ts`: the samples added at `ts` from now on are its."""
         self._runs[ts] = self.conn.execute(
-            "INSERT INTO runs (trigger, started_at, finished_at, status, window_seconds)"
-            " VALUES ('cli', ?, ?, 'ok', 300)", (ts, ts + 1)).lastrowid
+            "INSERT INTO runs (trigger, started_at, finished_at, status, window_seconds, namespaces)"
+            " VALUES ('cli', ?, ?, 'ok', ?, ?)", (ts, ts + 1, self.window_seconds, self.namespaces)).lastrowid
         return self._runs[ts]
+
+    def failed_run(self, ts: int) -> None:
+        """A run at `ts` that stored nothing (Kubernetes refused it)."""
+        self.conn.execute("INSERT INTO runs (trigger, started_at, finished_at, status, window_seconds, error)"
+                          " VALUES ('cli', ?, ?, 'failed', ?, 'pods is forbidden')", (ts, ts + 1, self.window_seconds))
 
     def _run(self, ts: int) -> int:
         return self._runs[ts] if ts in self._runs else self.start_run(ts)
@@ -86,20 +95,23 @@ class History:
 NAMESPACES = ("shop", "payments", "batch")
 
 
-def random_history(history: History, now: int, hours: int, seed: int = 3, every_phase: bool = True) -> None:
-    """A few workloads with 1-3 pods over `hours` up to `now`, one sample per 5 minutes per pod, with
-    what real clusters have: missing usage, a request change, a throttled and an OOM-killed container,
-    and (when `every_phase`) Pending and Succeeded pods whose usage must not count."""
+def random_history(history: History, now: int, hours: int, seed: int = 3, every_phase: bool = True,
+                   interval_seconds: int = 300) -> None:
+    """A few workloads with 1-3 pods over `hours` up to `now`, one sample per `interval_seconds` per pod,
+    with what real clusters have: missing usage, a request change, a throttled and an OOM-killed
+    container, and (when `every_phase`) Pending and Succeeded pods whose usage must not count."""
     import random
 
     rng = random.Random(seed)
     containers = []
     for n, namespace in enumerate(NAMESPACES):
-        for name, kind, container, pods in ((f"api-{n}", "Deployment", "app", 3), (f"api-{n}", "Deployment", "proxy", 3),
+        for name, kind, container, pods in ((f"api-{n}", "Deployment", "app", 3),
+                                            (f"api-{n}", "Deployment", "proxy", 3),
                                             (f"db-{n}", "StatefulSet", "db", 1)):
             containers.append((history.container(namespace, kind, name, container), pods, rng.uniform(20, 900)))
-    for step in range(hours * 12):
-        ts = now - step * 300
+    history.window_seconds = interval_seconds
+    for step in range(hours * 3600 // interval_seconds):
+        ts = now - step * interval_seconds
         for index, (container_id, pods, base) in enumerate(containers):
             for pod in range(pods):
                 cpu = int(base * rng.uniform(0.2, 1.6))
@@ -108,7 +120,7 @@ def random_history(history: History, now: int, hours: int, seed: int = 3, every_
                     cpu_usage_avg_millicores=cpu, cpu_usage_max_millicores=int(cpu * rng.uniform(1, 1.8)),
                     memory_working_set_avg_bytes=memory, memory_working_set_max_bytes=int(memory * 1.1),
                     # changed at half past an hour: that hour's rollup holds both requests
-                    cpu_request_millicores=int(base) if step <= hours * 6 + 6 else int(base * 2),
+                    cpu_request_millicores=int(base) if now - ts <= hours * 1800 + 1800 else int(base * 2),
                     cpu_limit_millicores=None if index % 4 == 1 else int(base * 3),
                     memory_request_bytes=None if index == 8 else int(base * MiB),
                     memory_limit_bytes=int(base * MiB * 1.05), pod=f"pod-{pod}",
@@ -126,17 +138,28 @@ def random_history(history: History, now: int, hours: int, seed: int = 3, every_
                 history.add(container_id, ts, sample)
 
 
-def reference_report(conn: sqlite3.Connection, start: int, end: int, span_seconds: int,
-                     interval_seconds: int = 300) -> dict[tuple[str, str, str], dict]:
-    """The report's per-container figures computed independently, in plain Python over the raw rows."""
+def covered_seconds(conn: sqlite3.Connection, start: int, end: int) -> int:
+    """The seconds the successful runs started in [start, end) cover: what averages over time divide by."""
+    return conn.execute("SELECT COALESCE(SUM(window_seconds), 0) FROM runs WHERE status IN ('ok', 'partial')"
+                        " AND started_at >= ? AND started_at < ?", (start, end)).fetchone()[0]
+
+
+def reference_report(conn: sqlite3.Connection, start: int, end: int) -> dict[tuple[str, str, str], dict]:
+    """The report's per-container figures computed independently, in plain Python over the raw rows.
+
+    Each sample stands for the window its run covers (runs.window_seconds): averages over time are
+    sums of value x window over the seconds the window's runs covered, averages per pod are
+    weighted by the same windows."""
     import math
 
+    covered = covered_seconds(conn, start, end)
     rows = conn.execute(
         "SELECT w.namespace, w.name, c.name, s.ts, s.phase, s.cpu_request_millicores, s.cpu_limit_millicores,"
         " s.memory_request_bytes, s.memory_limit_bytes, s.cpu_usage_avg_millicores, s.cpu_usage_max_millicores,"
         " s.memory_working_set_avg_bytes, s.memory_working_set_max_bytes, s.cpu_throttled_ratio,"
-        " s.last_termination_reason FROM samples s JOIN containers c ON c.id = s.container_id"
-        " JOIN workloads w ON w.id = c.workload_id WHERE s.ts >= ? AND s.ts < ? ORDER BY s.ts", (start, end))
+        " s.last_termination_reason, r.window_seconds FROM samples s JOIN containers c ON c.id = s.container_id"
+        " JOIN workloads w ON w.id = c.workload_id JOIN runs r ON r.id = s.run_id"
+        " WHERE s.ts >= ? AND s.ts < ? ORDER BY s.ts", (start, end))
     grouped: dict[tuple[str, str, str], list[tuple]] = {}
     for row in rows:
         grouped.setdefault(row[:3], []).append(row[3:])
@@ -147,19 +170,23 @@ def reference_report(conn: sqlite3.Connection, start: int, end: int, span_second
         memory = [s for s in running if s[8] is not None]
         cpu_values = sorted(s[6] for s in cpu)
         newest = samples[-1]
-        requested_cpu = sum(s[2] or 0 for s in cpu) * interval_seconds / span_seconds
-        used_cpu = sum(s[6] for s in cpu) * interval_seconds / span_seconds
-        requested_memory = sum(s[4] or 0 for s in memory) * interval_seconds / span_seconds
-        used_memory = sum(s[8] for s in memory) * interval_seconds / span_seconds
+        cpu_seconds, memory_seconds = sum(s[12] for s in cpu), sum(s[12] for s in memory)
+        requested_cpu = sum((s[2] or 0) * s[12] for s in cpu) / covered
+        used_cpu = sum(s[6] * s[12] for s in cpu) / covered
+        requested_memory = sum((s[4] or 0) * s[12] for s in memory) / covered
+        used_memory = sum(s[8] * s[12] for s in memory) / covered
         result[key] = {
             "cpu_samples": len(cpu), "memory_samples": len(memory),
             "cpu_request_millicores": newest[2], "cpu_limit_millicores": newest[3],
             "memory_request_bytes": newest[4], "memory_limit_bytes": newest[5],
-            "cpu_usage_avg_millicores": sum(cpu_values) / len(cpu_values) if cpu_values else None,
+            "pods_avg": cpu_seconds / covered if cpu else None,
+            "cpu_requested_avg_millicores": requested_cpu, "cpu_used_avg_millicores": used_cpu,
+            "memory_requested_avg_bytes": requested_memory, "memory_used_avg_bytes": used_memory,
+            "cpu_usage_avg_millicores": sum(s[6] * s[12] for s in cpu) / cpu_seconds if cpu else None,
             "cpu_usage_p95_millicores": cpu_values[math.ceil(0.95 * len(cpu_values)) - 1] if cpu_values else None,
             "cpu_values": cpu_values,
             "cpu_usage_max_millicores": max((s[7] for s in running if s[7] is not None), default=None),
-            "memory_working_set_avg_bytes": sum(s[8] for s in memory) / len(memory) if memory else None,
+            "memory_working_set_avg_bytes": sum(s[8] * s[12] for s in memory) / memory_seconds if memory else None,
             "memory_working_set_max_bytes": max((s[9] for s in running if s[9] is not None), default=None),
             "cpu_idle_millicores": max(0.0, requested_cpu - used_cpu) if cpu else None,
             "memory_idle_bytes": max(0.0, requested_memory - used_memory) if memory else None,

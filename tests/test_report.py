@@ -14,8 +14,10 @@ import pytest
 from shared.cli import main as cli_main
 from shared.core.settings import Settings, load_settings
 from shared.domain.errors import InvalidInput
-from shared.domain.report import NO_DATA, build_report, parse_report_query, report_csv, report_json
-from shared.domain.summary import summarize
+from shared.domain.report.build import NO_DATA, build_report
+from shared.domain.report.output import report_csv, report_json
+from shared.domain.report.query import parse_report_query
+from shared.domain.report.summary import summarize
 from shared.entry.report import report_answer
 from shared.store.connection import connect
 from shared.store.window_usage import parse_window
@@ -74,7 +76,8 @@ def test_recommendations_equal_hand_computed_values(db: tuple[sqlite3.Connection
 
     assert tiny_row["recommended_cpu_request_millicores"] == 10  # p95 is 3m: the floor
     assert tiny_row["recommended_memory_request_bytes"] == 16 * MiB  # 5Mi + 15% is below the floor
-    assert tiny_row["reasons"]["recommended_cpu_request_millicores"] == "floor of 10m: p95 of 20 samples over 1.7h is 3m"
+    assert tiny_row["reasons"]["recommended_cpu_request_millicores"] == \
+        "floor of 10m: p95 of 20 samples over 1.7h is 3m"
 
     assert young_row["recommended_cpu_request_millicores"] is None
     assert young_row["recommended_memory_request_bytes"] is None
@@ -88,9 +91,8 @@ def test_report_numbers_equal_an_independent_computation_over_the_raw_samples(
     random_history(History(conn), NOW, hours=60)
     body = report(conn, settings, window="2d", limit="all")
     window = parse_window("2d", NOW, 90)
-    span = body["window"]["span_seconds"]
-    assert span == 60 * 3600  # the first collection's 5 minutes start 60 hours ago
-    expected = reference_report(conn, window.start, window.end, span)
+    assert body["window"]["span_seconds"] == 60 * 3600  # 720 runs of 5 minutes
+    expected = reference_report(conn, window.start, window.end)
     got = by_container(body)
     assert set(got) == set(expected) and len(got) == 9
     for key, want in expected.items():
@@ -101,13 +103,73 @@ def test_report_numbers_equal_an_independent_computation_over_the_raw_samples(
                      "oom_killed"):
             assert row[name] == want[name], (key, name)
         for name, tolerance in (("cpu_usage_avg_millicores", 0.05), ("cpu_idle_millicores", 0.05),
-                                ("memory_working_set_avg_bytes", 0.5), ("memory_idle_bytes", 0.5)):
+                                ("memory_working_set_avg_bytes", 0.5), ("memory_idle_bytes", 0.5),
+                                ("pods_avg", 0.005)):
             assert row[name] == pytest.approx(want[name], abs=tolerance), (key, name)
     cluster = body["cluster"]
     assert cluster["containers"] == 9
-    assert cluster["cpu_idle_millicores"] == pytest.approx(sum(w["cpu_idle_millicores"] for w in expected.values()),
-                                                           abs=0.1)
+    for name, figure, tolerance in (("cpu_idle_millicores", "cpu_idle_millicores", 0.1),
+                                    ("cpu_requested_millicores", "cpu_requested_avg_millicores", 0.1),
+                                    ("cpu_used_millicores", "cpu_used_avg_millicores", 0.1),
+                                    ("memory_requested_bytes", "memory_requested_avg_bytes", 1),
+                                    ("memory_used_bytes", "memory_used_avg_bytes", 1)):
+        assert cluster[name] == pytest.approx(sum(w[figure] for w in expected.values()), abs=tolerance), name
     assert sum(t["containers"] for t in body["namespaces"].values()) == 9
+
+
+def report_at(conn: sqlite3.Connection, settings: Settings, now: float, **params: str) -> dict:
+    return report_json(build_report(conn, parse_report_query(params, settings, now), settings, now))
+
+
+def test_averages_over_time_are_over_the_seconds_the_runs_cover_whenever_the_report_is_asked(
+        db: tuple[sqlite3.Connection, Settings]) -> None:
+    # One pod requesting 500m at every run: an hour collected every 5 minutes using 100m, a pause of
+    # two hours (with a failed run), then an hour collected every 10 minutes (window 600 s, while the
+    # setting now says 300 s) using 400m.
+    conn, settings = db
+    history = History(conn)
+    app = history.container("shop", "Deployment", "api", "app")
+    start = NOW - 4 * 3600
+    for step in range(12):
+        history.add(app, start + step * 300, Sample(cpu_usage_avg_millicores=100))
+    history.failed_run(start + 2 * 3600)
+    history.window_seconds = 600
+    for step in range(6):
+        history.add(app, start + 3 * 3600 + step * 600, Sample(cpu_usage_avg_millicores=400))
+    last = start + 3 * 3600 + 5 * 600
+
+    asked = {later: report_at(conn, settings, last + later, window="6h") for later in (0, 1800, 3600, 5400)}
+
+    for later, body in asked.items():
+        cluster, row = body["cluster"], body["containers"][0]
+        assert body["window"]["span_seconds"] == 12 * 300 + 6 * 600, later  # the pause and failed run: nothing
+        assert (cluster["cpu_requested_millicores"], cluster["memory_requested_bytes"]) == (500, 256 * MiB), later
+        assert (cluster["cpu_used_millicores"], cluster["memory_used_bytes"]) == (250, 100 * MiB), later
+        assert (row["pods_avg"], row["cpu_usage_avg_millicores"], row["cpu_idle_millicores"]) == (1, 250, 250), later
+        assert row["reasons"]["recommended_cpu_request_millicores"] == "p95 of 18 samples over 2h", later
+        for part in ("cluster", "namespaces", "workloads", "containers"):
+            assert body[part] == asked[0][part], (later, part)
+
+
+def test_runs_of_a_few_namespaces_cover_the_time_of_those_namespaces_only(
+        db: tuple[sqlite3.Connection, Settings]) -> None:
+    # Two schedules, each collecting one namespace every 5 minutes, a minute apart.
+    conn, settings = db
+    history = History(conn)
+    shop, payments = (history.container(namespace, "Deployment", "api", "app") for namespace in ("shop", "payments"))
+    for step in range(12):
+        history.namespaces = "shop"
+        history.add(shop, NOW - step * 300, Sample())
+        history.namespaces = "payments,batch"
+        history.add(payments, NOW - 60 - step * 300, Sample())
+
+    body = report(conn, settings, window="2h")
+
+    assert body["cluster"]["cpu_requested_millicores"] == 1000
+    assert {name: t["cpu_requested_millicores"] for name, t in body["namespaces"].items()} == \
+        {"payments": 500, "shop": 500}
+    assert [c["pods_avg"] for c in body["containers"]] == [1, 1]
+    assert body["window"]["span_seconds"] == 3600
 
 
 def test_only_running_samples_count_for_usage(db: tuple[sqlite3.Connection, Settings]) -> None:
@@ -142,7 +204,8 @@ def test_risk_flags_say_what_is_wrong(db: tuple[sqlite3.Connection, Settings]) -
     assert flags["oom"] == {"oom_killed": "OOM-killed: last termination reason OOMKilled (kept by Kubernetes until "
                                           "the next restart, so it may be older), restart count 4"}
     assert flags["oom-event"] == {"oom_killed": "OOM-killed: 12 OOM events in the window"}
-    assert flags["throttled"] == {"cpu_throttled": "throttled in up to 40% of CPU periods (ALERT_CPU_THROTTLED_RATIO 25%)"}
+    assert flags["throttled"] == {
+        "cpu_throttled": "throttled in up to 40% of CPU periods (ALERT_CPU_THROTTLED_RATIO 25%)"}
     assert flags["near"] == {"memory_near_limit": "peak working set 470Mi is 92% of its 512Mi limit "
                                                   "(ALERT_MEMORY_NEAR_LIMIT_RATIO 90%)"}
     assert flags["besteffort"] == {"no_requests": "no CPU or memory request: the scheduler reserves nothing",
@@ -245,8 +308,8 @@ def test_the_cli_table_fits_80_columns_and_json_matches(db: tuple[sqlite3.Connec
                                                         monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     conn, settings = db
-    random_history(History(conn), NOW, hours=3)
     history = History(conn)
+    random_history(history, NOW, hours=3)
     long_names = history.container("a-namespace-with-a-long-name", "Deployment", "a-workload-with-a-long-name", "c")
     for step in range(12):
         history.add(long_names, NOW - step * 300, Sample())

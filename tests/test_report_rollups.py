@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from shared.core.settings import Settings, load_settings
-from shared.domain.report import build_report, parse_report_query, report_json
+from shared.domain.report.build import build_report
+from shared.domain.report.output import report_json
+from shared.domain.report.query import parse_report_query
 from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
 from shared.store.connection import connect
@@ -22,7 +24,7 @@ from shared.store.histograms import MAX_RELATIVE_ERROR, from_blob, pack_values, 
 from shared.store.retention import apply_retention
 from shared.store.window_usage import parse_window
 from tests.conftest import make_settings
-from tests.report_history import History, Sample, random_history, reference_report
+from tests.report_history import History, Sample, covered_seconds, random_history, reference_report
 from tests.servers import REPO
 
 NOW = 1_767_225_600 + 10 * 86_400 + 13 * 3600  # 2026-01-11 13:00 UTC
@@ -192,9 +194,9 @@ def test_a_second_demo_over_the_same_minutes_counts_in_whole_day_reports(
 
 
 def expected_figures(conn: sqlite3.Connection, window: str = "3d") -> tuple[dict, int]:
+    """The figures of the raw samples of the window, and the seconds its runs cover."""
     w = parse_window(window, NOW, 90)
-    span = NOW - (NOW - HOURS * 3600 + 300 - 300)  # from the first collection's usage window to now
-    return reference_report(conn, w.start, w.end, span), span
+    return reference_report(conn, w.start, w.end), covered_seconds(conn, w.start, w.end)
 
 
 def assert_matches(body: dict, expected: dict, histogram_percentile: bool) -> None:
@@ -207,7 +209,8 @@ def assert_matches(body: dict, expected: dict, histogram_percentile: bool) -> No
                      "memory_working_set_max_bytes", "cpu_throttled_ratio_max", "oom_killed"):
             assert row[name] == want[name], (key, name)
         for name, tolerance in (("cpu_usage_avg_millicores", 0.05), ("cpu_idle_millicores", 0.05),
-                                ("memory_working_set_avg_bytes", 0.5), ("memory_idle_bytes", 0.5)):
+                                ("memory_working_set_avg_bytes", 0.5), ("memory_idle_bytes", 0.5),
+                                ("pods_avg", 0.005)):
             assert row[name] == pytest.approx(want[name], abs=tolerance), (key, name)
         p95 = row["cpu_usage_p95_millicores"]
         reason = row["reasons"]["cpu_usage_p95_millicores"]
@@ -218,6 +221,12 @@ def assert_matches(body: dict, expected: dict, histogram_percentile: bool) -> No
         else:
             assert p95 == want["cpu_usage_p95_millicores"]
             assert "histograms" not in reason
+    cluster = body["cluster"]
+    for name, figure, tolerance in (("cpu_requested_millicores", "cpu_requested_avg_millicores", 0.1),
+                                    ("cpu_used_millicores", "cpu_used_avg_millicores", 0.1),
+                                    ("memory_requested_bytes", "memory_requested_avg_bytes", 1),
+                                    ("memory_used_bytes", "memory_used_avg_bytes", 1)):
+        assert cluster[name] == pytest.approx(sum(w[figure] for w in expected.values()), abs=tolerance), name
 
 
 def test_the_cpu_p95_is_exact_while_every_sample_of_the_window_is_raw(tmp_path: Path) -> None:
@@ -254,7 +263,8 @@ def test_hourly_rollups_give_the_numbers_of_the_raw_samples(tmp_path: Path, monk
     # at half past an hour), as from raw samples and day rows.
     conn, settings = build(tmp_path / "db")
     expected, _ = expected_figures(conn)
-    monkeypatch.setattr("shared.store.retention.fold_samples", lambda *args: FoldResult(complete=False))  # out of budget
+    # out of budget:
+    monkeypatch.setattr("shared.store.retention.fold_samples", lambda *args: FoldResult(complete=False))
     apply_retention(settings, clock=lambda: NOW)  # hours older than a day: rolled up, raw samples deleted
     monkeypatch.undo()
     rolled = report(conn, settings)
@@ -266,6 +276,34 @@ def test_hourly_rollups_give_the_numbers_of_the_raw_samples(tmp_path: Path, monk
     assert coverage(conn).folded_from == watermark
     both = report(conn, settings)
     assert sources(both) == ["hourly", "daily"]
+    assert_matches(both, expected, histogram_percentile=True)
+
+
+def test_each_run_counts_for_its_own_window_from_every_source(tmp_path: Path, monkeypatch) -> None:
+    # Collected every 10 minutes (runs covering 600 s) for 30 hours, then every 5 minutes for 30 hours;
+    # COLLECT_INTERVAL_SECONDS is 300 today. Raw samples, hourly and day rollups give the same figures.
+    settings = settings_for(tmp_path / "db")
+    conn = connect(settings.database_path)
+    history = History(conn)
+    random_history(history, NOW - 30 * 3600, hours=30, interval_seconds=600)
+    random_history(history, NOW, hours=30)
+    expected, covered = expected_figures(conn)
+    assert covered == 60 * 3600
+    raw = report(conn, settings)
+    assert sources(raw) == ["raw"] and raw["window"]["span_seconds"] == covered
+    assert_matches(raw, expected, histogram_percentile=False)
+
+    monkeypatch.setattr("shared.store.retention.fold_samples", lambda *args: FoldResult(complete=False))
+    apply_retention(settings, clock=lambda: NOW)  # hours older than a day: rolled up, raw samples deleted
+    monkeypatch.undo()
+    rolled = report(conn, settings)
+    assert sources(rolled) == ["hourly", "raw"] and rolled["window"]["span_seconds"] == covered
+    assert_matches(rolled, expected, histogram_percentile=True)
+
+    fold_samples(conn, NOW, 90)
+    monkeypatch.setattr("shared.store.window_usage.RAW_WINDOW_MAX_SAMPLES", 0)
+    both = report(conn, settings)
+    assert sources(both) == ["hourly", "daily"] and both["window"]["span_seconds"] == covered
     assert_matches(both, expected, histogram_percentile=True)
 
 

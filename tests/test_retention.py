@@ -103,6 +103,10 @@ def test_retention_keeps_recent_raw_data_and_replaces_older_by_rollups(tmp_path,
     assert count(settings, "SELECT MIN(ts) FROM samples") >= limits.raw_before
     assert count(settings, "SELECT SUM(samples) FROM hourly_rollups") == rolled
     assert count(settings, "SELECT MIN(hour) FROM hourly_rollups") == limits.hourly_before
+    # the time the rolled-up hours' runs covered stays exactly as long as the rollups: a run of 300 s every 300 s
+    assert count(settings, "SELECT MIN(hour) FROM hourly_coverage") == limits.hourly_before
+    assert count(settings, "SELECT SUM(covered_seconds) FROM hourly_coverage") == \
+        limits.raw_before - limits.hourly_before
     assert count(settings, "SELECT MIN(started_at) FROM runs") >= limits.hourly_before
     assert count(settings, "SELECT COUNT(*) FROM runs") == (start + 3 * DAY - limits.hourly_before) // 300
     assert count(settings, "SELECT COUNT(*) FROM node_samples n JOIN runs r ON r.id = n.run_id"

@@ -26,7 +26,7 @@ POLICY = RightsizingPolicy(cpu_percentile=95, memory_headroom=0.15, cpu_floor_mi
 
 
 def evidence(**changes: object) -> UsageEvidence:
-    values: dict[str, object] = dict(span_seconds=WEEK, cpu_samples=2016, cpu_percentile_millicores=183.2,
+    values: dict[str, object] = dict(covered_seconds=WEEK, cpu_samples=2016, cpu_percentile_millicores=183.2,
                                      cpu_percentile_exact=True, memory_samples=2016,
                                      memory_working_set_max_bytes=400 * MiB)
     values.update(changes)
@@ -66,7 +66,7 @@ def test_memory_never_goes_below_the_floor() -> None:
 
 
 def test_too_few_samples_give_no_recommendation_but_the_reason() -> None:
-    r = recommend(evidence(span_seconds=3300, cpu_samples=11, memory_samples=0,
+    r = recommend(evidence(covered_seconds=3300, cpu_samples=11, memory_samples=0,
                            memory_working_set_max_bytes=None), POLICY)
     assert r.cpu_request_millicores is None and r.memory_request_bytes is None and r.memory_limit_bytes is None
     assert r.cpu_reason == ("not enough data: 11 CPU usage samples over 55min, at least 12 needed "

@@ -11,11 +11,12 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from shared.cli import cli_settings
 from shared.cli.collect import describe_run
-from shared.domain.summary import Summary, summarize
+from shared.domain.report.summary import Summary, summarize
 from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
 
@@ -29,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42, help="scenario seed (default 42)")
 
 
-def _at_least(minimum: int):  # type: ignore[no-untyped-def]
+def _at_least(minimum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         value = int(text)
         if value < minimum:

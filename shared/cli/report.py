@@ -15,16 +15,10 @@ import time
 from shared.cli import cli_settings
 from shared.core.timeutil import utc_minute
 from shared.domain.errors import InvalidInput
-from shared.domain.report import (
-    NO_DATA,
-    SORTS,
-    ContainerReport,
-    Report,
-    build_report,
-    parse_report_query,
-    report_csv,
-    report_json,
-)
+from shared.domain.report.build import NO_DATA, Report, build_report
+from shared.domain.report.explained import ExplainedContainer
+from shared.domain.report.output import report_csv, report_json
+from shared.domain.report.query import SORTS, parse_report_query
 from shared.domain.rightsizing import format_bytes, format_cores, format_span
 
 DEFAULT_LIMITS = {"table": "30", "json": "100", "csv": "all"}
@@ -77,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 def render_table(report: Report) -> str:
     """The report for an 80-column terminal: totals, then one line per container."""
     q, w, t = report.query, report.query.window, report.cluster
-    data = f"{format_span(report.span_seconds)} of data" if report.span_seconds else "no data"
+    data = f"{format_span(report.covered_seconds)} of data" if report.covered_seconds else "no data"
     lines = [
         f"Report over {w.label}: {utc_minute(w.start)} to {utc_minute(w.end)} UTC ({data})",
         f"Cluster, on average: CPU requested {format_cores(t.cpu_requested_millicores)}, used "
@@ -91,7 +85,7 @@ def render_table(report: Report) -> str:
         f"{'NAMESPACE/WORKLOAD/CONTAINER':<{NAME_WIDTH}}{'req':>6}{'p95':>6}{'rec':>6}{'idle':>6}"
         f"{'req':>7}{'peak':>7}{'rec':>7} FLAGS",
     ]
-    empty = "(no samples match these filters in this window)" if report.span_seconds else textwrap.fill(NO_DATA, 80)
+    empty = "(no samples match these filters in this window)" if report.covered_seconds else textwrap.fill(NO_DATA, 80)
     lines += [_row(c) for c in report.containers] or [empty]
     lines += [
         "",
@@ -103,7 +97,7 @@ def render_table(report: Report) -> str:
     return "\n".join(lines)
 
 
-def _row(c: ContainerReport) -> str:
+def _row(c: ExplainedContainer) -> str:
     r = c.recommendation
     flags = "".join(FLAG_LETTERS[f.flag] for f in c.flags)
     cpu_rec = "?" if r.cpu_request_millicores is None else _cpu(r.cpu_request_millicores)

@@ -42,7 +42,7 @@ class RightsizingPolicy:
 class UsageEvidence:
     """What one workload container used over the window, as far as a recommendation needs it."""
 
-    span_seconds: float
+    covered_seconds: float  # the time the samples cover (their runs' windows)
     cpu_samples: int
     cpu_percentile_millicores: float | None  # at the policy's percentile
     cpu_percentile_exact: bool  # False: read from log-bucket histograms (within MAX_RELATIVE_ERROR)
@@ -71,7 +71,7 @@ def recommend(evidence: UsageEvidence, policy: RightsizingPolicy) -> Recommendat
 
 
 def _cpu_request(e: UsageEvidence, policy: RightsizingPolicy) -> tuple[int | None, str]:
-    over = format_span(e.span_seconds)
+    over = format_span(e.covered_seconds)
     if e.cpu_samples < policy.min_samples or e.cpu_percentile_millicores is None:
         return None, _not_enough("CPU", e.cpu_samples, over, policy.min_samples)
     basis = f"{percentile_label(policy.cpu_percentile)} of {e.cpu_samples} samples over {over}"
@@ -85,7 +85,7 @@ def _cpu_request(e: UsageEvidence, policy: RightsizingPolicy) -> tuple[int | Non
 
 
 def _memory(e: UsageEvidence, policy: RightsizingPolicy) -> tuple[int | None, str]:
-    over = format_span(e.span_seconds)
+    over = format_span(e.covered_seconds)
     if e.memory_samples < policy.min_samples or e.memory_working_set_max_bytes is None:
         return None, _not_enough("memory", e.memory_samples, over, policy.min_samples)
     peak = e.memory_working_set_max_bytes

@@ -8,15 +8,19 @@ page 25 (each with two charts), CSV every one. The database is opened read-only.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
 
 from shared.core.settings import Settings
-from shared.domain.report import FORMATS, build_report, parse_report_query, report_csv, report_json
+from shared.domain.report.build import Report, build_report
+from shared.domain.report.output import FORMATS, report_csv, report_json
+from shared.domain.report.query import parse_report_query
 from shared.entry.http import Answer, http_function, json_answer
 from shared.entry.triggers import BadRequest
 from shared.store.connection import StoreError, connect
+from shared.store.snapshot import read_snapshot
 
 DEFAULT_LIMITS: dict[str, int | None] = {"json": 100, "csv": None, "html": 25}
 PATHS = ("", "/report")
@@ -43,9 +47,10 @@ def report_answer(request: Any, settings: Settings, clock: Callable[[], float] =
     except StoreError as exc:
         return json_answer({"error": str(exc)}, 503)
     try:
-        report = build_report(conn, query, settings, now)
-        if fmt == "html":
-            return _page(conn, report, params, settings), 200, {"Content-Type": "text/html; charset=utf-8"}
+        with read_snapshot(conn):  # the figures and the charts of one committed state
+            report = build_report(conn, query, settings, now)
+            if fmt == "html":
+                return _page(conn, report, params, settings), 200, {"Content-Type": "text/html; charset=utf-8"}
     finally:
         conn.close()
     if fmt == "csv":
@@ -74,8 +79,8 @@ def _single_values(args: Any) -> dict[str, str]:
     return params
 
 
-def _page(conn: Any, report: Any, params: dict[str, str], settings: Settings) -> str:
-    from shared.domain.report_page import render_page
+def _page(conn: sqlite3.Connection, report: Report, params: dict[str, str], settings: Settings) -> str:
+    from shared.domain.report.page import render_page
     from shared.store.usage_series import series_step, usage_series
 
     step = series_step(report.query.window, settings.collect_interval_seconds)

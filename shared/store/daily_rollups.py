@@ -6,13 +6,14 @@ instead. Each fold adds the samples of the runs stored since the previous fold: 
 of the last folded run, not a time, because a sample's time says nothing about when it was
 committed (a second demo over the same minutes, a clock stepped back, two runs in one second).
 
-Rows hold the day's sums, maxima and CPU histogram (shared/store/histograms.py), and each sum again
-with every earlier day of the container added (`*_cumulative`): a report over any run of days reads
-the first and last row of each container for every sum and the percentile, and scans the rows in
-between for the maxima only. A run whose samples belong to a day that already has later rows (a
-late run) is merged into its day's row, and its sums are added to the running totals of every
-later row of the same container, so every difference of running totals stays the sum of the days
-in between.
+Rows hold the day's sums (also weighted by the window each sample's run covered), maxima and CPU
+histogram (shared/store/histograms.py), and each sum again with every earlier day of the container
+added (`*_cumulative`): a report over any run of days reads the first and last row of each
+container for every sum and the percentile, and scans the rows in between for the maxima only. A
+run whose samples belong to a day that already has later rows (a late run) is merged into its
+day's row, and its sums are added to the running totals of every later row of the same container,
+so every difference of running totals stays the sum of the days in between. The time the folded
+runs covered is added to `daily_coverage` in the same transaction (shared/store/covered_time.py).
 
 Day rows hold the samples with ts >= `folded_from` (the hourly watermark when folding first ran: the
 samples before it were already rolled up into hours, and the report reads those from the hourly
@@ -24,26 +25,35 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
+from typing import TypeVar
 
 from shared.core.deadline import Deadline
 from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS, day_floor
+from shared.store import covered_time
 from shared.store import histograms as usage_histogram
 from shared.store.connection import transaction
+
+Number = TypeVar("Number", int, float)
 
 RUNS_PER_TRANSACTION = 12  # about an hour of collections: a catch-up never holds the write lock long
 DELETE_BATCH_ROWS = 5000
 
 LATEST = ("cpu_request_millicores", "cpu_limit_millicores", "memory_request_bytes", "memory_limit_bytes")
 MAXIMA = ("cpu_usage_max_millicores", "memory_working_set_max_bytes", "cpu_throttled_ratio_max", "restart_count_max")
+# Each sample weighted by the window its run covered: averages over time divide these by the time
+# the runs covered (shared/store/covered_time.py); averages per pod divide by the *_pod_seconds.
+WEIGHTED = ("cpu_usage_pod_seconds", "cpu_usage_millicore_seconds", "cpu_requested_millicore_seconds",
+            "memory_working_set_pod_seconds", "memory_working_set_byte_seconds", "memory_requested_byte_seconds")
 SUMS = ("samples", "cpu_usage_samples", "cpu_usage_sum_millicores", "cpu_requested_sum_millicores",
         "memory_working_set_samples", "memory_working_set_sum_bytes", "memory_requested_sum_bytes",
-        "oom_events_sum", "oom_killed_samples")
+        "oom_events_sum", "oom_killed_samples", *WEIGHTED)
 CUMULATIVE = tuple(f"{name}_cumulative" for name in (*SUMS, "cpu_usage_histogram"))
 COLUMNS = ("container_id", "day", "last_ts", *LATEST, *MAXIMA, *SUMS, "cpu_usage_histogram", *CUMULATIVE)
 
 # Usage counts only while the pod is Running; restarts, OOM kills and events count in any phase.
 # `*_requested_sum` adds the request of every sample with usage: idle is measured against the
-# request in force at each sample, whatever it was changed to later.
+# request in force at each sample, whatever it was changed to later. A sample weighs the window of
+# its run (`seconds`); TOTAL() sums value x seconds as REAL, which never overflows.
 _AGGREGATES = """
 SELECT container_id, {period} AS period, MAX(ts), COUNT(*),
        COUNT(cpu), COALESCE(SUM(cpu), 0), MAX(cpu_max), COALESCE(SUM(IIF(cpu IS NULL, NULL, cpu_request)), 0),
@@ -51,7 +61,11 @@ SELECT container_id, {period} AS period, MAX(ts), COUNT(*),
        COUNT(memory), COALESCE(SUM(memory), 0), MAX(memory_max),
        COALESCE(SUM(IIF(memory IS NULL, NULL, memory_request)), 0),
        MAX(throttled), MAX(restart_count), COALESCE(SUM(oom_events), 0),
-       COALESCE(SUM(last_termination_reason = 'OOMKilled'), 0)
+       COALESCE(SUM(last_termination_reason = 'OOMKilled'), 0),
+       COALESCE(SUM(IIF(cpu IS NULL, NULL, seconds)), 0), TOTAL(cpu * seconds),
+       TOTAL(IIF(cpu IS NULL, NULL, cpu_request * seconds)),
+       COALESCE(SUM(IIF(memory IS NULL, NULL, seconds)), 0), TOTAL(memory * seconds),
+       TOTAL(IIF(memory IS NULL, NULL, memory_request * seconds))
 FROM (
     SELECT container_id, ts, restart_count, oom_events, last_termination_reason,
            cpu_request_millicores AS cpu_request, memory_request_bytes AS memory_request,
@@ -59,8 +73,10 @@ FROM (
            IIF(phase = 'Running', cpu_usage_max_millicores, NULL) AS cpu_max,
            IIF(phase = 'Running', memory_working_set_avg_bytes, NULL) AS memory,
            IIF(phase = 'Running', memory_working_set_max_bytes, NULL) AS memory_max,
-           IIF(phase = 'Running', cpu_throttled_ratio, NULL) AS throttled
-    FROM samples WHERE {where}
+           IIF(phase = 'Running', cpu_throttled_ratio, NULL) AS throttled,
+           runs.window_seconds AS seconds
+    FROM samples LEFT JOIN runs ON runs.id = samples.run_id  -- LEFT: the samples stay the outer loop
+    WHERE {where}
 )
 GROUP BY {group}
 """
@@ -107,8 +123,10 @@ def hourly_watermark(conn: sqlite3.Connection) -> int:
 
 
 def unfolded_runs_exist(conn: sqlite3.Connection, folded: Coverage) -> bool:
-    """Whether some runs' samples are not in the day rows yet, so a window must also read them raw."""
-    return conn.execute("SELECT 1 FROM samples WHERE run_id > ? LIMIT 1", (folded.folded_run_id,)).fetchone() is not None
+    """Whether some successful runs of the time the day rows hold are not in them yet, so a window must
+    also read their samples raw and count their time."""
+    return conn.execute("SELECT 1 FROM runs WHERE id > ? AND status IN ('ok', 'partial') AND started_at >= ? LIMIT 1",
+                        (folded.folded_run_id, folded.folded_from)).fetchone() is not None
 
 
 def oldest_unfolded_ts(conn: sqlite3.Connection) -> int | None:
@@ -134,11 +152,13 @@ def raw_usage(
     else:  # the few unfolded runs, by the primary key; not by the ts index over the whole window
         where, params["after"] = "run_id > :after AND +ts >= :start AND +ts < :end", after_run_id
     if container_ids is not None:
-        where, params["ids"] = where + " AND container_id IN (SELECT value FROM json_each(:ids))", json.dumps(container_ids)
+        where += " AND container_id IN (SELECT value FROM json_each(:ids))"
+        params["ids"] = json.dumps(container_ids)
     return {container_id: figures for (container_id, _), figures in _sample_figures(conn, where, params).items()}
 
 
-def _sample_figures(conn: sqlite3.Connection, where: str, params: dict, by_day: bool = False) -> dict[tuple[int, int], dict]:
+def _sample_figures(conn: sqlite3.Connection, where: str, params: dict,
+                    by_day: bool = False) -> dict[tuple[int, int], dict]:
     """Figures of the samples matching `where`, per (container, UTC day) or per (container, 0)."""
     shape = ({"period": f"ts / {DAY_SECONDS} * {DAY_SECONDS}", "group": "container_id, period"} if by_day
              else {"period": "0", "group": "container_id"})  # grouped by the index's first column: no sort
@@ -150,7 +170,7 @@ def _sample_figures(conn: sqlite3.Connection, where: str, params: dict, by_day: 
 def _figures(aggregates: tuple, latest: tuple) -> dict:
     (container_id, _, last_ts, samples, cpu_samples, cpu_sum, cpu_max, cpu_requested, cpu_values,
      memory_samples, memory_sum, memory_max, memory_requested, throttled_max, restarts_max, oom_events,
-     oom_killed) = aggregates
+     oom_killed), weighted = aggregates[:17], aggregates[17:]
     return {
         "container_id": container_id, "last_ts": last_ts, "samples": samples,
         **dict(zip(LATEST, latest)),
@@ -161,6 +181,7 @@ def _figures(aggregates: tuple, latest: tuple) -> dict:
         "memory_working_set_max_bytes": memory_max, "memory_requested_sum_bytes": memory_requested,
         "cpu_throttled_ratio_max": throttled_max, "restart_count_max": restarts_max,
         "oom_events_sum": oom_events, "oom_killed_samples": oom_killed,
+        **dict(zip(WEIGHTED, weighted)),
     }
 
 
@@ -229,6 +250,7 @@ def _fold_runs(conn: sqlite3.Connection, progress: Coverage, last_run_id: int) -
     for day in sorted(days):
         folded += sum(piece["samples"] for piece in days[day].values())
         written += _fold_day(conn, day, days[day])
+    covered_time.fold_days(conn, progress.folded_run_id, last_run_id, progress.folded_from)
     conn.execute("UPDATE daily_rollup_progress SET folded_run_id = ? WHERE id = 1", (last_run_id,))
     return folded, written
 
@@ -291,7 +313,7 @@ def _add_to_later_days(conn: sqlite3.Connection, day: int, pieces: dict[int, dic
                      " WHERE container_id = ? AND day = ?", updates)
 
 
-def larger(a: float | None, b: float | None) -> float | None:
+def larger(a: Number | None, b: Number | None) -> Number | None:
     """The larger of two maxima, either of which may be missing."""
     return b if a is None else a if b is None else max(a, b)
 
@@ -306,6 +328,7 @@ def _delete_old_days(conn: sqlite3.Connection, before_day: int, deadline: Deadli
                 " (SELECT container_id, day FROM daily_rollups WHERE day < ? LIMIT ?)",
                 (before_day, DELETE_BATCH_ROWS),
             ).rowcount
+            conn.execute("DELETE FROM daily_coverage WHERE day < ?", (before_day,))
         deleted += count
         if count < DELETE_BATCH_ROWS:
             return deleted, True

@@ -4,7 +4,9 @@ Raw samples older than RETENTION_RAW_DAYS are rolled up into one `hourly_rollups
 container and UTC hour, with the same figures as a day row of shared/store/daily_rollups.py (computed by
 the same query: usage of Running samples only, the newest sample's requests and limits, the request
 of every sample with usage summed for idle) plus the exact hourly p95 and a CPU histogram for p95
-over many hours (shared/store/histograms.py), then deleted with their runs' node samples. Rollups, and
+over many hours (shared/store/histograms.py), then deleted with their runs' node samples. The time
+the runs of each rolled-up hour covered is kept beside the rollups (`hourly_coverage`,
+shared/store/covered_time.py) and goes with them. Rollups, and
 the `runs` rows (kept as long as the rollups, so the collection history covers the same period as
 the data), go after RETENTION_HOURLY_DAYS. Pods, containers, workloads and nodes that no row refers
 to any more are deleted last, by passes that deleted something (so a pass with nothing to do stays a
@@ -36,7 +38,8 @@ from shared.core.locking import try_file_lock
 from shared.core.settings import Settings
 from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS, hour_floor
 from shared.store.connection import StoreError, connect, transaction
-from shared.store.daily_rollups import fold_samples, hourly_watermark, oldest_unfolded_ts, raw_usage
+from shared.store.covered_time import record_hours
+from shared.store.daily_rollups import WEIGHTED, fold_samples, hourly_watermark, oldest_unfolded_ts, raw_usage
 from shared.store.histograms import nearest_rank, pack_values, to_blob
 
 log = logging.getLogger(__name__)
@@ -138,7 +141,8 @@ def retention_after_collection(
         return None
     if result.hours_rolled_up or result.deleted_rows:
         log.info("retention: %d hours rolled up, %d rows deleted in %.2fs%s", result.hours_rolled_up,
-                 result.deleted_rows, result.seconds, "" if result.complete else " (budget used up, continues next run)")
+                 result.deleted_rows, result.seconds,
+                 "" if result.complete else " (budget used up, continues next run)")
     return result
 
 
@@ -168,7 +172,7 @@ ROLLUP_COLUMNS = (
     "cpu_usage_max_millicores", "cpu_usage_p95_millicores", "cpu_requested_sum_millicores", "cpu_usage_histogram",
     "memory_working_set_samples", "memory_working_set_sum_bytes", "memory_working_set_max_bytes",
     "memory_requested_sum_bytes", "cpu_throttled_ratio_max", "restart_count_max", "oom_events_sum",
-    "oom_killed_samples",
+    "oom_killed_samples", *WEIGHTED,
 )
 _INSERT_ROLLUP = (f"INSERT INTO hourly_rollups ({', '.join(ROLLUP_COLUMNS)})"
                   f" VALUES ({', '.join('?' * len(ROLLUP_COLUMNS))})")
@@ -200,6 +204,11 @@ _OLD_ROLLUPS = (
     "SELECT 1 FROM hourly_rollups WHERE hour < :before LIMIT 1",
     "DELETE FROM hourly_rollups WHERE (container_id, hour) IN"
     " (SELECT container_id, hour FROM hourly_rollups WHERE hour < :before LIMIT :rows)",
+)
+_OLD_HOURS_COVERED = (
+    "SELECT 1 FROM hourly_coverage WHERE hour < :before LIMIT 1",
+    "DELETE FROM hourly_coverage WHERE (hour, namespaces) IN"
+    " (SELECT hour, namespaces FROM hourly_coverage WHERE hour < :before LIMIT :rows)",
 )
 # pods.last_seen is the time of a pod's newest sample: below the deleted raw horizon, nothing refers to it.
 _UNSEEN_PODS = (
@@ -250,6 +259,7 @@ class _Pass:
         r.samples_deleted = self._delete(_OLD_SAMPLES, raw_before)
         r.node_samples_deleted = self._delete(_OLD_NODE_SAMPLES, raw_before)
         r.rollups_deleted = self._delete(_OLD_ROLLUPS, self.limits.hourly_before)
+        self._delete(_OLD_HOURS_COVERED, self.limits.hourly_before)  # a row per hour: not counted as rollups
         r.runs_deleted = self._delete(_OLD_RUNS, self.limits.hourly_before)
         if r.samples_deleted or r.node_samples_deleted or r.rollups_deleted or r.runs_deleted:
             if r.complete:  # every sample below raw_before is gone
@@ -271,8 +281,10 @@ class _Pass:
             hour = hour_floor(first)
             rows = [_rollup_row(hour, figures) for figures in raw_usage(self.conn, hour, hour + HOUR_SECONDS).values()]
             with self.pacer.write(self.conn):
-                if hourly_watermark(self.conn) <= hour:  # else another pass rolled this hour up meanwhile
+                rolled_up_to = hourly_watermark(self.conn)
+                if rolled_up_to <= hour:  # else another pass rolled this hour up meanwhile
                     self.conn.executemany(_INSERT_ROLLUP, rows)
+                    record_hours(self.conn, rolled_up_to, hour + HOUR_SECONDS)  # and the hours without samples
                     self.result.hours_rolled_up += 1
                     self.result.rollup_rows += len(rows)
 

@@ -236,4 +236,95 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX backups_status_finished ON backups (status, finished_at);
     """,
+    # 2: averages over time are over the seconds the runs covered. Rollups also sum each sample
+    # weighted by its run's window (runs.window_seconds): *_pod_seconds is the pod time with usage,
+    # *_millicore_seconds and *_byte_seconds are value x seconds (REAL: exact below 2^53, and over
+    # years of a large workload a running total would overflow an INTEGER). The seconds that
+    # successful runs covered are kept per hour and per day beside the rollups, for each scope of
+    # namespaces the runs had, and go with them (shared/store/covered_time.py).
+    """
+    ALTER TABLE hourly_rollups ADD COLUMN cpu_usage_pod_seconds INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE hourly_rollups ADD COLUMN cpu_usage_millicore_seconds REAL NOT NULL DEFAULT 0;
+    ALTER TABLE hourly_rollups ADD COLUMN cpu_requested_millicore_seconds REAL NOT NULL DEFAULT 0;
+    ALTER TABLE hourly_rollups ADD COLUMN memory_working_set_pod_seconds INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE hourly_rollups ADD COLUMN memory_working_set_byte_seconds REAL NOT NULL DEFAULT 0;
+    ALTER TABLE hourly_rollups ADD COLUMN memory_requested_byte_seconds REAL NOT NULL DEFAULT 0;
+    ALTER TABLE daily_rollups ADD COLUMN cpu_usage_pod_seconds INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE daily_rollups ADD COLUMN cpu_usage_millicore_seconds REAL NOT NULL DEFAULT 0;
+    ALTER TABLE daily_rollups ADD COLUMN cpu_requested_millicore_seconds REAL NOT NULL DEFAULT 0;
+    ALTER TABLE daily_rollups ADD COLUMN memory_working_set_pod_seconds INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE daily_rollups ADD COLUMN memory_working_set_byte_seconds REAL NOT NULL DEFAULT 0;
+    ALTER TABLE daily_rollups ADD COLUMN memory_requested_byte_seconds REAL NOT NULL DEFAULT 0;
+    ALTER TABLE daily_rollups ADD COLUMN cpu_usage_pod_seconds_cumulative INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE daily_rollups ADD COLUMN cpu_usage_millicore_seconds_cumulative REAL NOT NULL DEFAULT 0;
+    ALTER TABLE daily_rollups ADD COLUMN cpu_requested_millicore_seconds_cumulative REAL NOT NULL DEFAULT 0;
+    ALTER TABLE daily_rollups ADD COLUMN memory_working_set_pod_seconds_cumulative INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE daily_rollups ADD COLUMN memory_working_set_byte_seconds_cumulative REAL NOT NULL DEFAULT 0;
+    ALTER TABLE daily_rollups ADD COLUMN memory_requested_byte_seconds_cumulative REAL NOT NULL DEFAULT 0;
+
+    CREATE TABLE hourly_coverage (
+        hour INTEGER NOT NULL,
+        namespaces TEXT NOT NULL,  -- the runs' scope as runs.namespaces has it; '' for every namespace
+        covered_seconds INTEGER NOT NULL,
+        PRIMARY KEY (hour, namespaces)
+    ) WITHOUT ROWID;
+    CREATE TABLE daily_coverage (
+        day INTEGER NOT NULL,
+        namespaces TEXT NOT NULL,
+        covered_seconds INTEGER NOT NULL,
+        PRIMARY KEY (day, namespaces)
+    ) WITHOUT ROWID;
+
+    -- The rollups stored so far: each sample weighs the average window of its hour's (day's)
+    -- successful runs, exact unless COLLECT_INTERVAL_SECONDS changed within it. The time comes from
+    -- the runs rows, kept as long as the hourly rollups, but not for the first hours of the oldest
+    -- day row: until that day goes (within a day), its samples count over the time of its runs left.
+    UPDATE hourly_rollups SET
+        cpu_usage_pod_seconds = CAST(ROUND(cpu_usage_samples * w.seconds) AS INTEGER),
+        cpu_usage_millicore_seconds = cpu_usage_sum_millicores * w.seconds,
+        cpu_requested_millicore_seconds = cpu_requested_sum_millicores * w.seconds,
+        memory_working_set_pod_seconds = CAST(ROUND(memory_working_set_samples * w.seconds) AS INTEGER),
+        memory_working_set_byte_seconds = memory_working_set_sum_bytes * w.seconds,
+        memory_requested_byte_seconds = memory_requested_sum_bytes * w.seconds
+    FROM (SELECT CAST(started_at AS INTEGER) / 3600 * 3600 AS hour, AVG(window_seconds) AS seconds FROM runs
+          WHERE status IN ('ok', 'partial') AND window_seconds IS NOT NULL GROUP BY 1) AS w
+    WHERE w.hour = hourly_rollups.hour;
+    UPDATE daily_rollups SET
+        cpu_usage_pod_seconds = CAST(ROUND(cpu_usage_samples * w.seconds) AS INTEGER),
+        cpu_usage_millicore_seconds = cpu_usage_sum_millicores * w.seconds,
+        cpu_requested_millicore_seconds = cpu_requested_sum_millicores * w.seconds,
+        memory_working_set_pod_seconds = CAST(ROUND(memory_working_set_samples * w.seconds) AS INTEGER),
+        memory_working_set_byte_seconds = memory_working_set_sum_bytes * w.seconds,
+        memory_requested_byte_seconds = memory_requested_sum_bytes * w.seconds
+    FROM (SELECT CAST(started_at AS INTEGER) / 86400 * 86400 AS day, AVG(window_seconds) AS seconds FROM runs
+          WHERE status IN ('ok', 'partial') AND window_seconds IS NOT NULL GROUP BY 1) AS w
+    WHERE w.day = daily_rollups.day;
+    UPDATE daily_rollups SET
+        cpu_usage_pod_seconds_cumulative = t.cpu_usage_pod_seconds,
+        cpu_usage_millicore_seconds_cumulative = t.cpu_usage_millicore_seconds,
+        cpu_requested_millicore_seconds_cumulative = t.cpu_requested_millicore_seconds,
+        memory_working_set_pod_seconds_cumulative = t.memory_working_set_pod_seconds,
+        memory_working_set_byte_seconds_cumulative = t.memory_working_set_byte_seconds,
+        memory_requested_byte_seconds_cumulative = t.memory_requested_byte_seconds
+    FROM (SELECT container_id, day,
+               SUM(cpu_usage_pod_seconds) OVER running AS cpu_usage_pod_seconds,
+               SUM(cpu_usage_millicore_seconds) OVER running AS cpu_usage_millicore_seconds,
+               SUM(cpu_requested_millicore_seconds) OVER running AS cpu_requested_millicore_seconds,
+               SUM(memory_working_set_pod_seconds) OVER running AS memory_working_set_pod_seconds,
+               SUM(memory_working_set_byte_seconds) OVER running AS memory_working_set_byte_seconds,
+               SUM(memory_requested_byte_seconds) OVER running AS memory_requested_byte_seconds
+          FROM daily_rollups WINDOW running AS (PARTITION BY container_id ORDER BY day)) AS t
+    WHERE t.container_id = daily_rollups.container_id AND t.day = daily_rollups.day;
+    INSERT INTO hourly_coverage (hour, namespaces, covered_seconds)
+    SELECT CAST(started_at AS INTEGER) / 3600 * 3600, COALESCE(namespaces, ''), SUM(window_seconds) FROM runs
+    WHERE status IN ('ok', 'partial') AND window_seconds IS NOT NULL
+      AND started_at < (SELECT COALESCE(MAX(hour) + 3600, 0) FROM hourly_rollups)
+    GROUP BY 1, 2;
+    INSERT INTO daily_coverage (day, namespaces, covered_seconds)
+    SELECT CAST(started_at AS INTEGER) / 86400 * 86400, COALESCE(namespaces, ''), SUM(window_seconds) FROM runs
+    WHERE status IN ('ok', 'partial') AND window_seconds IS NOT NULL
+      AND id <= (SELECT folded_run_id FROM daily_rollup_progress WHERE id = 1)
+      AND started_at >= (SELECT folded_from FROM daily_rollup_progress WHERE id = 1)
+    GROUP BY 1, 2;
+    """,
 ]

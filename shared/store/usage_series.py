@@ -68,7 +68,8 @@ GROUP BY container_id, t
 """
 
 
-def usage_series(conn: sqlite3.Connection, container_ids: list[int], window: Window, step: int) -> dict[int, list[Point]]:
+def usage_series(conn: sqlite3.Connection, container_ids: list[int], window: Window,
+                 step: int) -> dict[int, list[Point]]:
     """Points per container, oldest first; steps without samples are left out (charts show gaps)."""
     watermark = hourly_watermark(conn)
     hourly_step = max(step, HOUR_SECONDS)

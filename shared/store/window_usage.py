@@ -16,7 +16,8 @@ of it was deleted) and there are at most RAW_WINDOW_MAX_SAMPLES of them, few eno
 the report's time budget; otherwise from day rows. Shorter windows read raw samples, and hourly
 rollups for what is no longer raw. The CPU percentile is exact when every piece is raw, else read
 from log-bucket histograms (within 4.4 %). Every source counts usage from Running samples only and
-the same figures, so only the percentile depends on the source.
+the same figures, so only the percentile depends on the source. Each piece also says how long its
+successful runs covered (shared/store/covered_time.py), read from beside the same rows.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS, day_floor
 from shared.store import daily_rollups
 from shared.store import histograms as usage_histogram
+from shared.store.covered_time import CoveredTime, days_covered, hours_covered, runs_covered
 from shared.store.daily_rollups import coverage, hourly_watermark, larger, raw_usage, unfolded_runs_exist
 
 # About 0.1 s of reading raw samples on the 2-core test machine (benchmarks/report.py).
@@ -111,8 +113,16 @@ class ContainerWindowUsage:
     restart_count_max: int | None = None
     oom_events_sum: int = 0
     oom_killed_samples: int = 0  # samples whose last termination reason was OOMKilled
+    # weighted by the window of each sample's run (shared/store/daily_rollups.py WEIGHTED)
+    cpu_usage_pod_seconds: int = 0
+    cpu_usage_millicore_seconds: float = 0.0
+    cpu_requested_millicore_seconds: float = 0.0
+    memory_working_set_pod_seconds: int = 0
+    memory_working_set_byte_seconds: float = 0.0
+    memory_requested_byte_seconds: float = 0.0
     cpu_histogram: int = 0  # from rollups (shared/store/histograms.py)
     cpu_values: list[int] = field(default_factory=list)  # from raw samples
+    _percentiles: dict[float, float | None] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def cpu_percentile_exact(self) -> bool:
@@ -120,13 +130,20 @@ class ContainerWindowUsage:
         return self.cpu_histogram == 0
 
     def cpu_percentile_millicores(self, percent: float) -> float | None:
-        """The CPU usage at `percent` (0 to 100), in millicores; None without samples."""
-        if self.cpu_percentile_exact:
-            return usage_histogram.nearest_rank(sorted(self.cpu_values), percent)
-        return usage_histogram.percentile(self.cpu_histogram + usage_histogram.pack_values(self.cpu_values), percent)
+        """The CPU usage at `percent` (0 to 100), in millicores; None without samples. Kept once computed:
+        sorting by it and explaining a row both ask."""
+        if percent not in self._percentiles:
+            if self.cpu_percentile_exact:
+                value = usage_histogram.nearest_rank(sorted(self.cpu_values), percent)
+            else:
+                value = usage_histogram.percentile(
+                    self.cpu_histogram + usage_histogram.pack_values(self.cpu_values), percent)
+            self._percentiles[percent] = value
+        return self._percentiles[percent]
 
     def add(self, piece: dict) -> None:
         """Add one source's figures (a dict with the day-row names) to this container's."""
+        self._percentiles.clear()
         if self.last_ts is None or piece["last_ts"] >= self.last_ts:
             for name in daily_rollups.LATEST:
                 setattr(self, name, piece[name])
@@ -141,41 +158,32 @@ class ContainerWindowUsage:
 
 @dataclass
 class WindowUsage:
-    """Every selected container's usage, and which sources the window was read from."""
+    """Every selected container's usage, which sources the window was read from, and the time its
+    successful runs covered (what averages over time divide by; 0 when none succeeded)."""
 
     window: Window
     containers: list[ContainerWindowUsage]
     sources: list[tuple[str, int, int]]  # (source, start, end) as planned by plan_sources
-    data_start: int | None  # where the usage of the window's first successful collection starts; None: no data
-
-    @property
-    def span_seconds(self) -> int:
-        """The part of the window with data, whatever the selection: averages over time divide by it.
-        It ends now (the window's end) and starts with the first collection's usage window; 0 when
-        no collection in the window succeeded."""
-        return 0 if self.data_start is None else max(1, self.window.end - 1 - self.data_start)
+    covered: CoveredTime
 
 
 def read_window_usage(conn: sqlite3.Connection, window: Window, selection: Selection = Selection()) -> WindowUsage:
-    """Every selected container's usage over `window`, each piece of it read from the cheapest complete source."""
+    """Every selected container's usage over `window`, each piece of it read from the cheapest complete
+    source, with the time the piece covered from the same source. The caller reads inside one snapshot
+    (shared/store/snapshot.py): the pieces are planned from the state of the rollups."""
     identities = _identities(conn, selection)
     ids = None if selection == Selection() else sorted(identities)
     folded = coverage(conn)
     usage: dict[int, ContainerWindowUsage] = {}
+    covered = CoveredTime()
     sources = plan_sources(conn, window)
     for source, start, end in sources:
         for container_id, piece in _read(conn, source, start, end, ids, folded).items():
             identity = identities.get(container_id)
             if identity is not None:
                 usage.setdefault(container_id, ContainerWindowUsage(identity)).add(piece)
-    first_run = conn.execute(
-        "SELECT started_at - COALESCE(window_seconds, 0) FROM runs WHERE status IN ('ok', 'partial')"
-        " AND started_at >= ? ORDER BY started_at LIMIT 1", (window.start,)).fetchone()
-    if first_run is not None:
-        data_start = max(window.start, math.floor(first_run[0]))
-    else:  # rollups whose runs retention already deleted (the oldest day of the longest window), or nothing
-        data_start = window.start if usage else None
-    return WindowUsage(window, list(usage.values()), sources, data_start)
+        covered.add(_covered(conn, source, start, end, folded))
+    return WindowUsage(window, list(usage.values()), sources, covered)
 
 
 def plan_sources(conn: sqlite3.Connection, window: Window) -> list[tuple[str, int, int]]:
@@ -211,7 +219,18 @@ def _read(conn: sqlite3.Connection, source: str, start: int, end: int, ids: list
         return _from_daily(conn, start, end, ids)
     if source == "hourly":
         return _from_hourly(conn, start, end, ids)
-    return raw_usage(conn, start, end, ids, after_run_id=folded.folded_run_id if source == "unfolded" else None)
+    return raw_usage(conn, start, end, ids,
+                     after_run_id=folded.folded_run_id if folded and source == "unfolded" else None)
+
+
+def _covered(conn: sqlite3.Connection, source: str, start: int, end: int,
+             folded: daily_rollups.Coverage | None) -> dict[str, int]:
+    if source == "daily":
+        return days_covered(conn, day_floor(start), day_floor(end - 1))
+    if source == "hourly":
+        return hours_covered(conn, start, end)
+    return runs_covered(conn, start, end,
+                        after_run_id=folded.folded_run_id if folded and source == "unfolded" else None)
 
 
 def _identities(conn: sqlite3.Connection, selection: Selection) -> dict[int, Identity]:
@@ -233,7 +252,8 @@ SELECT c.id, {', '.join(f'MAX(d.{name})' for name in daily_rollups.MAXIMA)}
 FROM containers c JOIN daily_rollups d ON d.container_id = c.id AND d.day BETWEEN :first AND :last
 {{containers}} GROUP BY c.id
 """
-_DAILY_EDGE = "{edge}.day = (SELECT {pick}(day) FROM daily_rollups WHERE container_id = c.id AND day BETWEEN :first AND :last)"
+_DAILY_EDGE = ("{edge}.day = (SELECT {pick}(day) FROM daily_rollups"
+               " WHERE container_id = c.id AND day BETWEEN :first AND :last)")
 _DAILY_EDGES = f"""
 SELECT c.id, l.last_ts, {', '.join(f'l.{name}' for name in daily_rollups.LATEST)},
        {', '.join(f'f.{name}' for name in daily_rollups.SUMS)}, f.cpu_usage_histogram,

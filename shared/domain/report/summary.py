@@ -1,4 +1,4 @@
-"""The demo's one-screen summary: the report (shared/domain/report.py) cut down to what a newcomer reads first.
+"""The demo's one-screen summary: the report cut down to what a newcomer reads first.
 
 `k8s-monitor demo` ends by telling the user to run `k8s-monitor report`, so its numbers are that
 report's: the same default window (REPORT_WINDOW_DAYS), the same cluster totals (averages over the
@@ -12,8 +12,11 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from shared.core.settings import Settings, load_settings
-from shared.domain.report import ContainerReport, build_report, parse_report_query
+from shared.core.settings import Settings
+from shared.domain.report.build import build_report
+from shared.domain.report.figures import ContainerFigures
+from shared.domain.report.query import parse_report_query
+from shared.store.snapshot import read_snapshot
 
 
 @dataclass(frozen=True)
@@ -55,20 +58,19 @@ class Summary:
     under_provisioned: list[ContainerFit]  # average CPU or peak memory above the request, worst first
 
 
-def summarize(conn: sqlite3.Connection, top: int = 5, settings: Settings | None = None,
-              now: float | None = None) -> Summary | None:
-    """The summary of the default report; None before the first successful run. Settings default to
-    the environment's, as `k8s-monitor report` reads them."""
-    counts = conn.execute(
-        "SELECT COUNT(*), MAX(id) FROM runs WHERE status IN ('ok', 'partial')").fetchone()
-    if not counts[0]:
-        return None
-    settings = settings or load_settings()
+def summarize(conn: sqlite3.Connection, settings: Settings, top: int = 5, now: float | None = None) -> Summary | None:
+    """The summary of the default report; None before the first successful run. One snapshot: the
+    cluster's size is that of the newest run the report counted."""
     now = time.time() if now is None else now
-    report = build_report(conn, parse_report_query({"limit": "all"}, settings, now), settings, now)
-    pods, containers = conn.execute(
-        "SELECT COUNT(DISTINCT pod_id), COUNT(*) FROM samples WHERE run_id = ? AND phase = 'Running'",
-        (counts[1],)).fetchone()
+    with read_snapshot(conn):
+        counts = conn.execute(
+            "SELECT COUNT(*), MAX(id) FROM runs WHERE status IN ('ok', 'partial')").fetchone()
+        if not counts[0]:
+            return None
+        report = build_report(conn, parse_report_query({"limit": "all"}, settings, now), settings, now)
+        pods, containers = conn.execute(
+            "SELECT COUNT(DISTINCT pod_id), COUNT(*) FROM samples WHERE run_id = ? AND phase = 'Running'",
+            (counts[1],)).fetchone()
     fits = [(_fit(c), c) for c in report.containers]
     over = [fit for fit, c in fits if (c.cpu_idle_millicores or 0) > 0]
     under = sorted((fit for fit, _ in fits if fit.pressure > 1), key=lambda fit: -fit.pressure)
@@ -77,6 +79,6 @@ def summarize(conn: sqlite3.Connection, top: int = 5, settings: Settings | None 
                    t.cpu_used_millicores, t.memory_requested_bytes, t.memory_used_bytes, over[:top], under[:top])
 
 
-def _fit(c: ContainerReport) -> ContainerFit:
+def _fit(c: ContainerFigures) -> ContainerFit:
     return ContainerFit(c.namespace, f"{c.workload_kind}/{c.workload_name}", c.container, c.cpu_request_millicores,
                         c.cpu_usage_avg_millicores, c.memory_request_bytes, c.memory_working_set_max_bytes)
