@@ -15,7 +15,7 @@ from shared.core.locking import try_file_lock
 from shared.core.settings import Settings
 from shared.ops.backup import run_backup
 from shared.ops.restore import RestoreError, restore_backup
-from shared.store.connection import connect
+from shared.store.connection import SCHEMA_VERSION, connect
 from tests.conftest import make_settings
 from tests.synthetic_history import store_synthetic_run, synthetic_inventory
 
@@ -67,7 +67,7 @@ def test_restore_brings_back_exactly_what_was_backed_up(backed_up, clock):
     result = restore_backup(settings, backup, clock)
 
     assert table_contents(settings.database_path) == contents
-    assert result.runs == 6 and result.schema_version == 1
+    assert result.runs == 6 and result.schema_version == SCHEMA_VERSION
     assert result.replaced is not None and result.replaced.name.startswith("k8s_metrics.db.replaced-")
     assert table_contents(result.replaced) == later  # the replaced database is kept whole
     conn = connect(settings.database_path)
