@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from shared.core.settings import Settings
+from shared.store.connection import SCHEMA_VERSION
 from tests.conftest import FakeClock, make_settings
 from tests.servers import REPO
 from tests.test_health import collect_now, health_env
@@ -32,7 +33,7 @@ def test_health_prints_one_line_per_component_and_exits_zero_when_healthy(
     assert lines[0].startswith("k8s-resource-monitor ") and ": HEALTHY at " in lines[0]
     assert [line.split()[:2] for line in lines[1:]] == [
         ["database", "healthy"], ["kubernetes", "healthy"], ["prometheus", "healthy"], ["collection", "healthy"]]
-    assert "schema 1" in lines[1] and "no backup yet" in lines[1]
+    assert f"schema {SCHEMA_VERSION}" in lines[1] and "no backup yet" in lines[1]
     assert "last run ok" in lines[4]
 
 
