@@ -549,3 +549,23 @@ def test_the_readme_quotes_the_fixes_diagnose_prints(
         if "fix:" in line and not line.endswith("(...)"):
             assert line.replace("/data/k8s_metrics.db", str(corrupt.database_path)) in printed, line
     assert "               PROBLEM list pods (all namespaces): denied (no RBAC rule allows it)" in quoted
+
+
+def test_the_runs_section_shows_what_runs_asked_of_prometheus_and_their_warnings(
+        tmp_path: Path, cluster: SimulatedCluster, clock: FakeClock) -> None:
+    cluster.prometheus.set_scenario(cluster.scenario, copies=({"job": "kubelet"}, {"job": "cadvisor"}))
+    settings = make_settings(tmp_path, cluster)
+    collected = collect_now(settings, clock)
+
+    diagnosis = run_diagnose(settings, clock, tmp_path)
+    runs = diagnosis.sections["runs"]
+
+    assert (f"; Prometheus: 7 queries, {collected['prometheus_series_returned']} series, "
+            f"{collected['prometheus_response_bytes'] / 1024**2:.1f} MiB, "
+            f"{collected['prometheus_samples_processed']} samples") in runs.summary
+    (warning,) = [f for f in runs.findings if f.subject == f"run {collected['run_id']} warns"]
+    assert warning.status == PROBLEM and "that differ in job" in warning.detail
+    assert f"PROBLEM run {collected['run_id']} warns: " in diagnosis.verdict()
+    (stored,) = runs.data["runs"]
+    assert (stored["cluster"], stored["prometheus_queries"]) == ("simulated", 7)
+    assert stored["warnings"] == collected["warnings"][0]
