@@ -70,20 +70,18 @@ def usage_queries(settings: Settings) -> list[UsageQuery]:
         """Add a container's series per copy (restarts), then keep one copy (duplicates are never added)."""
         return f"max by ({by}) (sum without ({instance}) ({expression}))"
 
-    def sel(metric: str, matchers: tuple[LabelMatcher, ...]) -> str:
-        return selector(metric, matchers)
-
     cpu, mem = settings.metric_cpu_usage, settings.metric_memory_working_set
     throttled, periods = settings.metric_cpu_throttled_periods, settings.metric_cpu_periods
     oom = settings.metric_oom_events
     return [
-        UsageQuery("cpu_avg", lambda m: one_copy(f"rate({sel(cpu, m)}[{window}])")),
-        UsageQuery("cpu_max", lambda m: f"max by ({by}) (max_over_time(rate({sel(cpu, m)}[{rate}])[{window}:{step}]))"),
-        UsageQuery("memory_avg", lambda m: f"max by ({by}) (avg_over_time({sel(mem, m)}[{window}]))"),
-        UsageQuery("memory_max", lambda m: f"max by ({by}) (max_over_time({sel(mem, m)}[{window}]))"),
-        UsageQuery("cpu_throttled", lambda m: f"{one_copy(f'increase({sel(throttled, m)}[{window}])')}"
-                                              f" / {one_copy(f'increase({sel(periods, m)}[{window}])')}"),
-        UsageQuery("oom_events", lambda m: one_copy(f"increase({sel(oom, m)}[{window}])")),
+        UsageQuery("cpu_avg", lambda m: one_copy(f"rate({selector(cpu, m)}[{window}])")),
+        UsageQuery("cpu_max", lambda m: f"max by ({by}) (max_over_time(rate({selector(cpu, m)}[{rate}])"
+                                        f"[{window}:{step}]))"),
+        UsageQuery("memory_avg", lambda m: f"max by ({by}) (avg_over_time({selector(mem, m)}[{window}]))"),
+        UsageQuery("memory_max", lambda m: f"max by ({by}) (max_over_time({selector(mem, m)}[{window}]))"),
+        UsageQuery("cpu_throttled", lambda m: f"{one_copy(f'increase({selector(throttled, m)}[{window}])')}"
+                                              f" / {one_copy(f'increase({selector(periods, m)}[{window}])')}"),
+        UsageQuery("oom_events", lambda m: one_copy(f"increase({selector(oom, m)}[{window}])")),
     ]
 
 
