@@ -81,6 +81,7 @@ def server(channels, tmp_path_factory):  # type: ignore[no-untyped-def]
     slack, smtp = channels
     tmp = tmp_path_factory.mktemp("alert-notify")
     env = {"DATABASE_PATH": str(tmp / "db.sqlite"), "SLACK_WEBHOOK_URL": slack.url, "WEBHOOK_URL": "",
+           "CLUSTER_NAME": "relay-cluster",
            "SMTP_HOST": smtp.host, "SMTP_PORT": str(smtp.port), "SMTP_SECURITY": "starttls",
            "SMTP_USERNAME": smtp.username, "SMTP_PASSWORD": smtp.password, "SMTP_CA_FILE": str(smtp.ca_file),
            "SMTP_FROM": "monitor@example.com", "SMTP_TO": "oncall@example.com",
@@ -112,7 +113,9 @@ def test_alertmanager_example_goes_to_slack_and_email_once(server, fresh):
     assert (first.status_code, first.content) == (204, b"")
     assert (again.status_code, again.content) == (204, b"")
     [message] = [r.json for r in slack.requests]
-    assert message["blocks"][0]["text"]["text"] == "CRITICAL: 1 firing, 1 resolved — KubePodCrashLooping"
+    # Alertmanager's alerts carry no cluster label: they are told as this cluster's (CLUSTER_NAME)
+    assert message["blocks"][0]["text"]["text"] == ("CRITICAL: 1 firing, 1 resolved in relay-cluster — "
+                                                    "KubePodCrashLooping")
     sections = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
     assert "`pod=checkout-7d9f8b6c5d-x2x7k`" in sections[0]
     assert "(reason: \"CrashLoopBackOff\")" in sections[0]
@@ -120,14 +123,15 @@ def test_alertmanager_example_goes_to_slack_and_email_once(server, fresh):
     assert sections[1].startswith(":white_check_mark: *RESOLVED* *KubePodCrashLooping*")
     assert "<http://alertmanager.monitoring:9093|open>" in message["blocks"][-1]["elements"][0]["text"]
     [mail] = smtp.messages
-    assert mail["Subject"].startswith("[k8s-resource-monitor] CRITICAL: 1 firing, 1 resolved")
+    assert mail["Subject"].startswith("[k8s-resource-monitor] CRITICAL: 1 firing, 1 resolved in relay-cluster")
 
 
 @pytest.mark.parametrize("mode", ["binary", "structured"])
 def test_our_alert_cloudevents_are_sent(server, fresh, mode):
     slack, smtp = fresh
     alert = Alert("CPUThrottled", "warning", {"alertname": "CPUThrottled", "severity": "warning", "namespace": "shop",
-                                              "workload_kind": "Deployment", "workload": "api", "container": "api"},
+                                              "workload_kind": "Deployment", "workload": "api", "container": "api",
+                                              "cluster": "prod-eu"},
                   "api in shop/api is CPU-throttled 52% of the time", "raise the limit", 1_795_000_000.0)
     settings = load_settings(k_ce_overrides='{"extensions": {"cluster": "prod-eu"}}')
     [event] = alert_events(group_by_severity([alert]), 42, settings, 1_795_000_300.0)
@@ -135,7 +139,7 @@ def test_our_alert_cloudevents_are_sent(server, fresh, mode):
     response = _post(server, headers=headers, data=body, timeout=30)
     assert (response.status_code, response.content) == (204, b"")
     [message] = [r.json for r in slack.requests]
-    assert message["blocks"][0]["text"]["text"] == "WARNING: 1 firing — CPUThrottled"
+    assert message["blocks"][0]["text"]["text"] == "WARNING: 1 firing in prod-eu — CPUThrottled"  # its label
     assert smtp.messages == []  # warning goes to Slack only
     again = _post(server, headers=headers, data=body, timeout=30)
     assert again.status_code == 204 and len(slack.requests) == 1
@@ -213,7 +217,7 @@ def _our_event(name: str) -> tuple[dict, bytes]:
 def test_with_a_token_set_every_request_needs_it_cloudevents_too(tmp_path):
     with http_receiver() as slack:
         env = {"DATABASE_PATH": str(tmp_path / "db.sqlite"), "SLACK_WEBHOOK_URL": slack.url, "WEBHOOK_URL": "",
-               "SMTP_HOST": "", "ALERT_WEBHOOK_TOKEN": TOKEN, "K_SINK": ""}
+               "SMTP_HOST": "", "ALERT_WEBHOOK_TOKEN": TOKEN, "K_SINK": "", "CLUSTER_NAME": "relay-cluster"}
         with function_server("alert_notify", env) as url:
             missing = _post(url, json=ALERTMANAGER_EXAMPLE, timeout=30)
             wrong = _post(url, json=ALERTMANAGER_EXAMPLE, headers={"Authorization": "Bearer nope"}, timeout=30)
@@ -228,13 +232,15 @@ def test_with_a_token_set_every_request_needs_it_cloudevents_too(tmp_path):
     assert "send `Authorization: Bearer <ALERT_WEBHOOK_TOKEN>`" in missing.json()["error"]
     assert right.status_code == 204 and sent_after_right == 1
     assert tokened.status_code == 204
-    assert [r.json["blocks"][0]["text"]["text"] for r in slack.requests[1:]] == ["CRITICAL: 1 firing — Tokened"]
+    assert [r.json["blocks"][0]["text"]["text"] for r in slack.requests[1:]] == [
+        "CRITICAL: 1 firing in relay-cluster — Tokened"]
 
 
 def test_behind_a_broker_our_cloudevents_may_come_without_the_token(tmp_path):
     with http_receiver() as slack:
         env = {"DATABASE_PATH": str(tmp_path / "db.sqlite"), "SLACK_WEBHOOK_URL": slack.url, "WEBHOOK_URL": "",
-               "SMTP_HOST": "", "ALERT_WEBHOOK_TOKEN": TOKEN, "ALERT_CLOUDEVENTS_WITHOUT_TOKEN": "true", "K_SINK": ""}
+               "SMTP_HOST": "", "ALERT_WEBHOOK_TOKEN": TOKEN, "ALERT_CLOUDEVENTS_WITHOUT_TOKEN": "true", "K_SINK": "",
+               "CLUSTER_NAME": "relay-cluster"}
         with function_server("alert_notify", env) as url:
             headers, body = _our_event("FromTheBroker")
             from_broker = _post(url, headers=headers, data=body, timeout=30)
@@ -246,7 +252,8 @@ def test_behind_a_broker_our_cloudevents_may_come_without_the_token(tmp_path):
     assert forged.status_code == 400
     assert "CloudEvent source '/apis/v1/namespaces/x/pingsources/y' is not accepted" in forged.json()["error"]
     assert alertmanager.status_code == 401
-    assert [r.json["blocks"][0]["text"]["text"] for r in slack.requests] == ["CRITICAL: 1 firing — FromTheBroker"]
+    assert [r.json["blocks"][0]["text"]["text"] for r in slack.requests] == [
+        "CRITICAL: 1 firing in relay-cluster — FromTheBroker"]
 
 
 def test_an_unreachable_webhook_never_shows_its_url_in_logs_or_answers(tmp_path):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from shared.core.settings import load_settings
-from shared.domain.alerts.evaluation import evaluate_rules
+from shared.domain.alerts.evaluation import Evaluation, evaluate_rules, in_cluster
 from shared.domain.alerts.model import Alert, fingerprint
 from shared.domain.alerts.state import claim_due, list_alerts, release_claim, update_state
 from shared.sources.inventory import ContainerRecord, Inventory, PodRecord
@@ -21,7 +22,7 @@ MiB = 2**20
 
 @pytest.fixture
 def db(tmp_path: Path):  # type: ignore[no-untyped-def]
-    settings = load_settings(database_path=tmp_path / "db.sqlite")
+    settings = load_settings(database_path=tmp_path / "db.sqlite", cluster_name="prod-eu")
     conn = connect(settings.database_path)
     yield conn, settings
     conn.close()
@@ -77,8 +78,8 @@ def test_oom_killed_replicas_make_one_alert_per_workload_container_naming_the_po
     _store(conn, T0 + 300, pods)
     [alert] = _firing(conn, settings, T0 + 305)["ContainerOOMKilled"]
     assert alert.labels == {"alertname": "ContainerOOMKilled", "severity": "warning", "namespace": "shop",
-                            "workload_kind": "Deployment", "workload": "api", "container": "api"}
-    assert alert.summary == "api in shop/api was OOMKilled"
+                            "workload_kind": "Deployment", "workload": "api", "container": "api", "cluster": "prod-eu"}
+    assert alert.summary == "prod-eu: api in shop/api was OOMKilled"
     assert ("was killed for running out of memory 2 times since the previous collection in 2 pods "
             "(worst: api-abc-2) (5 restarts in all); its memory limit is 512 MiB") in alert.description
     assert alert.fingerprint == fingerprint(alert.labels)
@@ -121,7 +122,7 @@ def test_memory_near_limit_uses_the_peak_working_set_against_the_limit(db):
     _store(conn, T0, pods, usage)
     [alert] = _firing(conn, settings, T0 + 5)["MemoryNearLimit"]
     assert alert.labels["workload"] == "api"
-    assert alert.summary == "api in shop/api uses 95% of its memory limit"
+    assert alert.summary == "prod-eu: api in shop/api uses 95% of its memory limit"
     assert "peaked at 486 MiB of its 512 MiB limit (95%, above 90%) in pod api-1" in alert.description
 
 
@@ -228,7 +229,7 @@ def test_more_than_five_failed_runs_in_an_hour_fire_collection_failing(db):
     record_run(conn, RunRecord("schedule", T0 + 360, T0 + 361, "failed", error="Kubernetes: forbidden"))
     [alert] = _firing(conn, settings, T0 + 400)["CollectionFailing"]
     assert alert.severity == "critical"
-    assert alert.summary == "6 collections failed in the last hour"
+    assert alert.summary == "prod-eu: 6 collections failed in the last hour"
     assert alert.description.endswith("Latest error: Kubernetes: forbidden")
 
 
@@ -238,7 +239,7 @@ def test_no_success_for_three_intervals_fires_collection_stale(db):
     assert "CollectionStale" not in _firing(conn, settings, T0 + 900)
     record_run(conn, RunRecord("schedule", T0 + 950, T0 + 951, "failed", error="Kubernetes: timeout"))
     [alert] = _firing(conn, settings, T0 + 960)["CollectionStale"]
-    assert alert.summary == "no successful collection for 16 minutes"
+    assert alert.summary == "prod-eu: no successful collection for 16 minutes"
 
 
 def test_large_database_fires(tmp_path):
@@ -326,3 +327,23 @@ def test_fingerprint_depends_on_labels_only():
     assert fingerprint({"a": "1", "b": "2"}) == fingerprint({"b": "2", "a": "1"})
     assert fingerprint({"a": "1", "b": "2"}) != fingerprint({"a": "1", "b": "3"})
     assert len(fingerprint({})) == 16
+
+
+def test_an_alert_firing_before_the_cluster_label_existed_carries_over_without_a_new_notification(db):
+    """Upgrading adds `cluster` to every alert's labels, so its fingerprint changes: the stored alert takes
+    the new one, and nobody is told it resolved and fired again."""
+    conn, settings = db
+    unlabelled = Alert("CPUThrottled", "warning", {"alertname": "CPUThrottled", "severity": "warning",
+                                                   "namespace": "shop", "workload": "api"}, "old words", "", T0)
+    update_state(conn, Evaluation({"CPUThrottled": [unlabelled]}), T0)
+    assert [a.fingerprint for a in claim_due(conn, T0, 3600).alerts] == [unlabelled.fingerprint]  # told at T0
+
+    labelled = in_cluster(dataclasses.replace(unlabelled, starts_at=T0 + 300), settings.cluster_name)
+    change = update_state(conn, Evaluation({"CPUThrottled": [labelled]}), T0 + 300)
+
+    assert (change.started, change.resolved) == ([], [])
+    assert claim_due(conn, T0 + 300, 3600).alerts == []  # not due again before the repeat interval
+    [stored] = list_alerts(conn, T0 + 300, 0)
+    assert stored.fingerprint == labelled.fingerprint != unlabelled.fingerprint
+    assert stored.labels["cluster"] == "prod-eu" and stored.starts_at == T0
+    assert stored.summary == "prod-eu: old words"

@@ -20,7 +20,7 @@ def test_stored_usage_matches_what_the_scenario_put_in(tmp_path, small_scenario,
         settings = make_settings(tmp_path, cluster, prometheus_url=url)
         body, _ = collect_once(settings, Trigger("cli"), clock=clock)
     assert body["status"] == "ok", body["error"]
-    assert body["prometheus_queries"] == 6
+    assert body["prometheus_queries"] == 7
 
     conn = sqlite3.connect(settings.database_path)
     rows = {

@@ -64,3 +64,102 @@ def test_secret_values_are_not_echoed_in_errors(monkeypatch):
     with pytest.raises(ConfigError) as error:
         load_settings()
     assert "xxxxxxxxxx" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"PROMETHEUS_SELECTOR": "job=kubelet"}, "PROMETHEUS_SELECTOR: expected a quoted value at character 5"),
+        ({"PROMETHEUS_SELECTOR": 'job="kubelet"}or{x="'}, "PROMETHEUS_SELECTOR: expected ',' between matchers"),
+        ({"PROMETHEUS_SELECTOR": '__name__="up"'}, "PROMETHEUS_SELECTOR: must not match __name__"),
+        ({"PROMETHEUS_CLUSTER_LABEL": "cluster name"}, "PROMETHEUS_CLUSTER_LABEL: must be a label name"),
+        ({"PROMETHEUS_CLUSTER_LABEL": "cluster"}, "CLUSTER_NAME: PROMETHEUS_CLUSTER_LABEL=cluster limits every query"),
+        ({"PROMETHEUS_HEADERS": "X-Scope-OrgID"}, "PROMETHEUS_HEADERS: pair 1 has no '='"),
+        ({"PROMETHEUS_HEADERS": "X-Scope-OrgID=a,Bad Name=b"},
+         "PROMETHEUS_HEADERS: pair 2: 'Bad Name' is not a header"),
+        ({"PROMETHEUS_HEADERS": "Host=evil"}, "PROMETHEUS_HEADERS: pair 1: Host is set by the HTTP client itself"),
+        ({"PROMETHEUS_PASSWORD": "pw"}, "PROMETHEUS_PASSWORD: set PROMETHEUS_USERNAME too"),
+        ({"PROMETHEUS_USERNAME": "u", "PROMETHEUS_BEARER_TOKEN": "t" * 20},
+         "PROMETHEUS_USERNAME: basic auth and PROMETHEUS_BEARER_TOKEN(_FILE) are both set"),
+        ({"PROMETHEUS_CA_FILE": "/nonexistent/ca.pem"}, "PROMETHEUS_CA_FILE: cannot read /nonexistent/ca.pem"),
+        ({"PROMETHEUS_CA_FILE": "/etc/hostname"}, "PROMETHEUS_CA_FILE: /etc/hostname holds no PEM certificate"),
+        ({"PROMETHEUS_PATH_PREFIX": "prometheus"}, "PROMETHEUS_PATH_PREFIX: must be a path starting with /"),
+        ({"PROMETHEUS_TLS_INSECURE_SKIP_VERIFY": "maybe"}, "PROMETHEUS_TLS_INSECURE_SKIP_VERIFY"),
+        ({"PROMETHEUS_MAX_CONCURRENCY": "0"}, "PROMETHEUS_MAX_CONCURRENCY: Input should be greater than or equal to 1"),
+        ({"PROMETHEUS_BEARER_TOKEN_FILE": "/nonexistent/token"}, "PROMETHEUS_BEARER_TOKEN_FILE: cannot read"),
+        ({"METRIC_CPU_USAGE": 'up or vector(1)'}, "METRIC_CPU_USAGE: must be a metric name"),
+        ({"LABEL_POD": "pod)"}, "LABEL_POD: must be a label name"),
+        ({"CLUSTER_NAME": "prod\neu"}, "CLUSTER_NAME: must be at most 253 characters, without control characters"),
+    ],
+)
+def test_a_bad_prometheus_setup_value_names_its_variable(monkeypatch, variables, expected):
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert expected in str(error.value)
+
+
+def test_header_values_are_secrets_never_echoed_and_each_is_masked(monkeypatch, tmp_path):
+    headers = tmp_path / "headers"
+    headers.write_text("X-Scope-OrgID=tenant-one, X-Api-Key=key-value-12345\n")
+    monkeypatch.setenv("PROMETHEUS_HEADERS_FILE", str(headers))
+    settings = load_settings()
+    assert settings.prometheus_header_values() == {"X-Scope-OrgID": "tenant-one", "X-Api-Key": "key-value-12345"}
+    assert "key-value-12345" in settings.secret_values()
+    assert not any("tenant-one" in secret for secret in settings.secret_values())  # a tenant id names: not masked
+    assert "key-value-12345" not in repr(settings)
+    monkeypatch.setenv("PROMETHEUS_HEADERS", "X-Api-Key=key-value-12345,no-equals-here")
+    monkeypatch.delenv("PROMETHEUS_HEADERS_FILE")
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert "key-value-12345" not in str(error.value) and "pair 2" in str(error.value)
+
+
+def test_cluster_name_defaults_to_the_kubeconfig_context_cluster_else_default(monkeypatch, tmp_path):
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        "apiVersion: v1\ncurrent-context: admin@prod\n"
+        "contexts:\n- name: admin@prod\n  context: {cluster: prod-eu-1, user: admin}\n"
+        "- name: dev\n  context: {cluster: kind-dev, user: dev}\n")
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.delenv("CLUSTER_NAME", raising=False)
+    assert load_settings(kubeconfig=kubeconfig).cluster_name == "prod-eu-1"
+    assert load_settings(kubeconfig=kubeconfig, kube_context="dev").cluster_name == "kind-dev"
+    assert load_settings(kubeconfig=kubeconfig, cluster_name="chosen").cluster_name == "chosen"
+    assert load_settings(kubeconfig=tmp_path / "missing").cluster_name == "default"
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")  # in a pod: no kubeconfig is read
+    assert load_settings().cluster_name == "default"
+
+
+def test_a_bad_value_stops_the_command_at_start_naming_the_variable(tmp_path):
+    from tests.test_health_cli import k8s_monitor
+
+    done = k8s_monitor(["collect"], {"DATABASE_PATH": str(tmp_path / "db"), "PROMETHEUS_SELECTOR": 'job="a" x'})
+
+    assert done.returncode != 0
+    assert "PROMETHEUS_SELECTOR: expected ',' between matchers" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "db").exists()
+
+
+def test_the_configmaps_commented_prometheus_examples_are_valid_settings():
+    """common/base/config.yaml shows the Prometheus-setup settings commented out: uncommented, they load."""
+    import re
+
+    import yaml
+
+    from shared.core.settings import Settings
+    from tests.servers import REPO
+
+    text = (REPO / "common" / "base" / "config.yaml").read_text()
+    examples = dict(re.findall(r"^  # ([A-Z][A-Z0-9_]+): (.+)$", text, re.MULTILINE))
+    assert {"CLUSTER_NAME", "PROMETHEUS_CLUSTER_LABEL", "PROMETHEUS_SELECTOR", "PROMETHEUS_PATH_PREFIX"} <= set(
+        examples)
+    assert {name.lower() for name in examples} <= set(Settings.model_fields)
+    data = yaml.safe_load(text)["data"]
+    values = {name.lower(): yaml.safe_load(value) for name, value in {**data, **examples}.items()}
+    settings = load_settings(**values)
+    assert settings.prometheus_cluster_label == "cluster" and settings.cluster_name == "prod-eu-1"
+    assert [str(matcher) for matcher in settings.prometheus_selector] == [
+        'job="kubelet"', 'metrics_path="/metrics/cadvisor"']

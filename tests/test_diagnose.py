@@ -287,16 +287,33 @@ def test_a_prometheus_that_never_answers_is_cut_off_by_the_timeout(
 
 def test_a_metric_the_collector_needs_and_prometheus_lacks_is_named(
         tmp_path: Path, cluster: SimulatedCluster, clock: FakeClock) -> None:
+    settings = make_settings(tmp_path, cluster, metric_cpu_usage="container_cpu_seconds_total")
+
+    diagnosis = run_diagnose(settings, clock, tmp_path)
+    prometheus = findings(diagnosis, "prometheus")
+
+    assert prometheus["METRIC_CPU_USAGE=container_cpu_seconds_total"] == {
+        "subject": "METRIC_CPU_USAGE=container_cpu_seconds_total", "status": PROBLEM,
+        "detail": "no series in the last hour",
+        "fix": "check that the kubelets' cAdvisor metrics are scraped, or set METRIC_CPU_USAGE to the name your "
+               "setup uses"}
+    assert prometheus["METRIC_MEMORY_WORKING_SET=container_memory_working_set_bytes"]["status"] == OK
+    assert diagnosis.sections["prometheus"].status == PROBLEM
+
+
+def test_an_optional_metric_prometheus_lacks_is_noted_not_a_problem(
+        tmp_path: Path, cluster: SimulatedCluster, clock: FakeClock) -> None:
     settings = make_settings(tmp_path, cluster, metric_oom_events="container_oom_kills_total")
 
-    prometheus = findings(run_diagnose(settings, clock, tmp_path), "prometheus")
+    diagnosis = run_diagnose(settings, clock, tmp_path)
 
-    assert prometheus["METRIC_OOM_EVENTS=container_oom_kills_total"] == {
-        "subject": "METRIC_OOM_EVENTS=container_oom_kills_total", "status": PROBLEM,
-        "detail": "no series with this name",
-        "fix": "check that the kubelets' cAdvisor metrics are scraped, or set METRIC_OOM_EVENTS to the name your "
-               "setup uses"}
-    assert prometheus["METRIC_CPU_USAGE=container_cpu_usage_seconds_total"]["status"] == OK
+    assert findings(diagnosis, "prometheus")["METRIC_OOM_EVENTS=container_oom_kills_total"] == {
+        "subject": "METRIC_OOM_EVENTS=container_oom_kills_total", "status": OK,
+        "detail": "absent: optional, its figure stays empty (older kubelets and some relabelling setups drop it)",
+        "fix": None}
+    section = diagnosis.sections["prometheus"]
+    assert section.status == OK
+    assert section.summary.endswith("required metrics present, 1 optional absent")
 
 
 def test_with_nothing_there_every_part_says_why_and_the_archive_is_still_written(
@@ -532,3 +549,23 @@ def test_the_readme_quotes_the_fixes_diagnose_prints(
         if "fix:" in line and not line.endswith("(...)"):
             assert line.replace("/data/k8s_metrics.db", str(corrupt.database_path)) in printed, line
     assert "               PROBLEM list pods (all namespaces): denied (no RBAC rule allows it)" in quoted
+
+
+def test_the_runs_section_shows_what_runs_asked_of_prometheus_and_their_warnings(
+        tmp_path: Path, cluster: SimulatedCluster, clock: FakeClock) -> None:
+    cluster.prometheus.set_scenario(cluster.scenario, copies=({"job": "kubelet"}, {"job": "cadvisor"}))
+    settings = make_settings(tmp_path, cluster)
+    collected = collect_now(settings, clock)
+
+    diagnosis = run_diagnose(settings, clock, tmp_path)
+    runs = diagnosis.sections["runs"]
+
+    assert (f"; Prometheus: 7 queries, {collected['prometheus_series_returned']} series, "
+            f"{collected['prometheus_response_bytes'] / 1024**2:.1f} MiB, "
+            f"{collected['prometheus_samples_processed']} samples") in runs.summary
+    (warning,) = [f for f in runs.findings if f.subject == f"run {collected['run_id']} warns"]
+    assert warning.status == PROBLEM and "that differ in job" in warning.detail
+    assert f"PROBLEM run {collected['run_id']} warns: " in diagnosis.verdict()
+    (stored,) = runs.data["runs"]
+    assert (stored["cluster"], stored["prometheus_queries"]) == ("simulated", 7)
+    assert stored["warnings"] == collected["warnings"][0]

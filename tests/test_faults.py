@@ -127,7 +127,7 @@ def test_prometheus_unavailable_once_is_asked_the_same_query_again_after_a_backo
     waits: list[float] = []
     body, _ = collect_once(settings, Trigger("cli"), sleep=waits.append)
     assert body["status"] == "ok", body["error"]
-    assert body["prometheus_queries"] == 6 + 1
+    assert body["prometheus_queries"] == 7 + 1
     assert per_namespace_queries(cluster) == []  # "not now" is not "too large"
     assert len(waits) == 1 and 0.5 <= waits[0] <= 1.0
     assert samples_with_usage(settings)[1] > 0
@@ -162,7 +162,7 @@ def test_prometheus_answers_that_say_too_large_are_asked_again_per_namespace(
     waits: list[float] = []
     body, _ = collect_once(settings, Trigger("cli"), sleep=waits.append)
     assert body["status"] == "ok", body["error"]
-    assert body["prometheus_queries"] == 6 + len(small_scenario.namespaces)
+    assert body["prometheus_queries"] == 7 + len(small_scenario.namespaces)
     assert len(per_namespace_queries(cluster)) == len(small_scenario.namespaces)
     assert waits == []
 
@@ -170,7 +170,7 @@ def test_prometheus_answers_that_say_too_large_are_asked_again_per_namespace(
 def test_a_prometheus_answer_over_the_size_limit_is_asked_again_per_namespace(tmp_path, cluster, small_scenario):
     settings = make_settings(tmp_path, cluster)
     whole = collect_once(settings, Trigger("cli"))[0]
-    assert whole["prometheus_queries"] == 6
+    assert whole["prometheus_queries"] == 7
     cluster.prometheus.queries.clear()
     # room for one namespace's answer, not for the whole cluster's
     settings = make_settings(tmp_path / "limited", cluster, prometheus_max_response_bytes=2048)
@@ -189,11 +189,14 @@ def test_prometheus_timeout_gives_a_partial_run(tmp_path, cluster, small_scenari
 
 
 def test_malformed_prometheus_json_loses_only_that_figure(tmp_path, cluster):
-    settings = make_settings(tmp_path, cluster)
-    cluster.prometheus.inject("/api/v1/query", 200, times=1, body=b'{"status": "success", "data": {')
+    settings = make_settings(tmp_path, cluster, prometheus_max_concurrency=1)  # queries in order: which one is hit
+    # the duplicate check (asked first) and the first figure, cpu_avg
+    cluster.prometheus.inject("/api/v1/query", 200, times=2, body=b'{"status": "success", "data": {')
     body, _ = collect_once(settings, Trigger("cli"))
     assert body["status"] == "partial"
-    assert "cpu_avg: Prometheus answered 200 with a body that is not JSON" in body["error"]
+    assert body["error"] == "Prometheus: cpu_avg: Prometheus answered 200 with a body that is not JSON"
+    assert body["warnings"] == ["could not look for duplicated series: Prometheus answered 200 with a body that is "
+                                "not JSON"]
     conn = sqlite3.connect(settings.database_path)
     cpu_avg, memory_max = conn.execute(
         "SELECT count(cpu_usage_avg_millicores), count(memory_working_set_max_bytes) FROM samples"

@@ -21,7 +21,7 @@ from shared import __version__
 from shared.core.settings import Settings
 from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
-from shared.ops.health import check_health, check_readiness
+from shared.ops.health import DEGRADED, HEALTHY, check_health, check_readiness
 from shared.simulator.cluster import SimulatedCluster
 from shared.store.connection import SCHEMA_VERSION, connect
 from tests.conftest import FakeClock, make_settings
@@ -155,7 +155,7 @@ def test_a_corrupt_database_is_unhealthy_and_metrics_still_answer(tmp_path: Path
     assert "file is not a database" in health.json()["checks"]["database"]["error"]
     assert readiness.status_code == 503
     assert metrics.status_code == 200
-    assert "database_readable 0.0" in metrics.text
+    assert 'database_readable{cluster="default"} 0.0' in metrics.text
 
 
 def test_prometheus_down_is_degraded_not_unhealthy(settings: Settings, clock: FakeClock) -> None:
@@ -329,3 +329,33 @@ def test_the_health_function_starts_without_the_kubernetes_client_or_requests(tm
                                                       "DATABASE_PATH": str(tmp_path / "k8s_metrics.db")})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_missing_optional_metrics_leave_prometheus_healthy_with_a_note(
+        tmp_path: Path, cluster: SimulatedCluster, clock: FakeClock) -> None:
+    settings = make_settings(tmp_path, cluster, metric_cpu_throttled_periods="container_cpu_cfs_throttled_gone",
+                             metric_oom_events="container_oom_events_gone")
+
+    check = check_health(settings, now=clock()).checks["prometheus"]
+
+    assert check.status == HEALTHY and check.error is None
+    assert check.details["missing_metrics"] == []
+    assert check.details["missing_optional_metrics"] == [
+        "container_cpu_cfs_throttled_gone", "container_oom_events_gone"]
+    assert check.details["notes"] == [
+        "no series of the optional container_cpu_cfs_throttled_gone, container_oom_events_gone: CPU throttling and "
+        "OOM events stay empty; older kubelets and some relabelling setups drop them"]
+
+
+@pytest.mark.parametrize("variable", ["metric_cpu_usage", "metric_memory_working_set"])
+def test_a_missing_cpu_usage_or_working_set_metric_makes_prometheus_degraded(
+        tmp_path: Path, cluster: SimulatedCluster, clock: FakeClock, variable: str) -> None:
+    settings = make_settings(tmp_path, cluster, **{variable: "renamed_by_relabelling"})
+
+    check = check_health(settings, now=clock()).checks["prometheus"]
+
+    assert check.status == DEGRADED
+    assert check.details["missing_metrics"] == ["renamed_by_relabelling"]
+    assert (f"has no series of renamed_by_relabelling in the last hour: usage stays empty; check that "
+            f"cAdvisor/kubelet metrics are scraped, or set {variable.upper()} to the names your setup uses") in (
+        check.error or "")

@@ -60,7 +60,7 @@ def test_an_alert_whose_delivery_was_killed_is_sent_on_the_brokers_retry(tmp_pat
     app = Flask(__name__)
     with http_receiver() as slack:
         settings = load_settings(database_path=tmp_path / "db.sqlite", slack_webhook_url=slack.url, webhook_url=None,
-                                 smtp_host=None, alert_webhook_token=None)
+                                 smtp_host=None, alert_webhook_token=None, cluster_name="prod-eu")
         conn = connect(settings.database_path)
         try:  # the first delivery claimed the event, then its pod was killed before Slack was called
             assert claim_event(conn, ALERT_NOTIFY, event["source"], event["id"], T0) is Claim.TAKEN
@@ -78,7 +78,7 @@ def test_an_alert_whose_delivery_was_killed_is_sent_on_the_brokers_retry(tmp_pat
         [message] = [r.json for r in slack.requests]
         assert broker_retry(T0 + STALE_RUNNING_SECONDS + 120) == 204  # done now: a duplicate
         assert len(slack.requests) == 1
-    assert message["blocks"][0]["text"]["text"] == "WARNING: 1 firing — ContainerOOMKilled"
+    assert message["blocks"][0]["text"]["text"] == "WARNING: 1 firing in prod-eu — ContainerOOMKilled"
 
 
 def test_a_collection_whose_run_was_killed_runs_on_the_ping_sources_retry(tmp_path: Path, cluster, clock):  # type: ignore[no-untyped-def]
@@ -214,7 +214,8 @@ def test_an_alert_redelivered_while_it_is_sent_and_then_failing_is_sent_on_a_lat
     broker_saw: list[int] = []
     with http_receiver() as slack:
         settings = load_settings(database_path=tmp_path / "db.sqlite", slack_webhook_url=slack.url, webhook_url=None,
-                                 smtp_host=None, alert_webhook_token=None, notify_max_attempts=1)
+                                 smtp_host=None, alert_webhook_token=None, notify_max_attempts=1,
+                                 cluster_name="prod-eu")
 
         def deliver(at: float) -> int:
             with app.test_request_context("/", method="POST", data=body, headers=headers):
@@ -236,4 +237,5 @@ def test_an_alert_redelivered_while_it_is_sent_and_then_failing_is_sent_on_a_lat
         delivered = [r.json["blocks"][0]["text"]["text"] for r in slack.requests]
 
     assert broker_saw == [503, 204]
-    assert delivered == ["WARNING: 1 firing — ContainerOOMKilled"] * 2  # the failed attempt, then the sent one
+    # the failed attempt, then the sent one
+    assert delivered == ["WARNING: 1 firing in prod-eu — ContainerOOMKilled"] * 2

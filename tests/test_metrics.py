@@ -31,15 +31,19 @@ SPEC_METRICS = {
 }
 
 
-def scrape(url: str) -> dict[str, tuple[str, dict[tuple, float]]]:
-    """family name -> (type, {(sample name, sorted labels): value})."""
+def scrape(url: str, cluster: str | None = None) -> dict[str, tuple[str, dict[tuple, float]]]:
+    """family name -> (type, {(sample name, sorted labels but `cluster`): value}); every sample must carry
+    the same `cluster` label (CLUSTER_NAME; `cluster` when given)."""
     response = get(f"{url}/metrics")
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    return {
-        family.name: (family.type, {(s.name, tuple(sorted(s.labels.items()))): s.value for s in family.samples})
-        for family in text_string_to_metric_families(response.text)
-    }
+    families = list(text_string_to_metric_families(response.text))
+    clusters = {s.labels.get("cluster") for family in families for s in family.samples}
+    assert len(clusters) == 1 and None not in clusters and (cluster is None or clusters == {cluster})
+    def key(sample) -> tuple:  # type: ignore[no-untyped-def]
+        return sample.name, tuple(sorted((k, v) for k, v in sample.labels.items() if k != "cluster"))
+
+    return {family.name: (family.type, {key(s): s.value for s in family.samples}) for family in families}
 
 
 def collect_history(settings: Settings, clock: FakeClock, cluster: SimulatedCluster, tmp_path: Path) -> None:
@@ -84,6 +88,9 @@ def expected_from_database(database: Path) -> dict[str, float]:
             "failed": one("SELECT count(*) FROM runs WHERE status = 'failed'"),
             "partial": one("SELECT count(*) FROM runs WHERE status = 'partial'"),
             "backup": one("SELECT max(finished_at) FROM backups WHERE status = 'ok'"),
+            **{column: one(f"SELECT sum({column}) FROM runs") for column in (
+                "prometheus_queries", "prometheus_series_returned", "prometheus_response_bytes",
+                "prometheus_samples_processed")},
         }
     finally:
         conn.close()
@@ -100,7 +107,7 @@ def test_metrics_report_what_the_database_holds_and_the_requests_served(
             get(f"{url}/health/liveness")
         for path in ("/wp-admin/setup.php", "/.env"):
             get(f"{url}{path}")
-        first = scrape(url)
+        first = scrape(url, cluster="simulated")  # the kubeconfig context's cluster: CLUSTER_NAME's default
         second = scrape(url)
 
     assert set(first) >= SPEC_METRICS
@@ -118,6 +125,11 @@ def test_metrics_report_what_the_database_holds_and_the_requests_served(
     assert value("backup_last_success_timestamp_seconds") == expected["backup"]
     assert value("database_size_bytes") >= settings.database_path.stat().st_size
     assert value("database_readable") == 1
+    for counter, column in (("prometheus_queries", "prometheus_queries"),
+                            ("prometheus_series_returned", "prometheus_series_returned"),
+                            ("prometheus_response_bytes", "prometheus_response_bytes"),
+                            ("prometheus_samples_processed", "prometheus_samples_processed")):
+        assert value(counter) == expected[column] > 0, counter
     assert {name: first[name][0] for name in ("pods_collected_total", "collection_errors", "notifications_sent",
                                               "http_requests", "http_request_duration_seconds")} == {
         "pods_collected_total": "gauge", "collection_errors": "counter", "notifications_sent": "counter",

@@ -23,9 +23,12 @@ TABLES = ("hourly_rollups", "daily_rollups", "hourly_coverage", "daily_coverage"
 
 
 def as_written_by_release_1(path: Path) -> None:
-    """Remove what migration 2 adds, as the database was before it."""
+    """Remove what migrations 2 and 3 add, as the database was before them."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
+        for name in ("cluster", "warnings", "prometheus_series_returned", "prometheus_response_bytes",
+                     "prometheus_samples_processed"):  # migration 3
+            conn.execute(f"ALTER TABLE runs DROP COLUMN {name}")
         conn.execute("DROP TABLE hourly_coverage")
         conn.execute("DROP TABLE daily_coverage")
         for name in WEIGHTED:

@@ -22,7 +22,8 @@ from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.quantities import cpu_spellings, memory_spellings
 from shared.simulator.scenario import Scenario, build_scenario
 from shared.simulator.timeseries import cpu_cores_at, memory_bytes_at
-from shared.sources.usage import render, series_selector, usage_queries
+from shared.sources.selectors import container_matchers
+from shared.sources.usage import usage_queries
 
 T0 = 1_795_000_020.0  # a minute boundary: scrapes land on multiples of 60 s
 PODS = "/api/v1/pods"
@@ -392,7 +393,7 @@ def _by_container(response: requests.Response) -> dict[tuple[str, str, str], flo
 
 def test_usage_queries_match_values_computed_by_hand(sim, scenario) -> None:
     settings = Settings()
-    queries = {q.figure: render(q, series_selector(settings, None)) for q in usage_queries(settings)}
+    queries = {q.figure: q.render(container_matchers(settings, None)) for q in usage_queries(settings)}
     answers = {figure: _by_container(_query(sim, text, method="POST")) for figure, text in queries.items()}
     pod, container = next((p, c) for p in scenario.running_pods() for c in p.containers if c.throttled_ratio > 0.3)
     key = (pod.namespace, pod.name, container.name)
@@ -419,7 +420,7 @@ def test_namespace_matchers_select_those_namespaces(sim, scenario) -> None:
     settings = Settings()
     cpu_avg = usage_queries(settings)[0]
     for namespaces in (("shop",), ("shop", "data", "monitoring")):
-        answer = _by_container(_query(sim, render(cpu_avg, series_selector(settings, namespaces))))
+        answer = _by_container(_query(sim, cpu_avg.render(container_matchers(settings, namespaces))))
         expected = {(p.namespace, p.name, c.name) for p in scenario.running_pods() for c in p.containers
                     if p.namespace in namespaces}
         assert set(answer) == expected and expected
@@ -436,17 +437,17 @@ def test_too_many_series_answers_422_so_the_collector_splits(sim) -> None:
     settings = Settings()
     cpu_avg = usage_queries(settings)[0]
     sim.prometheus.max_series = 5
-    wide = _query(sim, render(cpu_avg, series_selector(settings, None)))
+    wide = _query(sim, cpu_avg.render(container_matchers(settings, None)))
     assert wide.status_code == 422
     assert wide.json() == {"status": "error", "errorType": "execution",
                            "error": "query processing would load too many samples into memory in query execution"}
-    assert _query(sim, render(cpu_avg, series_selector(settings, ("monitoring",)))).status_code == 200
+    assert _query(sim, cpu_avg.render(container_matchers(settings, ("monitoring",)))).status_code == 200
 
 
 def test_drop_fraction_leaves_out_a_stable_share_of_containers(scenario, sim_clock) -> None:
     with SimulatedCluster(build_scenario(200), clock=sim_clock) as sim:
         settings = Settings()
-        texts = [render(q, series_selector(settings, None)) for q in usage_queries(settings)[:4]]
+        texts = [q.render(container_matchers(settings, None)) for q in usage_queries(settings)[:4]]
         everything = _by_container(_query(sim, texts[0]))
         sim.prometheus.drop_fraction = 0.3
         kept = [set(_by_container(_query(sim, text))) for text in texts]

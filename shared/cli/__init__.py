@@ -99,8 +99,9 @@ def cli_settings(quiet: bool = False, server: bool = False, **overrides: object)
         local["log_level"] = "WARNING"
     settings = load_settings(**{**local, **overrides})
     if server:
-        configure_logging(settings.log_level, settings.log_format, stream=sys.stdout)
+        configure_logging(settings.log_level, settings.log_format, stream=sys.stdout, cluster=settings.cluster_name)
     else:
-        configure_logging(settings.log_level, os.environ.get("LOG_FORMAT", "text"), stream=sys.stderr)
+        configure_logging(settings.log_level, os.environ.get("LOG_FORMAT", "text"), stream=sys.stderr,
+                          cluster=settings.cluster_name)
     register_secrets(settings.secret_values())
     return settings

@@ -1,7 +1,8 @@
 """Logging for functions and the CLI: one JSON object per line on stdout, or text for people.
 
 Every JSON line carries `timestamp, level, logger, message, module, function, line`, plus
-`exception` when there is one and `run_id`, `event_id`, `function_name` when known. Those ids
+`exception` when there is one, `cluster` (CLUSTER_NAME, once settings are read: a central log store
+holds every cluster's monitor) and `run_id`, `event_id`, `function_name` when known. Those ids
 travel in context variables, so every line logged while a run is under way carries them without
 passing them around.
 
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit
 from pythonjsonlogger.json import JsonFormatter
 
 MASK = "[REDACTED]"
-CONTEXT_FIELDS = ("run_id", "event_id", "function_name")
+CONTEXT_FIELDS = ("cluster", "run_id", "event_id", "function_name")
 JSON_FIELDS = "%(levelname)s %(name)s %(message)s %(module)s %(funcName)s %(lineno)d"
 JSON_RENAMES = {"levelname": "level", "name": "logger", "funcName": "function", "lineno": "line",
                 "exc_info": "exception"}
@@ -101,10 +102,14 @@ def log_context(**fields: str | int | None) -> Iterator[None]:
 
 
 class _ContextFilter(logging.Filter):
-    """Copy the context fields onto the record (a field given with `extra=` wins)."""
+    """Copy the process's fields and the context fields onto the record (a field given with `extra=` wins)."""
+
+    def __init__(self, fields: Mapping[str, str]) -> None:
+        super().__init__()
+        self._fields = dict(fields)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        for key, value in _context.get().items():
+        for key, value in {**self._fields, **_context.get()}.items():
             if not hasattr(record, key):
                 setattr(record, key, value)
         return True
@@ -137,14 +142,16 @@ class _TextFormatter(logging.Formatter):
         return redact(line)
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | None = None) -> None:
+def configure_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | None = None,
+                      cluster: str | None = None) -> None:
     """Send every logger's records to `stream` (stdout) in the chosen format; idempotent.
 
-    Python warnings (an unverified TLS connection, a deprecation) are routed through logging too,
-    so they come out as JSON lines instead of bare text on stderr.
+    `cluster` (CLUSTER_NAME) goes on every line. Python warnings (an unverified TLS connection, a
+    deprecation) are routed through logging too, so they come out as JSON lines instead of bare
+    text on stderr.
     """
     handler = logging.StreamHandler(stream or sys.stdout)
-    handler.addFilter(_ContextFilter())
+    handler.addFilter(_ContextFilter({"cluster": cluster} if cluster else {}))
     if fmt == "text":
         handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     else:

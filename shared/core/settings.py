@@ -12,11 +12,16 @@ import ipaddress
 import json
 import os
 import re
+import ssl
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.core.http_headers import NAMING_HEADERS, parse_headers
+from shared.core.kubeconfig_cluster import kubeconfig_cluster_name
+from shared.core.matchers import LABEL_NAME, LabelMatcher, parse_matchers
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 CHANNELS = ("slack", "email", "webhook")  # notification channels, as routes and `notifications` name them
@@ -24,8 +29,11 @@ SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}  # the usual port of each
 
 
 # Every secret setting; each has a `<NAME>_FILE` twin read at start (a mounted Secret).
-SECRET_FIELDS = ("slack_webhook_url", "webhook_url", "smtp_password", "alert_webhook_token", "prometheus_bearer_token")
+SECRET_FIELDS = ("slack_webhook_url", "webhook_url", "smtp_password", "alert_webhook_token", "prometheus_bearer_token",
+                 "prometheus_password", "prometheus_headers")
+DEFAULT_CLUSTER_NAME = "default"  # CLUSTER_NAME in a pod, or where no kubeconfig context names a cluster
 
+METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _NAMESPACE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -68,11 +76,24 @@ class Settings(BaseSettings):
     lease_name: str = "k8s-resource-monitor-collector"
     lease_duration_seconds: int = Field(60, ge=5, le=3600)
 
+    cluster_name: str = Field("", description="unset: the kubeconfig context's cluster, else DEFAULT_CLUSTER_NAME")
+
     # --- Prometheus ----------------------------------------------------------------------------
     prometheus_url: str = "http://prometheus:9090"
+    prometheus_path_prefix: str = Field("", description="where the API lives under the URL: Mimir's /prometheus")
     prometheus_timeout_seconds: float = Field(20.0, gt=0, le=300)
+    prometheus_max_concurrency: int = Field(3, ge=1, le=16)
     prometheus_bearer_token: SecretStr | None = None
-    prometheus_bearer_token_file: Path | None = None
+    prometheus_bearer_token_file: Path | None = Field(None, description="read at start, and again by every run")
+    prometheus_username: str | None = None
+    prometheus_password: SecretStr | None = None
+    prometheus_password_file: Path | None = None
+    prometheus_headers: SecretStr | None = Field(None, description="Name=value pairs separated by commas")
+    prometheus_headers_file: Path | None = None
+    prometheus_ca_file: Path | None = None
+    prometheus_tls_insecure_skip_verify: bool = False
+    prometheus_cluster_label: str | None = None
+    prometheus_selector: Annotated[tuple[LabelMatcher, ...], NoDecode] = ()
     prometheus_max_response_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     prometheus_rate_seconds: int = Field(120, ge=30, le=3600)
     prometheus_step_seconds: int = Field(60, ge=5, le=3600)
@@ -200,6 +221,59 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("prometheus_path_prefix")
+    @classmethod
+    def _path_prefix(cls, value: str) -> str:
+        """`/prometheus` or `/select/0/prometheus`: a path, kept without its trailing slash."""
+        value = value.strip()
+        if not value:
+            return ""
+        if not value.startswith("/") or any(char in value for char in "?# \t") or "//" in value:
+            raise ValueError("must be a path starting with / (like /prometheus), without ?, # or spaces")
+        return value.rstrip("/")
+
+    @field_validator("cluster_name")
+    @classmethod
+    def _cluster_name(cls, value: str) -> str:
+        value = value.strip()
+        if len(value) > 253 or any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+            raise ValueError("must be at most 253 characters, without control characters")
+        return value
+
+    @field_validator("prometheus_cluster_label")
+    @classmethod
+    def _label_name(cls, value: str | None) -> str | None:
+        value = (value or "").strip() or None
+        if value is not None and (not LABEL_NAME.fullmatch(value) or value.startswith("__")):
+            raise ValueError("must be a label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __), like cluster")
+        return value
+
+    @field_validator("metric_cpu_usage", "metric_memory_working_set", "metric_cpu_throttled_periods",
+                     "metric_cpu_periods", "metric_oom_events")
+    @classmethod
+    def _metric_name(cls, value: str) -> str:
+        if not METRIC_NAME.fullmatch(value):
+            raise ValueError("must be a metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)")
+        return value
+
+    @field_validator("label_namespace", "label_pod", "label_container")
+    @classmethod
+    def _query_label_name(cls, value: str) -> str:
+        if not LABEL_NAME.fullmatch(value):
+            raise ValueError("must be a label name ([a-zA-Z_][a-zA-Z0-9_]*)")
+        return value
+
+    @field_validator("prometheus_selector", mode="before")
+    @classmethod
+    def _selector(cls, value: object) -> object:
+        """PromQL matchers, parsed here so a typo stops the start, never a query."""
+        if not isinstance(value, str):
+            return value
+        matchers = parse_matchers(value)
+        if any(matcher.name == "__name__" for matcher in matchers):
+            raise ValueError("must not match __name__: the metric names are METRIC_* settings")
+        return matchers
+
     @model_validator(mode="after")
     def _read_secret_files(self) -> Settings:
         """Fill each secret from its `<NAME>_FILE` twin (a mounted Secret) when that is set."""
@@ -212,6 +286,50 @@ class Settings(BaseSettings):
             except OSError as exc:
                 raise ValueError(f"{name.upper()}_FILE: cannot read {path}: {exc.strerror}") from None
             object.__setattr__(self, name, SecretStr(text))
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_name_default(self) -> Settings:
+        """CLUSTER_NAME unset: the kubeconfig context's cluster outside a pod, else `default`.
+
+        A query limited by PROMETHEUS_CLUSTER_LABEL must name the cluster as Prometheus does: a
+        guess there would make every query silently empty, so that combination needs CLUSTER_NAME.
+        """
+        if self.cluster_name:
+            return self
+        if self.prometheus_cluster_label:
+            raise ValueError(f"CLUSTER_NAME: PROMETHEUS_CLUSTER_LABEL={self.prometheus_cluster_label} limits every "
+                             f"query to series whose {self.prometheus_cluster_label} label equals CLUSTER_NAME: set "
+                             f"CLUSTER_NAME to this cluster's value of that label")
+        found = None if self.in_cluster else kubeconfig_cluster_name(self.kubeconfig, self.kube_context)
+        object.__setattr__(self, "cluster_name", found or DEFAULT_CLUSTER_NAME)
+        return self
+
+    @model_validator(mode="after")
+    def _prometheus_access(self) -> Settings:
+        """Headers parse, one way of authenticating, and a CA file that is a readable certificate bundle."""
+        headers = self.prometheus_header_values()  # raises naming PROMETHEUS_HEADERS
+        bearer = self.prometheus_bearer_token is not None or self.prometheus_bearer_token_file is not None
+        if self.prometheus_password is not None and not self.prometheus_username:
+            raise ValueError("PROMETHEUS_PASSWORD: set PROMETHEUS_USERNAME too (basic auth needs both)")
+        if self.prometheus_username and bearer:
+            raise ValueError("PROMETHEUS_USERNAME: basic auth and PROMETHEUS_BEARER_TOKEN(_FILE) are both set, and a "
+                             "request carries one Authorization header: keep one of them")
+        if any(name.lower() == "authorization" for name in headers) and (bearer or self.prometheus_username):
+            raise ValueError("PROMETHEUS_HEADERS: sets Authorization, which PROMETHEUS_USERNAME or "
+                             "PROMETHEUS_BEARER_TOKEN(_FILE) also set: keep one of them")
+        if self.prometheus_ca_file is not None:
+            if self.prometheus_tls_insecure_skip_verify:
+                raise ValueError("PROMETHEUS_TLS_INSECURE_SKIP_VERIFY: true turns off the verification "
+                                 "PROMETHEUS_CA_FILE is for: set one of them")
+            try:
+                ssl.create_default_context(cafile=str(self.prometheus_ca_file))
+            except ssl.SSLError as exc:  # before OSError, its base class
+                raise ValueError(f"PROMETHEUS_CA_FILE: {self.prometheus_ca_file} holds no PEM certificate: "
+                                 f"{exc.reason or exc}") from None
+            except OSError as exc:
+                raise ValueError(f"PROMETHEUS_CA_FILE: cannot read {self.prometheus_ca_file}: "
+                                 f"{exc.strerror or exc}") from None
         return self
 
     @model_validator(mode="after")
@@ -232,9 +350,25 @@ class Settings(BaseSettings):
         return self
 
     def secret_values(self) -> list[str]:
-        """Every secret that is set, in plain text: what log and answer redaction must mask."""
-        secrets: list[SecretStr | None] = [getattr(self, name) for name in SECRET_FIELDS]
-        return [secret.get_secret_value() for secret in secrets if secret is not None]
+        """Every secret that is set, in plain text: what log and answer redaction must mask.
+
+        Each header value of PROMETHEUS_HEADERS counts on its own (an error may quote one alone), but
+        a tenant id's: it names, often a namespace too, and masking it would hide that namespace.
+        """
+        secrets: list[SecretStr | None] = [getattr(self, name) for name in SECRET_FIELDS
+                                           if name != "prometheus_headers"]
+        headers = [value for name, value in self.prometheus_header_values().items()
+                   if name.lower() not in NAMING_HEADERS]
+        return [secret.get_secret_value() for secret in secrets if secret is not None] + headers
+
+    def prometheus_header_values(self) -> dict[str, str]:
+        """PROMETHEUS_HEADERS as {name: value}; a ValueError naming the variable when it does not parse."""
+        if self.prometheus_headers is None:
+            return {}
+        try:
+            return parse_headers(self.prometheus_headers.get_secret_value())
+        except ValueError as exc:
+            raise ValueError(f"PROMETHEUS_HEADERS: {exc}") from None
 
     @property
     def in_cluster(self) -> bool:

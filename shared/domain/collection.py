@@ -15,8 +15,8 @@ import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -29,6 +29,9 @@ from shared.sources.kube import KubeClient, KubeError, load_credentials
 from shared.sources.usage import UsageResult
 from shared.store.connection import StoreError, connect
 from shared.store.runs import RunRecord, record_run, store_collection
+
+if TYPE_CHECKING:
+    from shared.sources.prometheus import PrometheusStats
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +193,7 @@ def _run_record(trigger: Trigger, started: float, finished: float, status: str, 
     return RunRecord(
         trigger=trigger.kind, started_at=started, finished_at=finished, status=status,
         event_source=trigger.event_source, event_id=trigger.event_id,
-        window_seconds=settings.collect_interval_seconds, **fields,
+        window_seconds=settings.collect_interval_seconds, cluster=settings.cluster_name, **fields,
     )
 
 
@@ -233,7 +236,7 @@ def _collect(
                 log.error("collection failed: %s", run.error, extra={"run_id": run.id})
                 return CollectOutcome(run, retriable)
             namespaces.set_result(inventory.namespaces)
-            usage, prometheus_seconds, prometheus_queries = usage_future.result()
+            usage, asked = usage_future.result()
             if usage.budget_exceeded:
                 return _failed(settings, trigger, started, clock, f"Prometheus: {usage.errors[-1]}", False)
             errors = [f"Prometheus: {e}" for e in usage.errors]
@@ -247,10 +250,11 @@ def _collect(
             run = _run_record(
                 trigger, started, clock(), "partial" if errors else "ok", settings,
                 pods=len(inventory.pods), containers=inventory.container_count, nodes=len(inventory.nodes),
-                error="; ".join(errors) or None,
-                kubernetes_seconds=round(kube_stats.seconds, 4), prometheus_seconds=round(prometheus_seconds, 4),
-                kubernetes_requests=kube_stats.requests, prometheus_queries=prometheus_queries,
-                namespaces=_scope_text(scope),
+                error="; ".join(errors) or None, warnings="\n".join(usage.warnings) or None,
+                kubernetes_seconds=round(kube_stats.seconds, 4), prometheus_seconds=round(asked.seconds, 4),
+                kubernetes_requests=kube_stats.requests, prometheus_queries=asked.queries,
+                prometheus_series_returned=asked.series, prometheus_response_bytes=asked.response_bytes,
+                prometheus_samples_processed=asked.samples, namespaces=_scope_text(scope),
             )
             try:
                 store_collection(conn, run, inventory, usage.by_container, int(started))
@@ -258,7 +262,11 @@ def _collect(
                 conn.execute("UPDATE runs SET database_seconds = ? WHERE id = ?", (run.database_seconds, run.id))
             except sqlite3.Error as exc:  # rolled back: nothing of this run is stored
                 return _failed(settings, trigger, started, clock, f"database: {exc}", is_busy(exc))
-            log.info("collection %s: %d pods, %d containers", run.status, run.pods, run.containers,
+            for warning in usage.warnings:
+                log.warning("collection run %s: %s", run.id, warning, extra={"run_id": run.id})
+            log.info("collection %s: %d pods, %d containers; Prometheus: %d queries, %d series, %d bytes%s",
+                     run.status, run.pods, run.containers, asked.queries, asked.series, asked.response_bytes,
+                     f", {asked.samples} samples processed" if asked.samples is not None else "",
                      extra={"run_id": run.id})
             return CollectOutcome(run)
         finally:
@@ -282,8 +290,9 @@ def is_busy(exc: sqlite3.Error) -> bool:
 def _read_usage(
     settings: Settings, at: float, deadline: Deadline, namespaces: Future[tuple[str, ...]],
     scope: tuple[str, ...] | None, sleep: Callable[[float], None],
-) -> tuple[UsageResult, float, int]:
-    """Usage of every container, the seconds it took and the number of queries sent."""
+) -> tuple[UsageResult, PrometheusStats]:
+    """Usage of every container, and what it took: seconds (the wall time of the whole, queries run
+    side by side), queries, series, bytes and samples."""
     from shared.sources.prometheus import PrometheusClient
     from shared.sources.usage import collect_usage
 
@@ -293,4 +302,4 @@ def _read_usage(
             usage = collect_usage(prometheus, settings, at, namespaces.result, scope)
         except BudgetExceeded as exc:
             usage = UsageResult({}, [str(exc)], budget_exceeded=True)
-        return usage, time.perf_counter() - started, prometheus.stats.queries
+        return usage, replace(prometheus.stats, seconds=time.perf_counter() - started)

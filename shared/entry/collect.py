@@ -68,13 +68,17 @@ def collect_once(
             if run.status in ("ok", "partial"):
                 retention_after_collection(settings, clock, deadline.remaining())  # logs its errors, never raises
     body = {
-        "run_id": run.id, "status": run.status, "trigger": run.trigger, "event_id": run.event_id,
-        "pods": run.pods, "containers": run.containers, "nodes": run.nodes, "error": run.error,
+        "run_id": run.id, "status": run.status, "cluster": run.cluster, "trigger": run.trigger,
+        "event_id": run.event_id, "pods": run.pods, "containers": run.containers, "nodes": run.nodes,
+        "error": run.error, "warnings": run.warnings.split("\n") if run.warnings else [],
         "started_at": run.started_at, "finished_at": run.finished_at,
         "duration_seconds": round(wall_seconds, 3),
         "timings": {"kubernetes_seconds": run.kubernetes_seconds, "prometheus_seconds": run.prometheus_seconds,
                     "database_seconds": run.database_seconds},
         "kubernetes_requests": run.kubernetes_requests, "prometheus_queries": run.prometheus_queries,
+        "prometheus_series_returned": run.prometheus_series_returned,
+        "prometheus_response_bytes": run.prometheus_response_bytes,
+        "prometheus_samples_processed": run.prometheus_samples_processed,
     }
     if run.status != "failed":
         return body, 200

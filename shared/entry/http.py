@@ -55,10 +55,20 @@ def app_settings(app: flask.Flask) -> Settings:
             settings = app.config.get(SETTINGS_KEY)
             if settings is None:
                 settings = load_settings()
-                configure_logging(settings.log_level, settings.log_format)
+                configure_logging(settings.log_level, settings.log_format, cluster=settings.cluster_name)
                 register_secrets(settings.secret_values())
                 use_settings(app, settings)
     return settings
+
+
+def _cluster_name() -> str | None:
+    """CLUSTER_NAME of the app serving this request, for its metrics; None when the settings are bad."""
+    import flask
+
+    try:
+        return app_settings(flask.current_app).cluster_name
+    except ConfigError:
+        return None
 
 
 def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Answer:
@@ -97,6 +107,6 @@ def http_function(function_name: str, routes: Iterable[str] = ("/",)) -> Callabl
                     log.exception("%s failed", function_name)
                     return json_answer({"error": redact(f"internal error: {type(exc).__name__}: {exc}")}, 500)
 
-        return observes_requests(routes)(target)
+        return observes_requests(routes, _cluster_name)(target)
 
     return decorate

@@ -41,7 +41,8 @@ ALERT_EVENT_TYPES = frozenset({ALERT_FIRING, ALERT_RESOLVED})
 def collection_event(run: RunRecord, settings: Settings, now: float) -> CloudEvent:
     """`collection.completed` (ok, partial) or `collection.failed` for a stored run."""
     event_type = COLLECTION_FAILED if run.status == "failed" else COLLECTION_COMPLETED
-    data = {"run_id": run.id, "status": run.status, "trigger": run.trigger, "pods": run.pods,
+    data = {"run_id": run.id, "status": run.status, "cluster": settings.cluster_name, "trigger": run.trigger,
+            "pods": run.pods,
             "containers": run.containers, "nodes": run.nodes, "error": run.error,
             "started_at": rfc3339(run.started_at), "finished_at": rfc3339(run.finished_at),
             "duration_seconds": round(run.finished_at - run.started_at, 3)}

@@ -21,20 +21,21 @@ from shared.notify.message import PRODUCT, AlertGroup, alert_names, context_labe
 _COLORS = {"critical": "#b71c1c", "warning": "#e65100", "info": "#0d47a1"}
 
 
-def email_message(group: AlertGroup, sender: str, recipients: tuple[str, ...], now: float) -> EmailMessage:
-    """The message for `group`, ready for `send_message`."""
+def email_message(group: AlertGroup, sender: str, recipients: tuple[str, ...], now: float,
+                  cluster: str | None = None) -> EmailMessage:
+    """The message for `group`, ready for `send_message`; `cluster` (CLUSTER_NAME) in its subject."""
     message = EmailMessage()
-    message["Subject"] = f"[{PRODUCT}] {headline(group)} — {alert_names(group)}"
+    message["Subject"] = f"[{PRODUCT}] {headline(group, cluster)} — {alert_names(group)}"
     message["From"] = sender
     message["To"] = ", ".join(recipients)
     message["Date"] = formatdate(now, usegmt=True)
     message["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or None)
-    message.set_content(plain_text(group))
-    message.add_alternative(_html(group), subtype="html")
+    message.set_content(plain_text(group, cluster))
+    message.add_alternative(_html(group, cluster), subtype="html")
     return message
 
 
-def _html(group: AlertGroup) -> str:
+def _html(group: AlertGroup, cluster: str | None) -> str:
     color = _COLORS.get(group.severity, "#424242")
     rows = []
     for alert in group.alerts:
@@ -55,7 +56,7 @@ def _html(group: AlertGroup) -> str:
         link = f'<p><a href="{html.escape(group.external_url)}">Open</a></p>'
     return (
         "<!DOCTYPE html><html><body>"
-        f'<h2 style="color:{color}">{html.escape(headline(group))}</h2>'
+        f'<h2 style="color:{color}">{html.escape(headline(group, cluster))}</h2>'
         '<table border="1" cellpadding="6" cellspacing="0" style="border-collapse:collapse">'
         "<tr><th>State</th><th>Alert</th><th>Labels</th><th>When</th></tr>"
         f"{''.join(rows)}</table>{more}{link}<p><small>{PRODUCT}</small></p></body></html>"

@@ -58,8 +58,18 @@ def group_by_severity(alerts: Iterable[Alert], external_url: str | None = None, 
     ]
 
 
-def headline(group: AlertGroup) -> str:
-    """`CRITICAL: 2 firing, 1 resolved` — the subject of every channel's message."""
+def cluster_of(group: AlertGroup, default: str) -> str:
+    """The cluster the group is about: its alerts' common `cluster` label, else `default` (CLUSTER_NAME).
+
+    Our alerts carry CLUSTER_NAME; an Alertmanager that relays several clusters' alerts labels each.
+    """
+    clusters = {alert.labels.get("cluster") for alert in group.alerts}
+    common = clusters.pop() if len(clusters) == 1 else None
+    return common or default
+
+
+def headline(group: AlertGroup, cluster: str | None = None) -> str:
+    """`CRITICAL: 2 firing, 1 resolved in prod-eu` — the subject of every channel's message."""
     counts = []
     if group.firing:
         counts.append(f"{len(group.firing)} firing")
@@ -67,7 +77,7 @@ def headline(group: AlertGroup) -> str:
         counts.append(f"{len(group.resolved)} resolved")
     if group.truncated:
         counts.append(f"{group.truncated} more not shown")
-    return f"{group.severity.upper()}: {', '.join(counts)}"
+    return f"{group.severity.upper()}: {', '.join(counts)}{f' in {cluster}' if cluster else ''}"
 
 
 def alert_names(group: AlertGroup, limit: int = 5) -> str:
@@ -89,9 +99,9 @@ def context_labels(alert: Alert) -> list[tuple[str, str]]:
     return [(k, v) for k, v in sorted(alert.labels.items()) if k not in ("alertname", "severity") and v]
 
 
-def plain_text(group: AlertGroup) -> str:
+def plain_text(group: AlertGroup, cluster: str | None = None) -> str:
     """The message as plain text: the email body, and Slack's notification fallback."""
-    lines = [f"[{PRODUCT}] {headline(group)}", ""]
+    lines = [f"[{PRODUCT}] {headline(group, cluster)}", ""]
     for alert in group.alerts:
         lines.append(f"{alert.status.upper()} {alert.name}: {alert.summary}")
         labels = ", ".join(f"{k}={v}" for k, v in context_labels(alert))

@@ -19,7 +19,7 @@ from shared.core.logs import register_secrets
 from shared.core.settings import Settings
 from shared.notify.delivery import Attempt, post, request_timeout
 from shared.notify.email import email_message, send_email
-from shared.notify.message import AlertGroup
+from shared.notify.message import AlertGroup, cluster_of
 from shared.notify.slack import slack_payload
 from shared.notify.webhook import webhook_payload
 
@@ -46,8 +46,9 @@ def configured_channels(
     slack_url, webhook_url = secret_text(settings.slack_webhook_url), secret_text(settings.webhook_url)
     register_secrets([slack_url, webhook_url])
     if slack_url:
-        channels["slack"] = Channel(
-            "slack", lambda group: post(slack_url, timeout(), payload=slack_payload(group), expect_body="ok"))
+        channels["slack"] = Channel("slack", lambda group: post(
+            slack_url, timeout(), payload=slack_payload(group, cluster_of(group, settings.cluster_name)),
+            expect_body="ok"))
     if webhook_url:
         channels["webhook"] = Channel(
             "webhook", lambda group: post(webhook_url, timeout(), payload=webhook_payload(group)))
@@ -60,7 +61,8 @@ def configured_channels(
         else:
             sender, recipients = settings.smtp_from or "", settings.smtp_to
             channels["email"] = Channel("email", lambda group: send_email(
-                settings, email_message(group, sender, recipients, clock()), timeout()))
+                settings, email_message(group, sender, recipients, clock(), cluster_of(group, settings.cluster_name)),
+                timeout()))
     return channels
 
 

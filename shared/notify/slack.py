@@ -42,10 +42,10 @@ def link(url: str, label: str) -> str:
     return f"<{escape(url).replace('|', '%7C')}|{escape(label)}>"
 
 
-def slack_payload(group: AlertGroup) -> dict:
-    """The JSON body to POST to the webhook."""
+def slack_payload(group: AlertGroup, cluster: str | None = None) -> dict:
+    """The JSON body to POST to the webhook; `cluster` (CLUSTER_NAME) in its title."""
     icon = _ICONS.get(group.severity, ":white_circle:")
-    title = truncate(f"{headline(group)} — {alert_names(group)}", MAX_HEADER_CHARS)
+    title = truncate(f"{headline(group, cluster)} — {alert_names(group)}", MAX_HEADER_CHARS)
     blocks: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": title, "emoji": True}}]
     room = MAX_BLOCKS - 2  # the header and the footer
     shown = group.alerts[:room]
@@ -57,7 +57,7 @@ def slack_payload(group: AlertGroup) -> dict:
     if group.external_url:
         footer += f" · {link(group.external_url, 'open')}"
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(footer, MAX_CONTEXT_CHARS)}]})
-    return {"text": truncate(escape(_fallback(group)), MAX_TEXT_CHARS), "blocks": blocks}
+    return {"text": truncate(escape(_fallback(group, cluster)), MAX_TEXT_CHARS), "blocks": blocks}
 
 
 def _section(alert: Alert, icon: str) -> dict:
@@ -77,8 +77,8 @@ def _section(alert: Alert, icon: str) -> dict:
     return {"type": "section", "text": {"type": "mrkdwn", "text": truncate("\n".join(lines), MAX_SECTION_CHARS)}}
 
 
-def _fallback(group: AlertGroup) -> str:
+def _fallback(group: AlertGroup, cluster: str | None) -> str:
     """The notification text (phones, screen readers): the headline and the first few alerts."""
     firsts = "; ".join(f"{a.name} {a.where}".strip() for a in group.alerts[:5])
     more = f"; +{len(group.alerts) - 5} more" if len(group.alerts) > 5 else ""
-    return f"[{PRODUCT}] {headline(group)}: {firsts}{more}"
+    return f"[{PRODUCT}] {headline(group, cluster)}: {firsts}{more}"

@@ -358,27 +358,46 @@ def _check_kubernetes(settings: Settings, timeout_seconds: float, timer: Callabl
 
 
 def _check_prometheus(settings: Settings, timeout_seconds: float, timer: Callable[[], float]) -> ComponentCheck:
-    """Prometheus answers, and it has every metric the collector queries (METRIC_* settings)."""
+    """Prometheus answers, and has this setup's series of every metric the collector queries.
+
+    Only a missing CPU usage or working-set metric makes it degraded: without the CFS or OOM-event
+    metrics (optional) the check stays healthy and says in `notes` which figures stay empty.
+    """
     from shared.core.deadline import BudgetExceeded, Deadline
-    from shared.sources.metric_presence import metric_presence, queried_metrics
+    from shared.sources.metric_presence import metric_presence, scope_text
     from shared.sources.prometheus import PrometheusClient, PrometheusError
 
     started = timer()
-    url = redact(settings.prometheus_url)
+    url = redact(settings.prometheus_url + settings.prometheus_path_prefix)
+    scope = scope_text(settings)
     quick = settings.model_copy(update={"prometheus_timeout_seconds": timeout_seconds})
     try:
         with PrometheusClient(quick, Deadline(timeout_seconds)) as prometheus:
-            presence = metric_presence(prometheus, queried_metrics(settings).values())
+            presence = metric_presence(prometheus, settings)
     except (PrometheusError, BudgetExceeded) as exc:
         return ComponentCheck(DEGRADED, timer() - started, redact(str(exc)), {"url": url})
-    missing = list(presence.missing)
-    details = {"url": url, "missing_metrics": missing}
-    if missing:
-        error = (f"Prometheus at {url} has no series for {', '.join(missing)}: usage stays empty for them; "
-                 f"check that cAdvisor/kubelet metrics are scraped, or set the METRIC_* variables to the "
-                 f"names your setup uses")
+    required, optional = presence.missing_required, presence.missing_optional
+    details: dict[str, Any] = {"url": url, "cluster": settings.cluster_name, "selector": scope or None,
+                               "missing_metrics": sorted(required.values()),
+                               "missing_optional_metrics": sorted(optional.values())}
+    if optional:
+        details["notes"] = [f"no series of the optional {', '.join(sorted(optional.values()))}"
+                            f"{' in ' + scope if scope else ''}: {_optional_figures(optional)} stay empty; older "
+                            f"kubelets and some relabelling setups drop them"]
+    if required:
+        where = f" matching {scope} (PROMETHEUS_CLUSTER_LABEL with CLUSTER_NAME, PROMETHEUS_SELECTOR)" if scope else ""
+        error = (f"Prometheus at {url} has no series of {', '.join(sorted(required.values()))}{where} in the last "
+                 f"hour: usage stays empty; check that cAdvisor/kubelet metrics are scraped"
+                 f"{', that the matchers match them' if scope else ''}, or set "
+                 f"{' and '.join(sorted(required))} to the names your setup uses")
         return ComponentCheck(DEGRADED, timer() - started, error, details)
     return ComponentCheck(HEALTHY, timer() - started, details=details)
+
+
+def _optional_figures(missing: dict[str, str]) -> str:
+    """What stays empty without these optional metrics, in words."""
+    figures = {"CPU throttling" if "CPU" in variable else "OOM events" for variable in missing}
+    return " and ".join(sorted(figures))
 
 
 def _check_collection(state: MonitorState | None, settings: Settings, now: float) -> ComponentCheck:

@@ -20,9 +20,18 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.samples import Sample
 
 from shared.store.connection import StoreError, connect
-from shared.store.counters import COLLECTIONS, NOTIFICATIONS_SENT, counter_values
+from shared.store.counters import (
+    COLLECTIONS,
+    NOTIFICATIONS_SENT,
+    PROMETHEUS_QUERIES,
+    PROMETHEUS_RESPONSE_BYTES,
+    PROMETHEUS_SAMPLES_PROCESSED,
+    PROMETHEUS_SERIES_RETURNED,
+    counter_values,
+)
 
 METRICS_PATH = "/metrics"
 OTHER = "other"
@@ -43,12 +52,15 @@ HTTP_REQUEST_DURATION = Histogram(
 )
 
 
-def observes_requests(routes: Iterable[str] = ("/",)) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def observes_requests(
+    routes: Iterable[str] = ("/",), cluster: Callable[[], str | None] = lambda: None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Count and time every request of a functions-framework handler, labelled by route.
 
     `routes` are the paths the function serves; any other path is labelled `other`, so a scanner
     probing random URLs cannot grow the label set. A function whose routes do not include
-    `/metrics` gets `GET /metrics` answered here with this instance's HTTP metrics.
+    `/metrics` gets `GET /metrics` answered here with this instance's HTTP metrics, labelled with
+    `cluster()` (CLUSTER_NAME) when it gives one.
     """
     known = frozenset(_normal_path(route) for route in routes)
 
@@ -66,7 +78,7 @@ def observes_requests(routes: Iterable[str] = ("/",)) -> Callable[[Callable[...,
             status = 500
             try:
                 if endpoint == METRICS_PATH and METRICS_PATH not in known and method in ("GET", "HEAD"):
-                    answer: Any = metrics_answer(HTTP_REGISTRY)
+                    answer: Any = metrics_answer(HTTP_REGISTRY, cluster=cluster())
                 else:
                     answer = handler(*args, **kwargs)
                 status = _status_of(answer)
@@ -91,24 +103,35 @@ def _status_of(answer: Any) -> int:
     return int(getattr(answer, "status_code", 200))
 
 
-def metrics_answer(*collectors: Any) -> tuple[bytes, int, dict[str, str]]:
+def metrics_answer(*collectors: Any, cluster: str | None = None) -> tuple[bytes, int, dict[str, str]]:
     """The Prometheus text exposition of `collectors` (registries or collectors), as a handler answer.
 
-    Served as text format 0.0.4, which every Prometheus version parses; the body is that format.
+    With `cluster` (CLUSTER_NAME) every sample carries a `cluster` label, so a central Prometheus
+    tells the monitors of several clusters apart. Served as text format 0.0.4, which every
+    Prometheus version parses; the body is that format.
     """
-    body = generate_latest(_Exposition(collectors))
+    body = generate_latest(_Exposition(collectors, {"cluster": cluster} if cluster else {}))
     return body, 200, {"Content-Type": CONTENT_TYPE_PLAIN_0_0_4}
 
 
 class _Exposition:
-    """Several collectors seen as one registry by `generate_latest`."""
+    """Several collectors seen as one registry by `generate_latest`, `labels` added to every sample."""
 
-    def __init__(self, collectors: Iterable[Any]):
+    def __init__(self, collectors: Iterable[Any], labels: dict[str, str]):
         self._collectors = tuple(collectors)
+        self._labels = labels
 
     def collect(self) -> Iterator[Metric]:
         for collector in self._collectors:
-            yield from collector.collect()
+            for family in collector.collect():
+                yield _labelled(family, self._labels) if self._labels else family
+
+
+def _labelled(family: Metric, labels: dict[str, str]) -> Metric:
+    """A copy of `family` whose samples carry `labels` too (a sample's own label of that name wins)."""
+    copy = Metric(family.name, family.documentation, family.type, family.unit)
+    copy.samples = [Sample(s.name, {**labels, **s.labels}, s.value, s.timestamp, s.exemplar) for s in family.samples]
+    return copy
 
 
 class DatabaseCollector:
@@ -179,6 +202,13 @@ class DatabaseCollector:
         for status in ("failed", "partial"):
             errors.add_metric([status], runs.get(status, 0))
         yield errors
+        asked = {PROMETHEUS_QUERIES: "Queries the collection runs sent to Prometheus (retries included)",
+                 PROMETHEUS_SERIES_RETURNED: "Series in the answers Prometheus gave the collection runs",
+                 PROMETHEUS_RESPONSE_BYTES: "Bytes of the answers' JSON Prometheus gave the collection runs",
+                 PROMETHEUS_SAMPLES_PROCESSED: "Samples Prometheus reported it processed for the collection "
+                                               "runs (stats=all; stays 0 where the server does not report it)"}
+        for name, documentation in asked.items():
+            yield CounterMetricFamily(name, documentation, value=sum(value for _, value in counter_values(conn, name)))
         sent = CounterMetricFamily(
             "notifications_sent", "Notification attempts, by channel and outcome (sent, retry, failed)",
             labels=["channel", "status"],

@@ -64,6 +64,12 @@ def cadvisor_series(scenario: Scenario, names: MetricNames = MetricNames()) -> l
     return series
 
 
+def with_copies(series: list[Series], copies: tuple[dict[str, str], ...]) -> list[Series]:
+    """Each series once per label set in `copies`, with those labels added: one cluster's data held under
+    two `cluster` values in a central store, or cAdvisor scraped by two jobs. `({},)` leaves it as it is."""
+    return [Series(one.metric, {**one.labels, **extra}, one.sample, one.key) for extra in copies for one in series]
+
+
 def _pod_total(members: list[Signal], value_at: Callable[[Signal, float], float]) -> Sampler:
     """The pod cgroup's series: the sum of its containers' (and the pause container's) values."""
     return lambda t: sum(value_at(member, t) for member in members)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from shared.simulator.cadvisor import MetricNames, cadvisor_series
+from shared.simulator.cadvisor import MetricNames, cadvisor_series, with_copies
 from shared.simulator.scenario import Scenario
 
 
@@ -20,11 +20,14 @@ def _escape(value: str) -> str:
 
 
 def write_openmetrics(scenario: Scenario, path: str | os.PathLike[str], start: int, end: int, step: int = 60,
-                      names: MetricNames = MetricNames()) -> Path:
-    """Write every series of the running pods, sampled at start, start+step, ... <= end (seconds)."""
+                      names: MetricNames = MetricNames(), copies: tuple[dict[str, str], ...] = ({},)) -> Path:
+    """Write every series of the running pods, sampled at start, start+step, ... <= end (seconds).
+
+    `copies`: label sets each series is written under (see `with_copies`), e.g. two clusters.
+    """
     if step <= 0 or end < start:
         raise ValueError(f"need step > 0 and end >= start, got start={start} end={end} step={step}")
-    series = cadvisor_series(scenario, names)
+    series = with_copies(cadvisor_series(scenario, names), copies)
     counters = set(names.counters())
     target = Path(path)
     with target.open("w", encoding="utf-8") as out:

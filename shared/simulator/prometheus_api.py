@@ -7,6 +7,12 @@ Prometheus servers do: `max_series` makes wide selections fail with the real 422
 samples" error (the collector then splits by namespace), `drop_fraction` leaves out a stable share
 of containers (missing scrapes), and `inject` adds errors, hangs and malformed bodies. Every query
 text is appended to `queries`.
+
+It plays a central store too: `copies` holds every series once per label set (two `cluster`
+values, two scrape `job`s). It answers `stats=all` with the samples it loaded, and `match[]` on the
+metric-name listing. `in_flight`/`max_in_flight` count queries being answered at once, and
+`hold_queries` keeps the first ones waiting until enough are in flight: a test sees how many a
+client sends concurrently without racing against it.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import Any, cast
 from urllib.parse import parse_qs
 
 from shared.simulator import promql
-from shared.simulator.cadvisor import MetricNames, Series, cadvisor_series
+from shared.simulator.cadvisor import MetricNames, Series, cadvisor_series, with_copies
 from shared.simulator.httpserver import LoopbackServer, Request, Response
 from shared.simulator.scenario import Scenario
 
@@ -59,23 +65,28 @@ class _Source:
             candidates = [one for one in candidates if (one.key % 100_000) / 100_000 >= self._drop_fraction]
         for matcher in matchers:
             candidates = [one for one in candidates if matcher.matches(one.labels)]
-        chosen = [(one.labels, one.sample) for one in candidates]
-        if self._max_series is not None and len(chosen) > self._max_series:
+        if self._max_series is not None and len(candidates) > self._max_series:
             raise _TooManySamples
-        return chosen
+        return [(one.labels, one.sample) for one in candidates]
 
 
 class PrometheusApiServer(LoopbackServer):
     """The simulated Prometheus. `bearer_token`, when set, is required on every request."""
 
     def __init__(self, scenario: Scenario, clock: Callable[[], float] = time.time,
-                 names: MetricNames = MetricNames(), bearer_token: str | None = None) -> None:
+                 names: MetricNames = MetricNames(), bearer_token: str | None = None,
+                 copies: tuple[dict[str, str], ...] = ({},)) -> None:
         super().__init__()
-        self.clock, self.names, self.bearer_token = clock, names, bearer_token
+        self.clock, self.names, self.bearer_token, self.copies = clock, names, bearer_token, copies
         self.queries: list[str] = []
         self.drop_fraction = 0.0
         self.max_series: int | None = None
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._lock = threading.Lock()
+        self._flight = threading.Condition()
+        self._hold: tuple[int, float, int] | None = None  # until in flight, at most seconds, let through first
+        self._held_until: float | None = None
         self._series_by_metric: dict[str, list[Series]] = {}
         self._scenario = scenario
         self.set_scenario(scenario)
@@ -84,13 +95,21 @@ class PrometheusApiServer(LoopbackServer):
     def scenario(self) -> Scenario:
         return self._scenario
 
-    def set_scenario(self, scenario: Scenario) -> None:
-        """Answer from another scenario's series from now on."""
+    def set_scenario(self, scenario: Scenario, copies: tuple[dict[str, str], ...] | None = None) -> None:
+        """Answer from another scenario's series from now on (held under `copies`, default: as now)."""
+        self.copies = self.copies if copies is None else copies
         by_metric: dict[str, list[Series]] = {}
-        for one in cadvisor_series(scenario, self.names):
+        for one in with_copies(cadvisor_series(scenario, self.names), self.copies):
             by_metric.setdefault(one.metric, []).append(one)
         with self._lock:
             self._scenario, self._series_by_metric = scenario, by_metric
+
+    def hold_queries(self, until_in_flight: int, at_most_seconds: float, after: int = 0) -> None:
+        """Let `after` queries through, then keep the next ones waiting until `until_in_flight` are being
+        answered at once, or until `at_most_seconds` have passed since the first was held; then release
+        them all and hold nothing more."""
+        with self._flight:
+            self._hold = (until_in_flight, at_most_seconds, after)
 
     # --- LoopbackServer --------------------------------------------------------------------------
 
@@ -119,13 +138,13 @@ class PrometheusApiServer(LoopbackServer):
         if request.path == "/api/v1/status/buildinfo":
             return _success(_BUILD_INFO)
         if request.path == "/api/v1/label/__name__/values":
-            with self._lock:
-                return _success(sorted(self._series_by_metric))
+            return self._metric_names(request.query.get("match[]", []))
         if request.path not in ("/api/v1/query", "/api/v1/query_range"):
             return Response(404, b"404 page not found\n", "text/plain; charset=utf-8")
         if request.method not in ("GET", "POST"):
             return Response(405, b"Method Not Allowed\n", "text/plain; charset=utf-8")
         params = _params(request)
+        self._enter_flight()
         try:
             if request.path == "/api/v1/query":
                 return self._instant_query(params)
@@ -134,6 +153,46 @@ class PrometheusApiServer(LoopbackServer):
             return _error(400, "bad_data", str(exc))
         except _TooManySamples:
             return _error(422, "execution", _TOO_MANY_SAMPLES)
+        finally:
+            with self._flight:
+                self.in_flight -= 1
+
+    def _enter_flight(self) -> None:
+        """Count this query in flight; while a hold is set, wait for the others it asks for."""
+        with self._flight:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._flight.notify_all()
+            if self._hold is not None and self._hold[2] > 0:  # still letting queries through
+                wanted, seconds, after = self._hold
+                self._hold = (wanted, seconds, after - 1)
+                return
+            if self._hold is not None and self._held_until is None:
+                self._held_until = time.monotonic() + self._hold[1]
+            while self._hold is not None and self._held_until is not None:
+                if self.in_flight >= self._hold[0] or time.monotonic() >= self._held_until or self._stopping.is_set():
+                    self._hold, self._held_until = None, None
+                    self._flight.notify_all()
+                    break
+                self._flight.wait(min(0.05, max(0.0, self._held_until - time.monotonic())))
+
+    def _metric_names(self, match: list[str]) -> Response:
+        """Every metric name, or those with a series matching one of the `match[]` selectors."""
+        with self._lock:
+            by_metric = self._series_by_metric
+        if not match:
+            return _success(sorted(by_metric))
+        names = set()
+        for text in match:
+            try:
+                node = promql.parse(text)
+            except promql.Unsupported as exc:
+                return _error(400, "bad_data", f'invalid parameter "match[]": {exc}')
+            if not isinstance(node, promql.Selector):
+                return _error(400, "bad_data", 'invalid parameter "match[]": not a series selector')
+            if any(all(m.matches(one.labels) for m in node.matchers) for one in by_metric.get(node.metric, [])):
+                names.add(node.metric)
+        return _success(sorted(names))
 
     # --- queries ---------------------------------------------------------------------------------
 
@@ -146,19 +205,22 @@ class PrometheusApiServer(LoopbackServer):
         text = _query_text(params)
         _timeout(params)
         t_ms = _time_ms(params, "time") if params.get("time") else round(self.clock() * 1000)
+        evaluator = self._evaluator()
         try:
-            result = self._evaluator().instant(promql.parse(text), t_ms)
+            result = evaluator.instant(promql.parse(text), t_ms)
         except promql.Unsupported:
             result = []
+        loaded = {"samples": {"totalQueryableSamples": evaluator.samples_loaded}}
+        stats = {"stats": loaded} if params.get("stats") else {}
         if isinstance(result, float):
-            return _success({"resultType": "scalar", "result": [_timestamp(t_ms), _format(result)]})
+            return _success({"resultType": "scalar", "result": [_timestamp(t_ms), _format(result)], **stats})
         if result and isinstance(result[0][1], list):  # a bare range selector
             return _success({"resultType": "matrix", "result": [
                 {"metric": _sorted(labels), "values": [[_timestamp(ts), _format(v)] for ts, v in points]}
-                for labels, points in result]})
+                for labels, points in result], **stats})
         return _success({"resultType": "vector", "result": [
             {"metric": _sorted(labels), "value": [_timestamp(t_ms), _format(value)]}
-            for labels, value in cast(promql.Vector, result)]})
+            for labels, value in cast(promql.Vector, result)], **stats})
 
     def _range_query(self, params: dict[str, str]) -> Response:
         text = _query_text(params)

@@ -1,9 +1,11 @@
 """Just enough PromQL to answer the monitor's queries as Prometheus 2.42 answers them.
 
 Supported: selectors with =, !=, =~, !~ matchers; range selectors `[d]`; subqueries `[d:s]`;
-rate, increase and the *_over_time functions; sum/max/min/avg/count with `by (...)`; + - * /
-between vectors (one-to-one on all labels) and numbers. Anything else raises `Unsupported`, which
-the simulated server answers like a query about a metric that does not exist: an empty vector.
+rate, increase and the *_over_time functions; sum/max/min/avg/count with `by (...)` or
+`without (...)`; + - * / between vectors (one-to-one on all labels) and numbers; comparisons
+with a number as filters (`> 1`); `and`, optionally `on (...)`. Anything else raises
+`Unsupported`, which the simulated server answers like a query about a metric that does not
+exist: an empty vector.
 
 Samples lie on a fixed scrape grid (every 60 s, at multiples of 60 s). The semantics are the real
 ones where they change numbers: range selectors include both ends [t-d, t], rate and increase
@@ -93,6 +95,7 @@ class Aggregate:
     op: str
     by: tuple[str, ...] | None
     expr: Node
+    without: bool = False  # `by` lists the labels to drop instead
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,7 @@ class Binary:
     op: str
     lhs: Node
     rhs: Node
+    on: tuple[str, ...] | None = None  # `and on (...)`: the labels that match the sides
 
 
 Node = Number | Selector | RangeOf | Call | Aggregate | Binary
@@ -109,13 +113,16 @@ _TOKEN = re.compile(r"""\s*(?:
   | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
   | (?P<ident>[a-zA-Z_][a-zA-Z0-9_:]*)
-  | (?P<op>=~|!=|!~|[-+*/=(){}\[\],:])
+  | (?P<op>=~|!=|!~|==|>=|<=|[-+*/=(){}\[\],:<>])
 )""", re.VERBOSE)
 _DURATION_PART = re.compile(r"(\d+)(ms|[smhdwy])")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000, "y": 31_536_000_000}
 _AGGREGATIONS = {"sum", "max", "min", "avg", "count"}
 _RANGE_FUNCTIONS = {"rate", "increase", "avg_over_time", "max_over_time", "min_over_time", "sum_over_time",
                     "count_over_time"}
+_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
+}
 _ARITHMETIC: dict[str, Callable[[float, float], float]] = {
     "+": operator.add, "-": operator.sub, "*": operator.mul,
     "/": lambda a, b: a / b if b else (math.nan if a == 0 or math.isnan(a) else math.copysign(math.inf, a)),
@@ -160,6 +167,23 @@ class _Parser:
         return node
 
     def expression(self) -> Node:
+        node = self.comparison()
+        while self.peek() == ("ident", "and"):
+            self.take("and")
+            on = None
+            if self.peek() == ("ident", "on"):
+                self.take("on")
+                on = self.label_list()
+            node = Binary("and", node, self.comparison(), on)
+        return node
+
+    def comparison(self) -> Node:
+        node = self.additive()
+        while self.peek()[0] == "op" and self.peek()[1] in _COMPARISONS:
+            node = Binary(self.take(), node, self.additive())
+        return node
+
+    def additive(self) -> Node:
         node = self.term()
         while self.peek() in (("op", "+"), ("op", "-")):
             node = Binary(self.take(), node, self.term())
@@ -196,11 +220,13 @@ class _Parser:
             return node
         name = self.take(kind="ident")
         if name in _AGGREGATIONS:
-            by = self.grouping()
+            grouping = self.grouping()
             self.take("(")
             expr = self.expression()
             self.take(")")
-            return Aggregate(name, by if by is not None else self.grouping(), expr)
+            grouping = grouping if grouping is not None else self.grouping()
+            by, without = grouping if grouping is not None else (None, False)
+            return Aggregate(name, by, expr, without)
         if self.peek() == ("op", "("):
             if name not in _RANGE_FUNCTIONS:
                 raise Unsupported(f"function {name} is not simulated")
@@ -210,12 +236,14 @@ class _Parser:
             return Call(name, arg)
         return Selector(name, self.matchers())
 
-    def grouping(self) -> tuple[str, ...] | None:
-        if self.peek()[1] == "without":
-            raise Unsupported("without (...) is not simulated")
-        if self.peek()[1] != "by":
+    def grouping(self) -> tuple[tuple[str, ...], bool] | None:
+        """`by (...)` or `without (...)`: the labels, and whether they are the ones dropped."""
+        if self.peek()[1] not in ("by", "without"):
             return None
-        self.take("by")
+        without = self.take() == "without"
+        return self.label_list(), without
+
+    def label_list(self) -> tuple[str, ...]:
         self.take("(")
         labels = []
         while self.peek()[1] != ")":
@@ -258,6 +286,7 @@ class Evaluator:
 
     def __init__(self, source: SeriesSource) -> None:
         self.source = source
+        self.samples_loaded = 0  # raw samples read, as Prometheus' stats count totalQueryableSamples
         self._selections: dict[Selector, list[tuple[Labels, Callable[[float], float | None]]]] = {}
 
     def instant(self, node: Node, t_ms: int) -> Vector | float | Matrix:
@@ -280,8 +309,10 @@ class Evaluator:
         if isinstance(node, Selector):  # the latest scrape, well within the 5-minute lookback
             interval = self.source.scrape_interval_ms
             at_seconds = t_ms // interval * interval / 1000
-            return [({"__name__": node.metric, **labels}, value) for labels, sample in self._select(node)
-                    if (value := sample(at_seconds)) is not None]
+            latest: Vector = [({"__name__": node.metric, **labels}, value) for labels, sample in self._select(node)
+                              if (value := sample(at_seconds)) is not None]
+            self.samples_loaded += len(latest)
+            return latest
         if isinstance(node, Call):
             if not isinstance(node.arg, RangeOf):
                 raise Unsupported(f"{node.function} needs a range vector")
@@ -291,9 +322,14 @@ class Evaluator:
             vector = self._instant(node.expr, t_ms)
             if isinstance(vector, float):
                 raise Unsupported("aggregating a scalar")
-            return _aggregate(node.op, node.by, vector)
+            return _aggregate(node.op, node.by, vector, node.without)
         if isinstance(node, Binary):
-            return _binary(node.op, self._instant(node.lhs, t_ms), self._instant(node.rhs, t_ms))
+            lhs, rhs = self._instant(node.lhs, t_ms), self._instant(node.rhs, t_ms)
+            if node.op == "and":
+                return _and(lhs, rhs, node.on)
+            if node.op in _COMPARISONS:
+                return _filter(node.op, lhs, rhs)
+            return _binary(node.op, lhs, rhs)
         raise Unsupported("a range vector where an instant vector is expected")
 
     def _range(self, node: RangeOf, t_ms: int) -> Matrix:
@@ -307,6 +343,7 @@ class Evaluator:
             matrix: Matrix = []
             for labels, sample in self._select(node.expr):  # labels without __name__: functions drop it
                 points = [(ts, value) for ts, seconds in grid if (value := sample(seconds)) is not None]
+                self.samples_loaded += len(points)
                 if points:
                     matrix.append((labels, points))
             return matrix
@@ -363,14 +400,18 @@ def _extrapolated_rate(
     return result / ((range_end_ms - range_start_ms) / 1000) if is_rate else result
 
 
-def _aggregate(op: str, by: tuple[str, ...] | None, vector: Vector) -> Vector:
-    groups: dict[tuple[str, ...], list[float]] = {}
-    names = by or ()
+def _aggregate(op: str, by: tuple[str, ...] | None, vector: Vector, without: bool = False) -> Vector:
+    groups: dict[tuple[tuple[str, str], ...], list[float]] = {}
     for labels, value in vector:
-        groups.setdefault(tuple([labels.get(name, "") for name in names]), []).append(value)
+        if without:
+            dropped = {*(by or ()), "__name__"}
+            key = tuple(sorted((name, v) for name, v in labels.items() if name not in dropped))
+        else:
+            key = tuple((name, labels.get(name, "")) for name in by or ())
+        groups.setdefault(key, []).append(value)
     result: Vector = []
     for key, values in groups.items():
-        labels = {name: value for name, value in zip(names, key) if value}
+        labels = {name: value for name, value in key if value}
         if op == "sum":
             result.append((labels, math.fsum(values)))
         elif op == "max":
@@ -382,6 +423,30 @@ def _aggregate(op: str, by: tuple[str, ...] | None, vector: Vector) -> Vector:
         else:
             result.append((labels, float(len(values))))
     return result
+
+
+def _and(lhs: Vector | float, rhs: Vector | float, on: tuple[str, ...] | None) -> Vector:
+    """The elements of `lhs` with a match in `rhs`: on the `on` labels, else on all but the name."""
+    if isinstance(lhs, float) or isinstance(rhs, float):
+        raise Unsupported("and between scalars")
+
+    def signature(labels: Labels) -> tuple[tuple[str, str], ...]:
+        if on is not None:
+            return tuple((name, labels.get(name, "")) for name in on)
+        return tuple(sorted(_without_name(labels).items()))
+
+    present = {signature(labels) for labels, _ in rhs}
+    return [(labels, value) for labels, value in lhs if signature(labels) in present]
+
+
+def _filter(op: str, lhs: Vector | float, rhs: Vector | float) -> Vector:
+    """A comparison with a number: the elements of the vector side for which it holds."""
+    compare = _COMPARISONS[op]
+    if isinstance(lhs, list) and isinstance(rhs, float):
+        return [(labels, value) for labels, value in lhs if compare(value, rhs)]
+    if isinstance(lhs, float) and isinstance(rhs, list):
+        return [(labels, value) for labels, value in rhs if compare(lhs, value)]
+    raise Unsupported("comparisons are simulated between a vector and a number")
 
 
 def _without_name(labels: Labels) -> Labels:

@@ -1,16 +1,23 @@
 """A Prometheus HTTP API client for instant queries, with a timeout and a response size bound.
 
 Errors say which kind they are, because the collector reacts differently: a query that is too big
-for one answer is split by namespace; an unreachable server makes the run `partial`. An answer that
-says "not now" (429, 502, 503, 504: overloaded, restarting, a proxy's gateway error) is not "too
-big": the same query is asked once more after a backoff (or the wait its Retry-After asks for), and
-if the server still refuses it is unavailable.
+for one answer is split by namespace; an unreachable server, or one that refuses the credentials,
+tenant or path (which every query would meet alike), makes the run `partial`. An answer that says
+"not now" (429, 502, 503, 504: overloaded, restarting, a proxy's gateway error) is not "too big":
+the same query is asked once more after a backoff (or the wait its Retry-After asks for), and if
+the server still refuses it is unavailable.
+
+The client is shared by a run's concurrent queries; it counts what the run asked of Prometheus:
+queries, series returned, bytes of answers, and the samples the server says it processed (asked
+with `stats=all`, which Prometheus and Thanos answer; others leave it out and the count stays None).
 """
 
 from __future__ import annotations
 
+import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,6 +26,7 @@ import requests
 
 from shared.core.deadline import Deadline
 from shared.core.retry import RetryPolicy, TryAgain, retry_after_seconds, with_retries
+from shared.sources.prometheus_access import open_access, refusal_hint, tls_hint
 
 if TYPE_CHECKING:
     from shared.core.settings import Settings
@@ -29,6 +37,7 @@ Sample = tuple[dict[str, str], float]
 TOO_LARGE_STATUSES = frozenset({413, 414, 422})
 # Answers that say "not now": asked again, the same way.
 UNAVAILABLE_STATUSES = frozenset({429, 502, 503, 504})
+_HTML_TITLE = re.compile(r"<title>([^<]*)</title>", re.IGNORECASE)
 RETRY_POLICY = RetryPolicy(max_attempts=2, backoff_seconds=1.0, max_backoff_seconds=1.0, max_retry_after_seconds=10.0)
 """One more try after a second or so (or a Retry-After up to 10 s): a restart or a burst passes, an outage does not."""
 
@@ -41,32 +50,47 @@ class PrometheusUnavailable(PrometheusError):
     """The server cannot be reached or did not answer in time."""
 
 
+class PrometheusRefused(PrometheusError):
+    """Every query would get this answer (credentials, tenant, path, TLS): the message names the setting."""
+
+
 class QueryTooLarge(PrometheusError):
     """The answer was too large or the server refused the query's size: split it."""
 
 
 @dataclass
 class PrometheusStats:
-    """What one client did: queries sent and seconds spent waiting on Prometheus."""
+    """What one client asked of Prometheus: requests, seconds waiting, series and bytes it got back, and
+    the samples the server reported it processed (None until one answer reports them)."""
 
     queries: int = 0
     seconds: float = 0.0
+    series: int = 0
+    response_bytes: int = 0
+    samples: int | None = None
 
 
 class PrometheusClient:
-    """Instant queries against `PROMETHEUS_URL`, each under the configured timeout."""
+    """Instant queries against `PROMETHEUS_URL` (+ `PROMETHEUS_PATH_PREFIX`), each under the configured
+    timeout, shortened to what is left of the deadline; safe to share between threads."""
 
     def __init__(self, settings: Settings, deadline: Deadline | None = None,
                  sleep: Callable[[float], None] = time.sleep):
-        self._url = settings.prometheus_url
+        self._settings = settings
         self._timeout = settings.prometheus_timeout_seconds
         self._max_bytes = settings.prometheus_max_response_bytes
         self._deadline = deadline or Deadline(None)
         self._sleep = sleep
-        self._session = requests.Session()
-        if settings.prometheus_bearer_token is not None:
-            token = settings.prometheus_bearer_token.get_secret_value()
-            self._session.headers["Authorization"] = f"Bearer {token}"
+        self._lock = threading.Lock()
+        self._access_error: str | None = None
+        try:
+            access = open_access(settings)
+        except OSError as exc:  # the token file: told at the first request, as every query would be
+            self._access_error = (f"cannot read PROMETHEUS_BEARER_TOKEN_FILE {settings.prometheus_bearer_token_file}: "
+                                  f"{exc.strerror or exc}")
+            access = open_access(settings.model_copy(update={"prometheus_bearer_token_file": None}))
+        self._url, self._session, self._auth_kind = access.base_url, access.session, access.auth_kind
+        self._verify = access.verify
         self.stats = PrometheusStats()
 
     def close(self) -> None:
@@ -81,25 +105,38 @@ class PrometheusClient:
 
     def query_vector(self, promql: str, at: float) -> list[Sample]:
         """Evaluate `promql` at time `at`; a vector of (labels, value)."""
-        data = self._get_json("/api/v1/query", {"query": promql, "time": f"{at:.3f}"})
+        data = self._get_json("/api/v1/query", {"query": promql, "time": f"{at:.3f}", "stats": "all"})
         result = data.get("data") or {}
         if result.get("resultType") != "vector":
             raise PrometheusError(f"expected a vector, got {result.get('resultType')!r} for {promql}")
         try:
-            return [(item["metric"], float(item["value"][1])) for item in result.get("result") or ()]
+            vector = [(item["metric"], float(item["value"][1])) for item in result.get("result") or ()]
         except (KeyError, IndexError, TypeError, ValueError):
             raise PrometheusError(f"malformed vector in the answer to {promql}") from None
+        self._count(len(vector), _samples_processed(result))
+        return vector
 
-    def metric_names(self) -> set[str]:
-        """Every metric name the server knows (used by health and diagnose checks)."""
-        data = self._get_json("/api/v1/label/__name__/values", {})
+    def metric_names(self, match: Sequence[str] = (), since_seconds: float | None = None) -> set[str]:
+        """The metric names of series matching any selector in `match` (all series when empty), seen in
+        the last `since_seconds` when given: an index lookup, no sample is read."""
+        params: dict[str, str | list[str]] = {"match[]": list(match)} if match else {}
+        if since_seconds is not None:
+            now = time.time()
+            params.update(start=f"{now - since_seconds:.3f}", end=f"{now:.3f}")
+        data = self._get_json("/api/v1/label/__name__/values", params)
         return set(data.get("data") or ())
 
     def build_info(self) -> dict:
         """The server's version and build details (the API's `data`); empty when it gives none."""
         return self._get_json("/api/v1/status/buildinfo", {}).get("data") or {}
 
-    def _get_json(self, path: str, params: dict[str, str]) -> dict:
+    def _count(self, series: int, samples: int | None) -> None:
+        with self._lock:
+            self.stats.series += series
+            if samples is not None:
+                self.stats.samples = (self.stats.samples or 0) + samples
+
+    def _get_json(self, path: str, params: dict[str, str | list[str]]) -> dict:
         """The answer's JSON; an answer that says "not now" is asked for once more before giving up."""
         tried = with_retries(lambda: self._answer(path, params), _worth_retrying, RETRY_POLICY, sleep=self._sleep,
                              deadline=self._deadline)
@@ -109,38 +146,54 @@ class PrometheusClient:
                                         f"attempt{'s' if tried.attempts > 1 else ''}): {answer.error}")
         return answer
 
-    def _answer(self, path: str, params: dict[str, str]) -> dict | NotNow:
+    def _answer(self, path: str, params: dict[str, str | list[str]]) -> dict | NotNow:
         """One request: the JSON of a successful answer, NotNow, or the PrometheusError that says what failed."""
+        if self._access_error:
+            raise PrometheusRefused(self._access_error)
         timeout = self._deadline.timeout(self._timeout)
         started = time.perf_counter()
-        self.stats.queries += 1
+        with self._lock:
+            self.stats.queries += 1
         try:
             # POST keeps long selectors out of the URL (414 URI too large); GET for the metadata calls.
             if "query" in params:
-                response = self._session.post(self._url + path, data=params, timeout=timeout, stream=True)
+                response = self._session.post(self._url + path, data=params, timeout=timeout, stream=True,
+                                              verify=self._verify)
             else:
-                response = self._session.get(self._url + path, params=params, timeout=timeout, stream=True)
+                response = self._session.get(self._url + path, params=params, timeout=timeout, stream=True,
+                                             verify=self._verify)
             body = _read_bounded(response, self._max_bytes)
         except requests.Timeout:
             self._deadline.check("waiting for Prometheus")
             raise PrometheusUnavailable(f"Prometheus at {self._url} did not answer within {timeout:.1f}s") from None
+        except requests.exceptions.SSLError as exc:
+            raise PrometheusRefused(f"Prometheus at {self._url}: {tls_hint(exc, self._settings)}") from None
         except requests.RequestException as exc:
             raise PrometheusUnavailable(f"Prometheus at {self._url} unreachable: {type(exc).__name__}") from None
         finally:
-            self.stats.seconds += time.perf_counter() - started
-        if response.status_code in TOO_LARGE_STATUSES:
-            raise QueryTooLarge(f"Prometheus answered {response.status_code}: {_error_text(body)}")
-        if response.status_code in UNAVAILABLE_STATUSES:
-            return NotNow(response.status_code, _error_text(body),
-                          retry_after_seconds(response.headers.get("Retry-After")))
+            with self._lock:
+                self.stats.seconds += time.perf_counter() - started
+        with self._lock:
+            self.stats.response_bytes += len(body)
+        return self._judge(response, body)
+
+    def _judge(self, response: requests.Response, body: bytes) -> dict | NotNow:
+        """The JSON of a successful answer, NotNow, or the PrometheusError that says what went wrong."""
+        status = response.status_code
+        if status in TOO_LARGE_STATUSES:
+            raise QueryTooLarge(f"Prometheus answered {status}: {_error_text(body)}")
+        if status in UNAVAILABLE_STATUSES:
+            return NotNow(status, _error_text(body), retry_after_seconds(response.headers.get("Retry-After")))
+        hint = refusal_hint(status, _error_text(body), self._auth_kind) if status >= 400 else None
+        if hint is not None:
+            raise PrometheusRefused(f"Prometheus at {self._url} answered {status} ({_error_text(body) or 'no reason'}"
+                                    f"): {hint}")
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
-            raise PrometheusError(
-                f"Prometheus answered {response.status_code} with a body that is not JSON"
-            ) from None
-        if response.status_code >= 300 or data.get("status") != "success":
-            raise PrometheusError(f"Prometheus answered {response.status_code}: {_error_text(body)}")
+            raise PrometheusError(f"Prometheus answered {status} with a body that is not JSON") from None
+        if status >= 300 or not isinstance(data, dict) or data.get("status") != "success":
+            raise PrometheusError(f"Prometheus answered {status}: {_error_text(body)}")
         return data
 
 
@@ -173,8 +226,19 @@ def _read_bounded(response: requests.Response, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+def _samples_processed(data: dict) -> int | None:
+    """`stats.samples.totalQueryableSamples` of a query's `data`, when the server reported it."""
+    stats = data.get("stats")
+    samples = stats.get("samples") if isinstance(stats, dict) else None
+    total = samples.get("totalQueryableSamples") if isinstance(samples, dict) else None
+    return int(total) if isinstance(total, (int, float)) else None
+
+
 def _error_text(body: bytes) -> str:
+    """The API's `error`, an HTML error page's title (a proxy's), or the start of a plain-text body."""
     try:
         return str(orjson.loads(body).get("error") or "")[:300]
     except (ValueError, AttributeError):
-        return body[:300].decode("utf-8", "replace").strip()
+        text = body[:2000].decode("utf-8", "replace").strip()
+        title = _HTML_TITLE.search(text)
+        return title.group(1).strip() if title else text[:300]

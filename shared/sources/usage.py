@@ -1,29 +1,49 @@
 """What each container really used over the collection window, from cluster-wide PromQL queries.
 
-The number of queries is fixed (one per figure below), whatever the cluster size: each query covers
-every container and is grouped by namespace, pod and container. cAdvisor's pod-level series
-(`container=""`) and pause containers (`container="POD"`) are excluded, or usage counts twice.
+The number of queries is fixed (one per figure below, plus one that looks for duplicated series),
+whatever the cluster size: each query covers every container and is grouped by namespace, pod and
+container. cAdvisor's pod-level series (`container=""`) and pause containers (`container="POD"`)
+are excluded, or usage counts twice. Every selector carries this setup's scope (selectors.py).
+
+A container can also be held more than once: one series per cluster in a central store, one per
+scrape job when cAdvisor is scraped twice. Figures taken with `max` are safe from that; the ones
+that add series (a restarted container's old and new series) add them per copy first and then keep
+one copy, `max by (namespace,pod,container) (sum without (id,name,image) (...))`, so nothing is
+ever counted twice whatever labels tell the copies apart. The duplicate query (asked first, alone:
+a Prometheus that cannot be reached or refuses us stops the run there) says which labels those are.
+The six figures are then asked in parallel, at most PROMETHEUS_MAX_CONCURRENCY at a time; each
+request's timeout is bounded by what is left of the run's deadline (the client's).
 """
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from shared.sources.duplicate_series import duplicates_query, find_duplicates
+from shared.sources.selectors import CONTAINER_INSTANCE_LABELS, container_matchers, selector
+
 if TYPE_CHECKING:
+    from shared.core.matchers import LabelMatcher
     from shared.core.settings import Settings
-    from shared.sources.prometheus import PrometheusClient
+    from shared.sources.prometheus import PrometheusClient, Sample
 
 ContainerKey = tuple[str, str, str]  # namespace, pod, container
 
 
 @dataclass(frozen=True, slots=True)
 class UsageQuery:
-    """One cluster-wide query: the figure it yields and its PromQL with a `{selector}` slot."""
+    """One cluster-wide query: the figure it yields and how to write it for given label matchers."""
 
     figure: str
-    template: str
+    build: Callable[[tuple[LabelMatcher, ...]], str]
+
+    def render(self, matchers: tuple[LabelMatcher, ...]) -> str:
+        """The PromQL text of this query with `matchers` in each of its metric selectors."""
+        return self.build(matchers)
 
 
 @dataclass(slots=True)
@@ -39,45 +59,35 @@ class ContainerUsage:
 
 
 def usage_queries(settings: Settings) -> list[UsageQuery]:
-    """The fixed list of queries for one run, built from the configured metric and label names."""
+    """The fixed list of figure queries for one run, built from the configured metric and label names."""
     by = f"{settings.label_namespace},{settings.label_pod},{settings.label_container}"
     window = f"{settings.collect_interval_seconds}s"
     rate = f"{settings.prometheus_rate_seconds}s"
     step = f"{settings.prometheus_step_seconds}s"
+    instance = ", ".join(CONTAINER_INSTANCE_LABELS)
+
+    def one_copy(expression: str) -> str:
+        """Add a container's series per copy (restarts), then keep one copy (duplicates are never added)."""
+        return f"max by ({by}) (sum without ({instance}) ({expression}))"
+
     cpu, mem = settings.metric_cpu_usage, settings.metric_memory_working_set
     throttled, periods = settings.metric_cpu_throttled_periods, settings.metric_cpu_periods
+    oom = settings.metric_oom_events
     return [
-        UsageQuery("cpu_avg", f"sum by ({by}) (rate({cpu}{{selector}}[{window}]))"),
-        UsageQuery("cpu_max", f"max by ({by}) (max_over_time(rate({cpu}{{selector}}[{rate}])[{window}:{step}]))"),
-        UsageQuery("memory_avg", f"max by ({by}) (avg_over_time({mem}{{selector}}[{window}]))"),
-        UsageQuery("memory_max", f"max by ({by}) (max_over_time({mem}{{selector}}[{window}]))"),
-        UsageQuery(
-            "cpu_throttled",
-            f"sum by ({by}) (increase({throttled}{{selector}}[{window}]))"
-            f" / sum by ({by}) (increase({periods}{{selector}}[{window}]))",
-        ),
-        UsageQuery("oom_events", f"sum by ({by}) (increase({settings.metric_oom_events}{{selector}}[{window}]))"),
+        UsageQuery("cpu_avg", lambda m: one_copy(f"rate({selector(cpu, m)}[{window}])")),
+        UsageQuery("cpu_max", lambda m: f"max by ({by}) (max_over_time(rate({selector(cpu, m)}[{rate}])"
+                                        f"[{window}:{step}]))"),
+        UsageQuery("memory_avg", lambda m: f"max by ({by}) (avg_over_time({selector(mem, m)}[{window}]))"),
+        UsageQuery("memory_max", lambda m: f"max by ({by}) (max_over_time({selector(mem, m)}[{window}]))"),
+        UsageQuery("cpu_throttled", lambda m: f"{one_copy(f'increase({selector(throttled, m)}[{window}])')}"
+                                              f" / {one_copy(f'increase({selector(periods, m)}[{window}])')}"),
+        UsageQuery("oom_events", lambda m: one_copy(f"increase({selector(oom, m)}[{window}])")),
     ]
 
 
-def series_selector(settings: Settings, namespaces: tuple[str, ...] | None) -> str:
-    """Label matchers that drop pod-level and pause series and keep the wanted namespaces.
-
-    `namespaces=None` means the configured scope: `NAMESPACES_INCLUDE` when set, else everything.
-    """
-    container = settings.label_container
-    matchers = [f'{container}!=""', f'{container}!="POD"']
-    wanted = namespaces if namespaces is not None else settings.namespaces_include
-    if len(wanted) == 1:
-        matchers.append(f'{settings.label_namespace}="{wanted[0]}"')
-    elif wanted:
-        matchers.append(f'{settings.label_namespace}=~"{"|".join(wanted)}"')
-    return "{" + ",".join(matchers) + "}"
-
-
-def render(query: UsageQuery, selector: str) -> str:
-    """The PromQL text of `query` with its selector filled in."""
-    return query.template.replace("{selector}", selector)
+def duplicates_usage_query(settings: Settings) -> UsageQuery:
+    """The query that finds containers held more than once (duplicate_series.py)."""
+    return UsageQuery("duplicates", lambda m: duplicates_query(settings, selector(settings.metric_cpu_usage, m)))
 
 
 _SCALE = {"cpu_avg": 1000.0, "cpu_max": 1000.0}  # cores -> millicores
@@ -93,11 +103,13 @@ _FIELD = {
 
 @dataclass
 class UsageResult:
-    """Usage per container plus the reasons any query failed (the run is then `partial`)."""
+    """Usage per container, the reasons any query failed (the run is then `partial`), and warnings
+    about the data that do not make it partial (duplicated series)."""
 
     by_container: dict[ContainerKey, ContainerUsage]
     errors: list[str]
     budget_exceeded: bool = False
+    warnings: list[str] = field(default_factory=list)
 
 
 def collect_usage(
@@ -107,42 +119,59 @@ def collect_usage(
     namespaces: Callable[[], tuple[str, ...]],
     scope: tuple[str, ...] | None = None,
 ) -> UsageResult:
-    """Run every usage query at time `at` and merge the answers per container.
+    """Run the duplicate check, then every usage query at time `at`, and merge the answers per container.
 
     `scope` is the run's namespace filter (None: the configured one). `namespaces()` gives those the
-    run found pods in: a query whose answer is too large is asked again once per namespace. An
-    unreachable Prometheus stops at the first failure, not once per query.
+    run found pods in: a query whose answer is too large is asked again once per namespace. A
+    Prometheus that cannot be reached, or refuses the credentials, stops at the first failure, not
+    once per query. BudgetExceeded from the client propagates.
     """
-    from shared.sources.prometheus import PrometheusError, PrometheusUnavailable, QueryTooLarge
+    from shared.sources.prometheus import PrometheusError, PrometheusRefused, PrometheusUnavailable, QueryTooLarge
+
+    def ask(query: UsageQuery) -> list[Sample]:
+        try:
+            return client.query_vector(query.render(container_matchers(settings, scope)), at)
+        except QueryTooLarge:
+            return [sample for namespace in namespaces()
+                    for sample in client.query_vector(query.render(container_matchers(settings, (namespace,))), at)]
 
     labels = (settings.label_namespace, settings.label_pod, settings.label_container)
     result = UsageResult({}, [])
-    for query in usage_queries(settings):
+    try:
+        warning = find_duplicates(ask(duplicates_usage_query(settings)), settings).warning(settings)
+    except (PrometheusUnavailable, PrometheusRefused) as exc:
+        result.errors.append(str(exc))
+        return result
+    except PrometheusError as exc:
+        warning = f"could not look for duplicated series: {exc}"
+    if warning:
+        result.warnings.append(warning)
+    with ThreadPoolExecutor(settings.prometheus_max_concurrency, thread_name_prefix="prometheus-query") as pool:
+        futures: list[tuple[UsageQuery, Future[list[Sample]]]] = [
+            (query, pool.submit(contextvars.copy_context().run, ask, query)) for query in usage_queries(settings)]
         try:
-            try:
-                samples = client.query_vector(render(query, series_selector(settings, scope)), at)
-            except QueryTooLarge:
-                samples = [
-                    sample
-                    for namespace in namespaces()
-                    for sample in client.query_vector(render(query, series_selector(settings, (namespace,))), at)
-                ]
-        except PrometheusUnavailable as exc:
-            result.errors.append(str(exc))
-            return result
-        except PrometheusError as exc:
-            result.errors.append(f"{query.figure}: {exc}")
-            continue
-        _merge(result.by_container, query.figure, samples, labels)
+            for query, future in futures:
+                try:
+                    samples = future.result()
+                except (PrometheusUnavailable, PrometheusRefused) as exc:
+                    result.errors.append(str(exc))
+                    return result
+                except PrometheusError as exc:
+                    result.errors.append(f"{query.figure}: {exc}")
+                    continue
+                _merge(result.by_container, query.figure, samples, labels)
+        finally:
+            for _, future in futures:  # after a stop: queries not yet sent are not sent
+                future.cancel()
     return result
 
 
 def _merge(
     usage: dict[ContainerKey, ContainerUsage], figure: str, samples: list, labels: tuple[str, str, str]
 ) -> None:
-    field, scale = _FIELD[figure], _SCALE.get(figure, 1.0)
+    field_name, scale = _FIELD[figure], _SCALE.get(figure, 1.0)
     for metric, value in samples:
         if value != value:  # NaN: the 0/0 throttling ratio of a container that never ran
             continue
         key = (metric.get(labels[0], ""), metric.get(labels[1], ""), metric.get(labels[2], ""))
-        setattr(usage.setdefault(key, ContainerUsage()), field, value * scale)
+        setattr(usage.setdefault(key, ContainerUsage()), field_name, value * scale)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -136,7 +137,7 @@ def keep_pre_migration_copy(conn: sqlite3.Connection, now: float) -> Path | None
     no migration: StoreError says why.
     """
     database = Path(conn.execute("PRAGMA database_list").fetchone()[2])
-    partial = database.with_name(f".{database.name}.pre-migration-{os.getpid()}.partial")
+    partial = database.with_name(f".{database.name}.pre-migration-{os.getpid()}-{threading.get_ident()}.partial")
     try:
         target = sqlite3.connect(database_uri(partial, "rwc"), uri=True, isolation_level=None)
         try:

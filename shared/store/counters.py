@@ -13,6 +13,11 @@ import sqlite3
 
 COLLECTIONS = "collections"  # labels: status (ok, partial, failed, skipped)
 NOTIFICATIONS_SENT = "notifications_sent"  # labels: channel, status (sent, retry, failed)
+# What runs asked of Prometheus, added up (no labels): what a per-sample-billed managed Prometheus charges for.
+PROMETHEUS_QUERIES = "prometheus_queries"
+PROMETHEUS_SERIES_RETURNED = "prometheus_series_returned"
+PROMETHEUS_RESPONSE_BYTES = "prometheus_response_bytes"
+PROMETHEUS_SAMPLES_PROCESSED = "prometheus_samples_processed"
 
 
 def bump(conn: sqlite3.Connection, name: str, labels: dict[str, str], by: int = 1) -> None:

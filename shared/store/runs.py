@@ -12,7 +12,14 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from shared.store.connection import transaction
-from shared.store.counters import COLLECTIONS, bump
+from shared.store.counters import (
+    COLLECTIONS,
+    PROMETHEUS_QUERIES,
+    PROMETHEUS_RESPONSE_BYTES,
+    PROMETHEUS_SAMPLES_PROCESSED,
+    PROMETHEUS_SERIES_RETURNED,
+    bump,
+)
 
 if TYPE_CHECKING:
     from shared.sources.inventory import Inventory
@@ -40,6 +47,11 @@ class RunRecord:
     prometheus_queries: int | None = None
     window_seconds: int | None = None
     namespaces: str | None = None  # comma-separated scope of the run; None: every namespace
+    cluster: str | None = None  # CLUSTER_NAME
+    warnings: str | None = None  # what the run noticed without failing (duplicated series), newline-separated
+    prometheus_series_returned: int | None = None
+    prometheus_response_bytes: int | None = None
+    prometheus_samples_processed: int | None = None  # None: the server does not report it
     id: int | None = None
 
     def as_dict(self) -> dict:
@@ -56,6 +68,12 @@ def insert_run(conn: sqlite3.Connection, run: RunRecord) -> int:
     )
     run.id = int(cursor.lastrowid or 0)
     bump(conn, COLLECTIONS, {"status": run.status})  # collection_errors_total: kept when runs are pruned
+    for counter, amount in ((PROMETHEUS_QUERIES, run.prometheus_queries),
+                            (PROMETHEUS_SERIES_RETURNED, run.prometheus_series_returned),
+                            (PROMETHEUS_RESPONSE_BYTES, run.prometheus_response_bytes),
+                            (PROMETHEUS_SAMPLES_PROCESSED, run.prometheus_samples_processed)):
+        if amount:
+            bump(conn, counter, {}, amount)
     return run.id
 
 

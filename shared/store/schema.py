@@ -327,4 +327,16 @@ MIGRATIONS: list[str] = [
       AND started_at >= (SELECT folded_from FROM daily_rollup_progress WHERE id = 1)
     GROUP BY 1, 2;
     """,
+    # 3: each run's cluster, its warnings (duplicated series), and what it asked of Prometheus
+    """
+    -- CLUSTER_NAME of the run (NULL before this migration)
+    ALTER TABLE runs ADD COLUMN cluster TEXT;
+    -- what the run noticed without failing (duplicated series), one per line
+    ALTER TABLE runs ADD COLUMN warnings TEXT;
+    ALTER TABLE runs ADD COLUMN prometheus_series_returned INTEGER;
+    -- the answers' JSON, after decompression
+    ALTER TABLE runs ADD COLUMN prometheus_response_bytes INTEGER;
+    -- as the server reported it (stats=all), NULL where it does not
+    ALTER TABLE runs ADD COLUMN prometheus_samples_processed INTEGER;
+    """,
 ]

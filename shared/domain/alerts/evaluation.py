@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from shared.core.settings import Settings
 from shared.domain.alerts.container_rules import (
@@ -66,11 +66,19 @@ def evaluate_rules(conn: sqlite3.Connection, settings: Settings, now: float) -> 
     results: dict[str, list[Alert] | None] = {}
     for name, rule in RULES.items():
         try:
-            results[name] = rule(ctx)
+            alerts = rule(ctx)
         except sqlite3.Error:  # one broken rule keeps its alerts as they are; the others still count
             log.exception("alert rule %s could not be evaluated", name)
-            results[name] = None
+            alerts = None
+        results[name] = None if alerts is None else [in_cluster(alert, settings.cluster_name) for alert in alerts]
     return Evaluation(results, namespaces)
+
+
+def in_cluster(alert: Alert, cluster: str) -> Alert:
+    """`alert` labelled `cluster` (CLUSTER_NAME) and its summary led by it: the monitors of several
+    clusters may tell the same people, or feed one Alertmanager."""
+    return replace(alert, labels={**alert.labels, "cluster": cluster}, summary=f"{cluster}: {alert.summary}",
+                   fingerprint="")
 
 
 def judged_namespaces(scope: str | None, settings: Settings) -> frozenset[str] | None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from shared.domain.alerts.evaluation import Evaluation
-from shared.domain.alerts.model import Alert
+from shared.domain.alerts.model import Alert, fingerprint
 from shared.store.connection import transaction
 
 RESOLVED_KEEP_SECONDS = 7 * 86_400
@@ -34,6 +34,7 @@ def update_state(conn: sqlite3.Connection, evaluation: Evaluation, now: float) -
     with transaction(conn):
         firing = {fp: (name, json.loads(labels)) for fp, name, labels in
                   conn.execute("SELECT fingerprint, name, labels FROM alerts WHERE state = 'firing'")}
+        _adopt_unlabelled(conn, active.values(), firing)
         for alert in active.values():
             if alert.fingerprint in firing:
                 conn.execute(
@@ -59,6 +60,24 @@ def update_state(conn: sqlite3.Connection, evaluation: Evaluation, now: float) -
         resolved = _load(conn, f"fingerprint IN ({', '.join('?' * len(gone))})", gone) if gone else []
         conn.execute("DELETE FROM alerts WHERE state = 'resolved' AND ends_at < ?", (now - RESOLVED_KEEP_SECONDS,))
     return StateChange(started, resolved)
+
+
+def _adopt_unlabelled(conn: sqlite3.Connection, active: Iterable[Alert],
+                      firing: dict[str, tuple[str, dict[str, str]]]) -> None:
+    """Carry alerts stored before alerts had a `cluster` label over to their labelled selves.
+
+    The label changes an alert's fingerprint; without this, the first evaluation after the upgrade
+    would resolve every firing alert and fire it again, telling people twice about nothing new.
+    The stored row takes the new fingerprint and labels and keeps its start and notification times.
+    """
+    for alert in active:
+        if alert.fingerprint in firing or "cluster" not in alert.labels:
+            continue
+        legacy = fingerprint({key: value for key, value in alert.labels.items() if key != "cluster"})
+        if legacy in firing and "cluster" not in firing[legacy][1]:
+            conn.execute("UPDATE alerts SET fingerprint = ?, labels = ? WHERE fingerprint = ?",
+                         (alert.fingerprint, json.dumps(alert.labels, sort_keys=True), legacy))
+            firing[alert.fingerprint] = (firing.pop(legacy)[0], alert.labels)
 
 
 _ALERT_COLUMNS = "fingerprint, name, severity, labels, summary, description, state, starts_at, ends_at"

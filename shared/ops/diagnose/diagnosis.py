@@ -71,7 +71,7 @@ def diagnose(settings: Settings, now: float | None = None, timeout_seconds: floa
     runs to include; `cgroup_root` where this container's memory accounting is read.
     """
     now = time.time() if now is None else now
-    register_secrets(value.get_secret_value() for _, value in settings if isinstance(value, SecretStr))
+    register_secrets(settings.secret_values())
     checks = {
         "health": lambda: health_section(settings, now),
         "runs": lambda: runs_section(settings, runs, now),
@@ -103,7 +103,7 @@ def redacted_settings(settings: Settings) -> dict[str, Any]:
         elif isinstance(value, Path):
             value = str(value)
         elif isinstance(value, tuple):
-            value = list(value)
+            value = [str(item) for item in value]  # names, or matchers as PromQL
         if isinstance(value, str):
             value = redact(value)
         shown[name.upper()] = value
