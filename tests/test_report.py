@@ -314,12 +314,13 @@ def test_the_cli_table_fits_80_columns_and_json_matches(db: tuple[sqlite3.Connec
     for step in range(12):
         history.add(long_names, NOW - step * 300, Sample())
     monkeypatch.setenv("DATABASE_PATH", str(settings.database_path))
+    monkeypatch.setenv("CLUSTER_NAME", "prod-eu-1")
     monkeypatch.setattr("time.time", lambda: NOW)
     assert cli_main(["report", "--window", "1d", "--sort", "name"]) == 0
     table = capsys.readouterr().out
     lines = table.splitlines()
     assert max(len(line) for line in lines) <= 80
-    assert lines[0] == "Report over 1d: 2026-01-10 00:00 to 2026-01-11 13:00 UTC (3h of data)"
+    assert lines[:2] == ["Cluster prod-eu-1", "Report over 1d: 2026-01-10 00:00 to 2026-01-11 13:00 UTC (3h of data)"]
     assert "10 of 10 containers, namespace, workload, container" in table
     assert any(line.startswith("batch/api-2/app ") for line in lines)
     assert any(line.startswith("a-namespace~/a-workload-~/c   500m") for line in lines)
@@ -377,7 +378,7 @@ def test_without_a_successful_collection_the_report_says_it_has_no_data(
     monkeypatch.setattr("time.time", lambda: NOW)
     assert cli_main(["report"]) == 0
     table = capsys.readouterr().out
-    assert table.splitlines()[0] == "Report over 7d: 2026-01-04 00:00 to 2026-01-11 13:00 UTC (no data)"
+    assert table.splitlines()[1] == "Report over 7d: 2026-01-04 00:00 to 2026-01-11 13:00 UTC (no data)"
     assert " ".join(table.split()).count(NO_DATA) == 1
     assert max(len(line) for line in table.splitlines()) <= 80
 
@@ -415,3 +416,37 @@ def test_the_demo_summary_shows_the_numbers_of_the_report(db: tuple[sqlite3.Conn
 def test_the_demo_summary_needs_a_successful_run(db: tuple[sqlite3.Connection, Settings]) -> None:
     conn, settings = db
     assert summarize(conn, settings=settings, now=NOW) is None
+
+
+def test_the_report_names_the_cluster_and_shows_what_its_runs_warned_and_cost(
+        db: tuple[sqlite3.Connection, Settings], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    conn, _ = db
+    settings = load_settings(database_path=conn.execute("PRAGMA database_list").fetchone()[2],
+                             collect_interval_seconds=300, cluster_name="prod-eu-1")
+    random_history(History(conn), NOW, hours=1)
+    duplicate = ('12 containers have duplicated series that differ in job; set PROMETHEUS_SELECTOR '
+                 '(e.g. job="kubelet") to keep one')
+    conn.execute("UPDATE runs SET prometheus_queries = 7, prometheus_series_returned = 100,"
+                 " prometheus_response_bytes = 2000, prometheus_samples_processed = 5000")
+    conn.execute("UPDATE runs SET warnings = ? WHERE id IN (SELECT id FROM runs ORDER BY id LIMIT 2)", (duplicate,))
+    runs = conn.execute("SELECT COUNT(*) FROM runs WHERE status = 'ok'").fetchone()[0]
+
+    body = report(conn, settings, window="1d")
+    assert body["cluster_name"] == "prod-eu-1"
+    assert body["runs"] == {"runs": runs, "warnings": [duplicate], "prometheus_queries": 7 * runs,
+                            "prometheus_series_returned": 100 * runs, "prometheus_response_bytes": 2000 * runs,
+                            "prometheus_samples_processed": 5000 * runs}
+
+    page, status, _ = report_answer(get(format="html"), settings, clock=lambda: NOW)
+    assert status == 200
+    assert "<title>prod-eu-1: Requests vs usage over 7d" in page and "<h1>prod-eu-1: " in page
+    assert "Data quality:" in page and "set PROMETHEUS_SELECTOR (e.g. job=&#34;kubelet&#34;)" in page
+
+    monkeypatch.setenv("DATABASE_PATH", str(settings.database_path))
+    monkeypatch.setenv("CLUSTER_NAME", "prod-eu-1")
+    monkeypatch.setattr("time.time", lambda: NOW)
+    assert cli_main(["report", "--window", "1d"]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[0] == "Cluster prod-eu-1"
+    assert f"Warning: {duplicate}" in table

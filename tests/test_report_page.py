@@ -74,7 +74,7 @@ def test_the_page_renders_charts_with_data_and_its_filter_works(server: str) -> 
             answer = page.goto(f"{server}/?window=24h&sort=name")
             assert answer is not None and answer.status == 200
             assert answer.headers["content-type"] == "text/html; charset=utf-8"  # the browser asked for HTML
-            assert page.title() == "Requests vs usage over 24h - k8s-resource-monitor"
+            assert page.title() == "default: Requests vs usage over 24h - k8s-resource-monitor"
 
             charts = page.locator("svg.chart")
             assert charts.count() == 2 * 9  # CPU and memory of every container

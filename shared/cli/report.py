@@ -73,6 +73,7 @@ def render_table(report: Report) -> str:
     q, w, t = report.query, report.query.window, report.cluster
     data = f"{format_span(report.covered_seconds)} of data" if report.covered_seconds else "no data"
     lines = [
+        f"Cluster {report.cluster_name}",
         f"Report over {w.label}: {utc_minute(w.start)} to {utc_minute(w.end)} UTC ({data})",
         f"Cluster, on average: CPU requested {format_cores(t.cpu_requested_millicores)}, used "
         f"{format_cores(t.cpu_used_millicores)}, idle {format_cores(t.cpu_idle_millicores)}",
@@ -87,6 +88,7 @@ def render_table(report: Report) -> str:
     ]
     empty = "(no samples match these filters in this window)" if report.covered_seconds else textwrap.fill(NO_DATA, 80)
     lines += [_row(c) for c in report.containers] or [empty]
+    lines += ["", *(f"Warning: {warning}" for warning in report.runs.warnings)] if report.runs.warnings else []
     lines += [
         "",
         "rec: recommended request (memory: request and limit); ?: not enough data.",

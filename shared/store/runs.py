@@ -77,6 +77,35 @@ def insert_run(conn: sqlite3.Connection, run: RunRecord) -> int:
     return run.id
 
 
+@dataclass(frozen=True)
+class WindowRuns:
+    """What the successful runs of a report window noticed and asked of Prometheus: data quality and cost."""
+
+    runs: int
+    warnings: tuple[str, ...]  # distinct, oldest first (duplicated series and the setting that removes them)
+    prometheus_queries: int
+    prometheus_series_returned: int
+    prometheus_response_bytes: int
+    prometheus_samples_processed: int | None  # None: the server reported none
+
+    def as_dict(self) -> dict:
+        """The figures by name, as the report's JSON shows them."""
+        return asdict(self) | {"warnings": list(self.warnings)}
+
+
+def window_runs(conn: sqlite3.Connection, start: float, end: float) -> WindowRuns:
+    """The successful runs started in [start, end): how many, their warnings, their Prometheus cost."""
+    row = conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(prometheus_queries), 0), COALESCE(SUM(prometheus_series_returned), 0),"
+        " COALESCE(SUM(prometheus_response_bytes), 0), SUM(prometheus_samples_processed) FROM runs"
+        " WHERE status IN ('ok', 'partial') AND started_at >= ? AND started_at < ?", (start, end)).fetchone()
+    warnings: dict[str, None] = {}
+    for (text,) in conn.execute("SELECT warnings FROM runs WHERE status IN ('ok', 'partial') AND started_at >= ?"
+                                " AND started_at < ? AND warnings IS NOT NULL ORDER BY id", (start, end)):
+        warnings.update(dict.fromkeys(line for line in text.splitlines() if line))
+    return WindowRuns(row[0], tuple(warnings), row[1], row[2], row[3], row[4])
+
+
 def record_run(conn: sqlite3.Connection, run: RunRecord) -> int:
     """Store a run without samples (skipped or failed) in its own transaction."""
     with transaction(conn):

@@ -13,6 +13,7 @@ from shared.domain.report.explained import ExplainedContainer, explain
 from shared.domain.report.figures import Totals, container_figures
 from shared.domain.report.query import SORTS, ReportQuery
 from shared.domain.rightsizing import RightsizingPolicy
+from shared.store.runs import WindowRuns, window_runs
 from shared.store.snapshot import read_snapshot
 from shared.store.window_usage import read_window_usage
 
@@ -24,6 +25,7 @@ class Report:
     """One report: the query it answers, the totals at each level and the listed containers."""
 
     query: ReportQuery
+    cluster_name: str  # CLUSTER_NAME
     generated_at: float
     covered_seconds: int  # the time the window's successful runs covered; 0: none (NO_DATA)
     policy: RightsizingPolicy
@@ -33,6 +35,7 @@ class Report:
     workloads: dict[str, Totals]  # "namespace/Kind/name" of the listed containers
     containers: list[ExplainedContainer]  # sorted, at most query.limit
     containers_total: int
+    runs: WindowRuns  # the window's runs: their warnings (data quality) and Prometheus cost
 
 
 def build_report(conn: sqlite3.Connection, query: ReportQuery, settings: Settings, now: float | None = None) -> Report:
@@ -41,6 +44,7 @@ def build_report(conn: sqlite3.Connection, query: ReportQuery, settings: Setting
     generated_at = time.time() if now is None else now
     with read_snapshot(conn):
         usage = read_window_usage(conn, query.window, query.selection)
+        runs = window_runs(conn, query.window.start, query.window.end)
     covered = usage.covered
     policy = RightsizingPolicy.from_settings(settings)
     rows = [container_figures(c, covered.seconds_for(c.identity.namespace), settings) for c in usage.containers]
@@ -56,5 +60,5 @@ def build_report(conn: sqlite3.Connection, query: ReportQuery, settings: Setting
     listed = [explain(row, covered.seconds_for(row.namespace), policy)
               for row in (rows if query.limit is None else rows[:query.limit])]
     listed_workloads = {c.workload: workloads[c.workload] for c in listed}
-    return Report(query, generated_at, covered.seconds, policy, usage.sources, cluster,
-                  dict(sorted(namespaces.items())), listed_workloads, listed, len(rows))
+    return Report(query, settings.cluster_name, generated_at, covered.seconds, policy, usage.sources, cluster,
+                  dict(sorted(namespaces.items())), listed_workloads, listed, len(rows), runs)

@@ -72,6 +72,7 @@ def report_json(report: Report) -> dict:
     """The whole report as the JSON body the report function answers."""
     q, w = report.query, report.query.window
     return {
+        "cluster_name": report.cluster_name,
         "generated_at": iso_utc(report.generated_at),
         "window": {"label": w.label, "start": iso_utc(w.start), "end": iso_utc(w.end),
                    "span_seconds": report.covered_seconds,
@@ -89,6 +90,7 @@ def report_json(report: Report) -> dict:
                                f"(REPORT_CPU_PERCENTILE); memory request and limit = max working set + "
                                f"{report.policy.memory_headroom:.0%} (REPORT_MEMORY_HEADROOM)",
         },
+        "runs": report.runs.as_dict(),
         "cluster": totals_json(report.cluster),
         "namespaces": {name: totals_json(t) for name, t in report.namespaces.items()},
         "workloads": {name: totals_json(t) for name, t in report.workloads.items()},
