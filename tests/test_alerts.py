@@ -81,7 +81,7 @@ def test_oom_killed_replicas_make_one_alert_per_workload_container_naming_the_po
                             "workload_kind": "Deployment", "workload": "api", "container": "api", "cluster": "prod-eu"}
     assert alert.summary == "prod-eu: api in shop/api was OOMKilled"
     assert ("was killed for running out of memory 2 times since the previous collection in 2 pods "
-            "(worst: api-abc-2) (5 restarts in all); its memory limit is 512 MiB") in alert.description
+            "(worst: api-abc-2) (5 restarts in all); its memory limit is 512Mi") in alert.description
     assert alert.fingerprint == fingerprint(alert.labels)
 
 
@@ -123,7 +123,7 @@ def test_memory_near_limit_uses_the_peak_working_set_against_the_limit(db):
     [alert] = _firing(conn, settings, T0 + 5)["MemoryNearLimit"]
     assert alert.labels["workload"] == "api"
     assert alert.summary == "prod-eu: api in shop/api uses 95% of its memory limit"
-    assert "peaked at 486 MiB of its 512 MiB limit (95%, above 90%) in pod api-1" in alert.description
+    assert "peaked at 486Mi of its 512Mi limit (95%, above 90%) in pod api-1" in alert.description
 
 
 def test_cpu_throttling_above_the_threshold_fires(db):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.core.formats import format_bytes
 from shared.core.settings import Settings
 from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
@@ -348,7 +349,8 @@ def test_a_corrupt_database_is_named_damaged_with_the_restore_to_do(tmp_path: Pa
     (problem,) = diagnosis.sections["database"].findings
     assert problem.detail == f"database {settings.database_path} cannot be used: file is not a database"
     assert problem.fix is not None and "`k8s-monitor restore FILE`" in problem.fix
-    assert diagnosis.sections["database"].summary == f"{settings.database_path}: 0.0 MiB + WAL 0.0 MiB, unreadable"
+    size = format_bytes(settings.database_path.stat().st_size)
+    assert diagnosis.sections["database"].summary == f"{settings.database_path}: {size} + WAL 0, unreadable"
 
 
 @pytest.mark.parametrize("folder", ["does not exist", "newer than", "expected schema version"])
@@ -457,7 +459,7 @@ def test_an_oom_killed_collect_container_is_shown_with_its_limit_and_what_to_low
     assert memory.status == PROBLEM
     (own,) = [f for f in memory.findings if f.subject.startswith("pod monitoring/collect-00002-deployment")]
     assert own.subject == "pod monitoring/collect-00002-deployment-7c9d5b-x2k9q container collect"
-    assert own.detail.endswith("limit 512.0 MiB, 2 restart(s), last terminated OOMKilled")
+    assert own.detail.endswith("limit 512Mi, 2 restart(s), last terminated OOMKilled")
     assert own.fix is not None and "a smaller KUBE_PAGE_SIZE (now 250 pods per page)" in own.fix
     assert "resources.limits.memory" in own.fix
     assert memory.summary.endswith("1 container(s) of the monitor in namespace monitoring in the last collection; "
@@ -496,7 +498,7 @@ def test_this_container_near_its_limit_is_a_problem(tmp_path: Path, clock: FakeC
     memory = run_diagnose(make_settings(tmp_path), clock, tmp_path).sections["memory"]
 
     (here,) = [f for f in memory.findings if f.subject == "this container (where diagnose runs)"]
-    assert (here.status, here.detail) == (PROBLEM, "peak 500.0 MiB, limit 512.0 MiB, 1 OOM kill(s)")
+    assert (here.status, here.detail) == (PROBLEM, "peak 500Mi, limit 512Mi, 1 OOM kill(s)")
 
 
 @pytest.fixture
@@ -561,7 +563,7 @@ def test_the_runs_section_shows_what_runs_asked_of_prometheus_and_their_warnings
     runs = diagnosis.sections["runs"]
 
     assert (f"; Prometheus: 7 queries, {collected['prometheus_series_returned']} series, "
-            f"{collected['prometheus_response_bytes'] / 1024**2:.1f} MiB, "
+            f"{format_bytes(collected['prometheus_response_bytes'])}, "
             f"{collected['prometheus_samples_processed']} samples") in runs.summary
     (warning,) = [f for f in runs.findings if f.subject == f"run {collected['run_id']} warns"]
     assert warning.status == PROBLEM and "that differ in job" in warning.detail

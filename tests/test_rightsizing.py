@@ -6,13 +6,11 @@ import random
 from pathlib import Path
 
 from shared.cli import main
+from shared.core.formats import format_bytes, format_duration, format_millicores
 from shared.core.settings import load_settings
 from shared.domain.rightsizing import (
     RightsizingPolicy,
     UsageEvidence,
-    format_bytes,
-    format_millicores,
-    format_span,
     recommend,
 )
 from shared.ops.backup import list_backups
@@ -89,7 +87,7 @@ def test_numbers_are_written_as_kubernetes_quantities() -> None:
     assert [format_millicores(v) for v in (None, 0, 249.6, 1500)] == ["-", "0m", "250m", "1500m"]
     assert [format_bytes(v) for v in (None, 512, 900 * 1024, 512 * MiB, 1536 * MiB, 1024**3)] == \
         ["-", "512", "900Ki", "512Mi", "1.5Gi", "1Gi"]
-    assert [format_span(s) for s in (600, 5 * 3600, 36 * 3600, WEEK)] == ["10min", "5h", "1.5d", "7d"]
+    assert [format_duration(s) for s in (600, 5 * 3600, 36 * 3600, WEEK)] == ["10min", "5h", "1.5d", "7d"]
 
 
 def test_backups_are_listed_with_sizes_written_as_the_report_writes_them(tmp_path: Path, monkeypatch, capsys) -> None:

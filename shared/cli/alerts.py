@@ -7,9 +7,9 @@ import json
 import time
 
 from shared.cli import cli_settings
+from shared.core.formats import utc_minute
 from shared.domain.alerts.model import Alert, rfc3339
 from shared.domain.alerts.state import list_alerts
-from shared.notify.message import when
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,8 +43,8 @@ def alert_table(alerts: list[Alert], resolved_hours: float) -> str:
     if not alerts:
         return f"No alerts firing or resolved in the last {resolved_hours:g} hours."
     rows = [("STATE", "SEVERITY", "ALERT", "WHERE", "SINCE", "RESOLVED", "SUMMARY")]
-    rows += [(a.status, a.severity, a.name, a.where or "-", when(a.starts_at),
-              when(a.ends_at) if a.status != "firing" else "-", a.summary) for a in alerts]
+    rows += [(a.status, a.severity, a.name, a.where or "-", utc_minute(a.starts_at),
+              utc_minute(a.ends_at) if a.status != "firing" else "-", a.summary) for a in alerts]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
     firing = sum(a.status == "firing" for a in alerts)

@@ -7,7 +7,7 @@ import json
 import sys
 
 from shared.cli import cli_settings
-from shared.cli.backups import format_bytes
+from shared.core.formats import format_bytes
 from shared.domain.trigger import Trigger
 from shared.entry.backup import backup_once
 

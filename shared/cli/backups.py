@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from datetime import UTC, datetime
 
 from shared.cli import cli_settings
-from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS
-from shared.domain.rightsizing import format_bytes
+from shared.core.formats import format_bytes, format_duration, utc_second
 from shared.ops.backup import list_backups
 
 CHECKSUM_WORDS = {"ok": "verified", "mismatch": "DAMAGED (checksum mismatch)", "missing": "no checksum file",
@@ -36,18 +34,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"No backups in {settings.backup_dir} (BACKUP_DIR); `k8s-monitor backup` makes one.")
         return 0
     rows = [("BACKUP", "TAKEN (UTC)", "AGE", "SIZE", "CHECKSUM")]
-    rows += [(b.name, datetime.fromtimestamp(b.created_at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
-              format_age(now - b.created_at), format_bytes(b.size_bytes), CHECKSUM_WORDS[b.checksum]) for b in backups]
+    rows += [(b.name, utc_second(b.created_at).removesuffix(" UTC"), format_duration(now - b.created_at),
+              format_bytes(b.size_bytes), CHECKSUM_WORDS[b.checksum]) for b in backups]
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     return 0
 
-
-def format_age(seconds: float) -> str:
-    """An age for the backups table: minutes below an hour, then hours, then days (one decimal)."""
-    if seconds < HOUR_SECONDS:
-        return f"{max(0, seconds) // 60:.0f}m"
-    if seconds < DAY_SECONDS:
-        return f"{seconds / HOUR_SECONDS:.1f}h"
-    return f"{seconds / DAY_SECONDS:.1f}d"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from shared.cli import cli_settings
 from shared.cli.collect import describe_run
+from shared.core.formats import format_bytes, format_cores, format_percent
 from shared.domain.report.summary import Summary, summarize
 from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
@@ -101,22 +102,24 @@ def render_summary(s: Summary, database: Path) -> str:
         "",
         f"Cluster: {s.namespaces} namespaces, {s.pods} running pods, {s.containers} containers "
         f"({s.runs} runs stored in {database})",
-        f"CPU     requested {_cores(s.cpu_requested_millicores):>9}   used {_cores(s.cpu_used_millicores):>9}"
-        f"   ({_percent(s.cpu_used_millicores, s.cpu_requested_millicores)} of requests)",
-        f"Memory  requested {_gib(s.memory_requested_bytes):>9}   used {_gib(s.memory_used_bytes):>9}"
-        f"   ({_percent(s.memory_used_bytes, s.memory_requested_bytes)} of requests)",
+        f"CPU     requested {format_cores(s.cpu_requested_millicores):>9}"
+        f"   used {format_cores(s.cpu_used_millicores):>9}"
+        f"   ({format_percent(s.cpu_used_millicores, s.cpu_requested_millicores)} of requests)",
+        f"Memory  requested {format_bytes(s.memory_requested_bytes):>9}   used {format_bytes(s.memory_used_bytes):>9}"
+        f"   ({format_percent(s.memory_used_bytes, s.memory_requested_bytes)} of requests)",
         "",
         "Most over-provisioned (idle requested CPU):",
     ]
     lines += [
-        f"  {f.namespace}/{f.workload} [{f.container}]: requests {_cores(f.cpu_request_millicores)}, "
-        f"uses {_cores(f.cpu_used_millicores)} on average"
+        f"  {f.namespace}/{f.workload} [{f.container}]: requests {format_cores(f.cpu_request_millicores)}, "
+        f"uses {format_cores(f.cpu_used_millicores)} on average"
         for f in s.over_provisioned
     ] or ["  none"]
     lines += ["", "Most under-provisioned (use above request):"]
     lines += [
-        f"  {f.namespace}/{f.workload} [{f.container}]: CPU {_cores(f.cpu_used_millicores)} of "
-        f"{_cores(f.cpu_request_millicores)}, memory peak {_gib(f.memory_used_bytes)} of {_gib(f.memory_request_bytes)}"
+        f"  {f.namespace}/{f.workload} [{f.container}]: CPU {format_cores(f.cpu_used_millicores)} of "
+        f"{format_cores(f.cpu_request_millicores)}, memory peak {format_bytes(f.memory_used_bytes)} of "
+        f"{format_bytes(f.memory_request_bytes)}"
         for f in s.under_provisioned
     ] or ["  none"]
     command = _invoked_as()
@@ -133,14 +136,3 @@ def _invoked_as() -> str:
     relative = os.path.relpath(program)
     return relative if not relative.startswith("..") else os.path.abspath(program)
 
-
-def _cores(millicores: float | None) -> str:
-    return "-" if millicores is None else f"{millicores / 1000:.2f} cores"
-
-
-def _gib(value: float | None) -> str:
-    return "-" if value is None else f"{value / 1024**3:.2f} GiB"
-
-
-def _percent(used: float, requested: float) -> str:
-    return f"{100 * used / requested:.0f}%" if requested else "-"

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from shared.cli import cli_settings
-from shared.core.timeutil import ago
+from shared.core.formats import ago, format_bytes
 from shared.ops.health import UNHEALTHY, HealthReport, check_health
 
 
@@ -39,7 +39,7 @@ def _summary(name: str, body: dict) -> str:
         size = body["database_size_bytes"] or 0
         backup = (f"last backup {ago(body['last_backup_age_seconds'])}" if body["last_backup"]
                   else "no backup yet")
-        return f"{check['path']}, {size / 1024**2:.1f} MiB, schema {body['schema_version']}, {backup}"
+        return f"{check['path']}, {format_bytes(size)}, schema {body['schema_version']}, {backup}"
     if name == "kubernetes":
         return f"{check['server']}, may list pods"
     if name == "prometheus":

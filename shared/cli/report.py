@@ -13,13 +13,12 @@ import textwrap
 import time
 
 from shared.cli import cli_settings
-from shared.core.timeutil import utc_minute
+from shared.core.formats import format_bytes, format_cores, format_duration, utc_minute
 from shared.domain.errors import InvalidInput
 from shared.domain.report.build import NO_DATA, Report, build_report
 from shared.domain.report.explained import ExplainedContainer
 from shared.domain.report.output import report_csv, report_json
 from shared.domain.report.query import SORTS, parse_report_query
-from shared.domain.rightsizing import format_bytes, format_cores, format_span
 
 DEFAULT_LIMITS = {"table": "30", "json": "100", "csv": "all"}
 NAME_WIDTH = 28
@@ -71,10 +70,10 @@ def run(args: argparse.Namespace) -> int:
 def render_table(report: Report) -> str:
     """The report for an 80-column terminal: totals, then one line per container."""
     q, w, t = report.query, report.query.window, report.cluster
-    data = f"{format_span(report.covered_seconds)} of data" if report.covered_seconds else "no data"
+    data = f"{format_duration(report.covered_seconds)} of data" if report.covered_seconds else "no data"
     lines = [
         f"Cluster {report.cluster_name}",
-        f"Report over {w.label}: {utc_minute(w.start)} to {utc_minute(w.end)} UTC ({data})",
+        f"Report over {w.label}: {utc_minute(w.start).removesuffix(' UTC')} to {utc_minute(w.end)} ({data})",
         f"Cluster, on average: CPU requested {format_cores(t.cpu_requested_millicores)}, used "
         f"{format_cores(t.cpu_used_millicores)}, idle {format_cores(t.cpu_idle_millicores)}",
         f"  memory requested {format_bytes(t.memory_requested_bytes)}, used {format_bytes(t.memory_used_bytes)},"

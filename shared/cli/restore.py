@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.cli import cli_settings
+from shared.core.formats import utc_second
 from shared.ops.restore import RestoreError, restore_backup
 
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"k8s-monitor restore: refused: {exc}", file=sys.stderr)
         return 1
     last = ("no runs" if result.last_run_at is None else
-            "last run " + datetime.fromtimestamp(result.last_run_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
+            "last run " + utc_second(result.last_run_at))
     print(f"restored {result.backup} into {result.database}: schema {result.schema_version}, "
           f"{result.runs} runs, {last}")
     if result.replaced:

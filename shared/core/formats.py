@@ -80,9 +80,17 @@ def iso_utc(seconds: float) -> str:
     return _utc(seconds, "%Y-%m-%dT%H:%M:%SZ")
 
 
+FILE_STAMP = "%Y%m%d_%H%M%S"
+
+
 def file_stamp(seconds: float) -> str:
     """`20260111_130005`: the UTC time in file names (backups, archives, pre-migration copies), sortable."""
-    return _utc(seconds, "%Y%m%d_%H%M%S")
+    return _utc(seconds, FILE_STAMP)
+
+
+def parse_file_stamp(text: str) -> float:
+    """The Unix time a `file_stamp` names; ValueError when `text` is not one."""
+    return datetime.strptime(text, FILE_STAMP).replace(tzinfo=UTC).timestamp()
 
 
 def _utc(seconds: float, pattern: str) -> str:

@@ -13,11 +13,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from shared.core.formats import MiB, format_bytes, format_duration, format_millicores
 from shared.core.settings import Settings
-from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS
 from shared.store.histograms import MAX_RELATIVE_ERROR
-
-MiB = 1024**2
 
 
 @dataclass(frozen=True)
@@ -71,7 +69,7 @@ def recommend(evidence: UsageEvidence, policy: RightsizingPolicy) -> Recommendat
 
 
 def _cpu_request(e: UsageEvidence, policy: RightsizingPolicy) -> tuple[int | None, str]:
-    over = format_span(e.covered_seconds)
+    over = format_duration(e.covered_seconds)
     if e.cpu_samples < policy.min_samples or e.cpu_percentile_millicores is None:
         return None, _not_enough("CPU", e.cpu_samples, over, policy.min_samples)
     basis = f"{percentile_label(policy.cpu_percentile)} of {e.cpu_samples} samples over {over}"
@@ -85,7 +83,7 @@ def _cpu_request(e: UsageEvidence, policy: RightsizingPolicy) -> tuple[int | Non
 
 
 def _memory(e: UsageEvidence, policy: RightsizingPolicy) -> tuple[int | None, str]:
-    over = format_span(e.covered_seconds)
+    over = format_duration(e.covered_seconds)
     if e.memory_samples < policy.min_samples or e.memory_working_set_max_bytes is None:
         return None, _not_enough("memory", e.memory_samples, over, policy.min_samples)
     peak = e.memory_working_set_max_bytes
@@ -105,37 +103,3 @@ def _not_enough(resource: str, samples: int, over: str, needed: int) -> str:
 def percentile_label(percent: float) -> str:
     """How a percentile is written in reasons and column names: 95 gives `p95`, 99.5 gives `p99.5`."""
     return f"p{percent:g}"
-
-
-def format_millicores(value: float | None) -> str:
-    """Kubernetes CPU quantity: `250m`, `1500m`."""
-    return "-" if value is None else f"{round(value)}m"
-
-
-def format_cores(millicores: float) -> str:
-    """A total of CPU: `250m` below a core, then `1.5 cores`, `11.8 cores`, `1,204 cores`."""
-    if millicores < 999.5:
-        return format_millicores(millicores)
-    return f"{millicores / 1000:.3g} cores" if millicores < 100_000 else f"{millicores / 1000:,.0f} cores"
-
-
-def format_bytes(value: float | None) -> str:
-    """Kubernetes binary memory quantity, rounded for reading: `512Mi`, `1.5Gi`, `900Ki`. The one way
-    the monitor writes a size, memory or file."""
-    if value is None:
-        return "-"
-    for unit, size in (("Ti", 1024**4), ("Gi", 1024**3)):
-        if value >= size:
-            return f"{value / size:.1f}".removesuffix(".0") + unit
-    for unit, size in (("Mi", MiB), ("Ki", 1024)):
-        if value >= size:
-            return f"{round(value / size)}{unit}"
-    return f"{round(value)}"
-
-
-def format_span(seconds: float) -> str:
-    """A duration for reasons: `7d`, `1.5d`, `5h`, `45min`."""
-    for unit, size in (("d", DAY_SECONDS), ("h", HOUR_SECONDS)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}".removesuffix(".0") + unit
-    return f"{max(0, round(seconds / 60))}min"

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shared.core.deadline import Deadline
+from shared.core.formats import iso_utc
 from shared.core.settings import Settings
-from shared.core.timeutil import iso_utc
 from shared.domain.alerts.model import rfc3339
 from shared.notify.delivery import Attempt, post, request_timeout, retry_policy, with_retries
 from shared.notify.message import AlertGroup

@@ -14,9 +14,10 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
+from shared.core.formats import utc_minute
 from shared.core.settings import Settings
 from shared.notify.delivery import Attempt
-from shared.notify.message import PRODUCT, AlertGroup, alert_names, context_labels, headline, plain_text, when
+from shared.notify.message import PRODUCT, AlertGroup, alert_names, context_labels, headline, plain_text
 
 _COLORS = {"critical": "#b71c1c", "warning": "#e65100", "info": "#0d47a1"}
 
@@ -41,8 +42,8 @@ def _html(group: AlertGroup, cluster: str | None) -> str:
     for alert in group.alerts:
         state = "FIRING" if alert.status == "firing" else "RESOLVED"
         labels = "<br>".join(f"<code>{html.escape(k)}={html.escape(v)}</code>" for k, v in context_labels(alert))
-        resolved = f"<br>resolved {when(alert.ends_at)}" if alert.status != "firing" else ""
-        span = f"since {when(alert.starts_at)}{resolved}"
+        resolved = f"<br>resolved {utc_minute(alert.ends_at)}" if alert.status != "firing" else ""
+        span = f"since {utc_minute(alert.starts_at)}{resolved}"
         source = ""
         if alert.generator_url and alert.generator_url.startswith(("http://", "https://")):
             source = f'<br><a href="{html.escape(alert.generator_url)}">source</a>'

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
+from shared.core.formats import utc_minute
 from shared.domain.alerts.model import SEVERITIES, Alert
 
 PRODUCT = "k8s-resource-monitor"
@@ -87,11 +87,6 @@ def alert_names(group: AlertGroup, limit: int = 5) -> str:
     return f"{shown} (+{len(names) - limit})" if len(names) > limit else shown
 
 
-def when(seconds: float | None) -> str:
-    """`2026-11-24 10:05 UTC`, for people."""
-    if seconds is None:
-        return "-"
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def context_labels(alert: Alert) -> list[tuple[str, str]]:
@@ -109,9 +104,9 @@ def plain_text(group: AlertGroup, cluster: str | None = None) -> str:
             lines.append(f"  labels: {labels}")
         if alert.description:
             lines.append(f"  {alert.description}")
-        span = f"  since {when(alert.starts_at)}"
+        span = f"  since {utc_minute(alert.starts_at)}"
         if alert.status != "firing":
-            span += f", resolved {when(alert.ends_at)}"
+            span += f", resolved {utc_minute(alert.ends_at)}"
         lines.append(span)
         if alert.generator_url:
             lines.append(f"  source: {alert.generator_url}")

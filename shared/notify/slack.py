@@ -7,8 +7,9 @@ those limits, so a long description or two hundred alerts still arrive as one re
 
 from __future__ import annotations
 
+from shared.core.formats import utc_minute
 from shared.domain.alerts.model import Alert
-from shared.notify.message import PRODUCT, AlertGroup, alert_names, context_labels, headline, when
+from shared.notify.message import PRODUCT, AlertGroup, alert_names, context_labels, headline
 
 MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
@@ -66,9 +67,9 @@ def _section(alert: Alert, icon: str) -> dict:
     labels = " ".join(f"`{escape(k)}={escape(v)}`" for k, v in context_labels(alert))
     if labels:
         lines.append(labels)
-    span = f"since {when(alert.starts_at)}"
+    span = f"since {utc_minute(alert.starts_at)}"
     if alert.status != "firing":
-        span += f", resolved {when(alert.ends_at)}"
+        span += f", resolved {utc_minute(alert.ends_at)}"
     if alert.generator_url:
         span += f" · {link(alert.generator_url, 'source')}"
     lines.append(span)

@@ -24,10 +24,10 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from shared.core.formats import file_stamp, parse_file_stamp
 from shared.core.locking import try_file_lock
 from shared.core.settings import Settings
 from shared.core.timeutil import DAY_SECONDS
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 NAME_PREFIX = "k8s_metrics_"
 NAME_SUFFIX = ".db.gz"
 CHECKSUM_SUFFIX = ".sha256"
-TIME_FORMAT = "%Y%m%d_%H%M%S"
 LOCK_NAME = ".backup.lock"
 COMPRESS_LEVEL = 6
 CHUNK_BYTES = 1024 * 1024
@@ -99,7 +98,7 @@ class BackupOutcome:
 
 def backup_name(at: float) -> str:
     """The file name of a backup taken at `at` (Unix seconds), its UTC time in the name so names sort by age."""
-    return f"{NAME_PREFIX}{datetime.fromtimestamp(at, UTC).strftime(TIME_FORMAT)}{NAME_SUFFIX}"
+    return f"{NAME_PREFIX}{file_stamp(at)}{NAME_SUFFIX}"
 
 
 def backup_time(name: str) -> float | None:
@@ -107,7 +106,7 @@ def backup_time(name: str) -> float | None:
     match = _NAME.match(name)
     if not match:
         return None
-    return datetime.strptime(match.group(1), TIME_FORMAT).replace(tzinfo=UTC).timestamp()
+    return parse_file_stamp(match.group(1))
 
 
 def checksum_path(backup: Path) -> Path:

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from shared import __version__
+from shared.core.formats import ago, iso_utc
 from shared.core.logs import redact
 from shared.core.settings import Settings
-from shared.core.timeutil import iso_utc
 from shared.ops.backup import last_backup
 from shared.store.connection import SCHEMA_VERSION, StoreError, connect, schema_version
 
@@ -418,7 +418,7 @@ def _check_collection(state: MonitorState | None, settings: Settings, now: float
     if age > stale_after:
         return ComponentCheck(
             DEGRADED, details=details,
-            error=(f"the last successful collection finished {age / 60:.0f} min ago, more than "
+            error=(f"the last successful collection finished {ago(age)}, more than "
                    f"{settings.alert_stale_intervals} collection intervals ({stale_after}s){last_failure}"),
         )
     return ComponentCheck(HEALTHY, details=details)

@@ -24,9 +24,9 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
+from shared.core.formats import file_stamp
 from shared.core.locking import try_file_lock
 from shared.core.settings import Settings
 from shared.ops.backup import (
@@ -223,7 +223,7 @@ def _quiesce(database: Path) -> None:
 
 def _replaced_name(database: Path, now: float) -> Path:
     while True:
-        stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%d_%H%M%S")
+        stamp = file_stamp(now)
         path = database.with_name(f"{database.name}.replaced-{stamp}")
         if not path.exists():
             return path

@@ -16,9 +16,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
+from shared.core.formats import file_stamp
 from shared.store.schema import MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def keep_pre_migration_copy(conn: sqlite3.Connection, now: float) -> Path | None
         if version >= SCHEMA_VERSION:
             partial.unlink()
             return None
-        stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%d_%H%M%S")
+        stamp = file_stamp(now)
         copy = database.with_name(f"{database.name}.pre-migration-v{version}-{stamp}.db")
         os.replace(partial, copy)
     except (OSError, sqlite3.Error) as exc:

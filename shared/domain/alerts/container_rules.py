@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from shared.core.formats import format_bytes
 from shared.domain.alerts.model import Alert, firing_alert
-from shared.domain.alerts.rules import RuleContext, _mib
+from shared.domain.alerts.rules import RuleContext
 
 _CONTAINER_COLUMNS = (
     "w.namespace, w.kind, w.name, c.name, p.name, s.restart_count, s.last_termination_reason, s.oom_events,"
@@ -102,7 +103,7 @@ def container_oom_killed(ctx: RuleContext) -> list[Alert] | None:
                  _OOM_KILLS)
 
     def build(row: _Row, count: int) -> Alert:
-        limit = (f"its memory limit is {_mib(row.memory_limit_bytes)}" if row.memory_limit_bytes
+        limit = (f"its memory limit is {format_bytes(row.memory_limit_bytes)}" if row.memory_limit_bytes
                  else "it has no memory limit")
         return _container_alert(
             "ContainerOOMKilled", "warning", ctx.now, row,
@@ -166,7 +167,8 @@ def memory_near_limit(ctx: RuleContext) -> list[Alert] | None:
             "MemoryNearLimit", "warning", ctx.now, row,
             f"{row.container} in {row.namespace}/{row.workload} uses {row.value:.0%} of its memory limit",
             f"Container {row.container} of {row.kind} {row.namespace}/{row.workload} peaked at "
-            f"{_mib(row.memory_max_bytes)} of its {_mib(row.memory_limit_bytes)} limit ({row.value:.0%}, above "
+            f"{format_bytes(row.memory_max_bytes)} of its {format_bytes(row.memory_limit_bytes)} limit "
+            f"({row.value:.0%}, above "
             f"{ratio:.0%}) in {_pods(count, row)}. It will be OOM-killed if it grows; raise the limit.")
 
     return _per_container(rows, build)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from shared.core.timeutil import iso_utc
+from shared.core.formats import iso_utc
 
 SEVERITIES = ("critical", "warning", "info")
 

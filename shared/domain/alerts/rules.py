@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from shared.core.formats import format_bytes
 from shared.core.settings import Settings
 from shared.domain.alerts.model import Alert, firing_alert, rfc3339
 
@@ -69,9 +70,10 @@ def database_large(ctx: RuleContext) -> list[Alert]:
     size_bytes, limit = pages * page_size, ctx.settings.alert_database_max_bytes
     if size_bytes <= limit:
         return []
-    return [firing_alert("DatabaseLarge", "warning", ctx.now, f"database is {_mib(size_bytes)}",
-                          f"The database {ctx.settings.database_path} holds {_mib(size_bytes)}, more than "
-                          f"ALERT_DATABASE_MAX_BYTES ({_mib(limit)}). Lower RETENTION_RAW_DAYS or grow the volume.")]
+    return [firing_alert("DatabaseLarge", "warning", ctx.now, f"database is {format_bytes(size_bytes)}",
+                          f"The database {ctx.settings.database_path} holds {format_bytes(size_bytes)}, more than "
+                          f"ALERT_DATABASE_MAX_BYTES ({format_bytes(limit)}). Lower RETENTION_RAW_DAYS or grow the "
+                          "volume.")]
 
 
 def backup_missing(ctx: RuleContext) -> list[Alert]:
@@ -89,5 +91,3 @@ def backup_missing(ctx: RuleContext) -> list[Alert]:
                           f"Check the backup function and BACKUP_DIR.")]
 
 
-def _mib(value: int | float | None) -> str:
-    return "unknown" if value is None else f"{value / 2**20:.0f} MiB"

@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shared.core.timeutil import utc_minute
+from shared.core.formats import utc_minute
 from shared.store.usage_series import Point
 
 CHART_WIDTH, CHART_HEIGHT = 540, 170
@@ -94,7 +94,7 @@ def line_chart(title: str, points: list[Point], lines: tuple[Line, ...], start: 
         return _MARGIN_TOP + plot_h * (1 - value / top)
 
     levels = [GridLine(f"{y(step * k):.1f}", f"{y(step * k) + 3:.1f}", formatter(step * k)) for k in range(5)]
-    times = [TimeLabel(f"{x(start + span * k / 2):.1f}", f"{utc_minute(start + span * k / 2)} UTC", anchor)
+    times = [TimeLabel(f"{x(start + span * k / 2):.1f}", utc_minute(start + span * k / 2), anchor)
              for k, anchor in enumerate(("start", "middle", "end"))]
     polylines, drawn = [], 0
     gap = _typical_step(points) * 2.5

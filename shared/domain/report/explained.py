@@ -10,15 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from shared.core.timeutil import utc_minute
+from shared.core.formats import format_bytes, format_duration, format_millicores, utc_minute
 from shared.domain.report.figures import ContainerFigures
 from shared.domain.rightsizing import (
     Recommendation,
     RightsizingPolicy,
     UsageEvidence,
-    format_bytes,
-    format_millicores,
-    format_span,
     recommend,
 )
 from shared.store.histograms import MAX_RELATIVE_ERROR
@@ -46,12 +43,12 @@ def explain(row: ContainerFigures, covered_seconds: int, policy: RightsizingPoli
 
 
 def _reasons(row: ContainerFigures, recommendation: Recommendation, covered: int) -> dict[str, str]:
-    c, over = row.usage, format_span(covered)
+    c, over = row.usage, format_duration(covered)
     cpu_n, memory_n = row.cpu_samples, row.memory_samples
-    newest = f"{utc_minute(c.last_ts)} UTC" if c.last_ts is not None else "-"
+    newest = utc_minute(c.last_ts)
     reasons = {
         "requests_and_limits": f"of the newest sample ({newest})",
-        "pods_avg": f"{format_span(c.cpu_usage_pod_seconds)} of pod time ({cpu_n} samples) / {over} covered by "
+        "pods_avg": f"{format_duration(c.cpu_usage_pod_seconds)} of pod time ({cpu_n} samples) / {over} covered by "
                     f"collections",
         "cpu_usage_avg_millicores": f"average of {cpu_n} samples over {over}, per pod",
         "cpu_usage_p95_millicores": f"p95 of {cpu_n} samples over {over}, per pod"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from shared.core.formats import format_bytes
 from shared.core.settings import Settings
-from shared.domain.rightsizing import format_bytes
 
 if TYPE_CHECKING:
     from shared.domain.report.figures import ContainerFigures

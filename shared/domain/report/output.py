@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 
-from shared.core.timeutil import iso_utc
+from shared.core.formats import iso_utc
 from shared.domain.report.build import Report
 from shared.domain.report.explained import ExplainedContainer
 from shared.domain.report.figures import Totals

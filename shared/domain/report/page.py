@@ -12,19 +12,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import urlencode
 
+from shared.core.formats import format_bytes, format_cores, format_duration, format_millicores
+from shared.core.templates import render
 from shared.domain.report.build import NO_DATA, Report
 from shared.domain.report.charts import CPU_LINES, CPU_UNITS, MEMORY_LINES, MEMORY_UNITS, Chart, line_chart
 from shared.domain.report.explained import ExplainedContainer
 from shared.domain.report.figures import Totals
 from shared.domain.report.flags import FLAG_LABELS
 from shared.domain.report.query import SORTS
-from shared.domain.report.templating import render
-from shared.domain.rightsizing import format_bytes, format_cores, format_millicores, format_span, percentile_label
+from shared.domain.rightsizing import percentile_label
 from shared.store.usage_series import Point
 
 WINDOW_CHOICES = ("6h", "24h", "7d", "14d", "30d", "90d")
 DOWNLOADS = ("json", "csv")
 
+
+TEMPLATES = "shared.domain.report"  # the package whose templates/ hold the page
 
 def render_page(
     report: Report, series: dict[int, list[Point]], namespaces: Iterable[str], params: dict[str, str],
@@ -42,12 +45,12 @@ def render_page(
                            MEMORY_UNITS))
 
     return render(
-        "page.html", report=report, query=q, window=window, namespaces=list(namespaces),
+        TEMPLATES, "page.html", report=report, query=q, window=window, namespaces=list(namespaces),
         windows=_window_choices(window.label, max_window_days),
         sorts=[(name, text) for name, (_, text) in SORTS.items()], order=SORTS[q.sort][1],
         format=params.get("format"), cards=_cards(report.cluster, report.containers_total), groups=_groups(report),
         charts=charts, flag_labels=FLAG_LABELS, percentile=percentile_label(report.policy.cpu_percentile),
-        step=format_span(step_seconds), no_data=NO_DATA[0].upper() + NO_DATA[1:] + ".", notes=_notes(report),
+        step=format_duration(step_seconds), no_data=NO_DATA[0].upper() + NO_DATA[1:] + ".", notes=_notes(report),
         downloads=_downloads(params),
     )
 

@@ -11,16 +11,14 @@ import json
 import os
 import platform
 import tarfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shared.core.formats import file_stamp, iso_utc
 from shared.core.logs import redact
-from shared.core.timeutil import iso_utc
 from shared.ops.diagnose.diagnosis import Diagnosis
 
 ARCHIVE_PREFIX = "k8s-monitor-diagnose-"
-TIME_FORMAT = "%Y%m%d_%H%M%S"
 
 
 def write_archive(diagnosis: Diagnosis, directory: Path) -> Path:
@@ -57,7 +55,7 @@ def write_archive(diagnosis: Diagnosis, directory: Path) -> Path:
 
 def archive_name(at: float) -> str:
     """The archive's file name for a diagnosis taken at `at` (Unix seconds), its UTC time in the name."""
-    return f"{ARCHIVE_PREFIX}{datetime.fromtimestamp(at, UTC).strftime(TIME_FORMAT)}.tar.gz"
+    return f"{ARCHIVE_PREFIX}{file_stamp(at)}.tar.gz"
 
 
 def _environment() -> dict[str, Any]:

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from shared.core.formats import format_bytes
 from shared.core.logs import redact
 from shared.core.settings import Settings
-from shared.ops.diagnose.findings import OK, PROBLEM, UNAVAILABLE, Finding, Section, _mib
+from shared.ops.diagnose.findings import OK, PROBLEM, UNAVAILABLE, Finding, Section
 from shared.ops.health import database_size_bytes
 from shared.store.connection import SCHEMA_VERSION, SchemaOutdated, SchemaTooNew, StoreError, connect
 
@@ -57,7 +58,7 @@ def database_section(settings: Settings, timeout_seconds: float) -> Section:
     if data["volume_free_bytes"] < LOW_FREE_BYTES:
         findings.append(Finding("free space", PROBLEM, f"{data['volume_free_bytes']} bytes free on the volume",
                                 "grow the volume or lower RETENTION_RAW_DAYS / RETENTION_HOURLY_DAYS"))
-    summary = f"{path}: {_mib(data['size_bytes'])} + WAL {_mib(data['wal_bytes'])}, "
+    summary = f"{path}: {format_bytes(data['size_bytes'])} + WAL {format_bytes(data['wal_bytes'])}, "
     if "schema_version" not in data:
         summary += "unreadable"
     else:

@@ -14,9 +14,9 @@ from typing import Any
 from pydantic import SecretStr
 
 from shared import __version__
+from shared.core.formats import iso_utc
 from shared.core.logs import MASK, redact, register_secrets
 from shared.core.settings import Settings
-from shared.core.timeutil import iso_utc
 from shared.ops.diagnose.database import database_section
 from shared.ops.diagnose.findings import OK, UNAVAILABLE, Section
 from shared.ops.diagnose.health import health_section

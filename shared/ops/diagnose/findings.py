@@ -33,5 +33,3 @@ class Section:
                 "findings": [asdict(finding) for finding in self.findings], **self.data}
 
 
-def _mib(size: int) -> str:
-    return f"{size / 1024**2:.1f} MiB"

@@ -10,9 +10,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from shared.core.formats import format_bytes
 from shared.core.logs import redact
 from shared.core.settings import Settings
-from shared.ops.diagnose.findings import OK, PROBLEM, Finding, Section, _mib
+from shared.ops.diagnose.findings import OK, PROBLEM, Finding, Section
 from shared.store.connection import StoreError, connect
 
 # A container whose peak working set comes this close to its limit is one busy run away from OOMKilled.
@@ -34,7 +35,8 @@ def memory_section(settings: Settings, cgroup_root: Path) -> Section:
     if cgroup:
         limit, peak, kills = cgroup.get("limit_bytes"), cgroup.get("peak_bytes"), cgroup.get("oom_kills", 0)
         near = bool(limit and peak and peak >= MEMORY_NEAR_LIMIT_RATIO * limit)
-        detail = (f"peak {_mib(peak) if peak else 'unknown'}, limit {_mib(limit) if limit else 'none'}, "
+        detail = (f"peak {format_bytes(peak) if peak else 'unknown'}, "
+                  f"limit {format_bytes(limit) if limit else 'none'}, "
                   f"{kills} OOM kill(s)")
         findings.append(Finding("this container (where diagnose runs)", PROBLEM if kills or near else OK, detail,
                                 fix if kills or near else None))
@@ -50,7 +52,8 @@ def memory_section(settings: Settings, cgroup_root: Path) -> Section:
         limit, peak = row["memory_limit_bytes"], row["memory_working_set_max_bytes"]
         oom = row["last_termination_reason"] == "OOMKilled"
         near = bool(limit and peak and peak >= MEMORY_NEAR_LIMIT_RATIO * limit)
-        detail = (f"peak working set {_mib(peak) if peak else 'unknown'}, limit {_mib(limit) if limit else 'none'}, "
+        detail = (f"peak working set {format_bytes(peak) if peak else 'unknown'}, "
+                  f"limit {format_bytes(limit) if limit else 'none'}, "
                   f"{row['restart_count']} restart(s)" + (", last terminated OOMKilled" if oom else ""))
         findings.append(Finding(subject, PROBLEM if oom or near else OK, detail, fix if oom or near else None))
     if own is None:

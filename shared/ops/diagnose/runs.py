@@ -6,9 +6,9 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 
+from shared.core.formats import ago, format_bytes, iso_utc
 from shared.core.logs import redact
 from shared.core.settings import Settings
-from shared.core.timeutil import ago, iso_utc
 from shared.ops.diagnose.findings import OK, PROBLEM, UNAVAILABLE, Finding, Section
 from shared.store.connection import StoreError, connect
 
@@ -59,5 +59,5 @@ def _prometheus_cost(run: dict) -> str:
         return ""
     samples = run.get("prometheus_samples_processed")
     return (f"; Prometheus: {run['prometheus_queries']} queries, {run.get('prometheus_series_returned') or 0} series, "
-            f"{(run.get('prometheus_response_bytes') or 0) / 1024**2:.1f} MiB"
+            f"{format_bytes(run.get('prometheus_response_bytes') or 0)}"
             f"{f', {samples} samples' if samples is not None else ''}")
