@@ -142,3 +142,19 @@ def test_smtp_port_follows_smtp_security_unless_set(tmp_path, monkeypatch, secur
     assert load_settings(database_path=tmp_path / "db.sqlite").smtp_port == port
     monkeypatch.setenv("SMTP_PORT", "2525")
     assert load_settings(database_path=tmp_path / "db.sqlite").smtp_port == 2525
+
+
+def test_the_html_part_escapes_alert_text_and_links_only_to_web_addresses():
+    hostile = Alert("Hostile<b>", "warning", {"alertname": "Hostile<b>", "severity": "warning",
+                                              "pod": "<script>alert(1)</script>"},
+                    "summary <img src=x onerror=alert(1)>", "description & <i>more</i>", 1_767_225_600.0,
+                    generator_url="javascript:alert(1)")
+    message = email_message(AlertGroup("warning", [hostile], external_url="http://am.example/#/alerts?x=<y>"),
+                            "monitor@example.com", ("ops@example.com",), 1_767_225_600.0, cluster="prod<eu>")
+    page = message.get_body(("html",)).get_content()
+    for raw in ("<script>", "<img", "<i>", "Hostile<b>", "prod<eu>"):
+        assert raw not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "description &amp; &lt;i&gt;more&lt;/i&gt;" in page
+    assert "prod&lt;eu&gt;" in page
+    assert "javascript:" not in page, "only http(s) generator URLs become links"
+    assert 'href="http://am.example/#/alerts?x=&lt;y&gt;"' in page

@@ -8,17 +8,17 @@ certificate that does not verify), with a message that names the setting to fix.
 
 from __future__ import annotations
 
-import html
 import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
-from shared.core.formats import utc_minute
 from shared.core.settings import Settings
+from shared.core.templates import render
 from shared.notify.delivery import Attempt
 from shared.notify.message import PRODUCT, AlertGroup, alert_names, context_labels, headline, plain_text
 
+TEMPLATES = "shared.notify"  # the package whose templates/ hold the email
 _COLORS = {"critical": "#b71c1c", "warning": "#e65100", "info": "#0d47a1"}
 
 
@@ -37,31 +37,9 @@ def email_message(group: AlertGroup, sender: str, recipients: tuple[str, ...], n
 
 
 def _html(group: AlertGroup, cluster: str | None) -> str:
-    color = _COLORS.get(group.severity, "#424242")
-    rows = []
-    for alert in group.alerts:
-        state = "FIRING" if alert.status == "firing" else "RESOLVED"
-        labels = "<br>".join(f"<code>{html.escape(k)}={html.escape(v)}</code>" for k, v in context_labels(alert))
-        resolved = f"<br>resolved {utc_minute(alert.ends_at)}" if alert.status != "firing" else ""
-        span = f"since {utc_minute(alert.starts_at)}{resolved}"
-        source = ""
-        if alert.generator_url and alert.generator_url.startswith(("http://", "https://")):
-            source = f'<br><a href="{html.escape(alert.generator_url)}">source</a>'
-        rows.append(
-            f"<tr><td><b>{state}</b></td><td><b>{html.escape(alert.name)}</b><br>{html.escape(alert.summary)}"
-            f"<p>{html.escape(alert.description)}</p></td><td>{labels}</td><td>{span}{source}</td></tr>"
-        )
-    more = f"<p>{group.truncated} more alerts not shown.</p>" if group.truncated else ""
-    link = ""
-    if group.external_url and group.external_url.startswith(("http://", "https://")):
-        link = f'<p><a href="{html.escape(group.external_url)}">Open</a></p>'
-    return (
-        "<!DOCTYPE html><html><body>"
-        f'<h2 style="color:{color}">{html.escape(headline(group, cluster))}</h2>'
-        '<table border="1" cellpadding="6" cellspacing="0" style="border-collapse:collapse">'
-        "<tr><th>State</th><th>Alert</th><th>Labels</th><th>When</th></tr>"
-        f"{''.join(rows)}</table>{more}{link}<p><small>{PRODUCT}</small></p></body></html>"
-    )
+    """The HTML alternative, from templates/alert_email.html (autoescaped: alert text comes from outside)."""
+    return render(TEMPLATES, "alert_email.html", group=group, headline=headline(group, cluster),
+                  color=_COLORS.get(group.severity, "#424242"), context_labels=context_labels, product=PRODUCT)
 
 
 def send_email(settings: Settings, message: EmailMessage, timeout_seconds: float | None = None) -> Attempt:
