@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.simulator import kube_errors, manifests
+from shared.simulator.pods import PodRenderer, is_time_dependent
 from shared.simulator.scenario import Scenario, SimPod
 
 _DynamicPod = tuple[SimPod, int]  # rendered per request: (pod, resourceVersion)
@@ -53,12 +54,13 @@ class Catalog:
     def __init__(self, scenario: Scenario, first_resource_version: int) -> None:
         self.scenario = scenario
         self._next_rv = first_resource_version
+        self._pods = PodRenderer(scenario)
         pods_by_owner: dict[tuple[str, str, str], list[SimPod]] = defaultdict(list)
         pod_entries: list[tuple[tuple[str, str], bytes | _DynamicPod]] = []
         for pod in scenario.pods:
             rv = self._rv()
-            item: bytes | _DynamicPod = (pod, rv) if manifests.is_time_dependent(pod) else _dump(
-                manifests.pod_object(scenario, pod, scenario.epoch_seconds, rv))
+            item: bytes | _DynamicPod = (pod, rv) if is_time_dependent(pod) else self._pods.render(
+                pod, scenario.epoch_seconds, rv)
             pod_entries.append(((pod.namespace, pod.name), item))
             if pod.owner_kind and pod.owner_name:
                 pods_by_owner[(pod.owner_kind, pod.namespace, pod.owner_name)].append(pod)
@@ -92,7 +94,7 @@ class Catalog:
         if isinstance(item, bytes):
             return item
         pod, rv = item
-        return _dump(manifests.pod_object(self.scenario, pod, t, rv))
+        return self._pods.render(pod, t, rv)
 
     def page(self, resource: str, namespace: str | None, offset: int, limit: int, t: float,
              resource_version: int, continue_token: Callable[[int], str]) -> bytes:
