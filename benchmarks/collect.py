@@ -1,79 +1,202 @@
-"""Benchmark one collection against the simulator at a given pod count; prints figures, asserts nothing.
+"""Benchmark collections against the simulator: this tree's code and a baseline revision's, in one run.
 
-The simulator runs in a child process, so the peak RSS printed is the collector's own.
+For each pod count the simulated Kubernetes API and Prometheus each run in a process of their own,
+and each code path collects in a worker process of its own: this tree's, then the baseline's (a git
+revision exported to a temporary directory), against the same simulator, one after the other. So the
+figures are each collector's alone, on one machine at one time:
 
-    python benchmarks/collect.py --pods 10000
+  wall, CPU (user+sys seconds of the collecting process, every thread), peak RSS (the high-water mark
+  is reset before each run), bytes stored (database pages used after the run minus before), Prometheus
+  queries and Kubernetes requests, per collection (the median of the runs after the first, which
+  creates the schema); and the same for the Kubernetes part alone (`read_inventory`), because the
+  simulated Prometheus, in Python, dominates a whole collection's wall time.
+
+The baseline defaults to the merge-base with `main` (the code before a branch's change), or to the
+first parent when HEAD is on main (the code before the last merge). It prints figures and asserts nothing.
+
+    python benchmarks/collect.py --pods 1000 10000 50000 100000
+    python benchmarks/collect.py --pods 10000 --baseline HEAD~3 --profile
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import shutil
+import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from shared.core.settings import load_settings  # noqa: E402
-from shared.entry.collect import collect_once  # noqa: E402
-from shared.entry.triggers import Trigger  # noqa: E402
-from shared.store.connection import connect  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pods", type=int, default=10_000)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pods", type=int, nargs="+", default=[1000, 10_000], help="pod counts (default 1000 10000)")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--runs", type=int, default=1, help="collections in a row (the first creates the schema)")
+    parser.add_argument("--runs", type=int, default=3, help="collections per code path; the first creates the schema")
+    parser.add_argument("--inventory-runs", type=int, default=3, help="Kubernetes-only reads per code path")
+    parser.add_argument("--baseline", help="git revision to compare with (default: merge-base with main, or HEAD^1 "
+                                           "on main)")
+    parser.add_argument("--no-baseline", action="store_true", help="measure this tree only")
+    parser.add_argument("--profile", action="store_true", help="also print each code path's top functions")
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)  # the tree a worker imports from
+    parser.add_argument("--kubeconfig", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--prometheus-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        sys.path[:0] = [str(args.worker), str(REPO)]  # that tree's `shared`, this tree's benchmarks
+        from benchmarks import collect_worker  # noqa: PLC0415 - only workers need it
 
+        collect_worker.run(args.worker, args.kubeconfig, args.prometheus_url, args.runs, args.inventory_runs,
+                           args.profile)
+        return
+    with _trees(None if args.no_baseline else (args.baseline or _default_baseline())) as trees:
+        for pods in args.pods:
+            _compare(pods, args, trees)
+
+
+def _default_baseline() -> str:
+    head = _git("rev-parse", "HEAD")
+    base = _git("merge-base", "HEAD", "main")
+    return base if base != head else _git("rev-parse", "HEAD^1")
+
+
+def _git(*arguments: str) -> str:
+    return subprocess.run(["git", *arguments], cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@contextmanager
+def _trees(baseline: str | None) -> Iterator[dict[str, Path]]:
+    """{"baseline": its exported `shared` package's root, "new": this tree}; the export is removed after."""
+    trees = {"new": REPO}
+    if baseline is None:
+        yield trees
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="bench-baseline-"))
+    try:
+        revision = _git("rev-parse", "--short", baseline)
+        archive = subprocess.run(["git", "archive", "--format=tar", revision, "shared"], cwd=REPO, check=True,
+                                 capture_output=True).stdout
+        tar_path = workdir / "shared.tar"
+        tar_path.write_bytes(archive)
+        with tarfile.open(tar_path) as tar:
+            tar.extractall(workdir, filter="data")
+        tar_path.unlink()
+        print(f"baseline: {revision} ({_git('log', '-1', '--format=%s', revision)[:80]})", flush=True)
+        yield {"baseline": workdir, **trees}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _compare(pods: int, args: argparse.Namespace, trees: dict[str, Path]) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-collect-"))
     kubeconfig = workdir / "kubeconfig"
-    started = time.perf_counter()
-    simulator = subprocess.Popen(
-        [sys.executable, "-m", "shared.simulator", "--pods", str(args.pods), "--seed", str(args.seed),
-         "--kubeconfig", str(kubeconfig)],
-        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
-    )
     try:
-        endpoints = json.loads(simulator.stdout.readline())
-        print(f"simulator ready in {time.perf_counter() - started:.1f}s: {args.pods} pods")
-        settings = load_settings(
-            database_path=workdir / "k8s_metrics.db", kubeconfig=kubeconfig, kube_context=None,
-            prometheus_url=endpoints["prometheus_url"], namespaces_include=(), namespaces_exclude=(),
-            pod_namespace="", log_level="WARNING",
-            # simulated alerts stay in the benchmark's database: never to a real Slack, mailbox or sink
-            slack_webhook_url=None, slack_webhook_url_file=None, webhook_url=None, webhook_url_file=None,
-            smtp_host=None, k_sink=None,
-        )
-        for number in range(1, args.runs + 1):
-            t0 = time.perf_counter()
-            body, status = collect_once(settings, Trigger("cli"))
-            wall = time.perf_counter() - t0
-            conn = connect(settings.database_path)
-            rows = conn.execute("SELECT count(*) FROM samples WHERE run_id = ?", (body["run_id"],)).fetchone()[0]
-            size = settings.database_path.stat().st_size
-            conn.close()
-            peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(
-                f"run {number}: status={body['status']} wall={wall:.2f}s pods={body['pods']} "
-                f"containers={body['containers']} kubernetes_requests={body['kubernetes_requests']} "
-                f"prometheus_queries={body['prometheus_queries']} sample_rows={rows} "
-                f"kubernetes={body['timings']['kubernetes_seconds']}s "
-                f"prometheus={body['timings']['prometheus_seconds']}s "
-                f"database={body['timings']['database_seconds']}s peak_rss={peak_mb:.0f}MB db_size={size / 1e6:.1f}MB"
-            )
-            if body.get("error"):
-                print(f"  error: {body['error']}")
+        with _simulator(pods, args.seed, "kubernetes", kubeconfig) as kube, \
+                _simulator(pods, args.seed, "prometheus", None) as prometheus:
+            print(f"\n{pods} pods: simulator ready (Kubernetes API in {kube['ready_seconds']:.1f}s, "
+                  f"{kube['rss_mb']:.0f} MB; Prometheus in {prometheus['ready_seconds']:.1f}s, "
+                  f"{prometheus['rss_mb']:.0f} MB)", flush=True)
+            results = {name: _work(tree, kubeconfig, prometheus["prometheus_url"], args)
+                       for name, tree in trees.items()}
     finally:
-        simulator.terminate()
-        simulator.wait(10)
         shutil.rmtree(workdir, ignore_errors=True)
+    _print_table(pods, results)
+
+
+@contextmanager
+def _simulator(pods: int, seed: int, serve: str, kubeconfig: Path | None) -> Iterator[dict[str, Any]]:
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "shared.simulator", "--pods", str(pods), "--seed", str(seed), "--serve", serve]
+    if kubeconfig:
+        command += ["--kubeconfig", str(kubeconfig)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=REPO,
+                               env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        endpoints = json.loads(process.stdout.readline())  # type: ignore[union-attr]
+        yield {**endpoints, "ready_seconds": time.perf_counter() - started, "rss_mb": _rss_mb(process.pid)}
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _work(tree: Path, kubeconfig: Path, prometheus_url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run one code path's worker; its measurements by kind ("collect", "inventory", "profile")."""
+    command = [sys.executable, str(REPO / "benchmarks" / "collect.py"), "--worker", str(tree),
+               "--kubeconfig", str(kubeconfig), "--prometheus-url", prometheus_url,
+               "--runs", str(args.runs), "--inventory-runs", str(args.inventory_runs)]
+    if args.profile:
+        command.append("--profile")
+    env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{REPO}"}  # the tree's `shared`, this tree's benchmarks
+    output = subprocess.run(command, cwd=REPO, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
+    results: dict[str, Any] = {"collect": [], "inventory": [], "profile": []}
+    for line in output.splitlines():
+        if line.startswith("BENCH "):  # the collector's own log lines are on stdout too
+            record = json.loads(line.removeprefix("BENCH "))
+            results[record.pop("kind")].append(record)
+    return results
+
+
+_COLUMNS = (("wall_seconds", "wall s", "{:.2f}"), ("cpu_seconds", "CPU s", "{:.2f}"),
+            ("peak_rss_mb", "peak RSS MB", "{:.0f}"), ("kubernetes_seconds", "kube wait s", "{:.2f}"),
+            ("prometheus_seconds", "prom s", "{:.2f}"), ("stored_bytes", "stored MB", "{:.2f}"),
+            ("kubernetes_requests", "requests", "{:.0f}"), ("prometheus_queries", "queries", "{:.0f}"))
+
+
+def _median(runs: list[dict[str, Any]], field: str) -> float | None:
+    values = [run[field] for run in runs if run.get(field) is not None]
+    return statistics.median(values) if values else None
+
+
+def _print_table(pods: int, results: dict[str, dict[str, Any]]) -> None:
+    for kind, title in (("collect", "whole collection"), ("inventory", "Kubernetes part (read_inventory)")):
+        rows = {name: result[kind][1:] if kind == "collect" and len(result[kind]) > 1 else result[kind]
+                for name, result in results.items()}
+        columns = [column for column in _COLUMNS if any(_median(runs, column[0]) is not None for runs in rows.values())]
+        print(f"{pods} pods, {title}, median of {len(next(iter(rows.values())))} run(s):")
+        print(f"  {'':<10}" + "".join(f"{label:>13}" for _, label, _ in columns))
+        medians = {name: {field: _median(runs, field) for field, _, _ in columns} for name, runs in rows.items()}
+        for name, values in medians.items():
+            cells = [fmt.format(_scaled(field, values[field])) if values[field] is not None else "-"
+                     for field, _, fmt in columns]
+            print(f"  {name:<10}" + "".join(f"{cell:>13}" for cell in cells))
+        if "baseline" in medians:
+            ratios = [_ratio(medians["new"][field], medians["baseline"][field]) for field, _, _ in columns]
+            print(f"  {'new/base':<10}" + "".join(f"{ratio:>13}" for ratio in ratios))
+    first = next(iter(results.values()))["collect"]
+    if first:
+        print(f"  {first[-1]['pods']} pods, {first[-1]['containers']} containers; status "
+              + ", ".join(f"{name} {result['collect'][-1]['status']}" for name, result in results.items()))
+    for name, result in results.items():
+        for profile in result["profile"]:
+            print(f"\n  profile of {name}, {profile['what']}:\n{profile['text']}")
+    sys.stdout.flush()
+
+
+def _scaled(field: str, value: float) -> float:
+    return value / 1e6 if field == "stored_bytes" else value
+
+
+def _ratio(new: float | None, baseline: float | None) -> str:
+    if new is None or not baseline:
+        return "-"
+    return f"{new / baseline:.2f}"
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """Pod JSON from the API becomes small records: the containers that run, with what they ask for."""
 
+import msgspec
+
 from shared.sources.inventory import parse_pod
+from shared.sources.kube_objects import Pod
 
 
 def test_native_sidecars_count_and_init_containers_do_not():
-    pod = parse_pod({
+    pod = parse_pod(msgspec.convert({
         "metadata": {"name": "web-1", "namespace": "shop", "uid": "u1",
                      "ownerReferences": [{"kind": "ReplicaSet", "name": "web-7d9", "controller": True}]},
         "spec": {
@@ -22,7 +25,7 @@ def test_native_sidecars_count_and_init_containers_do_not():
             "containerStatuses": [{"name": "app", "restartCount": 1,
                                    "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}],
         },
-    })
+    }, Pod))
     assert [c.name for c in pod.containers] == ["proxy", "app"]
     proxy, app = pod.containers
     assert (proxy.cpu_request_millicores, proxy.memory_request_bytes, proxy.restart_count) == (100, 64 * 2**20, 2)

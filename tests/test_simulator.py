@@ -197,6 +197,45 @@ def test_pods_carry_full_objects_with_exact_quantities(sim, kube, scenario) -> N
     assert any(q.endswith(("Mi", "Gi", "Ki")) for q in spellings) and any(q[-1] in "MG" or "e" in q for q in spellings)
 
 
+def test_pods_are_the_size_and_shape_of_real_ones(sim, kube, scenario) -> None:
+    items = _get(kube, sim, PODS).json()["items"]
+    sizes = [len(json.dumps(item, separators=(",", ":"))) for item in items]
+    assert 7_000 <= statistics.mean(sizes) <= 13_000, sizes  # a real API server sends about 9 KB per pod
+    for item in items:
+        metadata, spec = item["metadata"], item["spec"]
+        assert [entry["manager"] for entry in metadata["managedFields"]][-1] == "kubelet"
+        assert all(entry["fieldsType"] == "FieldsV1" for entry in metadata["managedFields"])
+        assert len(metadata["labels"]) >= 3 and spec["tolerations"] and spec["volumes"]
+        token_volume = spec["volumes"][-1]["name"]
+        assert token_volume.startswith("kube-api-access-") and "@@@" not in json.dumps(item)
+        assert spec["containers"][0]["env"]
+        assert all(container["volumeMounts"][-1]["name"] == token_volume for container in spec["containers"])
+        if "nodeName" in spec:
+            assert item["status"]["containerStatuses"] and item["status"]["podIPs"]
+        if "ownerReferences" not in metadata:  # created by `kubectl apply`, which remembers what it applied
+            applied = json.loads(metadata["annotations"]["kubectl.kubernetes.io/last-applied-configuration"])
+            assert applied["metadata"]["name"] == metadata["name"]
+    assert any("sidecar.istio.io/status" in (item["metadata"].get("annotations") or {}) for item in items)
+    assert any("livenessProbe" in c for item in items for c in item["spec"]["containers"])
+
+
+def test_replicas_share_their_template_and_every_render_is_the_same(sim, kube, scenario) -> None:
+    served = {p["metadata"]["name"]: p for p in _get(kube, sim, PODS).json()["items"]}
+    again = {p["metadata"]["name"]: p for p in _get(kube, sim, PODS).json()["items"]}
+    assert again == served
+    by_workload: dict[tuple[str, str], list[dict]] = {}
+    for pod in scenario.pods:
+        by_workload.setdefault((pod.namespace, pod.workload_name), []).append(served[pod.name])
+    replicas = next(pods for pods in by_workload.values() if len(pods) > 1 and "nodeName" in pods[0]["spec"])
+
+    def template(item: dict) -> str:
+        spec = {key: value for key, value in item["spec"].items() if key != "nodeName"}
+        return json.dumps(spec).replace(spec["volumes"][-1]["name"], "token")
+
+    assert template(replicas[0]) == template(replicas[1])
+    assert replicas[0]["spec"]["volumes"][-1]["name"] != replicas[1]["spec"]["volumes"][-1]["name"]
+
+
 @pytest.mark.parametrize("millicores", [50, 100, 250, 1000, 1500, 2000])
 def test_cpu_spellings_parse_back_exactly(millicores: int) -> None:
     for spelling in cpu_spellings(millicores):
@@ -505,6 +544,26 @@ def test_status_endpoints_answer_like_prometheus(sim) -> None:
 
 
 # --- foreground process --------------------------------------------------------------------------
+
+def test_module_serves_one_api_per_process_when_asked(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shared.simulator", "--pods", "20", "--serve", "prometheus"],
+        stdout=subprocess.PIPE, text=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    try:
+        endpoints = json.loads(process.stdout.readline())  # type: ignore[union-attr]
+        assert list(endpoints) == ["prometheus_url"]
+        answer = requests.get(endpoints["prometheus_url"] + "/api/v1/query", timeout=5,
+                              params={"query": "count(container_memory_working_set_bytes)"}).json()
+        assert answer["status"] == "success" and float(answer["data"]["result"][0]["value"][1]) > 0
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
 
 def test_module_runs_the_cluster_until_sigterm(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parent.parent

@@ -1,9 +1,10 @@
 """The scenario's read-only collections, rendered to JSON once and listed in pages.
 
 Pods are the bulk of a cluster: each pod's JSON is rendered once into bytes and a page is a join of
-those bytes, so 10,000 pods go out in milliseconds. Only pods whose status moves with time (a
-crash-looping container's restart count) are rendered per request. Items are ordered by namespace
-and name, as etcd keys are, so a namespace's items are one contiguous slice.
+those bytes, so 10,000 pods go out in milliseconds. Pods whose status moves with time (a
+crash-looping container's restart count) are rendered again when a restart has happened since their
+last rendering. Items are ordered by namespace and name, as etcd keys are, so a namespace's items
+are one contiguous slice.
 """
 
 from __future__ import annotations
@@ -17,9 +18,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.simulator import kube_errors, manifests
+from shared.simulator.pods import PodRenderer, is_time_dependent
 from shared.simulator.scenario import Scenario, SimPod
+from shared.simulator.timeseries import signal
 
-_DynamicPod = tuple[SimPod, int]  # rendered per request: (pod, resourceVersion)
+
+class _DynamicPod:
+    """A pod whose restart counts move with time, with its latest rendering and the restarts it shows."""
+
+    __slots__ = ("pod", "resource_version", "_signals", "_rendered")
+
+    def __init__(self, scenario: Scenario, pod: SimPod, resource_version: int) -> None:
+        self.pod, self.resource_version = pod, resource_version
+        self._signals = [signal(scenario, pod, container) for container in pod.containers]
+        self._rendered: tuple[tuple[int, ...], bytes] | None = None
+
+    def render(self, renderer: PodRenderer, t: float) -> bytes:
+        """The pod at `t`: rendered again only when some container restarted since the last rendering."""
+        restarts = tuple(behaviour.restarts_since_epoch(t) for behaviour in self._signals)
+        rendered = self._rendered
+        if rendered is None or rendered[0] != restarts:
+            rendered = self._rendered = (restarts, renderer.render(self.pod, t, self.resource_version))
+        return rendered[1]
+
 
 
 @dataclass(slots=True)
@@ -53,12 +74,13 @@ class Catalog:
     def __init__(self, scenario: Scenario, first_resource_version: int) -> None:
         self.scenario = scenario
         self._next_rv = first_resource_version
+        self._pods = PodRenderer(scenario)
         pods_by_owner: dict[tuple[str, str, str], list[SimPod]] = defaultdict(list)
         pod_entries: list[tuple[tuple[str, str], bytes | _DynamicPod]] = []
         for pod in scenario.pods:
             rv = self._rv()
-            item: bytes | _DynamicPod = (pod, rv) if manifests.is_time_dependent(pod) else _dump(
-                manifests.pod_object(scenario, pod, scenario.epoch_seconds, rv))
+            item: bytes | _DynamicPod = _DynamicPod(scenario, pod, rv) if is_time_dependent(pod) else (
+                self._pods.render(pod, scenario.epoch_seconds, rv))
             pod_entries.append(((pod.namespace, pod.name), item))
             if pod.owner_kind and pod.owner_name:
                 pods_by_owner[(pod.owner_kind, pod.namespace, pod.owner_name)].append(pod)
@@ -91,8 +113,7 @@ class Catalog:
     def _render(self, item: bytes | _DynamicPod, t: float) -> bytes:
         if isinstance(item, bytes):
             return item
-        pod, rv = item
-        return _dump(manifests.pod_object(self.scenario, pod, t, rv))
+        return item.render(self._pods, t)
 
     def page(self, resource: str, namespace: str | None, offset: int, limit: int, t: float,
              resource_version: int, continue_token: Callable[[int], str]) -> bytes:

@@ -1,8 +1,11 @@
-"""A small Kubernetes REST client: raw JSON pages, timeouts, retries, errors an operator can act on.
+"""A small Kubernetes REST client: JSON pages decoded as they arrive, timeouts, retries, actionable errors.
 
 The official client is used only to load credentials (kubeconfig with contexts and exec plugins, or
-the in-cluster service account). Requests go through `requests` and each page's JSON is parsed into
-plain dicts, because the client's model objects cost about 8x the time and memory on big clusters.
+the in-cluster service account): its model objects cost about 8x the time and memory on big
+clusters. Requests go through `requests`. A list is read page by page, each page decoded into the
+typed Structs of kube_objects.py (only the fields the monitor reads) and its raw bytes dropped
+before the next page is asked for, so at most one page of JSON is alive at a time. Single objects
+(Leases, access reviews) come back as plain dicts.
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import orjson
+import msgspec
 import requests
+import urllib3
 
 from shared.core.deadline import Deadline
 from shared.core.retry import GaveUp, RetryPolicy, TryAgain, retry_after_seconds, with_retries
+from shared.sources.kube_objects import Item, Status, list_decoder
 
 if TYPE_CHECKING:
     from shared.core.settings import Settings
@@ -30,6 +35,10 @@ BACKOFF_SECONDS = 0.2
 MAX_BACKOFF_SECONDS = 8.0
 MAX_RETRY_AFTER_SECONDS = 60.0
 """The longest Retry-After waited for (API Priority and Fairness asks for a second or so); longer gives up."""
+
+Decoded = TypeVar("Decoded")
+_OBJECT: msgspec.json.Decoder[dict[str, Any]] = msgspec.json.Decoder(dict[str, Any])
+_STATUS = msgspec.json.Decoder(Status)
 
 
 class KubeError(Exception):
@@ -190,18 +199,58 @@ class KubeClient:
         params: dict[str, str | int] | None = None,
         body: dict | None = None,
     ) -> dict:
-        """One API call with retries on 429 (honouring Retry-After), 5xx and broken connections."""
+        """One API call answered by a JSON object, with retries on 429 (honouring Retry-After), 5xx and
+        broken connections."""
+        return self._call(method, resource, namespace, name, verb, params, body, _OBJECT)
+
+    def list_pages(
+        self, resource: Resource, item_type: type[Item], namespace: str | None = None, page_size: int = 500,
+    ) -> Iterator[list[Item] | None]:
+        """Yield the items of a list page by page, decoded as `item_type`; on 410 Gone start the list again.
+
+        Each page's bytes are decoded and dropped before the page is yielded, so the next request
+        never finds the previous page's JSON alive. A restart yields None first: the caller drops
+        what it kept of the abandoned list.
+        """
+        decoder = list_decoder(item_type)
+        restarts = 0
+        token: str | None = None
+        while True:
+            params: dict[str, str | int] = {"limit": page_size}
+            if token:
+                params["continue"] = token
+            try:
+                page = self._call("GET", resource, namespace, None, "list", params, None, decoder)
+            except KubeGone:
+                restarts += 1
+                if restarts > 3:
+                    raise
+                log.warning("continue token for %s expired (410 Gone); restarting the list", resource.plural)
+                token = None
+                yield None
+                continue
+            token = page.metadata.continue_ if page.metadata else None
+            items = page.items or []
+            del page  # only the items are kept while the caller works on them
+            yield items
+            if not token:
+                return
+
+    def _call(
+        self, method: str, resource: Resource, namespace: str | None, name: str | None, verb: str,
+        params: dict[str, str | int] | None, body: dict | None, decoder: msgspec.json.Decoder[Decoded],
+    ) -> Decoded:
         url = self._credentials.host + resource.path(namespace, name)
         scope = f" in namespace {namespace}" if namespace else ""
         what = f"{verb} {resource.plural}{scope}"
 
-        def attempt() -> dict | KubeError:
+        def attempt() -> Decoded | KubeError:
             try:
-                return self._send(method, url, resource, verb, params, body)
+                return self._send(method, url, resource, verb, params, body, decoder)
             except KubeError as exc:
                 return exc
 
-        def log_retry(number: int, error: dict | KubeError, seconds: float) -> None:
+        def log_retry(number: int, error: Decoded | KubeError, seconds: float) -> None:
             log.warning("retrying %s in %.1fs: %s", what, seconds, error)
 
         tried = with_retries(attempt, _worth_retrying, self._retry_policy, sleep=self._sleep, rng=self._rng,
@@ -216,8 +265,8 @@ class KubeClient:
                           f"{self._retry_policy.retry_after_limit_seconds:g}s: {error}",)
         raise error
 
-    def _send(self, method: str, url: str, resource: Resource, verb: str,
-              params: dict[str, str | int] | None, body: dict | None) -> dict:
+    def _send(self, method: str, url: str, resource: Resource, verb: str, params: dict[str, str | int] | None,
+              body: dict | None, decoder: msgspec.json.Decoder[Decoded]) -> Decoded:
         headers = {}
         authorization = self._credentials.authorization()
         if authorization:
@@ -226,61 +275,48 @@ class KubeClient:
         started = time.perf_counter()
         self.stats.requests += 1
         try:
-            response = self._session.request(method, url, params=params, json=body, headers=headers, timeout=timeout)
-            content = response.content
-        except requests.Timeout:
+            with self._session.request(method, url, params=params, json=body, headers=headers, timeout=timeout,
+                                       stream=True) as response:
+                content = _read_body(response)
+        except requests.RequestException as exc:
+            if not _timed_out(exc):
+                raise KubeError(f"Kubernetes API at {self._credentials.host} unreachable: {_short(exc)}",
+                                retriable=True) from None
             self._deadline.check(f"waiting for the Kubernetes API ({verb} {resource.plural})")
             raise KubeError(f"Kubernetes API at {self._credentials.host} did not answer within {timeout:.1f}s",
                             retriable=True) from None
-        except requests.RequestException as exc:
-            raise KubeError(f"Kubernetes API at {self._credentials.host} unreachable: {_short(exc)}",
-                            retriable=True) from None
         finally:
             self.stats.seconds += time.perf_counter() - started
-        if response.status_code < 300:
-            try:
-                return orjson.loads(content)
-            except orjson.JSONDecodeError:
-                raise KubeError(f"Kubernetes API answered {verb} {resource.plural} with invalid JSON",
-                                response.status_code, retriable=True) from None
-        raise _api_error(response, content, verb, resource)
+        if response.status_code >= 300:
+            raise _api_error(response, content, verb, resource)
+        try:
+            return decoder.decode(content)
+        except msgspec.ValidationError as exc:  # JSON of the wrong shape: asking again gets the same answer
+            raise KubeError(f"Kubernetes API answered {verb} {resource.plural} with an unexpected object: {exc}",
+                            response.status_code) from None
+        except msgspec.DecodeError as exc:  # cut short or mangled on the way: worth asking again
+            raise KubeError(f"Kubernetes API answered {verb} {resource.plural} with invalid JSON: {exc}",
+                            response.status_code, retriable=True) from None
 
-    def list_pages(
-        self, resource: Resource, namespace: str | None = None, page_size: int = 500
-    ) -> Iterator[list[dict] | None]:
-        """Yield the items of a list page by page; on 410 Gone start the list again.
 
-        A restart yields None first: the caller drops what it kept of the abandoned list.
-        """
-        restarts = 0
-        token: str | None = None
-        while True:
-            params: dict[str, str | int] = {"limit": page_size}
-            if token:
-                params["continue"] = token
-            try:
-                page = self.request("GET", resource, namespace, verb="list", params=params)
-            except KubeGone:
-                restarts += 1
-                if restarts > 3:
-                    raise
-                log.warning("continue token for %s expired (410 Gone); restarting the list", resource.plural)
-                token = None
-                yield None
-                continue
-            yield page.get("items") or []
-            token = (page.get("metadata") or {}).get("continue")
-            if not token:
-                return
+def _read_body(response: requests.Response) -> bytes:
+    """The whole body, read at once where the server sent its length (requests would read 10 KB at a time)."""
+    return b"".join(response.iter_content(chunk_size=None))
+
+
+def _timed_out(exc: requests.RequestException) -> bool:
+    """A timeout before the headers (requests' Timeout) or while reading the body (wrapped urllib3 timeout)."""
+    return isinstance(exc, requests.Timeout) or any(isinstance(arg, urllib3.exceptions.TimeoutError)
+                                                     for arg in exc.args)
 
 
 def _api_error(response: requests.Response, content: bytes, verb: str, resource: Resource) -> KubeError:
     """A Status body (or whatever came back) turned into an error naming what to do."""
     status = response.status_code
     try:
-        body = orjson.loads(content)
-        message, reason = body.get("message", ""), body.get("reason", "")
-    except orjson.JSONDecodeError:
+        body = _STATUS.decode(content)
+        message, reason = body.message, body.reason
+    except msgspec.DecodeError:  # not a Status: a proxy's page, say
         message, reason = content[:200].decode("utf-8", "replace").strip(), ""
     group = resource.group or '""'
     if status in (401, 403):
@@ -300,7 +336,7 @@ def _api_error(response: requests.Response, content: bytes, verb: str, resource:
                      status, reason, retriable=status == 429 or status >= 500, retry_after_seconds=retry_after)
 
 
-def _worth_retrying(result: dict | KubeError) -> TryAgain | None:
+def _worth_retrying(result: object) -> TryAgain | None:
     """A retriable error asks for another try, after its Retry-After if it gave one."""
     if isinstance(result, KubeError) and result.retriable:
         return TryAgain(result.retry_after_seconds)
