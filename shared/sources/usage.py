@@ -18,6 +18,7 @@ request's timeout is bounded by what is left of the run's deadline (the client's
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from shared.sources.selectors import CONTAINER_INSTANCE_LABELS, container_matche
 if TYPE_CHECKING:
     from shared.core.matchers import LabelMatcher
     from shared.core.settings import Settings
-    from shared.sources.prometheus import PrometheusClient, Sample
+    from shared.sources.prometheus import ContainerSample, PrometheusClient, Sample
 
 ContainerKey = tuple[str, str, str]  # namespace, pod, container
 
@@ -128,6 +129,10 @@ def collect_usage(
     """
     from shared.sources.prometheus import PrometheusError, PrometheusRefused, PrometheusUnavailable, QueryTooLarge
 
+    labels = (settings.label_namespace, settings.label_pod, settings.label_container)
+    result = UsageResult({}, [])
+    merging = threading.Lock()
+
     def ask(query: UsageQuery) -> list[Sample]:
         try:
             return client.query_vector(query.render(container_matchers(settings, scope)), at)
@@ -135,8 +140,18 @@ def collect_usage(
             return [sample for namespace in namespaces()
                     for sample in client.query_vector(query.render(container_matchers(settings, (namespace,))), at)]
 
-    labels = (settings.label_namespace, settings.label_pod, settings.label_container)
-    result = UsageResult({}, [])
+    def ask_and_merge(query: UsageQuery) -> None:
+        """One figure, merged as soon as it arrives: no answer waits in memory for the others."""
+        def by_container(namespace_scope: tuple[str, ...] | None) -> list[ContainerSample]:
+            return client.query_by_container(query.render(container_matchers(settings, namespace_scope)), at, labels)
+
+        try:
+            samples = by_container(scope)
+        except QueryTooLarge:
+            samples = [sample for namespace in namespaces() for sample in by_container((namespace,))]
+        with merging:
+            _merge(result.by_container, query.figure, samples)
+
     try:
         warning = find_duplicates(ask(duplicates_usage_query(settings)), settings).warning(settings)
     except (PrometheusUnavailable, PrometheusRefused) as exc:
@@ -147,31 +162,27 @@ def collect_usage(
     if warning:
         result.warnings.append(warning)
     with ThreadPoolExecutor(settings.prometheus_max_concurrency, thread_name_prefix="prometheus-query") as pool:
-        futures: list[tuple[UsageQuery, Future[list[Sample]]]] = [
-            (query, pool.submit(contextvars.copy_context().run, ask, query)) for query in usage_queries(settings)]
+        futures: list[tuple[UsageQuery, Future[None]]] = [
+            (query, pool.submit(contextvars.copy_context().run, ask_and_merge, query))
+            for query in usage_queries(settings)]
         try:
             for query, future in futures:
                 try:
-                    samples = future.result()
+                    future.result()
                 except (PrometheusUnavailable, PrometheusRefused) as exc:
                     result.errors.append(str(exc))
                     return result
                 except PrometheusError as exc:
                     result.errors.append(f"{query.figure}: {exc}")
-                    continue
-                _merge(result.by_container, query.figure, samples, labels)
         finally:
             for _, future in futures:  # after a stop: queries not yet sent are not sent
                 future.cancel()
     return result
 
 
-def _merge(
-    usage: dict[ContainerKey, ContainerUsage], figure: str, samples: list, labels: tuple[str, str, str]
-) -> None:
+def _merge(usage: dict[ContainerKey, ContainerUsage], figure: str, samples: list[ContainerSample]) -> None:
     field_name, scale = _FIELD[figure], _SCALE.get(figure, 1.0)
-    for metric, value in samples:
+    for key, value in samples:
         if value != value:  # NaN: the 0/0 throttling ratio of a container that never ran
             continue
-        key = (metric.get(labels[0], ""), metric.get(labels[1], ""), metric.get(labels[2], ""))
         setattr(usage.setdefault(key, ContainerUsage()), field_name, value * scale)
