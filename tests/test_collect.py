@@ -10,6 +10,7 @@ from shared.domain.collection import parse_collect_request
 from shared.domain.errors import InvalidInput
 from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
+from shared.simulator.cadvisor import MetricNames
 from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.scenario import build_scenario
 from shared.simulator.timeseries import cpu_cores_at, memory_bytes_at
@@ -254,3 +255,18 @@ def _with_denied(scenario, resources):
     from dataclasses import replace
 
     return replace(scenario, denied=frozenset(resources))
+
+
+def test_other_metric_and_label_names_are_read_as_configured(tmp_path, clock, small_scenario):
+    """Older cAdvisors (and some relabelling) name the labels pod_name and container_name."""
+    names = MetricNames(label_namespace="kubernetes_namespace", label_pod="pod_name", label_container="container_name",
+                        cpu_usage="cadvisor_cpu_seconds_total")
+    with SimulatedCluster(small_scenario, clock=clock, names=names) as simulated:
+        settings = make_settings(tmp_path, simulated, label_namespace="kubernetes_namespace", label_pod="pod_name",
+                                 label_container="container_name", metric_cpu_usage="cadvisor_cpu_seconds_total")
+        body, status = collect_once(settings, Trigger("cli"))
+    assert (status, body["status"]) == (200, "ok")
+    samples = stored_samples(settings)
+    running = [(p.namespace, p.name, c.name) for p in small_scenario.running_pods() for c in p.containers]
+    assert running and all(samples[key]["cpu_usage_avg_millicores"] is not None for key in running)
+    assert all(samples[key]["memory_working_set_max_bytes"] is not None for key in running)

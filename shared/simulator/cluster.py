@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shared.simulator.kube_api import KubeApiServer
+from shared.simulator.cadvisor import MetricNames
 from shared.simulator.prometheus_api import PrometheusApiServer
 from shared.simulator.scenario import Scenario
 
@@ -20,9 +21,9 @@ class SimulatedCluster:
     """Use as a context manager: both servers listen on 127.0.0.1 free ports inside the block."""
 
     def __init__(self, scenario: Scenario, clock: Callable[[], float] = time.time,
-                 continue_ttl_seconds: float = 300.0) -> None:
+                 continue_ttl_seconds: float = 300.0, names: MetricNames = MetricNames()) -> None:
         self.kube = KubeApiServer(scenario, clock, continue_ttl_seconds=continue_ttl_seconds)
-        self.prometheus = PrometheusApiServer(scenario, clock)
+        self.prometheus = PrometheusApiServer(scenario, clock, names=names)
 
     @property
     def kube_url(self) -> str:
