@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from shared.simulator.kube_api import KubeApiServer
 from shared.simulator.cadvisor import MetricNames
+from shared.simulator.kube_api import KubeApiServer
 from shared.simulator.prometheus_api import PrometheusApiServer
 from shared.simulator.scenario import Scenario
 
