@@ -183,6 +183,9 @@ def _print_table(pods: int, results: dict[str, dict[str, Any]]) -> None:
     if first:
         print(f"  {first[-1]['pods']} pods, {first[-1]['containers']} containers; status "
               + ", ".join(f"{name} {result['collect'][-1]['status']}" for name, result in results.items()))
+        for name, result in results.items():
+            if result["collect"][-1]["error"]:
+                print(f"  {name}: {result['collect'][-1]['error']}")
     for name, result in results.items():
         for profile in result["profile"]:
             print(f"\n  profile of {name}, {profile['what']}:\n{profile['text']}")

@@ -51,6 +51,9 @@ def _settings(database: Path, kubeconfig: Path, prometheus_url: str) -> Any:
         # simulated alerts stay in the benchmark's database: never to a real Slack, mailbox or sink
         slack_webhook_url=None, slack_webhook_url_file=None, webhook_url=None, webhook_url_file=None,
         smtp_host=None, k_sink=None,
+        # the simulated Prometheus evaluates PromQL in Python: at 100k pods a query takes tens of seconds
+        # (a real one, one or two), and a run cut short by the default timeout would measure half a run
+        prometheus_timeout_seconds=300, collect_budget_seconds=1800,
     )
 
 
