@@ -138,10 +138,10 @@ def test_denied_resources_are_named_with_the_rule_to_add(
     permissions = findings(diagnosis, "permissions")
     assert permissions["list pods (all namespaces)"]["status"] == PROBLEM
     assert permissions["list pods (all namespaces)"]["fix"] == (
-        'add to ClusterRole k8s-resource-monitor-reader (knative/rbac.yaml): '
+        'add to ClusterRole k8s-resource-monitor-reader (common/base/rbac.yaml): '
         '{apiGroups: [""], resources: [pods], verbs: [list]}')
     assert permissions["list replicasets.apps (all namespaces)"]["fix"] == (
-        "add to ClusterRole k8s-resource-monitor-reader (knative/rbac.yaml): "
+        "add to ClusterRole k8s-resource-monitor-reader (common/base/rbac.yaml): "
         "{apiGroups: [apps], resources: [replicasets], verbs: [list]}")
     assert permissions["list nodes (all namespaces)"]["status"] == OK
     assert diagnosis.sections["permissions"].summary.startswith("2 of 4 API calls allowed")
@@ -154,7 +154,7 @@ def test_denied_resources_are_named_with_the_rule_to_add(
                                 "cannot list resource \"pods\"")
     verdict = diagnosis.verdict()
     assert "PROBLEM list pods (all namespaces): denied (no RBAC rule allows it)" in verdict
-    assert "fix: add to ClusterRole k8s-resource-monitor-reader (knative/rbac.yaml): {apiGroups: [\"\"], " \
+    assert "fix: add to ClusterRole k8s-resource-monitor-reader (common/base/rbac.yaml): {apiGroups: [\"\"], " \
            "resources: [pods], verbs: [list]}" in verdict
 
 
@@ -173,7 +173,7 @@ def test_the_lease_is_checked_in_the_pod_namespace_with_its_name(
         "in API group coordination.k8s.io (")
 
     assert permissions["get leases.coordination.k8s.io my-lease (namespace monitoring)"]["fix"] == (
-        "add to Role k8s-resource-monitor-lease in namespace monitoring (knative/rbac.yaml): "
+        "add to Role k8s-resource-monitor-lease in namespace monitoring (common/base/rbac.yaml): "
         "{apiGroups: [coordination.k8s.io], resources: [leases], resourceNames: [my-lease], verbs: [get]}")
     assert permissions["create leases.coordination.k8s.io (namespace monitoring)"]["status"] == PROBLEM
     assert permissions["list pods (all namespaces)"]["status"] == OK
@@ -464,6 +464,28 @@ def test_an_oom_killed_collect_container_is_shown_with_its_limit_and_what_to_low
     assert "resources.limits.memory" in own.fix
     assert memory.summary.endswith("1 container(s) of the monitor in namespace monitoring in the last collection; "
                                    "KUBE_PAGE_SIZE=250")
+
+
+def test_the_serve_container_of_the_plain_install_is_the_monitor_too(
+        tmp_path: Path, cluster: SimulatedCluster, clock: FakeClock) -> None:
+    """kubernetes/ runs every function in the Deployment k8s-resource-monitor (container `serve`)."""
+    replicaset = "k8s-resource-monitor-6d8f7c9b5"
+    container = SimContainer("serve", "registry.example.com/k8s-resource-monitor:0.2.0", 250, 1000,
+                             384 * MiB, 1536 * MiB, cpu_usage_millicores=150, memory_working_set_bytes=1450 * MiB)
+    name = f"{replicaset}-q8w2z"
+    node = cluster.scenario.nodes[0].name
+    with_pod(cluster, SimPod("monitoring", name, object_uid(7, "Pod", "monitoring", name), node,
+                             "ReplicaSet", replicaset, "Deployment", "k8s-resource-monitor", "Running", "Burstable",
+                             {"app.kubernetes.io/name": "k8s-resource-monitor"}, (container,)))
+    settings = make_settings(tmp_path, cluster)
+    collect_now(settings, clock)
+
+    memory = run_diagnose(settings, clock, tmp_path).sections["memory"]
+
+    (own,) = memory.findings[-1:]
+    assert own.subject == f"pod monitoring/{name} container serve" and own.status == PROBLEM
+    assert own.detail.startswith("peak working set ") and ", limit 1.5Gi, 0 restart(s)" in own.detail
+    assert own.fix is not None and "kubernetes/base/deployment.yaml" in own.fix
 
 
 def test_other_workloads_of_the_namespace_are_not_taken_for_the_monitor(
