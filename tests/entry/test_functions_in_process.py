@@ -23,7 +23,7 @@ def test_two_collect_apps_in_one_process_write_where_their_own_settings_say(tmp_
 
     assert [a.status_code for a in answered] == [200, 200]
     assert answered[0].json["pods"] > answered[1].json["pods"] > 0, "the second app collected only its namespace"
-    assert (tmp_path / "a" / "data" / "k8s_metrics.db").exists() and (tmp_path / "b" / "data" / "k8s_metrics.db").exists()
+    assert all((tmp_path / app / "data" / "k8s_metrics.db").exists() for app in ("a", "b"))
 
 
 @pytest.mark.parametrize("name", ["collect", "backup", "report", "health", "alert_notify"])
