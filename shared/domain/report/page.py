@@ -1,58 +1,286 @@
-"""The report as one HTML page: totals, a filter form, and per workload its containers' numbers and
-charts of CPU and memory use against request and limit.
+"""The report as HTML pages: the cluster, a namespace, or a workload with its containers' charts.
 
-Everything is rendered on the server from templates/page.html (and chart.svg), autoescaped, with
-inline CSS and SVG: no script, no build step, nothing fetched from elsewhere, so the page works
-offline, behind strict proxies and in a mail client. Every number's reason is its tooltip (the
-`title` attribute).
+The filters choose the view: none is the cluster (cards of its totals and risks, and a table of its
+namespaces, workloads or containers), `namespace` is that namespace (its workloads or containers),
+`workload` is the workload's detail: every container's figures, recommendation with its reasons,
+and large charts over the window. Tables sort by any column and page on the server
+(shared/domain/report/tables.py), so every view is a link that works without script and can be
+shared. Everything is rendered here from templates/ by autoescaping Jinja2, with the page's own
+stylesheet and script inlined (shared/domain/report/assets.py): one request, nothing from
+elsewhere, under any path the function is served at. The script only adds reading the charts'
+values on hover or focus.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlencode
 
-from shared.core.formats import format_bytes, format_cores, format_duration, format_millicores
+from shared.core.formats import format_bytes, format_cores, format_millicores
 from shared.core.templates import render
+from shared.domain.errors import InvalidInput
+from shared.domain.report.assets import page_script, page_stylesheet
 from shared.domain.report.build import NO_DATA, Report
-from shared.domain.report.charts import CPU_LINES, CPU_UNITS, MEMORY_LINES, MEMORY_UNITS, Chart, line_chart
+from shared.domain.report.charts import CPU, MEMORY, Chart, Marker, usage_chart
 from shared.domain.report.explained import ExplainedContainer
 from shared.domain.report.figures import Totals
 from shared.domain.report.flags import FLAG_LABELS
-from shared.domain.report.query import SORTS
+from shared.domain.report.tables import (
+    SORT_COLUMNS,
+    Column,
+    GroupRow,
+    TablePage,
+    container_columns,
+    group_columns,
+    header_rows,
+    page_numbers,
+    page_of,
+    sorted_rows,
+)
 from shared.domain.rightsizing import percentile_label
 from shared.store.usage_series import Point
 
+TEMPLATES = "shared.domain.report"  # the package whose templates/ hold the page
 WINDOW_CHOICES = ("6h", "24h", "7d", "14d", "30d", "90d")
 DOWNLOADS = ("json", "csv")
+# The page's own parameters, beside the report's (namespace, workload, window, sort, limit).
+PAGE_PARAMETERS = ("format", "group", "order", "dir", "page", "flag")
+GROUPS = {"cluster": ("namespace", "workload", "container"), "namespace": ("workload", "container")}
+GROUP_TITLES = {"namespace": "Namespaces", "workload": "Workloads", "container": "Containers"}
+# Rows per page when `limit` does not say: a table's rows, or a workload's containers with their charts.
+PAGE_SIZES = {"cluster": 50, "namespace": 50, "workload": 10}
+MAX_PAGE = 1_000_000
+
+SeriesLoader = Callable[[list[int]], dict[int, list[Point]]]
 
 
-TEMPLATES = "shared.domain.report"  # the package whose templates/ hold the page
+def page_view(params: Mapping[str, str]) -> str:
+    """Which view the filters ask for: `workload`, `namespace` or `cluster`."""
+    if params.get("workload"):
+        return "workload"
+    return "namespace" if params.get("namespace") else "cluster"
 
-def render_page(
-    report: Report, series: dict[int, list[Point]], namespaces: Iterable[str], params: dict[str, str],
-    step_seconds: int, max_window_days: float,
-) -> str:
-    """The whole page. `params` are the query parameters as given (kept in the form and the links)."""
+
+@dataclass(frozen=True)
+class PageRequest:
+    """What the page asks beyond the report's query: the view, the table's rows, order and page, and
+    an optional risk flag the rows must carry."""
+
+    view: str
+    group: str
+    order: str
+    descending: bool
+    page: int
+    flag: str | None
+
+
+def parse_page_request(params: Mapping[str, str], sort: str) -> PageRequest:
+    """The page's parameters, or InvalidInput naming the bad one. Without `order` the table is sorted
+    by the column of the report's `sort`."""
+    view = page_view(params)
+    groups = GROUPS.get(view, ("container",))
+    group = params.get("group") or groups[0]
+    if group not in groups:
+        raise InvalidInput(f"group: {group[:20]!r} is not one of {', '.join(groups)} in this view")
+    columns = _columns(group, lambda _: "")
+    order = params.get("order") or SORT_COLUMNS[sort][0 if group == "container" else 1]
+    if order not in columns:
+        raise InvalidInput(f"order: {order[:30]!r} is not a column of this table; use {', '.join(columns)}")
+    direction = params.get("dir") or columns[order].first_direction
+    if direction not in ("asc", "desc"):
+        raise InvalidInput(f"dir: {direction[:10]!r} is not asc or desc")
+    page = params.get("page") or "1"
+    if not page.isdigit() or not 1 <= int(page) <= MAX_PAGE:
+        raise InvalidInput(f"page: {page[:20]!r} is not a page number from 1")
+    flag = params.get("flag") or None
+    if flag is not None and flag not in FLAG_LABELS:
+        raise InvalidInput(f"flag: {flag[:30]!r} is not one of {', '.join(FLAG_LABELS)}")
+    return PageRequest(view, group, order, direction == "desc", int(page), flag)
+
+
+@dataclass(frozen=True)
+class Card:
+    """A figure at the top of a view: its value, what it is, a note, and where it leads."""
+
+    value: str
+    label: str
+    note: str = ""
+    href: str | None = None
+    css: str = ""
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What a report may carry beyond its figures (issue 17's HPA, confidence, change impact and
+    patches), each shown when present: read by `_extras` from the container."""
+
+    hpa: str | None = None
+    confidence: float | None = None
+    markers: list[Marker] = field(default_factory=list)
+    patch: str | None = None
+
+
+@dataclass(frozen=True)
+class ContainerDetail:
+    """One container of the workload view: its figures, charts and what else the report carries."""
+
+    c: ExplainedContainer
+    charts: tuple[Chart, Chart]
+    extras: Extras
+
+
+def render_page(report: Report, request: PageRequest, params: dict[str, str], namespaces: Iterable[str],
+                page_size: int | None, max_window_days: float, load_series: SeriesLoader,
+                interval_seconds: int) -> str:
+    """The page of `request.view`. `params` are the query parameters as given (kept in the form and
+    the links); `report` lists every selected container; `load_series` reads the charts' points of the
+    containers shown."""
     q = report.query
-    window = q.window
-
-    def charts(c: ExplainedContainer) -> tuple[Chart, Chart]:
-        points = series.get(c.container_id, [])
-        return (line_chart(f"CPU of {c.container}", points, CPU_LINES, window.start, window.end, format_millicores,
-                           CPU_UNITS),
-                line_chart(f"memory of {c.container}", points, MEMORY_LINES, window.start, window.end, format_bytes,
-                           MEMORY_UNITS))
-
+    link = _Links(params)
+    context: dict[str, Any] = {}
+    if request.view == "workload":
+        shown = page_of([], sorted(report.containers, key=lambda c: c.name_key), request.page, page_size)
+        series = load_series([c.container_id for c in shown.rows])
+        context["details"] = [_detail(c, series.get(c.container_id, []), interval_seconds) for c in shown.rows]
+        context["table"] = shown
+    else:
+        context["table"], context["table_title"] = _table(report, request, link, page_size)
+        context["sort_links"] = {col.key: link.sorted_by(col, request) for col in context["table"].columns}
+        context["headings"] = header_rows(context["table"].columns)
     return render(
-        TEMPLATES, "page.html", report=report, query=q, window=window, namespaces=list(namespaces),
-        windows=_window_choices(window.label, max_window_days),
-        sorts=[(name, text) for name, (_, text) in SORTS.items()], order=SORTS[q.sort][1],
-        format=params.get("format"), cards=_cards(report.cluster, report.containers_total), groups=_groups(report),
-        charts=charts, flag_labels=FLAG_LABELS, percentile=percentile_label(report.policy.cpu_percentile),
-        step=format_duration(step_seconds), no_data=NO_DATA[0].upper() + NO_DATA[1:] + ".", notes=_notes(report),
-        downloads=_downloads(params),
+        TEMPLATES, "page.html", report=report, query=q, window=q.window, request=request, link=link,
+        heading=_heading(report, request.view), crumbs=_crumbs(report, request.view, link),
+        namespaces=list(namespaces), windows=_window_choices(q.window.label, max_window_days),
+        groups=[(g, GROUP_TITLES[g]) for g in GROUPS.get(request.view, ())], flag_labels=FLAG_LABELS,
+        cards=_cards(report.cluster, report.containers_total), risks=_risk_cards(report.cluster, link),
+        pages=page_numbers,
+        no_data=NO_DATA[0].upper() + NO_DATA[1:] + ".", notes=_notes(report), downloads=link.downloads(),
+        stylesheet=page_stylesheet(), script=page_script(), page_size=page_size, **context,
     )
+
+
+def _columns(group: str, workload_link: Callable[[ExplainedContainer], str]) -> dict[str, Column]:
+    columns = container_columns(workload_link) if group == "container" else group_columns(group == "workload")
+    return {col.key: col for col in columns}
+
+
+def _table(report: Report, request: PageRequest, link: _Links, page_size: int | None) -> tuple[TablePage, str]:
+    """The view's table page and its title."""
+    columns = _columns(request.group, link.workload_of)
+    column = columns[request.order]
+    flag = request.flag
+    rows: list[Any]
+    if request.group == "container":
+        rows = [c for c in report.containers if flag is None or any(f.flag == flag for f in c.flags)]
+        name: Callable[[Any], Any] = lambda c: c.name_key  # noqa: E731
+    elif request.group == "workload":
+        rows = [GroupRow(key.split("/", 1)[0], key.split("/", 1)[1], t, link.view(*key.split("/", 1)))
+                for key, t in report.workloads.items() if flag is None or t.flags.get(flag)]
+        name = lambda g: (g.namespace, g.workload)  # noqa: E731
+    else:
+        rows = [GroupRow(ns, None, t, link.view(ns)) for ns, t in report.namespaces.items()
+                if flag is None or t.flags.get(flag)]
+        name = lambda g: g.namespace  # noqa: E731
+    ordered = sorted_rows(rows, column, request.descending, name)
+    title = GROUP_TITLES[request.group] + (f" flagged {FLAG_LABELS[flag]}" if flag else "")
+    return page_of(list(columns.values()), ordered, request.page, page_size), title
+
+
+def _detail(c: ExplainedContainer, points: list[Point], interval_seconds: int) -> ContainerDetail:
+    extras = _extras(c)
+    r = c.recommendation
+    cpu = usage_chart(CPU, f"CPU of {c.container}, per pod", points,
+                      {"p95": c.cpu_usage_p95_millicores, "recommended": r.cpu_request_millicores},
+                      interval_seconds, extras.markers)
+    memory = usage_chart(MEMORY, f"Memory of {c.container}, per pod", points,
+                         {"recommended": r.memory_request_bytes}, interval_seconds, extras.markers)
+    return ContainerDetail(c, (cpu, memory), extras)
+
+
+def _extras(c: ExplainedContainer) -> Extras:
+    """HPA, confidence, change markers and patch when the report carries them (issue 17 adds them to
+    ExplainedContainer and its Recommendation); none of them otherwise."""
+    confidence = getattr(c.recommendation, "confidence", None)
+    changes = getattr(c, "changes", None) or ()
+    return Extras(
+        hpa=getattr(c, "hpa_text", None),
+        confidence=float(confidence) if isinstance(confidence, int | float) else None,
+        markers=[Marker(int(change.ts), str(change.label)) for change in changes],
+        patch=getattr(c, "patch", None),
+    )
+
+
+class _Links:
+    """Addresses of the page's links: the current parameters with some changed (a page, an order, a
+    view), so a link keeps the window and filters it was made under."""
+
+    def __init__(self, params: dict[str, str]):
+        self._params = {name: value for name, value in params.items() if value}
+
+    def changed(self, **changes: str | None) -> str:
+        """The current parameters with `changes` (None removes one); back to the first page unless
+        `page` is among them."""
+        merged = {name: value for name, value in self._params.items() if name != "page"}
+        for name, value in changes.items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
+        return "?" + urlencode(merged)
+
+    def hidden_fields(self) -> list[tuple[str, str]]:
+        """What the filter form keeps of the current view that it has no control for: order, format."""
+        return [(name, self._params[name]) for name in ("order", "dir", "format") if name in self._params]
+
+    def view(self, namespace: str | None = None, workload: str | None = None) -> str:
+        """Another view under the same window: the cluster, a namespace or a workload."""
+        kept: dict[str, str] = {name: self._params[name] for name in ("window", "format") if name in self._params}
+        for name, value in (("namespace", namespace), ("workload", workload)):
+            if value:
+                kept[name] = value
+        return "?" + urlencode(kept)
+
+    def workload_of(self, c: ExplainedContainer) -> str:
+        """The view of the workload `c` belongs to."""
+        return self.view(c.namespace, f"{c.workload_kind}/{c.workload_name}")
+
+    def sorted_by(self, column: Column, request: PageRequest) -> str:
+        """The header's link: sorted by `column`; the other way round when it is the current order."""
+        current = column.key == request.order
+        direction = ("asc" if request.descending else "desc") if current else column.first_direction
+        return self.changed(order=column.key, dir=direction)
+
+    def page(self, number: int) -> str:
+        """The link to page `number` of the same table."""
+        return self.changed(page=str(number))
+
+    def downloads(self) -> list[tuple[str, str]]:
+        """(format, address) of the downloads: the same report as JSON or CSV (every listed row)."""
+        kept = {name: value for name, value in self._params.items() if name not in PAGE_PARAMETERS}
+        return [(fmt, "?" + urlencode({**kept, "format": fmt})) for fmt in DOWNLOADS]
+
+
+def _heading(report: Report, view: str) -> str:
+    q = report.query
+    if view == "workload":
+        where = f"{q.workload} in {q.namespace}" if q.namespace else f"{q.workload}"
+        return f"{report.cluster_name}: {where}, requests vs usage over {q.window.label}"
+    if view == "namespace":
+        return f"{report.cluster_name}: namespace {q.namespace}, requests vs usage over {q.window.label}"
+    return f"{report.cluster_name}: Requests vs usage over {q.window.label}"
+
+
+def _crumbs(report: Report, view: str, link: _Links) -> list[tuple[str, str | None]]:
+    """The way back up: (text, link; None for the current view)."""
+    q = report.query
+    crumbs: list[tuple[str, str | None]] = [(report.cluster_name, link.view() if view != "cluster" else None)]
+    if q.namespace:
+        crumbs.append((q.namespace, link.view(q.namespace) if view == "workload" else None))
+    if view == "workload":
+        crumbs.append((q.workload or "", None))
+    return crumbs
 
 
 def _window_choices(current: str, max_days: float) -> list[str]:
@@ -61,26 +289,29 @@ def _window_choices(current: str, max_days: float) -> list[str]:
     return windows if current in windows else [*windows, current]
 
 
-def _cards(t: Totals, containers_total: int) -> list[tuple[str, str]]:
-    """(value, label) of the cluster's cards, one per risk flag seen."""
-    cards = [
-        (format_cores(t.cpu_requested_millicores), "CPU requested (average)"),
-        (format_cores(t.cpu_used_millicores), "CPU used (average)"),
-        (format_cores(t.cpu_idle_millicores), "CPU requested but idle"),
-        (format_bytes(t.memory_requested_bytes), "memory requested (average)"),
-        (format_bytes(t.memory_used_bytes), "memory used (average)"),
-        (format_bytes(t.memory_idle_bytes), "memory requested but idle"),
-        (f"{containers_total}", "workload containers"),
+def _cards(t: Totals, containers_total: int) -> list[Card]:
+    """The view's totals: requested, used and idle CPU and memory, and the containers counted."""
+    def idle(part: float, whole: float) -> str:
+        return f"{part / whole:.0%} of requested" if whole else ""
+
+    return [
+        Card(format_cores(t.cpu_requested_millicores), "CPU requested"),
+        Card(format_cores(t.cpu_used_millicores), "CPU used"),
+        Card(format_cores(t.cpu_idle_millicores), "CPU idle", idle(t.cpu_idle_millicores, t.cpu_requested_millicores),
+             css="idle"),
+        Card(format_bytes(t.memory_requested_bytes), "memory requested"),
+        Card(format_bytes(t.memory_used_bytes), "memory used"),
+        Card(format_bytes(t.memory_idle_bytes), "memory idle", idle(t.memory_idle_bytes, t.memory_requested_bytes),
+             css="idle"),
+        Card(f"{containers_total}", "workload containers"),
     ]
-    return cards + [(str(count), f"flagged {FLAG_LABELS[flag]}") for flag, count in sorted(t.flags.items())]
 
 
-def _groups(report: Report) -> list[tuple[str, Totals, list[ExplainedContainer]]]:
-    """The listed containers by workload, in the report's order: (workload, its totals, containers)."""
-    groups: dict[str, list[ExplainedContainer]] = {}
-    for c in report.containers:
-        groups.setdefault(c.workload, []).append(c)
-    return [(name, report.workloads[name], containers) for name, containers in groups.items()]
+def _risk_cards(t: Totals, link: _Links) -> list[Card]:
+    """One card per risk flag seen, leading to the containers carrying it."""
+    return [Card(str(count), FLAG_LABELS[flag], "containers",
+                 link.changed(group="container", flag=flag, order="flags", dir="desc"), "risk")
+            for flag, count in sorted(t.flags.items())]
 
 
 def _notes(report: Report) -> str:
@@ -91,12 +322,6 @@ def _notes(report: Report) -> str:
             f"times the pods running on average. Hover a number for where it comes from.")
 
 
-def _downloads(params: dict[str, str]) -> list[tuple[str, str]]:
-    """(format, query string) of the download links: the page's own parameters with that format."""
-    kept = {k: v for k, v in params.items() if k != "format" and v}
-    return [(fmt, urlencode({**kept, "format": fmt})) for fmt in DOWNLOADS]
-
-
 def _days(label: str) -> float:
     number, unit = float(label[:-1]), label[-1]
-    return number * {"h": 1 / 24, "d": 1.0}[unit]
+    return number * {"m": 1 / 1440, "h": 1 / 24, "d": 1.0, "w": 7.0}[unit]
