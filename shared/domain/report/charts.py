@@ -141,7 +141,8 @@ def usage_chart(kind: Kind, title: str, points: Sequence[Point], levels: dict[st
     level_lines = [line for line in kind.lines if not line.figure and levels.get(line.key) is not None]
     values = [getattr(p, line.figure) for p in points for line in drawn_lines]
     values += [getattr(p, kind.band[1]) for p in points] + [levels[line.key] for line in level_lines]
-    step, top = _value_axis(max((v for v in values if v is not None), default=0), kind.units)
+    step, steps = _value_axis(max((v for v in values if v is not None), default=0), kind.units)
+    top = step * steps
 
     def x(ts: float) -> str:
         return f"{PLOT_WIDTH * (ts - start) / span:.1f}"
@@ -167,9 +168,9 @@ def usage_chart(kind: Kind, title: str, points: Sequence[Point], levels: dict[st
     legend = [line for line in (*kind.lines, BAND) if any(d.line == line for d in lines) or (line == BAND and band)]
     return Chart(
         kind, title, start, end, count,
-        values=[Tick(f"{100 * (1 - step * k / top):.1f}", kind.formatter(step * k)) for k in range(5)],
+        values=[Tick(f"{100 * (1 - step * k / top):.1f}", kind.formatter(step * k)) for k in range(steps + 1)],
         times=_time_ticks(start, end),
-        grid=[y(step * k) for k in range(1, 5)],
+        grid=[y(step * k) for k in range(1, steps + 1)],
         band=band, lines=sorted(lines, key=lambda d: _DRAW_ORDER.index(d.line.key)),
         markers=[PlacedMarker(m, x(m.ts), f"{100 * (m.ts - start) / span:.1f}", utc_minute(m.ts)) for m in shown],
         data=_data(kind, points, levels, level_lines, shown),
@@ -185,14 +186,16 @@ def _axis(points: Sequence[Point]) -> tuple[int, int]:
     return (start, end) if end > start else (start, start + points[0].seconds)
 
 
-def _value_axis(highest: float, units: tuple[float, ...]) -> tuple[float, float]:
-    """(step, top): four round steps (1, 2, 2.5 or 5 x 10^k of the largest of `units` that `highest`
-    holds twice, so memory reads 500Mi or 2Gi, never 1.95Gi) reaching just above `highest`."""
+def _value_axis(highest: float, units: tuple[float, ...]) -> tuple[float, int]:
+    """(step, steps): the fewest round steps (1, 2, 2.5 or 5 x 10^k of the largest of `units` that
+    `highest` holds twice, so memory reads 500Mi or 2Gi, never 1.95Gi), at most five, reaching just
+    above `highest`: the axis ends close over the highest value drawn."""
     unit = next((u for u in reversed(units) if highest >= 2 * u), units[0])
-    wanted = max(highest * 1.04 / 4 / unit, 1)
-    magnitude = 10 ** math.floor(math.log10(wanted))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= wanted) * unit
-    return step, step * 4
+    reach = max(highest * 1.04 / unit, 1)
+    magnitude = 10 ** max(0, math.floor(math.log10(reach / 5)))  # whole units: 1m, 1Mi at least
+    multiples = (1, 2, 2.5, 5, 10) if magnitude >= 10 else (1, 2, 5, 10)  # 2.5 of a unit is no round label
+    step = next(m * magnitude for m in multiples if reach / (m * magnitude) <= 5)
+    return step * unit, math.ceil(reach / step - 1e-9)
 
 
 def _runs(points: Sequence[Point], value: Callable[[Point], float | None],

@@ -37,6 +37,7 @@ from shared.domain.report.tables import (
     header_rows,
     page_numbers,
     page_of,
+    recommended_cell,
     sorted_rows,
 )
 from shared.domain.rightsizing import percentile_label
@@ -157,6 +158,7 @@ def render_page(report: Report, request: PageRequest, params: dict[str, str], na
         cards=_cards(report.cluster, report.containers_total), risks=_risk_cards(report.cluster, link),
         pages=page_numbers,
         no_data=NO_DATA[0].upper() + NO_DATA[1:] + ".", notes=_notes(report), downloads=link.downloads(),
+        recommended=recommended_cell, as_millicores=format_millicores, as_bytes=format_bytes,
         stylesheet=page_stylesheet(), script=page_script(), page_size=page_size, **context,
     )
 

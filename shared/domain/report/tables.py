@@ -39,7 +39,8 @@ class Column:
     label: str
     value: Callable[[Any], Any]
     cell: Callable[[Any], Cell]
-    numeric: bool = True  # right-aligned, largest first on the first click
+    numeric: bool = True  # largest first on the first click
+    align: str = "num"  # the CSS class of its cells: num (right) or text (left)
     group: str = ""  # a heading over several columns (CPU, memory); `label` then says it in full
 
     @property
@@ -126,11 +127,11 @@ def container_columns(link: Callable[[ExplainedContainer], str]) -> list[Column]
 
     requests = reason("requests_and_limits")
     return [
-        Column("namespace", "namespace", lambda c: c.namespace, lambda c: Cell(c.namespace), numeric=False),
+        Column("namespace", "namespace", lambda c: c.namespace, lambda c: Cell(c.namespace), False, "text"),
         Column("workload", "workload", lambda c: (c.workload_kind, c.workload_name),
-               lambda c: Cell(f"{c.workload_kind}/{c.workload_name}", href=link(c)), numeric=False),
+               lambda c: Cell(f"{c.workload_kind}/{c.workload_name}", href=link(c)), False, "text"),
         Column("container", "container", lambda c: c.container,
-               lambda c: Cell(c.container, href=f"{link(c)}#container-{c.container}"), numeric=False),
+               lambda c: Cell(c.container, href=f"{link(c)}#container-{c.container}"), False, "text"),
         Column("pods", "pods", lambda c: c.pods_avg,
                lambda c: Cell("-" if c.pods_avg is None else f"{c.pods_avg:.1f}", c.reasons.get("pods_avg"))),
         figure("cpu_request", "CPU request", lambda c: c.cpu_request_millicores, format_millicores, requests),
@@ -138,7 +139,7 @@ def container_columns(link: Callable[[ExplainedContainer], str]) -> list[Column]
         figure("cpu_p95", "CPU p95", lambda c: c.cpu_usage_p95_millicores, format_millicores,
                reason("cpu_usage_p95_millicores")),
         Column("cpu_recommended", "CPU recommended", lambda c: c.recommendation.cpu_request_millicores,
-               lambda c: _recommended(c.recommendation.cpu_request_millicores, c.cpu_request_millicores,
+               lambda c: recommended_cell(c.recommendation.cpu_request_millicores, c.cpu_request_millicores,
                                       format_millicores, c.recommendation.cpu_reason), group="CPU"),
         figure("cpu_idle", "CPU idle", lambda c: c.cpu_idle_millicores, format_millicores,
                reason("cpu_idle_millicores")),
@@ -147,11 +148,11 @@ def container_columns(link: Callable[[ExplainedContainer], str]) -> list[Column]
         figure("memory_peak", "memory peak", lambda c: c.memory_working_set_max_bytes, format_bytes,
                reason("memory_working_set_max_bytes")),
         Column("memory_recommended", "memory recommended", lambda c: c.recommendation.memory_request_bytes,
-               lambda c: _recommended(c.recommendation.memory_request_bytes, c.memory_request_bytes, format_bytes,
+               lambda c: recommended_cell(c.recommendation.memory_request_bytes, c.memory_request_bytes, format_bytes,
                                       c.recommendation.memory_reason), group="memory"),
         figure("memory_idle", "memory idle", lambda c: c.memory_idle_bytes, format_bytes,
                reason("memory_idle_bytes")),
-        Column("flags", "risks", lambda c: len(c.flags), _flag_cell),
+        Column("flags", "risks", lambda c: len(c.flags), _flag_cell, align="text"),
     ]
 
 
@@ -163,10 +164,10 @@ def group_columns(workloads: bool) -> list[Column]:
                       group=label.split()[0] if " " in label else "")
 
     name = [Column("namespace", "namespace", lambda g: g.namespace,
-                   lambda g: Cell(g.namespace, href=None if workloads else g.href), numeric=False)]
+                   lambda g: Cell(g.namespace, href=None if workloads else g.href), False, "text")]
     if workloads:
         name.append(Column("workload", "workload", lambda g: g.workload,
-                           lambda g: Cell(g.workload or "", href=g.href), numeric=False))
+                           lambda g: Cell(g.workload or "", href=g.href), False, "text"))
     return [
         *name,
         total("containers", "containers", lambda t: t.containers, str),
@@ -182,7 +183,7 @@ def group_columns(workloads: bool) -> list[Column]:
     ]
 
 
-def _recommended(value: float | None, current: float | None, text: Callable[[float | None], str], why: str) -> Cell:
+def recommended_cell(value: float | None, current: float | None, text: Callable[[float | None], str], why: str) -> Cell:
     """A recommendation, marked by an arrow (not only its colour) as below or above the current request."""
     if value is None:
         return Cell("not enough data", why, css="nodata")
