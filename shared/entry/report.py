@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from shared.core.settings import Settings
 from shared.domain.report.build import build_report
 from shared.domain.report.output import FORMATS, report_csv, report_json
-from shared.domain.report.query import ReportQuery, parse_report_query
+from shared.domain.report.query import parse_report_query
 from shared.entry.http import Answer, http_function, json_answer
 from shared.entry.triggers import BadRequest
 from shared.store.connection import StoreError, connect
@@ -82,7 +83,14 @@ def _page(params: dict[str, str], settings: Settings, now: float) -> Answer:
     """The page of the view the filters ask for: the report of every selected container (the page
     sorts and pages them itself), and the charts of the containers it shows, from one snapshot."""
     from shared.domain.report.assets import content_security_policy
-    from shared.domain.report.page import PAGE_PARAMETERS, PAGE_SIZES, page_view, parse_page_request, render_page
+    from shared.domain.report.page import (
+        PAGE_PARAMETERS,
+        PAGE_SIZES,
+        containers_to_list,
+        page_view,
+        parse_page_request,
+        render_page,
+    )
     from shared.store.usage_series import data_span, series_step, usage_series
 
     query = parse_report_query(params, settings, now, PAGE_SIZES[page_view(params)], extra=PAGE_PARAMETERS)
@@ -99,7 +107,7 @@ def _page(params: dict[str, str], settings: Settings, now: float) -> Answer:
 
     try:
         with read_snapshot(conn):  # the figures and the charts of one committed state
-            report = build_report(conn, _every_container(query), settings, now)
+            report = build_report(conn, replace(query, limit=containers_to_list(request)), settings, now)
             namespaces = [row[0] for row in conn.execute("SELECT DISTINCT namespace FROM workloads ORDER BY 1")]
             max_days = max(settings.retention_hourly_days, settings.retention_raw_days)
             body = render_page(report, request, params, namespaces, query.limit, max_days, load_series,
@@ -108,10 +116,3 @@ def _page(params: dict[str, str], settings: Settings, now: float) -> Answer:
         conn.close()
     return body, 200, {"Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": content_security_policy(),
                        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-
-
-def _every_container(query: ReportQuery) -> ReportQuery:
-    """The query without its limit: the page sorts every row by any column, then shows a page of them."""
-    from dataclasses import replace
-
-    return replace(query, limit=None)

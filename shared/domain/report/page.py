@@ -101,6 +101,12 @@ def parse_page_request(params: Mapping[str, str], sort: str) -> PageRequest:
     return PageRequest(view, group, order, direction == "desc", int(page), flag)
 
 
+def containers_to_list(request: PageRequest) -> int | None:
+    """How many containers the page's report must list (explain, with recommendations): none for the
+    namespaces table, which needs only totals; every one otherwise, since the page sorts them itself."""
+    return 0 if request.group == "namespace" else None
+
+
 @dataclass(frozen=True)
 class Card:
     """A figure at the top of a view: its value, what it is, a note, and where it leads."""
