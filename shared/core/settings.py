@@ -42,6 +42,11 @@ def is_namespace_name(name: str) -> bool:
     return len(name) <= 63 and bool(_NAMESPACE_NAME.match(name))
 
 
+class NamedSettingError(ValueError):
+    """A bad value whose message starts with the variable it is about (a `_FILE` reader, or settings that
+    contradict each other), so the error names that variable rather than the field it was found on."""
+
+
 class ConfigError(ValueError):
     """A configuration value is missing or wrong; the message names the variable."""
 
@@ -289,7 +294,7 @@ class Settings(BaseSettings):
             try:
                 text = path.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise ValueError(f"{name.upper()}_FILE: cannot read {path}: {exc.strerror}") from None
+                raise NamedSettingError(f"{name.upper()}_FILE: cannot read {path}: {exc.strerror}") from None
             object.__setattr__(self, name, SecretStr(text))
         return self
 
@@ -303,9 +308,10 @@ class Settings(BaseSettings):
         if self.cluster_name:
             return self
         if self.prometheus_cluster_label:
-            raise ValueError(f"CLUSTER_NAME: PROMETHEUS_CLUSTER_LABEL={self.prometheus_cluster_label} limits every "
-                             f"query to series whose {self.prometheus_cluster_label} label equals CLUSTER_NAME: set "
-                             f"CLUSTER_NAME to this cluster's value of that label")
+            raise NamedSettingError(
+                f"CLUSTER_NAME: PROMETHEUS_CLUSTER_LABEL={self.prometheus_cluster_label} limits every query to "
+                f"series whose {self.prometheus_cluster_label} label equals CLUSTER_NAME: set CLUSTER_NAME to this "
+                f"cluster's value of that label")
         found = None if self.in_cluster else kubeconfig_cluster_name(self.kubeconfig, self.kube_context)
         object.__setattr__(self, "cluster_name", found or DEFAULT_CLUSTER_NAME)
         return self
@@ -316,25 +322,25 @@ class Settings(BaseSettings):
         headers = self.prometheus_header_values()  # raises naming PROMETHEUS_HEADERS
         bearer = self.prometheus_bearer_token is not None or self.prometheus_bearer_token_file is not None
         if self.prometheus_password is not None and not self.prometheus_username:
-            raise ValueError("PROMETHEUS_PASSWORD: set PROMETHEUS_USERNAME too (basic auth needs both)")
+            raise NamedSettingError("PROMETHEUS_PASSWORD: set PROMETHEUS_USERNAME too (basic auth needs both)")
         if self.prometheus_username and bearer:
-            raise ValueError("PROMETHEUS_USERNAME: basic auth and PROMETHEUS_BEARER_TOKEN(_FILE) are both set, and a "
-                             "request carries one Authorization header: keep one of them")
+            raise NamedSettingError("PROMETHEUS_USERNAME: basic auth and PROMETHEUS_BEARER_TOKEN(_FILE) are both set, "
+                                    "and a request carries one Authorization header: keep one of them")
         if any(name.lower() == "authorization" for name in headers) and (bearer or self.prometheus_username):
-            raise ValueError("PROMETHEUS_HEADERS: sets Authorization, which PROMETHEUS_USERNAME or "
-                             "PROMETHEUS_BEARER_TOKEN(_FILE) also set: keep one of them")
+            raise NamedSettingError("PROMETHEUS_HEADERS: sets Authorization, which PROMETHEUS_USERNAME or "
+                                    "PROMETHEUS_BEARER_TOKEN(_FILE) also set: keep one of them")
         if self.prometheus_ca_file is not None:
             if self.prometheus_tls_insecure_skip_verify:
-                raise ValueError("PROMETHEUS_TLS_INSECURE_SKIP_VERIFY: true turns off the verification "
-                                 "PROMETHEUS_CA_FILE is for: set one of them")
+                raise NamedSettingError("PROMETHEUS_TLS_INSECURE_SKIP_VERIFY: true turns off the verification "
+                                        "PROMETHEUS_CA_FILE is for: set one of them")
             try:
                 ssl.create_default_context(cafile=str(self.prometheus_ca_file))
             except ssl.SSLError as exc:  # before OSError, its base class
-                raise ValueError(f"PROMETHEUS_CA_FILE: {self.prometheus_ca_file} holds no PEM certificate: "
-                                 f"{exc.reason or exc}") from None
+                raise NamedSettingError(f"PROMETHEUS_CA_FILE: {self.prometheus_ca_file} holds no PEM certificate: "
+                                        f"{exc.reason or exc}") from None
             except OSError as exc:
-                raise ValueError(f"PROMETHEUS_CA_FILE: cannot read {self.prometheus_ca_file}: "
-                                 f"{exc.strerror or exc}") from None
+                raise NamedSettingError(f"PROMETHEUS_CA_FILE: cannot read {self.prometheus_ca_file}: "
+                                        f"{exc.strerror or exc}") from None
         return self
 
     @model_validator(mode="after")
@@ -348,7 +354,7 @@ class Settings(BaseSettings):
         if "smtp_port" not in self.model_fields_set:
             object.__setattr__(self, "smtp_port", SMTP_PORTS[self.smtp_security])
         if self.smtp_host and self.smtp_security == "none" and self.smtp_username and not _is_loopback(self.smtp_host):
-            raise ValueError(
+            raise NamedSettingError(
                 f"SMTP_SECURITY: none with SMTP_USERNAME set would send the SMTP login and password in clear to "
                 f"{self.smtp_host}; use starttls (port 587) or ssl (port 465), or unset SMTP_USERNAME for a relay "
                 f"that needs no login (a login without TLS is accepted only on localhost)")
@@ -373,7 +379,7 @@ class Settings(BaseSettings):
         try:
             return parse_headers(self.prometheus_headers.get_secret_value())
         except ValueError as exc:
-            raise ValueError(f"PROMETHEUS_HEADERS: {exc}") from None
+            raise NamedSettingError(f"PROMETHEUS_HEADERS: {exc}") from None
 
     @property
     def in_cluster(self) -> bool:
@@ -411,8 +417,8 @@ def describe_validation_error(exc: ValidationError) -> str:
         field = str(error["loc"][0]) if error["loc"] else ""
         name = field.upper() if field else "configuration"
         message = error["msg"].removeprefix("Value error, ")
-        if error.get("type") == "value_error" and ":" in message and message.split(":")[0].isupper():
-            lines.append(message)  # already names its variable (the _FILE readers)
+        if isinstance((error.get("ctx") or {}).get("error"), NamedSettingError):
+            lines.append(message)  # already names its variable
             continue
         got = error.get("input")
         shown = "" if field.endswith(("password", "token", "url")) or got is None else f" (got {got!r})"

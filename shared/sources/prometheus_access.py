@@ -12,6 +12,7 @@ certificate that does not verify) is explained in words that name the setting to
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 
 import requests
@@ -103,10 +104,24 @@ def refusal_hint(status: int, error_text: str, auth_kind: str) -> str | None:
 
 def tls_hint(exc: requests.exceptions.SSLError, settings: Settings) -> str:
     """Why TLS to Prometheus failed, and the setting that fixes it."""
-    text = str(exc)
-    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+    if _certificate_not_verified(exc):
         where = (f"with the CA in PROMETHEUS_CA_FILE ({settings.prometheus_ca_file})"
                  if settings.prometheus_ca_file else "with the system's CAs")
         return (f"its TLS certificate does not verify {where}: set PROMETHEUS_CA_FILE to the CA that signed it "
                 f"(PROMETHEUS_TLS_INSECURE_SKIP_VERIFY=true turns verification off, for tests only)")
     return "the TLS handshake failed: check that PROMETHEUS_URL says https only where the server speaks TLS"
+
+
+def _certificate_not_verified(exc: BaseException) -> bool:
+    """Whether an ssl.SSLCertVerificationError is behind `exc` (requests and urllib3 wrap it twice)."""
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        error = pending.pop()
+        if not isinstance(error, BaseException) or id(error) in seen:
+            continue
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return True
+        seen.add(id(error))
+        pending += [error.__cause__, error.__context__, getattr(error, "reason", None), *error.args]
+    return False
