@@ -251,3 +251,16 @@ def test_bad_page_parameters_are_named(db: tuple[sqlite3.Connection, Settings], 
     with pytest.raises(InvalidInput) as raised:
         report_answer(request, settings, clock=lambda: NOW)
     assert str(raised.value).startswith(message)
+
+
+def test_downloads_are_the_same_report_without_the_pages_own_parameters(
+        db: tuple[sqlite3.Connection, Settings]) -> None:
+    conn, settings = db
+    random_history(History(conn), NOW, hours=3)
+
+    body = page(settings, namespace="shop", window="24h", group="container", order="cpu_p95", limit="2", page="2")
+
+    footer = re.search(r"<footer>.*</footer>", body, re.S)
+    assert footer is not None
+    assert [html.unescape(link) for link in re.findall(r'href="([^"]+)"', footer.group(0))] == [
+        "?namespace=shop&window=24h&format=json", "?namespace=shop&window=24h&format=csv"]

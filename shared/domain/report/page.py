@@ -265,8 +265,9 @@ class _Links:
         return self.changed(page=str(number))
 
     def downloads(self) -> list[tuple[str, str]]:
-        """(format, address) of the downloads: the same report as JSON or CSV (every listed row)."""
-        kept = {name: value for name, value in self._params.items() if name not in PAGE_PARAMETERS}
+        """(format, address) of the downloads: the same report as JSON or CSV, each with its own
+        default number of rows (the page's `limit` is its rows per page)."""
+        kept = {name: value for name, value in self._params.items() if name not in (*PAGE_PARAMETERS, "limit")}
         return [(fmt, "?" + urlencode({**kept, "format": fmt})) for fmt in DOWNLOADS]
 
 
