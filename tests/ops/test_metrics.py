@@ -303,3 +303,60 @@ def test_workload_gauges_are_capped_with_the_largest_containers_first(tmp_path: 
     assert list(shown) == largest_first[:fitting] and sum(shown.values()) == sum(wanted[:fitting]) <= 10
     assert families["report_workload_series_dropped"][1][("report_workload_series_dropped", ())] == \
         sum(wanted[fitting:]) > 0
+
+
+def as_openmetrics(exposition: str, instances: tuple[str, ...], times: range) -> str:
+    """The report_* samples of a scrape as Prometheus would have stored them: job and instance
+    labels added, one sample per scrape time, for each of `instances` (health instances serving the
+    same database)."""
+    lines = []
+    for family in text_string_to_metric_families(exposition):
+        if not family.name.startswith("report_"):
+            continue
+        lines.append(f"# TYPE {family.name} gauge")
+        for sample in family.samples:
+            for instance in instances:
+                labels = {**sample.labels, "job": "k8s-resource-monitor", "instance": instance}
+                text = ",".join(f'{name}="{value}"' for name, value in sorted(labels.items()))
+                lines += [f"{sample.name}{{{text}}} {sample.value} {ts}" for ts in times]
+    return "\n".join([*lines, "# EOF", ""])
+
+
+def test_the_resource_dashboard_shows_the_reports_figures_once_in_a_real_prometheus(tmp_path: Path) -> None:
+    """Every query of grafana-resources.json answers from the scraped figures (two health instances
+    scraped, as when Knative runs two), and the cluster's totals equal the report's, not twice them."""
+    import requests
+
+    from tests.support.servers import REPO, real_prometheus
+
+    settings = report_history(tmp_path)
+    env = health_env(settings, METRICS_WORKLOAD_GAUGES="true", CLUSTER_NAME="prod-eu-1")
+    with function_server("health", env) as url:
+        exposition = get(f"{url}/metrics").text
+    expected = default_report(settings)
+    scraped = int(time.time()) // 60 * 60 - 3600
+    (tmp_path / "scrapes.om").write_text(as_openmetrics(exposition, ("10.0.0.1:8012", "10.0.0.2:8012"),
+                                                        range(scraped - 600, scraped + 1, 60)))
+    dashboard = json.loads((REPO / "common/base/grafana-resources.json").read_text(encoding="utf-8"))
+
+    with real_prometheus(tmp_path / "scrapes.om") as prometheus:
+        def ask(expr: str) -> list[dict]:
+            answer = requests.get(f"{prometheus}/api/v1/query", timeout=10, params={
+                "query": expr.replace("$cluster", "prod-eu-1").replace("$namespace", ".*"), "time": scraped})
+            assert answer.status_code == 200, answer.text
+            return answer.json()["data"]["result"]
+
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                assert ask(target["expr"]), f"panel {panel['title']!r} shows nothing: {target['expr']}"
+        totals = {panel["title"]: float(ask(panel["targets"][0]["expr"])[0]["value"][1])
+                  for panel in dashboard["panels"] if panel["type"] == "stat"}
+        variables = {v["name"]: v["definition"] for v in dashboard["templating"]["list"] if v["type"] == "query"}
+        listed = requests.get(f"{prometheus}/api/v1/label/cluster/values", timeout=10).json()["data"]
+
+    cluster = expected["cluster"]
+    assert totals["CPU requested"] == pytest.approx(cluster["cpu_requested_millicores"] / 1000, abs=1e-3)
+    assert totals["CPU idle"] == pytest.approx(cluster["cpu_idle_millicores"] / 1000, abs=1e-3)
+    assert totals["Memory used"] == pytest.approx(cluster["memory_used_bytes"], abs=4)
+    assert totals["Workload series left out"] == 0
+    assert listed == ["prod-eu-1"] and "report_containers" in variables["cluster"]
