@@ -264,3 +264,51 @@ def test_downloads_are_the_same_report_without_the_pages_own_parameters(
     assert footer is not None
     assert [html.unescape(link) for link in re.findall(r'href="([^"]+)"', footer.group(0))] == [
         "?namespace=shop&window=24h&format=json", "?namespace=shop&window=24h&format=csv"]
+
+
+def test_what_rightsizing_adds_is_shown_when_the_report_carries_it(
+        db: tuple[sqlite3.Connection, Settings], monkeypatch: pytest.MonkeyPatch) -> None:
+    """HPAs, confidence, money, the patch and change markers: the names the report gives them
+    (shared/domain/report/extras.py), set here on a report that lacks them."""
+    from types import SimpleNamespace
+
+    from shared.domain.report import build
+
+    conn, settings = db
+    random_history(History(conn), NOW, hours=3)
+    original = build.build_report
+    money = SimpleNamespace(idle_per_month=120.5, savings_per_month=80.25, cost_to_fix_risk_per_month=3.0)
+
+    def with_rightsizing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        report = original(*args, **kwargs)
+        report.prices = SimpleNamespace(currency="EUR")
+        report.patches = [SimpleNamespace(key="payments/Deployment/api-1", text="kind: Deployment\n# patched")]
+        for totals in (report.cluster, *report.namespaces.values(), *report.workloads.values()):
+            totals.costs = money
+        for c in report.containers:
+            object.__setattr__(c.recommendation, "confidence", 0.25)
+            object.__setattr__(c.recommendation, "low_confidence", True)
+            object.__setattr__(c.recommendation, "confidence_reason", "1.2d of history of the 7d wanted")
+            c.costs = SimpleNamespace(savings_per_month=12.5)
+            c.hpas = [SimpleNamespace(name="api", min_replicas=2, max_replicas=6, current_replicas=3,
+                                      metrics=[SimpleNamespace(describe=lambda: "CPU at 70% of requests")])]
+            c.change_impacts = [SimpleNamespace(ts=NOW - 3600, label="CPU request 500m -> 250m")]
+        return report
+
+    monkeypatch.setattr("shared.entry.report.build_report", with_rightsizing)
+
+    workload = page(settings, namespace="payments", workload="Deployment/api-1", window="6h")
+    containers = page(settings, group="container", order="savings")
+
+    assert "<b>120.50 EUR</b><span>idle cost a month</span>" in workload
+    assert "<b>80.25 EUR</b><span>savings a month</span>" in workload
+    assert "25% (low): 1.2d of history of the 7d wanted" in workload
+    assert "HPA api: 2 to 6 replicas, 3 now, scaling on CPU at 70% of requests" in workload
+    assert "<pre><code>kind: Deployment\n# patched</code></pre>" in workload
+    assert "kubectl -n payments patch deployment api-1 --patch-file FILE" in workload
+    (cpu, *_) = charts(workload)
+    assert cpu["data"]["markers"] == [[NOW - 3600, "CPU request 500m -> 250m"]]
+    assert '<line class="marker"' in workload and "CPU request 500m -&gt; 250m" in workload
+    assert {row[-3:-1][0] for row in rows(containers)} == {"25% (low)"}
+    assert {row[-2] for row in rows(containers)} == {"12.50"}
+    assert 'data-column="savings"><a href=' in containers

@@ -14,7 +14,7 @@ values on hover or focus.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,8 +23,9 @@ from shared.core.templates import render
 from shared.domain.errors import InvalidInput
 from shared.domain.report.assets import page_script, page_stylesheet
 from shared.domain.report.build import NO_DATA, Report
-from shared.domain.report.charts import CPU, MEMORY, Chart, Marker, usage_chart
+from shared.domain.report.charts import CPU, MEMORY, Chart, usage_chart
 from shared.domain.report.explained import ExplainedContainer
+from shared.domain.report.extras import Extras, container_extras, currency, format_money, money, workload_patch
 from shared.domain.report.figures import Totals
 from shared.domain.report.flags import FLAG_LABELS
 from shared.domain.report.tables import (
@@ -85,7 +86,7 @@ def parse_page_request(params: Mapping[str, str], sort: str) -> PageRequest:
     group = params.get("group") or groups[0]
     if group not in groups:
         raise InvalidInput(f"group: {group[:20]!r} is not one of {', '.join(groups)} in this view")
-    columns = _columns(group, lambda _: "")
+    columns = _columns(group, lambda _: "", money_in="", confidence=True)  # every column a report may have
     order = params.get("order") or SORT_COLUMNS[sort][0 if group == "container" else 1]
     if order not in columns:
         raise InvalidInput(f"order: {order[:30]!r} is not a column of this table; use {', '.join(columns)}")
@@ -119,17 +120,6 @@ class Card:
 
 
 @dataclass(frozen=True)
-class Extras:
-    """What a report may carry beyond its figures (issue 17's HPA, confidence, change impact and
-    patches), each shown when present: read by `_extras` from the container."""
-
-    hpa: str | None = None
-    confidence: float | None = None
-    markers: list[Marker] = field(default_factory=list)
-    patch: str | None = None
-
-
-@dataclass(frozen=True)
 class ContainerDetail:
     """One container of the workload view: its figures, charts and what else the report carries."""
 
@@ -152,6 +142,8 @@ def render_page(report: Report, request: PageRequest, params: dict[str, str], na
         series = load_series([c.container_id for c in shown.rows])
         context["details"] = [_detail(c, series.get(c.container_id, []), interval_seconds) for c in shown.rows]
         context["table"] = shown
+        shown_workloads = dict.fromkeys(c.workload for c in shown.rows)
+        context["patches"] = [(key, text) for key in shown_workloads if (text := workload_patch(report, key))]
     else:
         context["table"], context["table_title"] = _table(report, request, link, page_size)
         context["sort_links"] = {col.key: link.sorted_by(col, request) for col in context["table"].columns}
@@ -161,22 +153,30 @@ def render_page(report: Report, request: PageRequest, params: dict[str, str], na
         heading=_heading(report, request.view), crumbs=_crumbs(report, request.view, link),
         namespaces=list(namespaces), windows=_window_choices(q.window.label, max_window_days),
         groups=[(g, GROUP_TITLES[g]) for g in GROUPS.get(request.view, ())], flag_labels=FLAG_LABELS,
-        cards=_cards(report.cluster, report.containers_total), risks=_risk_cards(report.cluster, link),
-        pages=page_numbers,
+        cards=_cards(report.cluster, report.containers_total) + _money_cards(report),
+        risks=_risk_cards(report.cluster, link), pages=page_numbers,
         no_data=NO_DATA[0].upper() + NO_DATA[1:] + ".", notes=_notes(report), downloads=link.downloads(),
         recommended=recommended_cell, as_millicores=format_millicores, as_bytes=format_bytes,
         stylesheet=page_stylesheet(), script=page_script(), page_size=page_size, **context,
     )
 
 
-def _columns(group: str, workload_link: Callable[[ExplainedContainer], str]) -> dict[str, Column]:
-    columns = container_columns(workload_link) if group == "container" else group_columns(group == "workload")
+def _columns(group: str, workload_link: Callable[[ExplainedContainer], str], money_in: str | None = None,
+             confidence: bool = False) -> dict[str, Column]:
+    """The table's columns by key; money and confidence columns when the report carries them."""
+    if group == "container":
+        columns = container_columns(workload_link, money_in, confidence)
+    else:
+        columns = group_columns(group == "workload", money_in)
     return {col.key: col for col in columns}
 
 
 def _table(report: Report, request: PageRequest, link: _Links, page_size: int | None) -> tuple[TablePage, str]:
     """The view's table page and its title."""
-    columns = _columns(request.group, link.workload_of)
+    confidence = any(container_extras(c).confidence is not None for c in report.containers[:1])
+    columns = _columns(request.group, link.workload_of, currency(report), confidence)
+    if request.order not in columns:
+        raise InvalidInput(f"order: {request.order!r} is not a column of this report (it has no prices or confidence)")
     column = columns[request.order]
     flag = request.flag
     rows: list[Any]
@@ -197,7 +197,7 @@ def _table(report: Report, request: PageRequest, link: _Links, page_size: int | 
 
 
 def _detail(c: ExplainedContainer, points: list[Point], interval_seconds: int) -> ContainerDetail:
-    extras = _extras(c)
+    extras = container_extras(c)
     r = c.recommendation
     cpu = usage_chart(CPU, f"CPU of {c.container}, per pod", points,
                       {"p95": c.cpu_usage_p95_millicores, "recommended": r.cpu_request_millicores},
@@ -205,19 +205,6 @@ def _detail(c: ExplainedContainer, points: list[Point], interval_seconds: int) -
     memory = usage_chart(MEMORY, f"Memory of {c.container}, per pod", points,
                          {"recommended": r.memory_request_bytes}, interval_seconds, extras.markers)
     return ContainerDetail(c, (cpu, memory), extras)
-
-
-def _extras(c: ExplainedContainer) -> Extras:
-    """HPA, confidence, change markers and patch when the report carries them (issue 17 adds them to
-    ExplainedContainer and its Recommendation); none of them otherwise."""
-    confidence = getattr(c.recommendation, "confidence", None)
-    changes = getattr(c, "changes", None) or ()
-    return Extras(
-        hpa=getattr(c, "hpa_text", None),
-        confidence=float(confidence) if isinstance(confidence, int | float) else None,
-        markers=[Marker(int(change.ts), str(change.label)) for change in changes],
-        patch=getattr(c, "patch", None),
-    )
 
 
 class _Links:
@@ -314,6 +301,18 @@ def _cards(t: Totals, containers_total: int) -> list[Card]:
              css="idle"),
         Card(f"{containers_total}", "workload containers"),
     ]
+
+
+def _money_cards(report: Report) -> list[Card]:
+    """Idle cost, savings and the cost of fixing risks per month, when the report has prices."""
+    found = money(report, report.cluster)
+    if found is None:
+        return []
+    return [Card(format_money(found.idle_per_month, found.currency), "idle cost a month", css="idle"),
+            Card(format_money(found.savings_per_month, found.currency), "savings a month",
+                 "if the recommendations were applied", css="saving"),
+            Card(format_money(found.cost_to_fix_per_month, found.currency), "cost of fixing risks a month",
+                 "requests raised", css="fix")]
 
 
 def _risk_cards(t: Totals, link: _Links) -> list[Card]:
