@@ -83,8 +83,8 @@ def _page(params: dict[str, str], settings: Settings, now: float) -> Answer:
     """The page of the view the filters ask for: the report of every selected container (the page
     sorts and pages them itself), and the charts of the containers it shows, from one snapshot."""
     from shared.domain.report.assets import content_security_policy
+    from shared.domain.report.links import PAGE_PARAMETERS
     from shared.domain.report.page import (
-        PAGE_PARAMETERS,
         PAGE_SIZES,
         containers_to_list,
         page_view,

@@ -7,7 +7,7 @@
   reason behind every figure;
 - build.py: the Report, from the window's usage (shared/store/window_usage.py);
 - output.py: JSON and CSV;
-- page.py, tables.py, charts.py, extras.py, assets.py: the HTML pages (cluster, namespace, workload)
+- page.py, tables.py, links.py, charts.py, extras.py, assets.py: the HTML pages (cluster, namespace, workload)
   with sortable, paged tables and SVG charts, rendered from templates/ by autoescaping Jinja2
   (shared/core/templates.py), with the stylesheet and script of static/ inlined;
 - summary.py: the demo's one-screen summary of the default report.

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 from shared.core.formats import format_bytes, format_cores, format_millicores
 from shared.core.templates import render
@@ -28,6 +27,7 @@ from shared.domain.report.explained import ExplainedContainer
 from shared.domain.report.extras import Extras, container_extras, currency, format_money, money, workload_patch
 from shared.domain.report.figures import Totals
 from shared.domain.report.flags import FLAG_LABELS
+from shared.domain.report.links import PageLinks
 from shared.domain.report.tables import (
     SORT_COLUMNS,
     Column,
@@ -46,9 +46,6 @@ from shared.store.usage_series import Point
 
 TEMPLATES = "shared.domain.report"  # the package whose templates/ hold the page
 WINDOW_CHOICES = ("6h", "24h", "7d", "14d", "30d", "90d")
-DOWNLOADS = ("json", "csv")
-# The page's own parameters, beside the report's (namespace, workload, window, sort, limit).
-PAGE_PARAMETERS = ("format", "group", "order", "dir", "page", "flag")
 GROUPS = {"cluster": ("namespace", "workload", "container"), "namespace": ("workload", "container")}
 GROUP_TITLES = {"namespace": "Namespaces", "workload": "Workloads", "container": "Containers"}
 # Rows per page when `limit` does not say: a table's rows, or a workload's containers with their charts.
@@ -135,7 +132,7 @@ def render_page(report: Report, request: PageRequest, params: dict[str, str], na
     the links); `report` lists every selected container; `load_series` reads the charts' points of the
     containers shown."""
     q = report.query
-    link = _Links(params)
+    link = PageLinks(params)
     context: dict[str, Any] = {}
     if request.view == "workload":
         shown = page_of([], sorted(report.containers, key=lambda c: c.name_key), request.page, page_size)
@@ -146,7 +143,8 @@ def render_page(report: Report, request: PageRequest, params: dict[str, str], na
         context["patches"] = [(key, text) for key in shown_workloads if (text := workload_patch(report, key))]
     else:
         context["table"], context["table_title"] = _table(report, request, link, page_size)
-        context["sort_links"] = {col.key: link.sorted_by(col, request) for col in context["table"].columns}
+        context["sort_links"] = {col.key: link.sorted_by(col, request.order, request.descending)
+                                 for col in context["table"].columns}
         context["headings"] = header_rows(context["table"].columns)
     return render(
         TEMPLATES, "page.html", report=report, query=q, window=q.window, request=request, link=link,
@@ -171,7 +169,7 @@ def _columns(group: str, workload_link: Callable[[ExplainedContainer], str], mon
     return {col.key: col for col in columns}
 
 
-def _table(report: Report, request: PageRequest, link: _Links, page_size: int | None) -> tuple[TablePage, str]:
+def _table(report: Report, request: PageRequest, link: PageLinks, page_size: int | None) -> tuple[TablePage, str]:
     """The view's table page and its title."""
     confidence = any(container_extras(c).confidence is not None for c in report.containers[:1])
     columns = _columns(request.group, link.workload_of, currency(report), confidence)
@@ -207,57 +205,6 @@ def _detail(c: ExplainedContainer, points: list[Point], interval_seconds: int) -
     return ContainerDetail(c, (cpu, memory), extras)
 
 
-class _Links:
-    """Addresses of the page's links: the current parameters with some changed (a page, an order, a
-    view), so a link keeps the window and filters it was made under."""
-
-    def __init__(self, params: dict[str, str]):
-        self._params = {name: value for name, value in params.items() if value}
-
-    def changed(self, **changes: str | None) -> str:
-        """The current parameters with `changes` (None removes one); back to the first page unless
-        `page` is among them."""
-        merged = {name: value for name, value in self._params.items() if name != "page"}
-        for name, value in changes.items():
-            if value is None:
-                merged.pop(name, None)
-            else:
-                merged[name] = value
-        return "?" + urlencode(merged)
-
-    def hidden_fields(self) -> list[tuple[str, str]]:
-        """What the filter form keeps of the current view that it has no control for: order, format."""
-        return [(name, self._params[name]) for name in ("order", "dir", "format") if name in self._params]
-
-    def view(self, namespace: str | None = None, workload: str | None = None) -> str:
-        """Another view under the same window: the cluster, a namespace or a workload."""
-        kept: dict[str, str] = {name: self._params[name] for name in ("window", "format") if name in self._params}
-        for name, value in (("namespace", namespace), ("workload", workload)):
-            if value:
-                kept[name] = value
-        return "?" + urlencode(kept)
-
-    def workload_of(self, c: ExplainedContainer) -> str:
-        """The view of the workload `c` belongs to."""
-        return self.view(c.namespace, f"{c.workload_kind}/{c.workload_name}")
-
-    def sorted_by(self, column: Column, request: PageRequest) -> str:
-        """The header's link: sorted by `column`; the other way round when it is the current order."""
-        current = column.key == request.order
-        direction = ("asc" if request.descending else "desc") if current else column.first_direction
-        return self.changed(order=column.key, dir=direction)
-
-    def page(self, number: int) -> str:
-        """The link to page `number` of the same table."""
-        return self.changed(page=str(number))
-
-    def downloads(self) -> list[tuple[str, str]]:
-        """(format, address) of the downloads: the same report as JSON or CSV, each with its own
-        default number of rows (the page's `limit` is its rows per page)."""
-        kept = {name: value for name, value in self._params.items() if name not in (*PAGE_PARAMETERS, "limit")}
-        return [(fmt, "?" + urlencode({**kept, "format": fmt})) for fmt in DOWNLOADS]
-
-
 def _heading(report: Report, view: str) -> str:
     q = report.query
     if view == "workload":
@@ -268,7 +215,7 @@ def _heading(report: Report, view: str) -> str:
     return f"{report.cluster_name}: Requests vs usage over {q.window.label}"
 
 
-def _crumbs(report: Report, view: str, link: _Links) -> list[tuple[str, str | None]]:
+def _crumbs(report: Report, view: str, link: PageLinks) -> list[tuple[str, str | None]]:
     """The way back up: (text, link; None for the current view)."""
     q = report.query
     crumbs: list[tuple[str, str | None]] = [(report.cluster_name, link.view() if view != "cluster" else None)]
@@ -315,7 +262,7 @@ def _money_cards(report: Report) -> list[Card]:
                  "requests raised", css="fix")]
 
 
-def _risk_cards(t: Totals, link: _Links) -> list[Card]:
+def _risk_cards(t: Totals, link: PageLinks) -> list[Card]:
     """One card per risk flag seen, leading to the containers carrying it."""
     return [Card(str(count), FLAG_LABELS[flag], "containers",
                  link.changed(group="container", flag=flag, order="flags", dir="desc"), "risk")
