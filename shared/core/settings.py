@@ -167,6 +167,11 @@ class Settings(BaseSettings):
     report_memory_floor_bytes: int = Field(16 * 1024**2, ge=0)
     report_min_samples: int = Field(12, ge=1)
 
+    # --- metrics -------------------------------------------------------------------------------
+    metrics_workload_gauges: bool = Field(
+        False, description="per workload container request and recommendation gauges on /metrics")
+    metrics_workload_gauges_max: int = Field(500, ge=0, le=100_000, description="at most this many of those series")
+
     # --- health, logging -----------------------------------------------------------------------
     health_check_timeout_seconds: float = Field(2.0, gt=0, le=60)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

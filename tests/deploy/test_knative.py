@@ -984,42 +984,66 @@ def _exposed_metric_names(tmp_path: Path, cluster, monkeypatch: pytest.MonkeyPat
     return names
 
 
-def _dashboard() -> dict[str, Any]:
-    return json.loads((COMMON / "base" / "grafana-dashboard.json").read_text(encoding="utf-8"))
+# dashboard file in common/base -> the ConfigMap carrying it
+DASHBOARDS = {"grafana-dashboard.json": "k8s-resource-monitor-dashboard",
+              "grafana-resources.json": "k8s-resource-monitor-resources-dashboard"}
 
 
-def _dashboard_queries() -> list[str]:
-    return [t["expr"] for p in _dashboard()["panels"] for t in p.get("targets", ())]
+def _dashboard(name: str = "grafana-dashboard.json") -> dict[str, Any]:
+    return json.loads((COMMON / "base" / name).read_text(encoding="utf-8"))
+
+
+def _dashboard_queries(name: str = "grafana-dashboard.json") -> list[str]:
+    return [t["expr"] for p in _dashboard(name)["panels"] for t in p.get("targets", ())]
+
+
+def _variable_metrics(name: str) -> set[str]:
+    """The metrics the dashboard's template variables list label values of."""
+    return {re.match(r"label_values\((\w+)", v["definition"]).group(1)  # type: ignore[union-attr]
+            for v in _dashboard(name)["templating"]["list"] if v["type"] == "query"}
 
 
 def test_alert_rules_and_dashboard_read_only_metrics_that_exist(tmp_path: Path, cluster, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("METRICS_WORKLOAD_GAUGES", "true")  # the per-workload gauges are off by default
     exposed = _exposed_metric_names(tmp_path, cluster, monkeypatch)
-    dashboard_names = set().union(*map(metric_names, _dashboard_queries()))
-    assert dashboard_names - exposed == set(), "dashboard queries of metrics /metrics does not list"
+    for dashboard in DASHBOARDS:
+        dashboard_names = set().union(*map(metric_names, _dashboard_queries(dashboard)), _variable_metrics(dashboard))
+        assert dashboard_names - exposed == set(), f"{dashboard}: queries of metrics /metrics does not list"
     rule_names = set().union(*(metric_names(r["expr"]) for g in _rule_groups() for r in g["rules"]))
     assert rule_names - exposed - CADVISOR_METRICS - PROMETHEUS_METRICS == set()
     wanted = {"http_requests_total", "collection_duration_seconds", "pods_collected_total", "collection_errors_total",
               "database_size_bytes", "last_successful_collection_timestamp_seconds", "notifications_sent_total"}
-    assert wanted <= dashboard_names, "the dashboard's required panels"
+    assert wanted <= set().union(*map(metric_names, _dashboard_queries())), "the health dashboard's required panels"
+    resources = {f"report_{resource}_{figure}_{unit}" for resource, unit in (("cpu", "cores"), ("memory", "bytes"))
+                 for figure in ("requested", "used", "idle")}
+    resources |= {"report_risk_flags", "report_workload_cpu_recommended_cores",
+                  "report_workload_memory_recommended_bytes", "report_workload_series_dropped"}
+    assert resources <= set().union(*map(metric_names, _dashboard_queries("grafana-resources.json"))), \
+        "the resource dashboard's required panels"
 
 
-def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
-    """Grafana's $__rate_interval stands for a duration; promtool parses each query as a rule."""
-    rules = [{"record": f"dashboard:query:{i}", "expr": expr.replace("$__rate_interval", "5m")}
-             for i, expr in enumerate(_dashboard_queries())]
+@pytest.mark.parametrize("dashboard", DASHBOARDS)
+def test_dashboard_queries_are_valid_promql(tmp_path: Path, dashboard: str) -> None:
+    """Grafana's $__rate_interval stands for a duration and $cluster, $namespace for a regex;
+    promtool parses each query as a rule."""
+    rules = [{"record": f"dashboard:query:{i}",
+              "expr": expr.replace("$__rate_interval", "5m").replace("$cluster", ".*").replace("$namespace", ".*")}
+             for i, expr in enumerate(_dashboard_queries(dashboard))]
     (tmp_path / "queries.yaml").write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
     result = _promtool("check", "rules", tmp_path / "queries.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_dashboard_imports_in_grafana_10_with_a_prometheus_input() -> None:
-    dashboard = _dashboard()
-    assert dashboard["schemaVersion"] >= 38 and dashboard["id"] is None and dashboard["uid"]
-    assert [i["name"] for i in dashboard["__inputs"]] == ["DS_PROMETHEUS"]
-    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+@pytest.mark.parametrize("dashboard", DASHBOARDS)
+def test_dashboard_imports_in_grafana_10_with_a_prometheus_input(dashboard: str) -> None:
+    board = _dashboard(dashboard)
+    assert board["schemaVersion"] >= 38 and board["id"] is None and board["uid"]
+    assert [i["name"] for i in board["__inputs"]] == ["DS_PROMETHEUS"]
+    variables = {v["name"]: v for v in board["templating"]["list"]}
     assert variables["DS_PROMETHEUS"]["type"] == "datasource", "provisioned copies resolve ${DS_PROMETHEUS} by it"
-    panels = dashboard["panels"]
-    assert {p["type"] for p in panels} <= {"timeseries", "stat"}
+    panels = board["panels"]
+    assert {p["type"] for p in panels} <= {"timeseries", "stat", "table"}
+    assert {p["type"] for p in panels} <= {r["id"] for r in board["__requires"] if r["type"] == "panel"}
     assert len({p["id"] for p in panels}) == len(panels)
     cells: set[tuple[int, int]] = set()
     for panel in panels:
@@ -1030,14 +1054,29 @@ def test_dashboard_imports_in_grafana_10_with_a_prometheus_input() -> None:
         mine = {(x, y) for x in range(box["x"], box["x"] + box["w"]) for y in range(box["y"], box["y"] + box["h"])}
         assert not mine & cells, f"panel {panel['title']} overlaps another"
         cells |= mine
-    expressions = " ".join(_dashboard_queries())
+    expressions = " ".join(_dashboard_queries(dashboard))
+    for variable in variables.values():
+        if variable["type"] == "query":
+            assert variable["datasource"] == {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
+            assert f"${variable['name']}" in expressions, f"no panel uses ${variable['name']}"
+    if "cluster" in variables:  # one Grafana, the monitors of several clusters: every panel follows the choice
+        assert all("$cluster" in expr for expr in _dashboard_queries(dashboard))
     assert f'job="{JOB}"' in expressions
 
 
-def test_dashboard_config_map_carries_the_json_for_grafanas_sidecar() -> None:
-    config_map = _one("v1", "ConfigMap", "k8s-resource-monitor-dashboard")
-    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
-    assert json.loads(config_map["data"]["grafana-dashboard.json"]) == _dashboard()
+def test_the_resource_dashboard_reads_each_figure_once_across_health_instances() -> None:
+    """Every health instance serves the same figures from the database: panels take one of them
+    (max by their labels) before adding namespaces up, or a second instance would double the totals."""
+    for expr in _dashboard_queries("grafana-resources.json"):
+        for metric in metric_names(expr):
+            assert re.search(rf"max by \([^)]*\) \({metric}\{{", expr), expr
+
+
+@pytest.mark.parametrize(("dashboard", "config_map"), DASHBOARDS.items())
+def test_dashboard_config_map_carries_the_json_for_grafanas_sidecar(dashboard: str, config_map: str) -> None:
+    carried = _one("v1", "ConfigMap", config_map)
+    assert carried["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(carried["data"][dashboard]) == _dashboard(dashboard)
 
 
 def test_prometheus_scrapes_the_health_pod_as_job_k8s_resource_monitor() -> None:

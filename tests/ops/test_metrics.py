@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 import time
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.core.settings import Settings
+from shared.core.timeutil import day_floor
 from shared.domain.alerts.model import Alert
 from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
@@ -21,6 +24,7 @@ from shared.store.connection import connect, transaction
 from shared.store.retention import apply_retention
 from tests.conftest import FakeClock, make_settings
 from tests.support.functions import get, health_env, post
+from tests.support.report_history import History, random_history, reference_report
 from tests.support.servers import free_port, function_server
 
 SPEC_METRICS = {
@@ -214,3 +218,145 @@ def test_every_function_counts_its_requests_and_serves_them_on_metrics(
     # ours, and the start-up probe of tests/servers.py
     assert requests_total[("http_requests_total", (("endpoint", "/"), ("method", "GET"), ("status", "405")))] == 2
     assert "pods_collected_total" not in families  # database figures come from the health function only
+
+
+def report_history(tmp_path: Path) -> Settings:
+    """Three hours of the report tests' history up to now (the health function reads the real clock)."""
+    settings = make_settings(tmp_path)
+    conn = connect(settings.database_path)
+    random_history(History(conn), int(time.time()) // 300 * 300, hours=3)
+    conn.close()
+    return settings
+
+
+def default_report(settings: Settings, **params: str) -> dict:
+    """The report function's JSON of the default report: what the gauges must equal."""
+    from flask import Request
+    from werkzeug.test import EnvironBuilder
+
+    from shared.entry.report import report_answer
+
+    request = Request(EnvironBuilder(path="/", query_string={"limit": "all", **params}).get_environ())
+    body, status, _ = report_answer(request, settings)
+    assert status == 200
+    return json.loads(body)
+
+
+def test_resource_gauges_are_the_default_reports_figures_per_namespace(tmp_path: Path) -> None:
+    settings = report_history(tmp_path)
+    with function_server("health", health_env(settings)) as url:
+        families = scrape(url)
+    expected = default_report(settings)
+
+    def gauge(name: str, **labels: str) -> float:
+        return families[name][1][(name, tuple(sorted(labels.items())))]
+
+    assert set(expected["namespaces"]) == {"shop", "payments", "batch"}
+    for namespace, totals in expected["namespaces"].items():
+        assert gauge("report_containers", namespace=namespace) == totals["containers"] == 3
+        for figure in ("requested", "used", "idle"):
+            assert gauge(f"report_cpu_{figure}_cores", namespace=namespace) == \
+                pytest.approx(totals[f"cpu_{figure}_millicores"] / 1000, abs=1e-4)
+            assert gauge(f"report_memory_{figure}_bytes", namespace=namespace) == \
+                pytest.approx(totals[f"memory_{figure}_bytes"], abs=1)
+        for flag in ("oom_killed", "cpu_throttled", "memory_near_limit", "no_requests", "no_limits"):
+            flagged = sum(1 for c in expected["containers"]
+                          if c["namespace"] == namespace and flag in {f["flag"] for f in c["flags"]})
+            assert gauge("report_risk_flags", namespace=namespace, flag=flag) == flagged
+    assert gauge("report_window_covered_seconds") == expected["window"]["span_seconds"] > 0
+    assert sum(gauge("report_risk_flags", namespace=ns, flag="oom_killed") for ns in expected["namespaces"]) == 1
+    # bounded: per namespace 7 figures and 5 flags, whatever the number of containers
+    report_series = sum(len(samples) for name, (_, samples) in families.items() if name.startswith("report_"))
+    assert report_series == 1 + 3 * (7 + 5)
+    assert not any(name.startswith("report_workload_") for name in families)  # METRICS_WORKLOAD_GAUGES is off
+
+
+def test_workload_gauges_are_capped_with_the_largest_containers_first(tmp_path: Path) -> None:
+    settings = report_history(tmp_path)
+    env = health_env(settings, METRICS_WORKLOAD_GAUGES="true", METRICS_WORKLOAD_GAUGES_MAX="10")
+    with function_server("health", env) as url:
+        families = scrape(url)
+        now = time.time()
+    report = default_report(settings)
+    conn = connect(settings.database_path)
+    reference = reference_report(conn, day_floor(now - settings.report_window_days * 86_400), int(now) + 1)
+    conn.close()
+    cpu_total = sum(c["cpu_requested_avg_millicores"] for c in reference.values())
+    memory_total = sum(c["memory_requested_avg_bytes"] for c in reference.values())
+    largest_first = sorted(reference, key=lambda key: -(reference[key]["cpu_requested_avg_millicores"] / cpu_total
+                                                        + reference[key]["memory_requested_avg_bytes"] / memory_total))
+    listed = {(c["namespace"], c["workload_name"], c["container"]): c for c in report["containers"]}
+
+    names = {"report_workload_cpu_request_cores": ("cpu_request_millicores", 1000),
+             "report_workload_cpu_recommended_cores": ("recommended_cpu_request_millicores", 1000),
+             "report_workload_memory_request_bytes": ("memory_request_bytes", 1),
+             "report_workload_memory_recommended_bytes": ("recommended_memory_request_bytes", 1)}
+    shown: dict[tuple[str, str, str], int] = {}
+    for name, (key, scale) in names.items():
+        for (_, labels), value in families[name][1].items():
+            found = dict(labels)
+            container = (found["namespace"], found["workload"].split("/")[1], found["container"])
+            assert value == listed[container][key] / scale
+            shown[container] = shown.get(container, 0) + 1
+    wanted = [sum(1 for key, _ in names.values() if listed[c][key] is not None) for c in largest_first]
+    fitting = next(n for n in range(len(wanted) + 1) if n == len(wanted) or sum(wanted[:n + 1]) > 10)
+    assert list(shown) == largest_first[:fitting] and sum(shown.values()) == sum(wanted[:fitting]) <= 10
+    assert families["report_workload_series_dropped"][1][("report_workload_series_dropped", ())] == \
+        sum(wanted[fitting:]) > 0
+
+
+def as_openmetrics(exposition: str, instances: tuple[str, ...], times: range) -> str:
+    """The report_* samples of a scrape as Prometheus would have stored them: job and instance
+    labels added, one sample per scrape time, for each of `instances` (health instances serving the
+    same database)."""
+    lines = []
+    for family in text_string_to_metric_families(exposition):
+        if not family.name.startswith("report_"):
+            continue
+        lines.append(f"# TYPE {family.name} gauge")
+        for sample in family.samples:
+            for instance in instances:
+                labels = {**sample.labels, "job": "k8s-resource-monitor", "instance": instance}
+                text = ",".join(f'{name}="{value}"' for name, value in sorted(labels.items()))
+                lines += [f"{sample.name}{{{text}}} {sample.value} {ts}" for ts in times]
+    return "\n".join([*lines, "# EOF", ""])
+
+
+def test_the_resource_dashboard_shows_the_reports_figures_once_in_a_real_prometheus(tmp_path: Path) -> None:
+    """Every query of grafana-resources.json answers from the scraped figures (two health instances
+    scraped, as when Knative runs two), and the cluster's totals equal the report's, not twice them."""
+    import requests
+
+    from tests.support.servers import REPO, real_prometheus
+
+    settings = report_history(tmp_path)
+    env = health_env(settings, METRICS_WORKLOAD_GAUGES="true", CLUSTER_NAME="prod-eu-1")
+    with function_server("health", env) as url:
+        exposition = get(f"{url}/metrics").text
+    expected = default_report(settings)
+    scraped = int(time.time()) // 60 * 60 - 3600
+    (tmp_path / "scrapes.om").write_text(as_openmetrics(exposition, ("10.0.0.1:8012", "10.0.0.2:8012"),
+                                                        range(scraped - 600, scraped + 1, 60)))
+    dashboard = json.loads((REPO / "common/base/grafana-resources.json").read_text(encoding="utf-8"))
+
+    with real_prometheus(tmp_path / "scrapes.om") as prometheus:
+        def ask(expr: str) -> list[dict]:
+            answer = requests.get(f"{prometheus}/api/v1/query", timeout=10, params={
+                "query": expr.replace("$cluster", "prod-eu-1").replace("$namespace", ".*"), "time": scraped})
+            assert answer.status_code == 200, answer.text
+            return answer.json()["data"]["result"]
+
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                assert ask(target["expr"]), f"panel {panel['title']!r} shows nothing: {target['expr']}"
+        totals = {panel["title"]: float(ask(panel["targets"][0]["expr"])[0]["value"][1])
+                  for panel in dashboard["panels"] if panel["type"] == "stat"}
+        variables = {v["name"]: v["definition"] for v in dashboard["templating"]["list"] if v["type"] == "query"}
+        listed = requests.get(f"{prometheus}/api/v1/label/cluster/values", timeout=10).json()["data"]
+
+    cluster = expected["cluster"]
+    assert totals["CPU requested"] == pytest.approx(cluster["cpu_requested_millicores"] / 1000, abs=1e-3)
+    assert totals["CPU idle"] == pytest.approx(cluster["cpu_idle_millicores"] / 1000, abs=1e-3)
+    assert totals["Memory used"] == pytest.approx(cluster["memory_used_bytes"], abs=4)
+    assert totals["Workload series left out"] == 0
+    assert listed == ["prod-eu-1"] and "report_containers" in variables["cluster"]

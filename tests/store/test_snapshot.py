@@ -90,13 +90,14 @@ def test_a_fold_committing_between_the_reads_of_a_report_counts_no_run_twice(
 def test_the_charts_show_the_samples_the_report_counted_whatever_retention_does_meanwhile(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = history(tmp_path)
-    quiet = answer(settings, window="3d", format="html")
+    workload = {"window": "3d", "format": "html", "namespace": "shop", "workload": "Deployment/api-0"}  # charts
+    quiet = answer(settings, **workload)
 
     # Between the report's figures and its charts, a retention pass rolls the hours older than a
     # day up and deletes their raw samples.
     retention = meanwhile(monkeypatch, usage_series, "usage_series",
                           lambda: apply_retention(settings, clock=lambda: NOW))
-    busy = answer(settings, window="3d", format="html")
+    busy = answer(settings, **workload)
 
     assert retention
     conn = connect(settings.database_path)
