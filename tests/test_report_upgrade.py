@@ -16,6 +16,7 @@ from shared.store import schema
 from shared.store.connection import connect, schema_version
 from shared.store.daily_rollups import WEIGHTED, FoldResult, fold_samples
 from shared.store.retention import apply_retention
+from tests.release_2 import as_written_by_release_2
 from tests.report_history import History, random_history
 
 NOW = 1_767_225_600 + 10 * 86_400 + 13 * 3600  # 2026-01-11 13:00 UTC
@@ -23,7 +24,8 @@ TABLES = ("hourly_rollups", "daily_rollups", "hourly_coverage", "daily_coverage"
 
 
 def as_written_by_release_1(path: Path) -> None:
-    """Remove what migration 2 adds, as the database was before it."""
+    """Remove what migrations 3 and 2 add, as the database was before them."""
+    as_written_by_release_2(path)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("DROP TABLE hourly_coverage")

@@ -12,7 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS
-from shared.store.daily_rollups import hourly_watermark
+from shared.store.daily_rollups import SAMPLES_BY_SPAN, SPANS_OF_CONTAINERS, hourly_watermark, run_range
 from shared.store.window_usage import Window
 
 STEPS_SECONDS = (300, 900, 1800, HOUR_SECONDS, 3 * HOUR_SECONDS, 6 * HOUR_SECONDS, 12 * HOUR_SECONDS, DAY_SECONDS)
@@ -42,19 +42,19 @@ def series_step(window: Window, interval_seconds: int) -> int:
                 STEPS_SECONDS[-1])
 
 
-_RAW_STEPS = """
-SELECT container_id, ts / :step * :step AS t,
-       SUM(IIF(phase = 'Running', cpu_usage_avg_millicores, NULL)),
-       COUNT(IIF(phase = 'Running', cpu_usage_avg_millicores, NULL)),
-       MAX(IIF(phase = 'Running', cpu_usage_max_millicores, NULL)),
-       MAX(cpu_request_millicores), MAX(cpu_limit_millicores),
-       SUM(IIF(phase = 'Running', memory_working_set_avg_bytes, NULL)),
-       COUNT(IIF(phase = 'Running', memory_working_set_avg_bytes, NULL)),
-       MAX(IIF(phase = 'Running', memory_working_set_max_bytes, NULL)),
-       MAX(memory_request_bytes), MAX(memory_limit_bytes)
-FROM samples
-WHERE container_id IN (SELECT value FROM json_each(:ids)) AND ts >= :start AND ts < :end
-GROUP BY container_id, t
+_RAW_STEPS = f"""
+SELECT cs.container_id, CAST(r.started_at AS INTEGER) / :step * :step AS t,
+       SUM(IIF(cs.phase = 'Running', s.cpu_usage_avg_millicores, NULL)),
+       COUNT(IIF(cs.phase = 'Running', s.cpu_usage_avg_millicores, NULL)),
+       MAX(IIF(cs.phase = 'Running', s.cpu_usage_max_millicores, NULL)),
+       MAX(cs.cpu_request_millicores), MAX(cs.cpu_limit_millicores),
+       SUM(IIF(cs.phase = 'Running', s.memory_working_set_avg_bytes, NULL)),
+       COUNT(IIF(cs.phase = 'Running', s.memory_working_set_avg_bytes, NULL)),
+       MAX(IIF(cs.phase = 'Running', s.memory_working_set_max_bytes, NULL)),
+       MAX(cs.memory_request_bytes), MAX(cs.memory_limit_bytes)
+FROM {SAMPLES_BY_SPAN}
+WHERE {SPANS_OF_CONTAINERS} AND r.started_at >= :start AND r.started_at < :end
+GROUP BY cs.container_id, t
 """
 _HOURLY_STEPS = """
 SELECT container_id, hour / :step * :step AS t,
@@ -78,7 +78,10 @@ def usage_series(conn: sqlite3.Connection, container_ids: list[int], window: Win
     if window.start < watermark:
         pieces += conn.execute(_HOURLY_STEPS, {**params, "step": hourly_step, "start": window.start,
                                                "end": min(window.end, watermark)}).fetchall()
-    pieces += conn.execute(_RAW_STEPS, {**params, "step": step, "start": max(window.start, watermark)}).fetchall()
+    raw_start = max(window.start, watermark)
+    first_run, last_run = run_range(conn, raw_start, window.end)
+    pieces += conn.execute(_RAW_STEPS, {**params, "step": step, "start": raw_start, "first_run": first_run,
+                                        "last_run": last_run}).fetchall()
     merged: dict[tuple[int, int], list] = {}
     for cid, ts, cpu_sum, cpu_n, cpu_max, cpu_req, cpu_lim, mem_sum, mem_n, mem_max, mem_req, mem_lim in pieces:
         figures = merged.setdefault((cid, ts), [0, 0, None, None, None, 0, 0, None, None, None])
