@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = len(MIGRATIONS)
 BUSY_TIMEOUT_MS = 30_000
+# After each batch of a BatchedMigration the write lock stays free this long (or as long as the batch
+# took, if shorter): SQLite's busy handler polls every 100 ms at most, so a waiting writer gets its turn.
+MIGRATION_PAUSE_SECONDS = 0.1
 
 
 class StoreError(Exception):
@@ -123,13 +126,12 @@ def migrate_schema(conn: sqlite3.Connection, current: int, clock: Callable[[], f
     conn.execute("PRAGMA foreign_keys = OFF")
     try:
         for number in range(current, SCHEMA_VERSION):
-            _migrate(conn, number, MIGRATIONS[number], clock)
+            _migrate(conn, number, MIGRATIONS[number])
     finally:
         conn.execute("PRAGMA foreign_keys = ON")
 
 
-def _migrate(conn: sqlite3.Connection, number: int, migration: str | BatchedMigration,
-             clock: Callable[[], float]) -> None:
+def _migrate(conn: sqlite3.Connection, number: int, migration: str | BatchedMigration) -> None:
     """Migration `number` (to version number + 1); nothing when another process has applied it meanwhile.
 
     Each transaction first checks the version: a process that waited for the lock while another one
@@ -140,16 +142,18 @@ def _migrate(conn: sqlite3.Connection, number: int, migration: str | BatchedMigr
             if schema_version(conn) == number:
                 _run_script(conn, migration, number)
         return
-    started, batches = clock(), 0
+    started, batches = time.perf_counter(), 0
     with transaction(conn):
         if schema_version(conn) != number:
             return
         _run_script(conn, migration.prepare)
     while True:
+        batch_started = time.perf_counter()
         with transaction(conn):
             if schema_version(conn) != number or not migration.step(conn):
                 break
         batches += 1
+        time.sleep(min(time.perf_counter() - batch_started, MIGRATION_PAUSE_SECONDS))
     with transaction(conn):
         if schema_version(conn) != number:
             return
@@ -158,7 +162,7 @@ def _migrate(conn: sqlite3.Connection, number: int, migration: str | BatchedMigr
         _run_script(conn, migration.finish, number)
     if batches:
         log.warning("database migrated to schema version %d: %d batches in %.1fs", number + 1, batches,
-                    clock() - started)
+                    time.perf_counter() - started)
 
 
 def _run_script(conn: sqlite3.Connection, script: str, number: int | None = None) -> None:

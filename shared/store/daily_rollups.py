@@ -155,8 +155,8 @@ def oldest_unfolded_ts(conn: sqlite3.Connection) -> int | None:
     folded = coverage(conn)
     if folded is None:
         return None
-    return conn.execute("SELECT MIN(CAST(started_at AS INTEGER)) FROM runs r WHERE id > ? AND started_at >= ?"
-                        " AND EXISTS (SELECT 1 FROM samples s WHERE s.run_id = r.id)",
+    return conn.execute("SELECT MIN(CAST(started_at AS INTEGER)) FROM runs r WHERE id > ? AND +started_at >= ?"
+                        " AND EXISTS (SELECT 1 FROM samples s WHERE s.run_id = r.id)",  # the few unfolded, by id
                         (folded.folded_run_id, folded.folded_from)).fetchone()[0]
 
 
@@ -177,9 +177,10 @@ def raw_usage(
     containers (read through their spans); `after_run_id` reads only the samples of later runs
     (those not folded yet)."""
     params: dict = {"start": start, "end": end}
-    where = "r.started_at >= :start AND r.started_at < :end"
-    if after_run_id is not None:
-        where, params["after"] = where + " AND r.id > :after", after_run_id
+    if after_run_id is None:
+        where = "r.started_at >= :start AND r.started_at < :end"
+    else:  # the few unfolded runs, by id; not through runs_started over the whole window
+        where, params["after"] = "r.id > :after AND +r.started_at >= :start AND +r.started_at < :end", after_run_id
     samples = SAMPLES_BY_RUN
     if container_ids is not None:
         samples, where = SAMPLES_BY_SPAN, f"{SPANS_OF_CONTAINERS} AND {where}"

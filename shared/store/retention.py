@@ -182,9 +182,10 @@ _INSERT_ROLLUP = (f"INSERT INTO hourly_rollups ({', '.join(ROLLUP_COLUMNS)})"
 
 # Each delete: (probe: is there anything to do?, batch: delete up to :rows of it).
 # A sample's time is its run's started_at (whole seconds: the same range); runs with an id below the
-# oldest run that has samples have none, so only the runs from there are looked into.
+# oldest run that has samples have none, so only the runs from there on are looked into (by id, not
+# through runs_started: that would go through every run kept, for RETENTION_HOURLY_DAYS).
 _OLD_SAMPLES_OF = ("FROM runs r CROSS JOIN samples s ON s.run_id = r.id"
-                   " WHERE r.started_at < :before AND r.id >= (SELECT MIN(run_id) FROM samples)")
+                   " WHERE +r.started_at < :before AND r.id >= (SELECT MIN(run_id) FROM samples)")
 _OLD_SAMPLES = (
     f"SELECT 1 {_OLD_SAMPLES_OF} LIMIT 1",
     f"DELETE FROM samples WHERE (run_id, span_id) IN (SELECT s.run_id, s.span_id {_OLD_SAMPLES_OF} LIMIT :rows)",

@@ -101,11 +101,11 @@ def _span_ids(
 ) -> list[int]:
     """The span of every container, in inventory order, with the spans written (shared/store/container_spans.py)."""
     spans = SpanBook(conn, pod_ids.values())
-    span_ids = []
+    span_id, span_ids = spans.span_id, []
     for pod in inventory.pods:
         workload_id, pod_id = workload_ids[(pod.namespace, pod.workload_kind, pod.workload_name)], pod_ids[pod.uid]
         for c in pod.containers:
-            span_ids.append(spans.span_id(run_id, pod_id, container_ids[(workload_id, c.name)], (
+            span_ids.append(span_id(run_id, pod_id, container_ids[(workload_id, c.name)], (
                 pod.phase, c.cpu_request_millicores, c.cpu_limit_millicores, c.memory_request_bytes,
                 c.memory_limit_bytes)))
     spans.write()
@@ -169,17 +169,20 @@ def _pod_ids(
     conn: sqlite3.Connection, inventory: Inventory, workload_ids: dict[tuple[str, str, str], int],
     node_ids: dict[str, int],
 ) -> dict[str, int]:
-    """Every pod's id, inserting the new pods; a pod's row is written again only when its node (once scheduled)
-    or QoS class changed."""
+    """Every pod's id. Only new pods are written, and pods whose node (set once scheduled) or QoS class changed."""
+    uids = json.dumps([p.uid for p in inventory.pods])
+    stored = {uid: (pod_id, node_id, qos_class) for uid, pod_id, node_id, qos_class in conn.execute(
+        "SELECT uid, id, node_id, qos_class FROM pods WHERE uid IN (SELECT value FROM json_each(?))", (uids,))}
+    changed = []
+    for p in inventory.pods:
+        node_id = node_ids.get(p.node) if p.node else None
+        known = stored.get(p.uid)
+        if known is None or known[1:] != (node_id, p.qos_class):
+            changed.append((p.uid, workload_ids[(p.namespace, p.workload_kind, p.workload_name)], p.name, node_id,
+                            p.qos_class))
+    if not changed:
+        return {uid: known[0] for uid, known in stored.items()}
     conn.executemany(
         "INSERT INTO pods (uid, workload_id, name, node_id, qos_class) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (uid) DO UPDATE SET node_id = excluded.node_id, qos_class = excluded.qos_class"
-        " WHERE node_id IS NOT excluded.node_id OR qos_class IS NOT excluded.qos_class",
-        [
-            (p.uid, workload_ids[(p.namespace, p.workload_kind, p.workload_name)], p.name,
-             node_ids.get(p.node) if p.node else None, p.qos_class)
-            for p in inventory.pods
-        ],
-    )
-    return dict(conn.execute("SELECT uid, id FROM pods WHERE uid IN (SELECT value FROM json_each(?))",
-                             (json.dumps([p.uid for p in inventory.pods]),)).fetchall())
+        " ON CONFLICT (uid) DO UPDATE SET node_id = excluded.node_id, qos_class = excluded.qos_class", changed)
+    return dict(conn.execute("SELECT uid, id FROM pods WHERE uid IN (SELECT value FROM json_each(?))", (uids,)))

@@ -14,7 +14,7 @@ import sqlite3
 
 from shared.store.container_spans import SpanBook
 
-BATCH_ROWS = 50_000  # about a quarter of a second of writing on the 2-core test machine
+BATCH_ROWS = 20_000  # about a tenth of a second of writing on the 2-core test machine
 
 _USAGE = ("cpu_usage_avg_millicores", "cpu_usage_max_millicores", "memory_working_set_avg_bytes",
           "memory_working_set_max_bytes", "cpu_throttled_ratio", "restart_count", "last_termination_reason",
