@@ -5,7 +5,8 @@ With the code of --baseline (checked out into a temporary directory: the previou
 a child process writes --days of 5-minute runs of --pods pods, replaced daily, with a retention pass
 (folds, rollups) at the end, and reads the reports. Then this code opens the file: it copies it beside
 itself and migrates it, while another process keeps asking for the write lock (BEGIN IMMEDIATE, then
-ROLLBACK) as a collection would; then it reads the same reports and compares them.
+ROLLBACK) as a collection would; then it reads the same reports and compares them, and runs a
+retention pass, which deletes the old samples table the migration left aside, in batches.
 
     PYTHONPATH=. .venv/bin/python benchmarks/migration.py --pods 5000 --days 4 --baseline main
 """
@@ -90,21 +91,33 @@ def ask_for_the_lock(database: Path, stop, results) -> None:  # type: ignore[no-
     results.put(waits)
 
 
-def migrate(database: Path) -> tuple[float, list[float]]:
-    """Open the file with this code (copy, then migrate) while a writer asks for the lock; (seconds, waits)."""
-    from shared.store.connection import connect
-
+def while_a_writer_waits(database: Path, work) -> tuple[float, list[float]]:  # type: ignore[no-untyped-def]
+    """Do `work()` while another process asks for the write lock; (seconds, the writer's waits)."""
     stop, results = multiprocessing.Event(), multiprocessing.Queue()
     writer = multiprocessing.Process(target=ask_for_the_lock, args=(database, stop, results))
     writer.start()
     time.sleep(1)
     started = time.perf_counter()
-    connect(database).close()
+    work()
     seconds = time.perf_counter() - started
     stop.set()
     waits = results.get()
     writer.join()
     return seconds, waits
+
+
+def file_pages(database: Path) -> str:
+    conn = sqlite3.connect(database)
+    pages, free, page_size = (conn.execute(f"PRAGMA {name}").fetchone()[0]
+                              for name in ("page_count", "freelist_count", "page_size"))
+    conn.close()
+    return (f"file {pages * page_size / 2**20:,.0f} MiB, of which {free * page_size / 2**20:,.0f} MiB free pages "
+            f"(reused as it grows)")
+
+
+def waited(waits: list[float]) -> str:
+    return f"a writer waited for the lock: n={len(waits)} median {statistics.median(waits) * 1000:.0f} ms, " \
+           f"max {max(waits) * 1000:.0f} ms"
 
 
 def main() -> None:
@@ -137,20 +150,24 @@ def main() -> None:
         size = database.stat().st_size
         print(f"built by {args.baseline} in {before['build_seconds']:.0f}s: {samples:,} samples, "
               f"{size / 2**20:,.0f} MiB")
-        seconds, waits = migrate(database)
+        from shared.store.connection import connect
+        from shared.store.retention import apply_retention
+
+        seconds, waits = while_a_writer_waits(database, lambda: connect(database).close())
         conn = sqlite3.connect(database)
-        pages, free, page_size = (conn.execute(f"PRAGMA {name}").fetchone()[0]
-                                  for name in ("page_count", "freelist_count", "page_size"))
         spans = conn.execute("SELECT COUNT(*) FROM container_spans").fetchone()[0]
         conn.close()
         print(f"migrated in {seconds:.1f}s (copy included): {samples / seconds:,.0f} samples/s, {spans:,} spans; "
-              f"file {pages * page_size / 2**20:,.0f} MiB of which {free * page_size / 2**20:,.0f} MiB free pages "
-              f"(reused as it grows)")
-        print(f"a writer waited for the lock: n={len(waits)} median {statistics.median(waits) * 1000:.0f} ms, "
-              f"max {max(waits) * 1000:.0f} ms")
+              f"{file_pages(database)}")
+        print(waited(waits))
         after = reports(_settings(database), before["end"])
         same = {window: after[window] == before["reports"][window] for window in WINDOWS}
         print(f"reports the same after the migration: {same}")
+        passes: list = []
+        seconds, waits = while_a_writer_waits(database, lambda: passes.append(
+            apply_retention(_settings(database), clock=lambda: before["end"])))
+        print(f"then a retention pass deleted the {passes[0].samples_deleted:,} moved samples in {seconds:.1f}s; "
+              f"{waited(waits)}; {file_pages(database)}")
     finally:
         shutil.rmtree(workdir)
 

@@ -3,8 +3,11 @@ for as long as they stay the same, so a change of request is one new span saying
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import pytest
 from shared.sources.inventory import ContainerRecord, Inventory, PodRecord
 from shared.store.connection import connect
 from shared.store.runs import RunRecord, store_collection
+from tests.servers import REPO
 from tests.synthetic_history import store_synthetic_run, synthetic_inventory
 
 T0 = 1_767_225_600.0
@@ -107,3 +111,14 @@ def test_a_run_adds_under_45_bytes_per_container_and_no_index_entries(tmp_path: 
     grown = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
     assert set(grown) <= {"samples", "node_samples", "runs"}, grown  # no index grows with the samples
     assert sum(grown.values()) / 3 / inventory.container_count < 45
+
+
+def test_the_storage_benchmark_measures_the_code_it_is_given() -> None:
+    # what benchmarks/storage.py runs on each side of a comparison (the baseline side on a checkout of it)
+    command = [sys.executable, str(REPO / "benchmarks" / "storage.py"), "--code", str(REPO), "--pods", "40",
+               "--runs", "4"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    measured = json.loads(done.stdout)
+    assert measured["containers"] == 60 and measured["write_seconds"] > 0
+    assert measured["bytes_per_run"]["samples"] > 0 and "samples_ts" not in measured["bytes_per_run"]

@@ -21,7 +21,7 @@ from shared.domain.report.output import report_json
 from shared.domain.report.query import parse_report_query
 from shared.ops.restore import restore_backup
 from shared.store import connection as store
-from shared.store import sample_migration, schema
+from shared.store import retention, sample_migration, schema
 from shared.store.connection import SCHEMA_VERSION, connect, schema_version
 from shared.store.daily_rollups import FoldResult, fold_samples
 from shared.store.retention import apply_retention
@@ -128,7 +128,7 @@ def test_a_release_2_database_migrates_in_batches_and_reads_the_same(
     assert schema_version(sqlite3.connect(database)) == SCHEMA_VERSION
     batches = int(caplog.text.split("database migrated to schema version 3: ")[1].split(" batches")[0])
     assert batches >= len(seen["samples"]) // 600  # no transaction moved more than a batch's runs
-    assert {"samples_container_ts", "samples_ts", "pods_last_seen", "span_samples"}.isdisjoint(tables)
+    assert {"pods_last_seen", "span_samples"}.isdisjoint(tables) and "samples_v2" in tables  # left to retention
     assert everything_read(settings) == seen
     for before, after in zip(spans, spans[1:]):  # a pod's container's spans follow each other, each a change
         if before[:2] == after[:2]:
@@ -214,3 +214,35 @@ def test_a_backup_release_2_took_is_restored_and_migrated(release_2_database: tu
 
     assert result.schema_version == SCHEMA_VERSION
     assert everything_read(settings) == seen
+
+
+def test_retention_deletes_the_moved_samples_in_batches_before_what_they_refer_to(
+        release_2_database: tuple[Settings, dict], monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, seen = release_2_database
+    connect(settings.database_path).close()
+    later = NOW + 8 * 86_400  # the runs of every moved sample are past RETENTION_HOURLY_DAYS (set to 1 here)
+    short = settings.model_copy(update={"retention_hourly_days": 1})
+    delete = retention._Pass._delete
+
+    def out_of_time_after_a_batch_of_them(self: retention._Pass, statements: tuple[str, str], before: int) -> int:
+        if statements is not retention._MOVED_SAMPLES:
+            return delete(self, statements, before)
+        with self.pacer.write(self.conn):
+            self.result.complete = False
+            return self.conn.execute(statements[1], {"rows": 1000}).rowcount
+
+    monkeypatch.setattr(retention._Pass, "_delete", out_of_time_after_a_batch_of_them)
+    first = apply_retention(short, clock=lambda: later)
+
+    conn = sqlite3.connect(settings.database_path)
+    left = conn.execute("SELECT COUNT(*) FROM samples_v2").fetchone()[0]
+    assert 0 < left < len(seen["samples"]) and not first.complete
+    assert first.runs_deleted == first.pods_deleted == first.containers_deleted == 0  # still referred to
+    monkeypatch.undo()
+
+    second = apply_retention(short, clock=lambda: later)
+
+    assert second.complete and second.runs_deleted > 0 and second.pods_deleted > 0
+    assert not conn.execute("SELECT 1 FROM sqlite_master WHERE tbl_name = 'samples_v2'").fetchone()
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn.close()

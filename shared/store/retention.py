@@ -217,6 +217,15 @@ _OLD_HOURS_COVERED = (
     "DELETE FROM hourly_coverage WHERE (hour, namespaces) IN"
     " (SELECT hour, namespaces FROM hourly_coverage WHERE hour < :before LIMIT :rows)",
 )
+# Release 2's samples, every row moved into spans and lean samples by migration 3, renamed aside in its
+# last transaction rather than dropped there (freeing a gigabyte of pages would hold the write lock for
+# seconds): deleted by retention like any old rows.
+MOVED_SAMPLES = "samples_v2"
+_MOVED_SAMPLES = (
+    f"SELECT 1 FROM {MOVED_SAMPLES} LIMIT 1",
+    f"DELETE FROM {MOVED_SAMPLES} WHERE (run_id, pod_id, container_id) IN"
+    f" (SELECT run_id, pod_id, container_id FROM {MOVED_SAMPLES} LIMIT :rows)",
+)
 # Identities nothing refers to: (table, condition). The condition is checked again in the deleting
 # transaction, so an identity a collection has just started to use again is kept.
 # A span's samples are in runs from its first to its last: one that ends before the oldest run with
@@ -277,6 +286,8 @@ class _Pass:
         r.node_samples_deleted = self._delete(_OLD_NODE_SAMPLES, raw_before)
         r.rollups_deleted = self._delete(_OLD_ROLLUPS, self.limits.hourly_before)
         self._delete(_OLD_HOURS_COVERED, self.limits.hourly_before)  # a row per hour: not counted as rollups
+        if self._moved_samples_left():  # they refer to runs and identities: those wait until they are gone
+            return r
         r.runs_deleted = self._delete(_OLD_RUNS, self.limits.hourly_before)
         if r.samples_deleted or r.node_samples_deleted or r.rollups_deleted or r.runs_deleted:
             with self._foreign_keys_off():
@@ -288,6 +299,19 @@ class _Pass:
                 r.workloads_deleted = self._delete_unreferenced(*_UNUSED_WORKLOADS)
                 r.nodes_deleted = self._delete_unreferenced(*_UNUSED_NODES)
         return r
+
+    def _moved_samples_left(self) -> bool:
+        """Delete release 2's samples table that migration 3 left aside (every row moved), in batches, then
+        the table; whether some of it is still there (the time budget ran out)."""
+        if not self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                 (MOVED_SAMPLES,)).fetchone():
+            return False
+        self.result.samples_deleted += self._delete(_MOVED_SAMPLES, 0)
+        if self.conn.execute(_MOVED_SAMPLES[0]).fetchone():
+            return True
+        with self.pacer.write(self.conn):
+            self.conn.execute(f"DROP TABLE IF EXISTS {MOVED_SAMPLES}")  # empty: freeing its pages is quick
+        return False
 
     def _roll_up(self) -> None:
         """Roll up every complete hour of raw samples before the raw cutoff, oldest first."""

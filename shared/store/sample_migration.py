@@ -4,8 +4,9 @@ Batches of whole runs, oldest id first, each in its own transaction (shared/stor
 them): the samples of the runs after the newest one moved so far are read from the old table
 (`samples`), their spans found or started as a collection does (shared/store/container_spans.py),
 and the lean rows written to `span_samples`. The old rows stay until the migration's last
-transaction drops the table, so a release still on schema 2 reads them all meanwhile, and a
-migration killed half way goes on from the last batch committed.
+transaction renames the table aside (`samples_v2`, which retention then deletes in batches), so a
+release still on schema 2 reads them all meanwhile, and a migration killed half way goes on from the
+last batch committed.
 """
 
 from __future__ import annotations

@@ -359,7 +359,8 @@ MIGRATIONS: list[str | BatchedMigration] = [
     # ranges of samples are read through runs (runs_started), a container's samples through its spans,
     # so the two indexes on samples go. pods.last_seen and its index go too: every run rewrote every
     # pod row for it; retention deletes the pods no span names. The existing samples move run by run
-    # (shared/store/sample_migration.py), then the tables swap.
+    # (shared/store/sample_migration.py), then the tables swap: the old one, renamed samples_v2, is
+    # deleted by retention in batches (shared/store/retention.py), not dropped under the write lock.
     BatchedMigration(
         prepare="""
         CREATE TABLE IF NOT EXISTS container_spans (
@@ -394,7 +395,7 @@ MIGRATIONS: list[str | BatchedMigration] = [
         """,
         step=move_samples,
         finish="""
-        DROP TABLE samples;
+        ALTER TABLE samples RENAME TO samples_v2;
         ALTER TABLE span_samples RENAME TO samples;
         DROP INDEX pods_last_seen;
         ALTER TABLE pods DROP COLUMN last_seen;
