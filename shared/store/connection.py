@@ -160,6 +160,10 @@ def _migrate(conn: sqlite3.Connection, number: int, migration: str | BatchedMigr
         while migration.step(conn):  # what a release on the previous schema wrote meanwhile
             batches += 1
         _run_script(conn, migration.finish, number)
+    if migration.leftover:
+        with transaction(conn):
+            if not conn.execute(f"SELECT 1 FROM {migration.leftover} LIMIT 1").fetchone():
+                conn.execute(f"DROP TABLE {migration.leftover}")
     if batches:
         log.warning("database migrated to schema version %d: %d batches in %.1fs", number + 1, batches,
                     time.perf_counter() - started)

@@ -42,6 +42,7 @@ from shared.store.connection import StoreError, connect, transaction
 from shared.store.covered_time import record_hours
 from shared.store.daily_rollups import WEIGHTED, fold_samples, hourly_watermark, oldest_unfolded_ts, raw_usage
 from shared.store.histograms import nearest_rank, pack_values, to_blob
+from shared.store.sample_migration import MOVED_SAMPLES
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +221,6 @@ _OLD_HOURS_COVERED = (
 # Release 2's samples, every row moved into spans and lean samples by migration 3, renamed aside in its
 # last transaction rather than dropped there (freeing a gigabyte of pages would hold the write lock for
 # seconds): deleted by retention like any old rows.
-MOVED_SAMPLES = "samples_v2"
 _MOVED_SAMPLES = (
     f"SELECT 1 FROM {MOVED_SAMPLES} LIMIT 1",
     f"DELETE FROM {MOVED_SAMPLES} WHERE (run_id, pod_id, container_id) IN"

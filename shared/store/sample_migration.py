@@ -16,6 +16,8 @@ import sqlite3
 from shared.store.container_spans import SpanBook
 
 BATCH_ROWS = 20_000  # about a tenth of a second of writing on the 2-core test machine
+# Where the migration's last transaction puts the old table (every row moved): retention deletes it.
+MOVED_SAMPLES = "samples_v2"
 
 _USAGE = ("cpu_usage_avg_millicores", "cpu_usage_max_millicores", "memory_working_set_avg_bytes",
           "memory_working_set_max_bytes", "cpu_throttled_ratio", "restart_count", "last_termination_reason",

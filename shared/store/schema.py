@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shared.store.sample_migration import move_samples
+from shared.store.sample_migration import MOVED_SAMPLES, move_samples
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class BatchedMigration:
     prepare: str
     step: Callable[[sqlite3.Connection], bool]
     finish: str
+    leftover: str | None = None  # a table `finish` renamed aside, dropped at once when empty (a new database)
 
 
 MIGRATIONS: list[str | BatchedMigration] = [
@@ -360,7 +361,8 @@ MIGRATIONS: list[str | BatchedMigration] = [
     # so the two indexes on samples go. pods.last_seen and its index go too: every run rewrote every
     # pod row for it; retention deletes the pods no span names. The existing samples move run by run
     # (shared/store/sample_migration.py), then the tables swap: the old one, renamed samples_v2, is
-    # deleted by retention in batches (shared/store/retention.py), not dropped under the write lock.
+    # deleted by retention in batches (shared/store/retention.py), not dropped under the write lock
+    # (unless it is empty: a new database).
     BatchedMigration(
         prepare="""
         CREATE TABLE IF NOT EXISTS container_spans (
@@ -394,11 +396,12 @@ MIGRATIONS: list[str | BatchedMigration] = [
         ) WITHOUT ROWID;
         """,
         step=move_samples,
-        finish="""
-        ALTER TABLE samples RENAME TO samples_v2;
+        finish=f"""
+        ALTER TABLE samples RENAME TO {MOVED_SAMPLES};
         ALTER TABLE span_samples RENAME TO samples;
         DROP INDEX pods_last_seen;
         ALTER TABLE pods DROP COLUMN last_seen;
         """,
+        leftover=MOVED_SAMPLES,
     ),
 ]
