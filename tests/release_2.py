@@ -11,6 +11,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from shared.store.sample_migration import move_samples
+from shared.store.schema import MIGRATIONS
+
+# The version before the migration to container spans (2 as released; found, not assumed, so the
+# tests follow when a migration is inserted before it)
+SPANS_MIGRATION = next(number for number, migration in enumerate(MIGRATIONS)
+                       if getattr(migration, "step", None) is move_samples)
+
 RELEASE_2_SAMPLES = """
 CREATE TABLE samples (
     run_id INTEGER NOT NULL REFERENCES runs (id),
@@ -64,7 +72,7 @@ def as_written_by_release_2(path: Path) -> list[tuple]:
         conn.execute("UPDATE pods SET last_seen = (SELECT MAX(ts) FROM samples WHERE pod_id = pods.id)"
                      " WHERE id IN (SELECT pod_id FROM samples)")
         conn.execute("CREATE INDEX pods_last_seen ON pods (last_seen)")
-        conn.execute("PRAGMA user_version = 2")
+        conn.execute(f"PRAGMA user_version = {SPANS_MIGRATION}")
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:

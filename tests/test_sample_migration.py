@@ -26,7 +26,8 @@ from shared.store.connection import SCHEMA_VERSION, connect, schema_version
 from shared.store.daily_rollups import FoldResult, fold_samples
 from shared.store.retention import apply_retention
 from shared.store.runs import RunRecord, store_collection
-from tests.release_2 import as_written_by_release_2, sample_rows
+from shared.store.sample_migration import move_samples
+from tests.release_2 import SPANS_MIGRATION, as_written_by_release_2, sample_rows
 from tests.report_history import History, random_history
 from tests.synthetic_history import synthetic_inventory, synthetic_usage
 
@@ -101,7 +102,7 @@ def release_2_database(tmp_path: Path) -> tuple[Settings, dict]:
 def migrating_with(monkeypatch: pytest.MonkeyPatch, step: Callable[[sqlite3.Connection], bool]) -> None:
     """Migration 3 moves its batches with `step` (which wraps the real one)."""
     migrations = list(schema.MIGRATIONS)
-    migrations[2] = replace(migrations[2], step=step)  # type: ignore[type-var]
+    migrations[SPANS_MIGRATION] = replace(migrations[SPANS_MIGRATION], step=step)  # type: ignore[type-var]
     monkeypatch.setattr(store, "MIGRATIONS", migrations)
 
 
@@ -126,30 +127,30 @@ def test_a_release_2_database_migrates_in_batches_and_reads_the_same(
     conn.close()
 
     assert schema_version(sqlite3.connect(database)) == SCHEMA_VERSION
-    batches = int(caplog.text.split("database migrated to schema version 3: ")[1].split(" batches")[0])
+    migrated = f"database migrated to schema version {SPANS_MIGRATION + 1}: "
+    batches = int(caplog.text.split(migrated)[1].split(" batches")[0])
     assert batches >= len(seen["samples"]) // 600  # no transaction moved more than a batch's runs
     assert {"pods_last_seen", "span_samples"}.isdisjoint(tables) and "samples_v2" in tables  # left to retention
     assert everything_read(settings) == seen
     for before, after in zip(spans, spans[1:]):  # a pod's container's spans follow each other, each a change
         if before[:2] == after[:2]:
             assert before[3] < after[2] and before[4:] != after[4:]
-    (copy,) = database.parent.glob(f"{database.name}.pre-migration-v2-*.db")
+    (copy,) = database.parent.glob(f"{database.name}.pre-migration-v{SPANS_MIGRATION}-*.db")
     with sqlite3.connect(copy) as old:
-        assert schema_version(old) == 2 and old.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == len(
-            seen["samples"])
+        assert schema_version(old) == SPANS_MIGRATION
+        assert old.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == len(seen["samples"])
 
 
 def test_a_migration_killed_half_way_goes_on_where_it_stopped(
         release_2_database: tuple[Settings, dict], monkeypatch: pytest.MonkeyPatch) -> None:
     settings, seen = release_2_database
     monkeypatch.setattr(sample_migration, "BATCH_ROWS", 500)
-    step = schema.MIGRATIONS[2].step  # type: ignore[union-attr]
     batches: list[bool] = []
 
     def killed_after_three(conn: sqlite3.Connection) -> bool:
         if len(batches) == 3:
             raise KeyboardInterrupt  # the process dies inside the fourth batch's transaction
-        batches.append(step(conn))
+        batches.append(move_samples(conn))
         return batches[-1]
 
     migrating_with(monkeypatch, killed_after_three)
@@ -157,7 +158,7 @@ def test_a_migration_killed_half_way_goes_on_where_it_stopped(
         connect(settings.database_path)
     half = sqlite3.connect(settings.database_path)
     moved = half.execute("SELECT COUNT(*) FROM span_samples").fetchone()[0]
-    assert schema_version(half) == 2 and 0 < moved < len(seen["samples"])
+    assert schema_version(half) == SPANS_MIGRATION and 0 < moved < len(seen["samples"])
     assert half.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == len(seen["samples"])  # all still there
     half.close()
     monkeypatch.undo()
@@ -172,11 +173,10 @@ def test_runs_a_release_2_process_stores_meanwhile_are_moved_too(
         release_2_database: tuple[Settings, dict], monkeypatch: pytest.MonkeyPatch) -> None:
     settings, seen = release_2_database
     monkeypatch.setattr(sample_migration, "BATCH_ROWS", 500)
-    step = schema.MIGRATIONS[2].step  # type: ignore[union-attr]
     late_run: list[int] = []
 
     def with_a_collection_of_release_2(conn: sqlite3.Connection) -> bool:
-        if step(conn):
+        if move_samples(conn):
             return True
         if not late_run:  # after the last batch, a release 2 collection commits a run, as release 2 stores it
             at = NOW + 60
