@@ -9,6 +9,7 @@ from shared.cli import cli_settings
 from shared.domain.collection import parse_collect_request
 from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
+from shared.store.run_status import SUCCESSFUL_RUN_STATUSES, RunStatus
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(body, indent=2))
     else:
         print(describe_run(body))
-    return 0 if body["status"] in ("ok", "partial", "skipped", "duplicate") else 1
+    return 0 if body["status"] in (*SUCCESSFUL_RUN_STATUSES, RunStatus.SKIPPED, "duplicate") else 1
 
 
 def describe_run(body: dict) -> str:

@@ -28,6 +28,7 @@ from shared.domain.trigger import Trigger
 from shared.sources.kube import KubeClient, KubeError, load_credentials
 from shared.sources.usage import UsageResult
 from shared.store.connection import StoreError, connect
+from shared.store.run_status import RunStatus
 from shared.store.runs import RunRecord, record_run, store_collection
 
 if TYPE_CHECKING:
@@ -155,14 +156,14 @@ def _collect_under_lease(
 
 def _failed(settings: Settings, trigger: Trigger, started: float, clock: Callable[[], float],
             error: str, retriable: bool) -> CollectOutcome:
-    run = _record(settings, _run_record(trigger, started, clock(), "failed", settings, error=error))
+    run = _record(settings, _run_record(trigger, started, clock(), RunStatus.FAILED, settings, error=error))
     log.error("collection failed: %s", error, extra={"run_id": run.id})
     return CollectOutcome(run, retriable)
 
 
 def _skipped(settings: Settings, trigger: Trigger, clock: Callable[[], float], reason: str) -> CollectOutcome:
     now = clock()
-    run = _record(settings, _run_record(trigger, now, now, "skipped", settings, error=reason))
+    run = _record(settings, _run_record(trigger, now, now, RunStatus.SKIPPED, settings, error=reason))
     log.info("collection skipped: %s", reason, extra={"run_id": run.id})
     return CollectOutcome(run)
 
@@ -187,7 +188,7 @@ def _scope_text(scope: tuple[str, ...] | None) -> str | None:
     return ",".join(scope) if scope else None
 
 
-def _run_record(trigger: Trigger, started: float, finished: float, status: str, settings: Settings,
+def _run_record(trigger: Trigger, started: float, finished: float, status: RunStatus, settings: Settings,
                 **fields: Any) -> RunRecord:
     """The `runs` row of this invocation: how it was triggered and how it ended."""
     return RunRecord(
@@ -228,7 +229,7 @@ def _collect(
             except (KubeError, BudgetExceeded) as exc:
                 namespaces.set_result(())
                 retriable = isinstance(exc, KubeError) and exc.retriable
-                run = _run_record(trigger, started, clock(), "failed", settings, error=f"Kubernetes: {exc}",
+                run = _run_record(trigger, started, clock(), RunStatus.FAILED, settings, error=f"Kubernetes: {exc}",
                                   kubernetes_seconds=kube_stats.seconds if kube_stats else None,
                                   kubernetes_requests=kube_stats.requests if kube_stats else None,
                                   namespaces=_scope_text(scope))
@@ -248,7 +249,7 @@ def _collect(
                                "lost the collector lease during the run; another collector took over", True)
             stored_at = time.perf_counter()
             run = _run_record(
-                trigger, started, clock(), "partial" if errors else "ok", settings,
+                trigger, started, clock(), RunStatus.PARTIAL if errors else RunStatus.OK, settings,
                 pods=len(inventory.pods), containers=inventory.container_count, nodes=len(inventory.nodes),
                 error="; ".join(errors) or None, warnings="\n".join(usage.warnings) or None,
                 kubernetes_seconds=round(kube_stats.seconds, 4), prometheus_seconds=round(asked.seconds, 4),

@@ -23,6 +23,7 @@ from shared.entry.triggers import PING_EVENT_TYPE, parse_http_trigger
 from shared.notify.announce import announce_run
 from shared.store.idempotency import Claim
 from shared.store.retention import retention_after_collection
+from shared.store.run_status import SUCCESSFUL_RUN_STATUSES, RunStatus
 
 FUNCTION = "collect"
 ACCEPTED_EVENT_TYPES = frozenset({PING_EVENT_TYPE})
@@ -65,7 +66,7 @@ def collect_once(
         with log_context(run_id=run.id):
             if run.id is not None:
                 announce_run(settings, run, clock, deadline=deadline)  # logs its own errors, never raises
-            if run.status in ("ok", "partial"):
+            if run.status in SUCCESSFUL_RUN_STATUSES:
                 retention_after_collection(settings, clock, deadline.remaining())  # logs its errors, never raises
     body = {
         "run_id": run.id, "status": run.status, "cluster": run.cluster, "trigger": run.trigger,
@@ -80,6 +81,6 @@ def collect_once(
         "prometheus_response_bytes": run.prometheus_response_bytes,
         "prometheus_samples_processed": run.prometheus_samples_processed,
     }
-    if run.status != "failed":
+    if run.status != RunStatus.FAILED:
         return body, 200
     return body, 503 if outcome.retriable else 500

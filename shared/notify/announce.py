@@ -23,6 +23,7 @@ from shared.domain.alerts.model import Alert
 from shared.domain.alerts.state import claim_due, release_claim, update_state
 from shared.notify.message import AlertGroup, group_by_severity
 from shared.store.connection import connect
+from shared.store.run_status import RunStatus
 from shared.store.runs import RunRecord
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def announce_run(
 
     A skipped run announces nothing: the collection that holds the lock will.
     """
-    if run.status == "skipped":
+    if run.status == RunStatus.SKIPPED:
         return
     try:
         _announce(settings, run, clock, sleep, rng, deadline)

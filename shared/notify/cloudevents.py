@@ -23,6 +23,7 @@ from shared.core.settings import Settings
 from shared.domain.alerts.model import rfc3339
 from shared.notify.delivery import Attempt, post, request_timeout, retry_policy, with_retries
 from shared.notify.message import AlertGroup
+from shared.store.run_status import RunStatus
 from shared.store.runs import RunRecord
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ ALERT_EVENT_TYPES = frozenset({ALERT_FIRING, ALERT_RESOLVED})
 
 def collection_event(run: RunRecord, settings: Settings, now: float) -> CloudEvent:
     """`collection.completed` (ok, partial) or `collection.failed` for a stored run."""
-    event_type = COLLECTION_FAILED if run.status == "failed" else COLLECTION_COMPLETED
+    event_type = COLLECTION_FAILED if run.status == RunStatus.FAILED else COLLECTION_COMPLETED
     data = {"run_id": run.id, "status": run.status, "cluster": settings.cluster_name, "trigger": run.trigger,
             "pods": run.pods,
             "containers": run.containers, "nodes": run.nodes, "error": run.error,

@@ -27,9 +27,9 @@ from shared.core.logs import redact
 from shared.core.settings import Settings
 from shared.ops.backup import last_backup
 from shared.store.connection import SCHEMA_VERSION, StoreError, connect, schema_version
+from shared.store.run_status import SUCCESSFUL_RUN, SUCCESSFUL_RUN_STATUSES, RunStatus
 
 HEALTHY, DEGRADED, UNHEALTHY, UNKNOWN = "healthy", "degraded", "unhealthy", "unknown"
-SUCCESSFUL_RUN_STATUSES = ("ok", "partial")
 # Below this much free space SQLite cannot grow its WAL: the next collection fails to store.
 MIN_FREE_BYTES = 1024 * 1024
 
@@ -62,10 +62,11 @@ class MonitorState:
 def read_monitor_state(conn: sqlite3.Connection) -> MonitorState:
     """The latest run, the latest successful run and the latest good backup."""
     last_run = conn.execute(
-        f"SELECT {_RUN_COLUMNS} FROM runs WHERE status != 'skipped' ORDER BY started_at DESC, id DESC LIMIT 1"
+        f"SELECT {_RUN_COLUMNS} FROM runs WHERE status != '{RunStatus.SKIPPED}'"
+        " ORDER BY started_at DESC, id DESC LIMIT 1"
     ).fetchone()
     last_success = conn.execute(
-        f"SELECT {_RUN_COLUMNS} FROM runs WHERE status IN ('ok', 'partial') "
+        f"SELECT {_RUN_COLUMNS} FROM runs WHERE {SUCCESSFUL_RUN} "
         "ORDER BY started_at DESC, id DESC LIMIT 1"
     ).fetchone()
     backup = last_backup(conn)

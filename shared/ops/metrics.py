@@ -31,6 +31,7 @@ from shared.store.counters import (
     PROMETHEUS_SERIES_RETURNED,
     counter_values,
 )
+from shared.store.run_status import RunStatus
 from shared.store.snapshot import read_snapshot
 
 if TYPE_CHECKING:
@@ -207,7 +208,7 @@ class DatabaseCollector:
             labels=["status"],
         )
         runs = {labels.get("status"): value for labels, value in counter_values(conn, COLLECTIONS)}
-        for status in ("failed", "partial"):
+        for status in (RunStatus.FAILED, RunStatus.PARTIAL):
             errors.add_metric([status], runs.get(status, 0))
         yield errors
         asked = {PROMETHEUS_QUERIES: "Queries the collection runs sent to Prometheus (retries included)",

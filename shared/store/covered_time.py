@@ -19,10 +19,11 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS
+from shared.store.run_status import SUCCESSFUL_RUN
 
 EVERY_NAMESPACE = ""  # the scope of runs that collected every namespace
 
-_SUCCESSFUL = "status IN ('ok', 'partial') AND window_seconds IS NOT NULL"
+_SUCCESSFUL = f"{SUCCESSFUL_RUN} AND window_seconds IS NOT NULL"
 # ts of a sample = its run's started_at, truncated: the hour and day of a run are those of its samples
 _BY_PERIOD = f"""
 SELECT CAST(started_at AS INTEGER) / :period * :period, COALESCE(namespaces, ''), SUM(window_seconds) FROM runs

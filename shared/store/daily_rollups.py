@@ -32,6 +32,7 @@ from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS, day_floor
 from shared.store import covered_time
 from shared.store import histograms as usage_histogram
 from shared.store.connection import transaction
+from shared.store.run_status import SUCCESSFUL_RUN
 
 Number = TypeVar("Number", int, float)
 
@@ -145,7 +146,7 @@ def hourly_watermark(conn: sqlite3.Connection) -> int:
 def unfolded_runs_exist(conn: sqlite3.Connection, folded: Coverage) -> bool:
     """Whether some successful runs of the time the day rows hold are not in them yet, so a window must
     also read their samples raw and count their time."""
-    return conn.execute("SELECT 1 FROM runs WHERE id > ? AND status IN ('ok', 'partial') AND started_at >= ? LIMIT 1",
+    return conn.execute(f"SELECT 1 FROM runs WHERE id > ? AND {SUCCESSFUL_RUN} AND started_at >= ? LIMIT 1",
                         (folded.folded_run_id, folded.folded_from)).fetchone() is not None
 
 

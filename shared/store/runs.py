@@ -22,6 +22,7 @@ from shared.store.counters import (
     PROMETHEUS_SERIES_RETURNED,
     bump,
 )
+from shared.store.run_status import SUCCESSFUL_RUN, RunStatus
 
 if TYPE_CHECKING:
     from shared.sources.inventory import Inventory
@@ -35,7 +36,7 @@ class RunRecord:
     trigger: str
     started_at: float
     finished_at: float
-    status: str
+    status: RunStatus
     event_source: str | None = None
     event_id: str | None = None
     pods: int = 0
@@ -100,9 +101,9 @@ def window_runs(conn: sqlite3.Connection, start: float, end: float) -> WindowRun
     row = conn.execute(
         "SELECT COUNT(*), COALESCE(SUM(prometheus_queries), 0), COALESCE(SUM(prometheus_series_returned), 0),"
         " COALESCE(SUM(prometheus_response_bytes), 0), SUM(prometheus_samples_processed) FROM runs"
-        " WHERE status IN ('ok', 'partial') AND started_at >= ? AND started_at < ?", (start, end)).fetchone()
+        f" WHERE {SUCCESSFUL_RUN} AND started_at >= ? AND started_at < ?", (start, end)).fetchone()
     warnings: dict[str, None] = {}
-    for (text,) in conn.execute("SELECT warnings FROM runs WHERE status IN ('ok', 'partial') AND started_at >= ?"
+    for (text,) in conn.execute(f"SELECT warnings FROM runs WHERE {SUCCESSFUL_RUN} AND started_at >= ?"
                                 " AND started_at < ? AND warnings IS NOT NULL ORDER BY id", (start, end)):
         warnings.update(dict.fromkeys(line for line in text.splitlines() if line))
     return WindowRuns(row[0], tuple(warnings), row[1], row[2], row[3], row[4])

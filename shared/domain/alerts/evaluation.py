@@ -15,7 +15,6 @@ from shared.domain.alerts.container_rules import (
 )
 from shared.domain.alerts.model import Alert
 from shared.domain.alerts.rules import (
-    GOOD_RUN,
     Rule,
     RuleContext,
     backup_missing,
@@ -23,6 +22,7 @@ from shared.domain.alerts.rules import (
     collection_stale,
     database_large,
 )
+from shared.store.run_status import SUCCESSFUL_RUN
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class Evaluation:
 def evaluate_rules(conn: sqlite3.Connection, settings: Settings, now: float) -> Evaluation:
     """Every rule's firing alerts now, judged on the latest run that stored samples."""
     latest = conn.execute(
-        f"SELECT id, CAST(started_at AS INTEGER), namespaces FROM runs WHERE status IN {GOOD_RUN}"
+        f"SELECT id, CAST(started_at AS INTEGER), namespaces FROM runs WHERE {SUCCESSFUL_RUN}"
         f" ORDER BY started_at DESC LIMIT 1"
     ).fetchone()
     run_id, run_ts, scope = latest or (None, None, None)

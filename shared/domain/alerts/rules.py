@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from shared.core.formats import format_bytes
 from shared.core.settings import Settings
 from shared.domain.alerts.model import Alert, firing_alert, rfc3339
-
-GOOD_RUN = "('ok', 'partial')"  # the run statuses that stored samples, as an SQL list
+from shared.store.run_status import SUCCESSFUL_RUN
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ def collection_failing(ctx: RuleContext) -> list[Alert]:
 def collection_stale(ctx: RuleContext) -> list[Alert]:
     """No successful run for ALERT_STALE_INTERVALS collection intervals."""
     last_success, first_run = ctx.conn.execute(
-        f"SELECT (SELECT MAX(finished_at) FROM runs WHERE status IN {GOOD_RUN}), (SELECT MIN(started_at) FROM runs)"
+        f"SELECT (SELECT MAX(finished_at) FROM runs WHERE {SUCCESSFUL_RUN}), (SELECT MIN(started_at) FROM runs)"
     ).fetchone()
     since = last_success if last_success is not None else first_run
     limit_seconds = ctx.settings.alert_stale_intervals * ctx.settings.collect_interval_seconds

@@ -16,6 +16,7 @@ from shared.core.settings import Settings
 from shared.domain.report.build import build_report
 from shared.domain.report.figures import ContainerFigures
 from shared.domain.report.query import parse_report_query
+from shared.store.run_status import SUCCESSFUL_RUN
 from shared.store.snapshot import read_snapshot
 
 
@@ -64,7 +65,7 @@ def summarize(conn: sqlite3.Connection, settings: Settings, top: int = 5, now: f
     now = time.time() if now is None else now
     with read_snapshot(conn):
         counts = conn.execute(
-            "SELECT COUNT(*), MAX(id) FROM runs WHERE status IN ('ok', 'partial')").fetchone()
+            f"SELECT COUNT(*), MAX(id) FROM runs WHERE {SUCCESSFUL_RUN}").fetchone()
         if not counts[0]:
             return None
         report = build_report(conn, parse_report_query({"limit": "all"}, settings, now), settings, now)

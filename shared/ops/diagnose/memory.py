@@ -15,6 +15,7 @@ from shared.core.logs import redact
 from shared.core.settings import Settings
 from shared.ops.diagnose.findings import OK, PROBLEM, Finding, Section
 from shared.store.connection import StoreError, connect
+from shared.store.run_status import SUCCESSFUL_RUN
 
 # A container whose peak working set comes this close to its limit is one busy run away from OOMKilled.
 MEMORY_NEAR_LIMIT_RATIO = 0.9
@@ -113,13 +114,13 @@ def _own_containers(path: Path, namespace: str) -> list[dict[str, Any]]:
     try:
         conn.row_factory = sqlite3.Row
         rows = conn.execute(
-            """
+            f"""
             SELECT w.kind, w.name AS workload, c.name AS container, p.name AS pod,
                    s.memory_working_set_max_bytes, cs.memory_limit_bytes, s.restart_count, s.last_termination_reason
             FROM samples s JOIN container_spans cs ON cs.id = s.span_id JOIN pods p ON p.id = cs.pod_id
             JOIN containers c ON c.id = cs.container_id JOIN workloads w ON w.id = c.workload_id
             WHERE w.namespace = ? AND s.run_id = (
-                SELECT id FROM runs WHERE status IN ('ok', 'partial') ORDER BY started_at DESC, id DESC LIMIT 1)
+                SELECT id FROM runs WHERE {SUCCESSFUL_RUN} ORDER BY started_at DESC, id DESC LIMIT 1)
             ORDER BY workload, container, pod
             """, (namespace,)).fetchall()
     finally:

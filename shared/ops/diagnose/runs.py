@@ -11,6 +11,7 @@ from shared.core.logs import redact
 from shared.core.settings import Settings
 from shared.ops.diagnose.findings import OK, PROBLEM, UNAVAILABLE, Finding, Section
 from shared.store.connection import StoreError, connect
+from shared.store.run_status import SUCCESSFUL_RUN_STATUSES, RunStatus
 
 
 def runs_section(settings: Settings, limit: int, now: float) -> Section:
@@ -37,19 +38,19 @@ def runs_section(settings: Settings, limit: int, now: float) -> Section:
                                                         "trigger one: `k8s-monitor collect`, or POST to collect")])
     counts = Counter(row["status"] for row in rows)
     summary = f"last {len(rows)}: " + ", ".join(f"{n} {status}" for status, n in counts.most_common())
-    success = next((row for row in rows if row["status"] in ("ok", "partial")), None)
+    success = next((row for row in rows if row["status"] in SUCCESSFUL_RUN_STATUSES), None)
     if success:
         timings = ", ".join(f"{part} {success[f'{part.lower()}_seconds'] or 0:.2f}s"
                             for part in ("Kubernetes", "Prometheus", "Database"))
         summary += (f"; last success run {success['id']} {ago(now - success['finished_at'])}: {success['pods']} "
                     f"pods in {success['duration_seconds']:.1f}s ({timings}){_prometheus_cost(success)}")
-    findings = [Finding(f"{n} run(s) {status}", PROBLEM, error)
-                for (status, error), n in Counter((row["status"], row["error"]) for row in rows
-                                                  if row["status"] in ("failed", "partial")).most_common(5)]
-    latest = next((row for row in rows if row["status"] != "skipped"), rows[0])
+    troubles = Counter((row["status"], row["error"]) for row in rows
+                       if row["status"] in (RunStatus.FAILED, RunStatus.PARTIAL))
+    findings = [Finding(f"{n} run(s) {status}", PROBLEM, error) for (status, error), n in troubles.most_common(5)]
+    latest = next((row for row in rows if row["status"] != RunStatus.SKIPPED), rows[0])
     findings += [Finding(f"run {latest['id']} warns", PROBLEM, redact(warning))
                  for warning in (latest.get("warnings") or "").splitlines()]
-    status = OK if latest["status"] in ("ok", "skipped") else PROBLEM
+    status = OK if latest["status"] in (RunStatus.OK, RunStatus.SKIPPED) else PROBLEM
     return Section(status, f"latest run {latest['id']} {latest['status']}; {summary}", findings, {"runs": rows})
 
 
