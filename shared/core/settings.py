@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.core.database_url import DatabaseTarget, SqliteTarget, parse_database_url
 from shared.core.http_headers import NAMING_HEADERS, parse_headers
 from shared.core.kubeconfig_cluster import kubeconfig_cluster_name
 from shared.core.matchers import LABEL_NAME, LabelMatcher, parse_matchers
@@ -30,7 +31,7 @@ SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}  # the usual port of each
 
 # Every secret setting; each has a `<NAME>_FILE` twin read at start (a mounted Secret).
 SECRET_FIELDS = ("slack_webhook_url", "webhook_url", "smtp_password", "alert_webhook_token", "prometheus_bearer_token",
-                 "prometheus_password", "prometheus_headers")
+                 "prometheus_password", "prometheus_headers", "database_url", "database_password")
 DEFAULT_CLUSTER_NAME = "default"  # CLUSTER_NAME in a pod, or where no kubeconfig context names a cluster
 
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -62,6 +63,10 @@ class Settings(BaseSettings):
 
     # --- storage -------------------------------------------------------------------------------
     database_path: Path = Path("/data/k8s_metrics.db")
+    database_url: SecretStr | None = Field(None, description="sqlite:///path or postgresql://user@host:5432/db")
+    database_url_file: Path | None = None
+    database_password: SecretStr | None = None
+    database_password_file: Path | None = None
     retention_raw_days: int = Field(7, ge=1, le=3650)
     retention_hourly_days: int = Field(90, ge=1, le=3650)
     retention_batch_rows: int = Field(5000, ge=100, le=1_000_000)
@@ -299,6 +304,27 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _database(self) -> Settings:
+        """DATABASE_URL parsed once (DATABASE_PATH when it is unset); a SQLite URL sets DATABASE_PATH."""
+        if self.database_url is None:
+            if self.database_password is not None:
+                raise NamedSettingError("DATABASE_PASSWORD: set, but DATABASE_URL names no PostgreSQL server")
+            return self
+        password = self.database_password.get_secret_value() if self.database_password is not None else None
+        try:
+            target = parse_database_url(self.database_url.get_secret_value(), password)
+        except ValueError as exc:
+            raise NamedSettingError(f"DATABASE_URL: {exc}") from None
+        if isinstance(target, SqliteTarget):
+            if "database_path" in self.model_fields_set and target.path != self.database_path:
+                raise NamedSettingError(f"DATABASE_URL: names {target.path}, DATABASE_PATH {self.database_path}:"
+                                        " keep one of them")
+            if password is not None:
+                raise NamedSettingError("DATABASE_PASSWORD: a SQLite database takes no password")
+            object.__setattr__(self, "database_path", target.path)
+        return self
+
+    @model_validator(mode="after")
     def _cluster_name_default(self) -> Settings:
         """CLUSTER_NAME unset: the kubeconfig context's cluster outside a pod, else `default`.
 
@@ -380,6 +406,15 @@ class Settings(BaseSettings):
             return parse_headers(self.prometheus_headers.get_secret_value())
         except ValueError as exc:
             raise NamedSettingError(f"PROMETHEUS_HEADERS: {exc}") from None
+
+    @property
+    def database(self) -> DatabaseTarget:
+        """Where the store lives (DATABASE_URL, else the SQLite file at DATABASE_PATH). Parsed again on each
+        use (microseconds), so a copy of these settings with another DATABASE_PATH means that file."""
+        if self.database_url is None or self.database_url.get_secret_value().startswith("sqlite:"):
+            return SqliteTarget(self.database_path)
+        password = self.database_password.get_secret_value() if self.database_password is not None else None
+        return parse_database_url(self.database_url.get_secret_value(), password)
 
     @property
     def in_cluster(self) -> bool:
