@@ -66,7 +66,7 @@ def test_recommendations_equal_hand_computed_values(db: tuple[sqlite3.Connection
     assert api_row["recommended_cpu_request_millicores"] == 95
     assert api_row["recommended_memory_request_bytes"] == api_row["recommended_memory_limit_bytes"] == 230 * MiB
     assert api_row["reasons"]["recommended_cpu_request_millicores"] == "p95 of 20 samples over 1.7h"
-    assert api_row["reasons"]["recommended_memory_bytes"] == \
+    assert api_row["reasons"]["recommended_memory_request_bytes"] == \
         "max working set 200Mi over 1.7h (20 samples) + 15% headroom"
     # 20 samples x 5 minutes cover the 100 minutes with data: one pod, idle = 500m - average 52.5m
     assert api_row["cpu_usage_avg_millicores"] == 52.5

@@ -23,9 +23,11 @@ TABLES = ("hourly_rollups", "daily_rollups", "hourly_coverage", "daily_coverage"
 
 
 def as_written_by_release_1(path: Path) -> None:
-    """Remove what migrations 2 and 3 add, as the database was before them."""
+    """Remove what migrations 2 to 4 add, as the database was before them."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
+        for table in ("workload_metadata", "hpa_samples", "hpas", "hpa_listings"):  # migration 4
+            conn.execute(f"DROP TABLE {table}")
         for name in ("cluster", "warnings", "prometheus_series_returned", "prometheus_response_bytes",
                      "prometheus_samples_processed"):  # migration 3
             conn.execute(f"ALTER TABLE runs DROP COLUMN {name}")

@@ -17,10 +17,10 @@ from shared.core.formats import format_bytes, format_cores, format_duration, utc
 from shared.domain.errors import InvalidInput
 from shared.domain.report.build import NO_DATA, Report, build_report
 from shared.domain.report.explained import ExplainedContainer
-from shared.domain.report.output import report_csv, report_json
+from shared.domain.report.output import report_csv, report_json, report_patches
 from shared.domain.report.query import SORTS, parse_report_query
 
-DEFAULT_LIMITS = {"table": "30", "json": "100", "csv": "all"}
+DEFAULT_LIMITS = {"table": "30", "json": "100", "csv": "all", "patch": "all"}
 NAME_WIDTH = 28
 FLAG_LETTERS = {"oom_killed": "O", "cpu_throttled": "T", "memory_near_limit": "M", "no_requests": "R",
                 "no_limits": "L"}
@@ -28,8 +28,9 @@ FLAG_LETTERS = {"oom_killed": "O", "cpu_throttled": "T", "memory_near_limit": "M
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `k8s-monitor report`, the report function's query parameters."""
-    parser.add_argument("--format", "-f", choices=("table", "json", "csv"), default="table",
-                        help="table (default, 80 columns), json or csv")
+    parser.add_argument("--format", "-f", choices=("table", "json", "csv", "patch"), default="table",
+                        help="table (default, 80 columns), json, csv, or patch (YAML strategic-merge patches, one "
+                             "per workload, of the recommendations that change something)")
     parser.add_argument("--namespace", "-n", help="only this namespace")
     parser.add_argument("--workload", "-w", help="only this workload: name or Kind/name")
     parser.add_argument("--window", help="24h, 7d, 2w ... (default REPORT_WINDOW_DAYS days); a day or more "
@@ -62,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report_json(report), indent=2))
     elif args.format == "csv":
         sys.stdout.write(report_csv(report))
+    elif args.format == "patch":
+        sys.stdout.write(report_patches(report))
     else:
         print(render_table(report))
     return 0

@@ -187,6 +187,16 @@ def recommend(evidence: UsageEvidence, policy: RightsizingPolicy) -> Recommendat
         confidence, confidence < policy.min_confidence, confidence_reason)
 
 
+def ignored(current: Current, reason: str) -> Recommendation:
+    """Everything kept as it is, because the workload asked to be left alone (`reason` says how)."""
+    def keep(value: int | None) -> Advice:
+        return Advice(value, None, value, KEEP, f"ignored: {reason}")
+
+    return Recommendation(keep(current.cpu_request_millicores), keep(current.cpu_limit_millicores),
+                          keep(current.memory_request_bytes), keep(current.memory_limit_bytes), 0.0, False,
+                          f"no recommendation: ignored ({reason})")
+
+
 def _cpu_request(e: UsageEvidence, policy: RightsizingPolicy) -> tuple[int | None, str]:
     over = format_duration(e.covered_seconds)
     if e.cpu_samples < policy.min_samples or e.cpu_percentile_millicores is None:
@@ -290,7 +300,7 @@ def _cpu_limit(request: Advice, current: int | None, policy: RightsizingPolicy) 
             return Advice(current, None, None, UNKNOWN, "no CPU request to derive the limit from")
         value = math.ceil(new_request * ratio)
         basis = f"{ratio:g} x the request {format_millicores(new_request)} (REPORT_CPU_LIMIT_POLICY ratio:{ratio:g})"
-        return _limit_action(current, value, basis, policy)
+        return _limit_action(current, value, basis, new_request, policy)
     if policy.cpu_limit_policy == "none":
         if current is None:
             return Advice(None, None, None, KEEP, "no CPU limit (REPORT_CPU_LIMIT_POLICY none)")
@@ -314,7 +324,7 @@ def _memory_limit(request: Advice, computed: int | None, current: int | None, e:
         f"{format_bytes(value)} as usage calls for, above the kept request (REPORT_MEMORY_LIMIT_POLICY equal-request)")
     if e.oom_kills and current is not None and value > current:
         return Advice(current, value, value, RAISE, f"{basis}: OOM-killed at this limit ({e.oom_kills})")
-    return _limit_action(current, value, basis, policy)
+    return _limit_action(current, value, basis, new_request, policy)
 
 
 def _kept_limit(current: int | None, new_request: int | None, resource: str, setting: str,
@@ -327,10 +337,11 @@ def _kept_limit(current: int | None, new_request: int | None, resource: str, set
     return Advice(current, current, current, KEEP, f"{what} ({setting} keep)")
 
 
-def _limit_action(current: int | None, value: int, basis: str, policy: RightsizingPolicy) -> Advice:
+def _limit_action(current: int | None, value: int, basis: str, request: int, policy: RightsizingPolicy) -> Advice:
+    """Set, keep (within the noise ratio, and not below the new `request`) or change a limit to `value`."""
     if current is None:
         return Advice(None, value, value, SET, basis)
-    if abs(value - current) <= policy.min_change_ratio * current:
+    if current >= request and abs(value - current) <= policy.min_change_ratio * current:
         return Advice(current, value, current, KEEP, f"keep: {basis} is within {policy.min_change_ratio:.0%} of "
                                                      f"the current limit (REPORT_MIN_CHANGE_RATIO)")
     return Advice(current, value, value, RAISE if value > current else LOWER, basis)

@@ -143,12 +143,13 @@ _HPA_BEHAVIOR = {
 def _hpa_metric(metric: SimHpaMetric) -> tuple[dict[str, Any], dict[str, Any]]:
     """A metric of the spec and its reading in the status."""
     if metric.resource is None:
-        source = {"metric": {"name": "queue_messages_ready", "selector": {"matchLabels": {"queue": "orders"}}}}
-        return ({"type": metric.type, "external": {**source, "target": {
+        external: dict[str, Any] = {"metric": {"name": "queue_messages_ready",
+                                               "selector": {"matchLabels": {"queue": "orders"}}}}
+        return ({"type": metric.type, "external": {**external, "target": {
                     "type": "AverageValue", "averageValue": metric.average_value}}},
-                {"type": metric.type, "external": {**source, "current": {"averageValue": "12"}}})
+                {"type": metric.type, "external": {**external, "current": {"averageValue": "12"}}})
     key = "resource" if metric.type == "Resource" else "containerResource"
-    source = {"name": metric.resource, **({"container": metric.container} if metric.container else {})}
+    source: dict[str, Any] = {"name": metric.resource, **({"container": metric.container} if metric.container else {})}
     used = round((metric.utilization_percent or 50) * 0.8)
     current = {"averageUtilization": used,
                "averageValue": f"{used * 3}m" if metric.resource == "cpu" else f"{used * 2}Mi"}

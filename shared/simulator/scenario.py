@@ -278,7 +278,7 @@ def _hpas(pods: tuple[SimPod, ...]) -> tuple[SimHpa, ...]:
     """HPAs on about one Deployment or StatefulSet in four, derived from the pods (not the scenario's random
     stream, so adding them changed no other figure): the first scales on CPU utilisation at its maximum,
     then on memory utilisation, on one container's CPU, and on an external queue length."""
-    hpas = []
+    hpas: list[SimHpa] = []
     for index, (ns, kind, name, replicas, pod) in enumerate(_scaled_workloads(pods)):
         if zlib.crc32(f"hpa/{ns}/{name}".encode()) % 4 and index:
             continue

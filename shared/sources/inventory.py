@@ -82,6 +82,7 @@ class PodRecord(msgspec.Struct, gc=False):
     workload_name: str = ""
     annotations: dict[str, str] | None = None  # its k8s-monitor.io/ annotations (a rightsizing policy); None: none
     group: str | None = None  # the value of its REPORT_GROUP_BY_LABEL label
+    sidecars: list[str] | None = None  # its native sidecars: containers declared under spec.initContainers
 
 
 class NodeRecord(msgspec.Struct, frozen=True, gc=False):
@@ -152,6 +153,7 @@ def parse_pod(pod: Pod) -> PodRecord:
         containers=containers,
         annotations=annotations or None,
         group=_intern(group) if group is not None else None,
+        sidecars=[c.name for c in sidecars] or None,
     )
 
 
@@ -240,14 +242,7 @@ def read_inventory(
             owners_errors.append(f"pods owned by a {kind} are stored under its name: {exc}")
     for pod in pods.values():
         pod.workload_kind, pod.workload_name = _top_workload(pod, owners)
-    try:
-        hpas, hpas_error = read_hpas(client, scopes, excluded, page_size), None
-    except KubeForbidden as exc:  # recommendations then say they could not allow for HPAs
-        if exc.status != 403:
-            raise
-        hpas, hpas_error = [], str(exc)
-    except KubeNotFound as exc:
-        hpas, hpas_error = [], f"the API server does not serve autoscaling/v2 (Kubernetes before 1.23): {exc}"
+    hpas, hpas_error = _hpas(client, scopes, excluded, page_size)
     try:
         nodes = list({node.name: node for page in client.list_pages(NODES, Node, None, page_size)
                       for node in map(parse_node, page or ())}.values())
@@ -255,6 +250,19 @@ def read_inventory(
     except KubeForbidden as exc:  # node capacity is a detail; the pods are the run
         nodes, nodes_error = [], str(exc)
     return Inventory(list(pods.values()), nodes, nodes_error, owners_errors, hpas, hpas_error)
+
+
+def _hpas(client: KubeClient, scopes: tuple[str | None, ...], excluded: set[str],
+          page_size: int) -> tuple[list[HpaRecord], str | None]:
+    """The HPAs, or none and why: without them the report says it could not allow for HPAs."""
+    try:
+        return read_hpas(client, scopes, excluded, page_size), None
+    except KubeForbidden as exc:
+        if exc.status != 403:  # 401: the credentials themselves were rejected
+            raise
+        return [], str(exc)
+    except KubeNotFound as exc:
+        return [], f"the API server does not serve autoscaling/v2 (Kubernetes before 1.23): {exc}"
 
 
 def _owner_map(

@@ -11,7 +11,7 @@ default, so a sparse object decodes; a field of the wrong type fails with the pa
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 import msgspec
 
@@ -135,7 +135,7 @@ def pod_type(group_label: str | None) -> type[Pod]:
     labels = msgspec.defstruct("GroupLabel", [("value", str | None, msgspec.field(default=None, name=group_label))],
                                bases=(GroupLabel,), gc=False)
     metadata = msgspec.defstruct("GroupedPodMeta", [("labels", labels | None, None)], bases=(PodMeta,), gc=False)
-    return msgspec.defstruct("GroupedPod", [("metadata", metadata)], bases=(Pod,), gc=False)
+    return cast(type[Pod], msgspec.defstruct("GroupedPod", [("metadata", metadata)], bases=(Pod,), gc=False))
 
 
 class NodeStatus(_Wire):

@@ -20,6 +20,7 @@ from shared.store.counters import (
     PROMETHEUS_SERIES_RETURNED,
     bump,
 )
+from shared.store.workload_facts import store_workload_facts
 
 if TYPE_CHECKING:
     from shared.sources.inventory import Inventory
@@ -118,8 +119,10 @@ def store_collection(
     inventory: Inventory,
     usage: dict[ContainerKey, ContainerUsage],
     ts: int,
+    group_label: str | None = None,
 ) -> int:
-    """Store the run row, identities and one sample per container, atomically."""
+    """Store the run row, identities, one sample per container, and the workloads' policies, group
+    (`group_label`'s value) and HPAs, atomically."""
     with transaction(conn):
         run_id = insert_run(conn, run)
         node_ids = _node_ids(conn, inventory)
@@ -135,6 +138,7 @@ def store_collection(
             "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             _sample_rows(run_id, inventory, usage, ts, workload_ids, container_ids, pod_ids),
         )
+        store_workload_facts(conn, run_id, inventory, group_label)
     return run_id
 
 
