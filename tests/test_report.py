@@ -323,7 +323,7 @@ def test_the_cli_table_fits_80_columns_and_json_matches(db: tuple[sqlite3.Connec
     assert lines[:2] == ["Cluster prod-eu-1", "Report over 1d: 2026-01-10 00:00 to 2026-01-11 13:00 UTC (3h of data)"]
     assert "10 of 10 containers, namespace, workload, container" in table
     assert any(line.startswith("batch/api-2/app ") for line in lines)
-    assert any(line.startswith("a-namesp~/a-worklo~/c  500m") for line in lines)
+    assert any(line.startswith("a-namesp~/a-worklo~/c   500m") for line in lines)
 
     assert cli_main(["report", "--format", "json", "--namespace", "shop", "--window", "1d"]) == 0
     body = json.loads(capsys.readouterr().out)
