@@ -43,7 +43,8 @@ spec:
       - {name: mesh, image: envoy:1.31, restartPolicy: Always,
          resources: {requests: {cpu: 300m, memory: 128Mi}, limits: {memory: 128Mi}}}
       containers:
-      - {name: app, image: "app:1", resources: {requests: {cpu: 500m, memory: 512Mi}, limits: {cpu: "1", memory: 512Mi}}}
+      - {name: app, image: "app:1",
+         resources: {requests: {cpu: 500m, memory: 512Mi}, limits: {cpu: "1", memory: 512Mi}}}
       - {name: proxy, image: "proxy:2", resources: {requests: {cpu: 100m, memory: 64Mi}, limits: {memory: 64Mi}}}
 """
 CRONJOB = """

@@ -104,18 +104,18 @@ def test_policy_annotations_apply_per_workload_and_bad_values_are_named(
     workloads = by_workload(body)
     policies = cluster.scenario.policies
     assert len(policies) >= 4
-    for (namespace, workload), annotations in policies.items():
+    for (namespace, workload), annotated in policies.items():
         for c in workloads[(namespace, workload)]:
-            assert c["policy"]["annotations"] == annotations
-            if annotations.get("k8s-monitor.io/ignore") == "true":
+            assert c["policy"]["annotations"] == annotated
+            if annotated.get("k8s-monitor.io/ignore") == "true":
                 assert c["policy"]["ignored"] and c["recommendation"] == "keep"
                 assert c["costs"]["savings_excluded"] == "ignored by annotation"
-            if annotations.get("k8s-monitor.io/memory-headroom") == "plenty":
+            if annotated.get("k8s-monitor.io/memory-headroom") == "plenty":
                 assert c["policy"]["errors"] == [
                     "k8s-monitor.io/memory-headroom: 'plenty' is not a fraction or percentage, like 0.2 or 20%; "
                     "REPORT_MEMORY_HEADROOM (15%) is used"]
                 assert c["reasons"]["policy_errors"] == c["policy"]["errors"][0]
-            if annotations.get("k8s-monitor.io/cpu-percentile") == "99" and c["actions"]["cpu_request"] != "keep":
+            if annotated.get("k8s-monitor.io/cpu-percentile") == "99" and c["actions"]["cpu_request"] != "keep":
                 assert c["reasons"]["recommended_cpu_request_millicores"].startswith("p99 of ")
     unannotated = [c for key, cs in workloads.items() if key not in policies for c in cs]
     assert unannotated and all(c["policy"] == {"ignored": False, "annotations": {}, "errors": []}

@@ -1,0 +1,61 @@
+"""ResourceChangeHurt: a container's requests or limits changed, and OOM kills or CPU throttling rose after.
+
+Off unless ALERT_RESOURCE_CHANGE_HURT=true. Judged on each run for the changes of the last
+REPORT_CHANGE_WINDOW_HOURS: the time since the change against as long a time before it
+(shared/domain/change_impact.py), so a change that starves a container is told within a collection
+or two, while someone still remembers making it. The alert resolves once the change is older than
+the window (the CPUThrottled and ContainerOOMKilled alerts go on telling about the container).
+"""
+
+from __future__ import annotations
+
+from shared.core.formats import format_duration, utc_minute
+from shared.domain.alerts.model import Alert, firing_alert
+from shared.domain.alerts.rules import RuleContext
+from shared.domain.change_impact import ResourceChange, change_times, resource_changes
+from shared.store.resource_history import (
+    container_names,
+    containers_with_new_spans,
+    declared_spans,
+    impact_samples,
+)
+
+
+def resource_change_hurt(ctx: RuleContext) -> list[Alert] | None:
+    """One alert per container whose newest change (within the window) was followed by more OOM kills or
+    by CPU throttling above ALERT_CPU_THROTTLED_RATIO."""
+    settings = ctx.settings
+    if not settings.alert_resource_change_hurt:
+        return []
+    if ctx.run_ts is None:
+        return None
+    window = round(settings.report_change_window_hours * 3600)
+    since, end = ctx.run_ts - window, ctx.run_ts + 1
+    ids = containers_with_new_spans(ctx.conn, since)
+    if not ids:
+        return []
+    spans = declared_spans(ctx.conn, ids, since - window, end)
+    names = container_names(ctx.conn, ids)
+    alerts = []
+    for container_id in ids:
+        history = spans.get(container_id, [])
+        if not any(at >= since for at, _, _ in change_times(history)):
+            continue  # a new pod or phase, with the same requests and limits
+        samples = impact_samples(ctx.conn, container_id, since - window, end)
+        newest = resource_changes(history, samples, since - window, end, window)[-1]
+        worse = newest.hurt(settings.alert_cpu_throttled_ratio)
+        if worse:
+            alerts.append(_alert(ctx, names[container_id], newest, worse))
+    return alerts
+
+
+def _alert(ctx: RuleContext, name: tuple[str, str, str, str], change: ResourceChange, worse: list[str]) -> Alert:
+    namespace, kind, workload, container = name
+    length = format_duration(change.after.end - change.after.start)
+    return firing_alert(
+        "ResourceChangeHurt", "warning", ctx.now,
+        f"{container} in {namespace}/{workload} got worse after its resources changed",
+        f"Container {container} of {kind} {namespace}/{workload} changed at {utc_minute(change.at)} "
+        f"({'; '.join(change.changed)}). In the {length} since, against the {length} before: {'; '.join(worse)}. "
+        f"Consider reverting the change; `k8s-monitor report --workload {kind}/{workload}` shows the figures.",
+        namespace=namespace, workload_kind=kind, workload=workload, container=container)

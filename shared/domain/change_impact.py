@@ -1,0 +1,153 @@
+"""Change impact: when a workload container's requests or limits changed, and what followed.
+
+From the stored history (the container spans: shared/store/resource_history.py), a change is a span
+that declares other requests or limits than the container's declared ones so far, and that either
+starts a new pod (a rollout) or follows its own pod's span with other values (an in-place resize): a
+pod changing phase only, or an old pod living on during a rollout, is not a change. The change is
+at its first run. Around each change, two equal windows, as long as REPORT_CHANGE_WINDOW_HOURS at
+most and within the report window and the neighbouring changes, are compared:
+
+- CPU p95 (nearest rank) of the Running samples' usage and memory peak (highest working set),
+- CFS throttling: the average and highest ratio of the Running samples,
+- OOM kills: each sample counts its OOM events, or one kill when its restart count rose since its
+  pod's previous sample with the last termination reason OOMKilled, whichever is more,
+- restarts: the rises of each pod's restart count between its samples (a pod's first sample in the
+  report window counts none: Kubernetes does not say when earlier restarts happened).
+
+A change hurt when OOM kills rose, or throttling rose to ALERT_CPU_THROTTLED_RATIO or more on average
+(the ResourceChangeHurt alert: shared/domain/alerts/change_rules.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from shared.core.formats import format_bytes, format_millicores
+from shared.store.histograms import nearest_rank
+from shared.store.resource_history import DeclaredSpan, ImpactSample
+
+DECLARED = ("CPU request", "CPU limit", "memory request", "memory limit")
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What a container declares: None where it sets nothing."""
+
+    cpu_request_millicores: int | None
+    cpu_limit_millicores: int | None
+    memory_request_bytes: int | None
+    memory_limit_bytes: int | None
+
+    def as_tuple(self) -> tuple[int | None, ...]:
+        """The four values in DECLARED order."""
+        return (self.cpu_request_millicores, self.cpu_limit_millicores, self.memory_request_bytes,
+                self.memory_limit_bytes)
+
+
+@dataclass(frozen=True)
+class ImpactFigures:
+    """What a container did over one of the windows around a change (every pod together)."""
+
+    start: int
+    end: int
+    samples: int  # Running samples with CPU usage
+    cpu_p95_millicores: float | None
+    memory_peak_bytes: int | None
+    cpu_throttled_ratio_avg: float | None
+    cpu_throttled_ratio_max: float | None
+    oom_kills: int
+    restarts: int
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    """One change of a container's requests or limits, and the windows before and after it."""
+
+    at: int  # the first run with the new values (Unix seconds)
+    old: Declared
+    new: Declared
+    before: ImpactFigures
+    after: ImpactFigures
+
+    @property
+    def changed(self) -> list[str]:
+        """The values that changed, as `CPU request 500m -> 250m` (`none` where unset)."""
+        described = []
+        for name, old, new in zip(DECLARED, self.old.as_tuple(), self.new.as_tuple(), strict=True):
+            if old != new:
+                fmt = format_millicores if name.startswith("CPU") else format_bytes
+                described.append(f"{name} {fmt(old) if old is not None else 'none'} -> "
+                                 f"{fmt(new) if new is not None else 'none'}")
+        return described
+
+    def hurt(self, throttled_ratio: float) -> list[str]:
+        """What got worse after the change, in words: more OOM kills, or throttling that rose to
+        `throttled_ratio` (ALERT_CPU_THROTTLED_RATIO) or more on average. Empty: nothing did."""
+        before, after = self.before, self.after
+        worse = []
+        if after.oom_kills > before.oom_kills:
+            worse.append(f"OOM kills {before.oom_kills} -> {after.oom_kills}")
+        if after.cpu_throttled_ratio_avg is not None and after.cpu_throttled_ratio_avg >= throttled_ratio \
+                and after.cpu_throttled_ratio_avg > (before.cpu_throttled_ratio_avg or 0.0):
+            worse.append(f"CPU throttling {before.cpu_throttled_ratio_avg or 0:.0%} -> "
+                         f"{after.cpu_throttled_ratio_avg:.0%} of periods on average")
+        return worse
+
+
+def change_times(spans: Iterable[DeclaredSpan]) -> list[tuple[int, Declared, Declared]]:
+    """(time, old, new) of each change in `spans` (one container's, ordered by first run)."""
+    changes: list[tuple[int, Declared, Declared]] = []
+    current: Declared | None = None
+    pods: dict[int, Declared] = {}  # each pod's newest declared values
+    for span in spans:
+        declared = Declared(*span.declared)
+        previous_of_pod = pods.get(span.pod_id)
+        pods[span.pod_id] = declared
+        if current is None:
+            current = declared
+        elif declared != current and declared != previous_of_pod:
+            changes.append((span.first_ts, current, declared))
+            current = declared
+    return changes
+
+
+def resource_changes(spans: list[DeclaredSpan], samples: list[ImpactSample], start: int, end: int,
+                     longest_seconds: int) -> list[ResourceChange]:
+    """The changes of one container within [start, end), each with equal windows before and after it of at
+    most `longest_seconds`, within [start, end) and the neighbouring changes."""
+    times = [change for change in change_times(spans) if start < change[0] < end]
+    found = []
+    for index, (at, old, new) in enumerate(times):
+        since = times[index - 1][0] if index else start
+        until = times[index + 1][0] if index + 1 < len(times) else end
+        length = min(longest_seconds, at - since, until - at)
+        found.append(ResourceChange(at, old, new, impact(samples, at - length, at), impact(samples, at, at + length)))
+    return found
+
+
+def impact(samples: list[ImpactSample], start: int, end: int) -> ImpactFigures:
+    """The figures of the samples taken in [start, end); `samples` are one container's, oldest first,
+    each with its pod's previous restart count (None for a pod's first sample)."""
+    cpu: list[int] = []
+    memory: list[int] = []
+    throttled: list[float] = []
+    oom_kills = restarts = 0
+    for s in samples:
+        if not start <= s.ts < end:
+            continue
+        rise = max(0, s.restart_count - s.previous_restart_count) if s.previous_restart_count is not None else 0
+        restarts += rise
+        oom_kills += max(s.oom_events or 0, 1 if rise and s.last_termination_reason == "OOMKilled" else 0)
+        if s.phase != "Running":
+            continue
+        if s.cpu_usage_avg_millicores is not None:
+            cpu.append(s.cpu_usage_avg_millicores)
+        if s.memory_working_set_max_bytes is not None:
+            memory.append(s.memory_working_set_max_bytes)
+        if s.cpu_throttled_ratio is not None:
+            throttled.append(s.cpu_throttled_ratio)
+    cpu.sort()
+    return ImpactFigures(
+        start, end, len(cpu), nearest_rank(cpu, 95), max(memory, default=None),
+        sum(throttled) / len(throttled) if throttled else None, max(throttled, default=None), oom_kills, restarts)
