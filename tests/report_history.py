@@ -73,6 +73,32 @@ class History:
             " VALUES ('cli', ?, ?, 'ok', ?, ?)", (ts, ts + 1, self.window_seconds, self.namespaces)).lastrowid
         return self._runs[ts]
 
+    def metadata(self, namespace: str, kind: str, workload: str, annotations: dict[str, str] | None = None,
+                 group_label: str | None = None, group_value: str | None = None, sidecars: tuple[str, ...] = ()
+                 ) -> None:
+        """A workload's policy annotations, group label value and native sidecars, as a collection stores them."""
+        import json
+
+        self.conn.execute(
+            "INSERT INTO workload_metadata (namespace, kind, name, annotations, group_label, group_value, sidecars,"
+            " run_id) VALUES (?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (namespace, kind, name) DO UPDATE SET"
+            " annotations = excluded.annotations, group_label = excluded.group_label,"
+            " group_value = excluded.group_value, sidecars = excluded.sidecars",
+            (namespace, kind, workload, json.dumps(annotations or {}), group_label, group_value,
+             json.dumps(list(sidecars))))
+
+    def hpa(self, ts: int, namespace: str, name: str, target: tuple[str, str], max_replicas: int,
+            current_replicas: int, metrics: str = '[{"type": "Resource", "resource": "cpu", "target_type":'
+                                                  ' "Utilization", "target_utilization_percent": 70}]') -> None:
+        """An HPA on `target` (kind, name) as the run at `ts` saw it (min 1 replica); `metrics` as stored (JSON)."""
+        run_id = self._run(ts)
+        self.conn.execute("INSERT INTO hpas (namespace, name) VALUES (?, ?) ON CONFLICT (namespace, name) DO NOTHING",
+                          (namespace, name))
+        hpa_id = self.conn.execute("SELECT id FROM hpas WHERE namespace = ? AND name = ?",
+                                   (namespace, name)).fetchone()[0]
+        self.conn.execute("INSERT INTO hpa_samples VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
+                          (run_id, hpa_id, *target, max_replicas, current_replicas, current_replicas, metrics))
+
     def failed_run(self, ts: int) -> None:
         """A run at `ts` that stored nothing (Kubernetes refused it)."""
         self.conn.execute("INSERT INTO runs (trigger, started_at, finished_at, status, window_seconds, error)"
