@@ -180,7 +180,7 @@ class KubeApiServer(LoopbackServer):
             return Response(200, b"ok", "text/plain; charset=utf-8")
         target = _parse_path(request.path)
         if target is None or target.version != _VERSIONS.get(target.group, "v1") \
-                or (target.group, target.resource) not in _RESOURCES:
+                or (target.group, target.resource) not in _RESOURCES or target.resource in self.scenario.unserved:
             raise kube_errors.generic(404)
         namespaced = _RESOURCES[(target.group, target.resource)]
         if target.namespace is not None and not namespaced:

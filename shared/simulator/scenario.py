@@ -145,6 +145,7 @@ class Scenario:
     replicasets: dict[tuple[str, str], tuple[str, str] | None]  # (ns, name) -> owner (kind, name)
     jobs: dict[tuple[str, str], tuple[str, str] | None]
     denied: frozenset[str] = frozenset()  # resources the service account may not touch (403)
+    unserved: frozenset[str] = frozenset()  # resources this API server does not serve (404), as an older release
     hpas: tuple[SimHpa, ...] = ()
     # (namespace, workload) -> the k8s-monitor.io/ annotations on its pods (rightsizing policies)
     policies: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
