@@ -1,4 +1,4 @@
-"""Benchmark: the JSON report over 90 days of history for 5,000 workload containers.
+"""Benchmark: the report (JSON and page) and /metrics over 90 days of history for 5,000 workload containers.
 
 Builds (or reuses, with --db) a database holding what 90 days of collections every 5 minutes leave
 behind: 7 days of raw samples (10 million rows for 5,000 containers), hourly rollups for the 83
@@ -10,6 +10,9 @@ Then it times the report as the function serves it (query, build, JSON encoding)
 windows and a namespace filter, and once with a window of raw samples read raw (what an exact CPU
 percentile over days would cost); the build also times the fold of one more run and of a late run
 (a day back, so every later day row's running totals change). Target: at most 300 ms per report.
+Then the page as the function serves it (every container sorted, one page of rows; a workload's
+view with its charts), target under a second, and the health function's /metrics with the report's
+resource gauges, with and without the per-workload gauges.
 The database is built in a temporary folder and deleted afterwards unless --keep (or --db) is given.
 Run: `PYTHONPATH=. .venv/bin/python benchmarks/report.py [--containers 5000] [--db PATH] [--keep]`.
 """
@@ -27,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from shared.core.settings import load_settings
+from shared.core.settings import Settings, load_settings
 from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS, day_floor
 from shared.domain.report.build import build_report
 from shared.domain.report.output import report_json
@@ -253,6 +256,40 @@ def time_report(path: Path, now: int, params: dict[str, str], repeats: int) -> t
     return statistics.median(timings), min(timings), listed, size, sources
 
 
+def time_page(path: Path, now: int, params: dict[str, str], repeats: int) -> tuple[float, float, int]:
+    """(median ms, best ms, HTML bytes) of the page as the report function answers it."""
+    from flask import Request
+    from werkzeug.test import EnvironBuilder
+
+    from shared.entry.report import report_answer
+
+    settings = load_settings(database_path=path, retention_hourly_days=HISTORY_DAYS)
+    timings, size = [], 0
+    for _ in range(repeats):
+        request = Request(EnvironBuilder(path="/", query_string={**params, "format": "html"}).get_environ())
+        started = time.perf_counter()
+        body, status, _ = report_answer(request, settings, clock=lambda: now)
+        timings.append((time.perf_counter() - started) * 1000)
+        assert status == 200, body
+        size = len(body.encode())
+    return statistics.median(timings), min(timings), size
+
+
+def time_metrics(settings: Settings, now: int, repeats: int) -> tuple[float, float, int, int]:
+    """(median ms, best ms, series, bytes) of the health function's /metrics (the database's figures)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from shared.ops.metrics import DatabaseCollector, metrics_answer
+
+    timings, body = [], b""
+    for _ in range(repeats):
+        started = time.perf_counter()
+        body = metrics_answer(DatabaseCollector(settings, clock=lambda: now), cluster="bench")[0]
+        timings.append((time.perf_counter() - started) * 1000)
+    series = sum(len(family.samples) for family in text_string_to_metric_families(body.decode()))
+    return statistics.median(timings), min(timings), series, len(body)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--containers", type=int, default=5000)
@@ -295,7 +332,7 @@ def run(path: Path, args: argparse.Namespace) -> None:
         print(f"{label:<44}{median:>7.0f}ms{best:>7.0f}ms{listed:>8}{size / 1024:>8.0f}KiB  {sources}", flush=True)
     # 6d starts after the raw horizon: every sample of it is raw. Read raw whatever their number, the
     # report's CPU p95 would be exact; this is what that costs (the report reads day rows instead).
-    window_usage.RAW_WINDOW_MAX_SAMPLES = 10**9
+    raw_limit, window_usage.RAW_WINDOW_MAX_SAMPLES = window_usage.RAW_WINDOW_MAX_SAMPLES, 10**9
     median, best, listed, size, sources = time_report(path, now, {"window": "6d"}, 1)
     conn = connect(path, readonly=True)
     samples = conn.execute("SELECT COUNT(*) FROM samples WHERE ts >= ?",
@@ -303,6 +340,26 @@ def run(path: Path, args: argparse.Namespace) -> None:
     conn.close()
     print(f"{'window 6d read raw (' + format(samples, ',') + ' samples)':<44}{median:>7.0f}ms{best:>7.0f}ms"
           f"{listed:>8}{size / 1024:>8.0f}KiB  {sources}", flush=True)
+    window_usage.RAW_WINDOW_MAX_SAMPLES = raw_limit
+    print(f"{'page':<44}{'median':>9}{'best':>9}{'HTML':>10}")
+    pages = [
+        ("cluster: namespaces, 7d", {}),
+        ("cluster: 5,000 containers by CPU idle, page 1", {"group": "container"}),
+        ("cluster: containers by memory peak, page 60", {"group": "container", "order": "memory_peak", "page": "60"}),
+        ("cluster: workloads, 90d", {"group": "workload", "window": "90d"}),
+        ("namespace (250 containers)", {"namespace": "ns-3"}),
+        ("workload with charts, 7d", {"namespace": "ns-3", "workload": "app-3"}),
+        ("workload with charts, 90d", {"namespace": "ns-3", "workload": "app-3", "window": "90d"}),
+    ]
+    for label, params in pages:
+        median, best, size = time_page(path, now, params, args.repeats)
+        print(f"{label:<44}{median:>7.0f}ms{best:>7.0f}ms{size / 1024:>8.0f}KiB", flush=True)
+    print(f"{'/metrics':<44}{'median':>9}{'best':>9}{'series':>8}{'body':>10}")
+    for label, gauges in (("report gauges per namespace", False), ("and per-workload gauges (500)", True)):
+        settings = load_settings(database_path=path, retention_hourly_days=HISTORY_DAYS,
+                                 metrics_workload_gauges=gauges)
+        median, best, series, size = time_metrics(settings, now, args.repeats)
+        print(f"{label:<44}{median:>7.0f}ms{best:>7.0f}ms{series:>8}{size / 1024:>8.0f}KiB", flush=True)
 
 
 if __name__ == "__main__":

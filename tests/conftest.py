@@ -93,7 +93,7 @@ def backfilled_prometheus(
     Installed from Debian by `make test`; a missing binary fails the tests that need it.
     """
     from shared.simulator.openmetrics import write_openmetrics
-    from tests.servers import real_prometheus
+    from tests.support.servers import real_prometheus
 
     end = int(time.time()) // 300 * 300  # recent: Prometheus drops blocks beyond its retention at start
     workdir = tmp_path_factory.mktemp("backfill")

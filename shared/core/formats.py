@@ -41,7 +41,8 @@ def format_cores(millicores: float | None) -> str:
         return "-"
     if millicores < 999.5:
         return format_millicores(millicores)
-    return f"{millicores / 1000:.3g} cores" if millicores < 100_000 else f"{millicores / 1000:,.0f} cores"
+    cores = f"{millicores / 1000:.3g}" if millicores < 100_000 else f"{millicores / 1000:,.0f}"
+    return f"{cores} core" if cores == "1" else f"{cores} cores"
 
 
 def format_percent(part: float, whole: float | None) -> str:

@@ -184,6 +184,11 @@ class Settings(BaseSettings):
     price_memory_gib_hour: float = Field(0.004549, ge=0)
     currency: str = Field("USD", min_length=1, max_length=8)
 
+    # --- metrics -------------------------------------------------------------------------------
+    metrics_workload_gauges: bool = Field(
+        False, description="per workload container request and recommendation gauges on /metrics")
+    metrics_workload_gauges_max: int = Field(500, ge=0, le=100_000, description="at most this many of those series")
+
     # --- health, logging -----------------------------------------------------------------------
     health_check_timeout_seconds: float = Field(2.0, gt=0, le=60)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

@@ -32,6 +32,6 @@ def health(request: Any, settings: Settings) -> AnyAnswer:
         body = {**ready.as_dict(), "status": "ready" if ready.error is None else "not ready"}
         return json_answer(body, 200 if ready.error is None else 503)
     if path == "/metrics":
-        return metrics_answer(HTTP_REGISTRY, DatabaseCollector(settings.database_path), cluster=settings.cluster_name)
+        return metrics_answer(HTTP_REGISTRY, DatabaseCollector(settings), cluster=settings.cluster_name)
     report = check_health(settings)
     return json_answer(report.as_dict(), report.http_status)

@@ -3,19 +3,20 @@
 `GET /` (or `/report`) answers the report as JSON, CSV, the HTML page or YAML patches. The `format`
 parameter (`json`, `csv`, `html`, `patch`) decides; without it the Accept header does: a browser
 (text/html first) gets the page, anything else (curl, scripts) JSON. Without `limit`, JSON lists 100
-containers, the page 25 (each with two charts), CSV and patches every one. The database is opened
+containers, CSV and patches every one; the page shows 50 rows a page (a workload's view 10 containers
+with their charts) and pages through the rest (shared/domain/report/page.py). The database is opened
 read-only.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from shared.core.settings import Settings
-from shared.domain.report.build import Report, build_report
+from shared.domain.report.build import build_report
 from shared.domain.report.output import FORMATS, report_csv, report_json, report_patches
 from shared.domain.report.query import parse_report_query
 from shared.entry.http import Answer, http_function, json_answer
@@ -23,7 +24,7 @@ from shared.entry.triggers import BadRequest
 from shared.store.connection import StoreError, connect
 from shared.store.snapshot import read_snapshot
 
-DEFAULT_LIMITS: dict[str, int | None] = {"json": 100, "csv": None, "html": 25, "patch": None}
+DEFAULT_LIMITS: dict[str, int | None] = {"json": 100, "csv": None, "patch": None}
 PATHS = ("", "/report")
 
 
@@ -42,16 +43,15 @@ def report_answer(request: Any, settings: Settings, clock: Callable[[], float] =
     params = _single_values(request.args)
     fmt = choose_format(params.get("format"), request.accept_mimetypes)
     now = clock()
+    if fmt == "html":
+        return _page(params, settings, now)
     query = parse_report_query(params, settings, now, DEFAULT_LIMITS[fmt], extra=("format",))
     try:
         conn = connect(settings.database_path, readonly=True)
     except StoreError as exc:
         return json_answer({"error": str(exc)}, 503)
     try:
-        with read_snapshot(conn):  # the figures and the charts of one committed state
-            report = build_report(conn, query, settings, now)
-            if fmt == "html":
-                return _page(conn, report, params, settings), 200, {"Content-Type": "text/html; charset=utf-8"}
+        report = build_report(conn, query, settings, now)
     finally:
         conn.close()
     if fmt == "patch":
@@ -82,12 +82,40 @@ def _single_values(args: Any) -> dict[str, str]:
     return params
 
 
-def _page(conn: sqlite3.Connection, report: Report, params: dict[str, str], settings: Settings) -> str:
-    from shared.domain.report.page import render_page
-    from shared.store.usage_series import series_step, usage_series
+def _page(params: dict[str, str], settings: Settings, now: float) -> Answer:
+    """The page of the view the filters ask for: the report of every selected container (the page
+    sorts and pages them itself), and the charts of the containers it shows, from one snapshot."""
+    from shared.domain.report.assets import content_security_policy
+    from shared.domain.report.links import PAGE_PARAMETERS
+    from shared.domain.report.page import (
+        PAGE_SIZES,
+        containers_to_list,
+        page_view,
+        parse_page_request,
+        render_page,
+    )
+    from shared.store.usage_series import data_span, series_step, usage_series
 
-    step = series_step(report.query.window, settings.collect_interval_seconds)
-    series = usage_series(conn, [c.container_id for c in report.containers], report.query.window, step)
-    namespaces = [row[0] for row in conn.execute("SELECT DISTINCT namespace FROM workloads ORDER BY 1")]
-    max_days = max(settings.retention_hourly_days, settings.retention_raw_days)
-    return render_page(report, series, namespaces, params, step, max_days)
+    query = parse_report_query(params, settings, now, PAGE_SIZES[page_view(params)], extra=PAGE_PARAMETERS)
+    request = parse_page_request(params, query.sort)
+    try:
+        conn = connect(settings.database_path, readonly=True)
+    except StoreError as exc:
+        return json_answer({"error": str(exc)}, 503)
+    window = query.window
+
+    def load_series(container_ids: list[int]) -> dict:
+        step = series_step(data_span(conn, container_ids, window), settings.collect_interval_seconds)
+        return usage_series(conn, container_ids, window, step)
+
+    try:
+        with read_snapshot(conn):  # the figures and the charts of one committed state
+            report = build_report(conn, replace(query, limit=containers_to_list(request)), settings, now)
+            namespaces = [row[0] for row in conn.execute("SELECT DISTINCT namespace FROM workloads ORDER BY 1")]
+            max_days = max(settings.retention_hourly_days, settings.retention_raw_days)
+            body = render_page(report, request, params, namespaces, query.limit, max_days, load_series,
+                               settings.collect_interval_seconds)
+    finally:
+        conn.close()
+    return body, 200, {"Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": content_security_policy(),
+                       "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}

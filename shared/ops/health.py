@@ -353,7 +353,7 @@ def _check_kubernetes(settings: Settings, timeout_seconds: float, timer: Callabl
         return ComponentCheck(DEGRADED, timer() - started, redact(f"Kubernetes API: {exc}"), details)
     if not access.allowed:
         return ComponentCheck(DEGRADED, timer() - started, redact(
-            f"Kubernetes API: {missing}; grant it to the monitor's service account (knative/ RBAC)"), details)
+            f"Kubernetes API: {missing}; grant it to the monitor's service account (common/base/rbac.yaml)"), details)
     return ComponentCheck(HEALTHY, timer() - started, details=details)
 
 

@@ -14,8 +14,7 @@ import functools
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -32,6 +31,10 @@ from shared.store.counters import (
     PROMETHEUS_SERIES_RETURNED,
     counter_values,
 )
+from shared.store.snapshot import read_snapshot
+
+if TYPE_CHECKING:
+    from shared.core.settings import Settings
 
 METRICS_PATH = "/metrics"
 OTHER = "other"
@@ -135,15 +138,18 @@ def _labelled(family: Metric, labels: dict[str, str]) -> Metric:
 
 
 class DatabaseCollector:
-    """Collection, backup and notification figures, read from the database at each scrape.
+    """Collection, backup and notification figures, and the report's resource figures
+    (shared/ops/resource_metrics.py), read from the database at each scrape in one snapshot.
 
     Figures about "the last run" are gauges. The `*_total` counters come from the `counters`
     table (shared/store/counters.py), bumped with each run and notification attempt and never pruned,
     so they never go down when retention deletes old rows.
     """
 
-    def __init__(self, database_path: Path):
-        self._path = database_path
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time):
+        self._settings = settings
+        self._path = settings.database_path
+        self._clock = clock
 
     def collect(self) -> Iterator[Metric]:
         """The figures read from the database for this scrape; only `database_readable` 0 when it cannot be read."""
@@ -156,7 +162,8 @@ class DatabaseCollector:
             yield readable
             return
         try:
-            families = list(self._families(conn))
+            with read_snapshot(conn):
+                families = list(self._families(conn))
         except sqlite3.DatabaseError:
             families = []
         finally:
@@ -167,8 +174,9 @@ class DatabaseCollector:
 
     def _families(self, conn: sqlite3.Connection) -> Iterator[Metric]:
         # Only `health` serves this collector; every other function loads metrics.py for its HTTP
-        # counters, so the health module is imported at scrape time, not at their start.
+        # counters, so the health and report modules are imported at scrape time, not at their start.
         from shared.ops.health import database_size_bytes, read_monitor_state
+        from shared.ops.resource_metrics import resource_families
 
         state = read_monitor_state(conn)
         success, last_run = state.last_success, state.last_run
@@ -218,6 +226,7 @@ class DatabaseCollector:
         yield sent
         yield _gauge("backup_last_success_timestamp_seconds",
                      "Unix time the latest good backup finished; 0 when there is none", state.last_backup_at or 0)
+        yield from resource_families(conn, self._settings, self._clock())
 
 
 def _gauge(name: str, documentation: str, value: float | None) -> GaugeMetricFamily:

@@ -14,8 +14,6 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from shared.store.daily_rollups import run_range
-
 
 @dataclass(frozen=True)
 class DeclaredSpan:
@@ -43,11 +41,19 @@ class ImpactSample:
     oom_events: int | None
 
 
+def _run_range(conn: sqlite3.Connection, start: int, end: int) -> tuple[int, int]:
+    """The smallest and largest id of the runs started in [start, end); (1, 0) when there are none (run ids
+    grow with time: a span's runs are the ids from its first to its last)."""
+    first, last = conn.execute("SELECT MIN(id), MAX(id) FROM runs WHERE started_at >= ? AND started_at < ?",
+                               (start, end)).fetchone()
+    return (1, 0) if first is None else (first, last)
+
+
 def declared_spans(conn: sqlite3.Connection, container_ids: list[int], start: int,
                    end: int) -> dict[int, list[DeclaredSpan]]:
     """Container id -> its spans that overlap the runs started in [start, end), in order of their first run.
     A span begun before the window counts from the window's start (what it declared then)."""
-    first_run, last_run = run_range(conn, start, end)
+    first_run, last_run = _run_range(conn, start, end)
     rows = conn.execute(
         "SELECT cs.container_id, cs.pod_id, CAST(COALESCE(r.started_at, :start) AS INTEGER),"
         " cs.cpu_request_millicores, cs.cpu_limit_millicores, cs.memory_request_bytes, cs.memory_limit_bytes"
@@ -65,7 +71,7 @@ def declared_spans(conn: sqlite3.Connection, container_ids: list[int], start: in
 def impact_samples(conn: sqlite3.Connection, container_id: int, start: int, end: int) -> list[ImpactSample]:
     """The container's samples of the runs started in [start, end), oldest first; each pod's first one
     there has no previous restart count."""
-    first_run, last_run = run_range(conn, start, end)
+    first_run, last_run = _run_range(conn, start, end)
     rows = conn.execute(
         "SELECT CAST(r.started_at AS INTEGER), cs.pod_id, cs.phase, s.cpu_usage_avg_millicores,"
         " s.memory_working_set_max_bytes, s.cpu_throttled_ratio, s.restart_count,"
@@ -83,7 +89,7 @@ def impact_samples(conn: sqlite3.Connection, container_id: int, start: int, end:
 def containers_with_new_spans(conn: sqlite3.Connection, since: float) -> list[int]:
     """The containers with a span begun by a run started at or after `since`: those whose requests or
     limits may have changed since (a new pod, an in-place resize, or just a phase)."""
-    first_run, last_run = run_range(conn, int(since), 2**62)
+    first_run, last_run = _run_range(conn, int(since), 2**62)
     return [row[0] for row in conn.execute(
         "SELECT DISTINCT container_id FROM container_spans WHERE first_run_id BETWEEN ? AND ?",
         (first_run, last_run))]

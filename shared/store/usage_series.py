@@ -1,8 +1,12 @@
 """Usage over time of a few workload containers, for the report page's charts.
 
-Per pod: CPU and memory working set (average and peak of the step) against request and limit, at
-the smallest step that keeps a chart under MAX_POINTS points (5 minutes for a few hours, an hour
-for a week, six hours for 90 days). Hours older than the raw samples come from the hourly rollups.
+Per pod and per step: CPU and memory working set (the average of the pods' samples, the lowest and
+highest pod sample, and the highest peak) against request and limit. Charts span the data present,
+not the whole window (a week's window over an hour of history is an hour's chart), so the step is
+chosen from that span (`data_span`): the smallest step that keeps a chart under MAX_POINTS points
+(5 minutes for a few hours, an hour for a week, six hours for 90 days). Hours older than the raw
+samples come from the hourly rollups, which keep sums and maxima but not the pods' lowest sample:
+their steps have no lowest/highest pod (the charts draw the spread where the samples still exist).
 """
 
 from __future__ import annotations
@@ -21,35 +25,65 @@ MAX_POINTS = 400
 
 @dataclass
 class Point:
-    """One step of one container; usage None where no Running sample reported any."""
+    """One step of one container, per pod; usage None where no Running sample reported any."""
 
-    ts: int
+    ts: int  # the step's start
+    seconds: int  # the step's length: hours still rolled up are an hour at least
     cpu_avg_millicores: float | None
-    cpu_max_millicores: float | None
+    cpu_low_millicores: float | None  # the lowest pod sample of the step (raw samples only)
+    cpu_high_millicores: float | None  # the highest pod sample of the step (raw samples only)
+    cpu_max_millicores: float | None  # the highest peak within a sample's interval
     cpu_request_millicores: float | None
     cpu_limit_millicores: float | None
     memory_avg_bytes: float | None
+    memory_low_bytes: float | None
+    memory_high_bytes: float | None
     memory_max_bytes: float | None
     memory_request_bytes: float | None
     memory_limit_bytes: float | None
 
 
-def series_step(window: Window, interval_seconds: int) -> int:
+@dataclass(frozen=True)
+class Span:
+    """[first, last] Unix seconds of the stored samples of some containers within a window."""
+
+    first: int
+    last: int
+
+
+def series_step(span: Span | None, interval_seconds: int) -> int:
     """The chart step in seconds: the smallest of STEPS_SECONDS not below the collection interval that
-    keeps the window under MAX_POINTS points (else the largest)."""
-    span = window.end - window.start
-    return next((step for step in STEPS_SECONDS if step >= interval_seconds and span / step <= MAX_POINTS),
+    keeps the span under MAX_POINTS points (else the largest)."""
+    seconds = span.last - span.first if span else 0
+    return next((step for step in STEPS_SECONDS if step >= interval_seconds and seconds / step <= MAX_POINTS),
                 STEPS_SECONDS[-1])
+
+
+def data_span(conn: sqlite3.Connection, container_ids: list[int], window: Window) -> Span | None:
+    """When the samples (raw or rolled up) of these containers start and end within `window`; None
+    without any. Reads the (container_id, ts) and (container_id, hour) indexes only."""
+    params = {"ids": json.dumps(container_ids), "start": window.start, "end": window.end}
+    raw = conn.execute("SELECT MIN(ts), MAX(ts) FROM samples WHERE container_id IN"
+                       " (SELECT value FROM json_each(:ids)) AND ts >= :start AND ts < :end", params).fetchone()
+    hourly = conn.execute("SELECT MIN(hour), MAX(hour) FROM hourly_rollups WHERE container_id IN"
+                          " (SELECT value FROM json_each(:ids)) AND hour >= :start AND hour < :end", params).fetchone()
+    firsts = [value for value in (raw[0], hourly[0]) if value is not None]
+    lasts = [value for value in (raw[1], hourly[1]) if value is not None]
+    return Span(min(firsts), max(lasts)) if firsts else None
 
 
 _RAW_STEPS = """
 SELECT container_id, ts / :step * :step AS t,
        SUM(IIF(phase = 'Running', cpu_usage_avg_millicores, NULL)),
        COUNT(IIF(phase = 'Running', cpu_usage_avg_millicores, NULL)),
+       MIN(IIF(phase = 'Running', cpu_usage_avg_millicores, NULL)),
+       MAX(IIF(phase = 'Running', cpu_usage_avg_millicores, NULL)),
        MAX(IIF(phase = 'Running', cpu_usage_max_millicores, NULL)),
        MAX(cpu_request_millicores), MAX(cpu_limit_millicores),
        SUM(IIF(phase = 'Running', memory_working_set_avg_bytes, NULL)),
        COUNT(IIF(phase = 'Running', memory_working_set_avg_bytes, NULL)),
+       MIN(IIF(phase = 'Running', memory_working_set_avg_bytes, NULL)),
+       MAX(IIF(phase = 'Running', memory_working_set_avg_bytes, NULL)),
        MAX(IIF(phase = 'Running', memory_working_set_max_bytes, NULL)),
        MAX(memory_request_bytes), MAX(memory_limit_bytes)
 FROM samples
@@ -58,14 +92,17 @@ GROUP BY container_id, t
 """
 _HOURLY_STEPS = """
 SELECT container_id, hour / :step * :step AS t,
-       SUM(cpu_usage_sum_millicores), SUM(cpu_usage_samples), MAX(cpu_usage_max_millicores),
+       SUM(cpu_usage_sum_millicores), SUM(cpu_usage_samples), NULL, NULL, MAX(cpu_usage_max_millicores),
        MAX(cpu_request_millicores), MAX(cpu_limit_millicores),
-       SUM(memory_working_set_sum_bytes), SUM(memory_working_set_samples), MAX(memory_working_set_max_bytes),
-       MAX(memory_request_bytes), MAX(memory_limit_bytes)
+       SUM(memory_working_set_sum_bytes), SUM(memory_working_set_samples), NULL, NULL,
+       MAX(memory_working_set_max_bytes), MAX(memory_request_bytes), MAX(memory_limit_bytes)
 FROM hourly_rollups
 WHERE container_id IN (SELECT value FROM json_each(:ids)) AND hour >= :start AND hour < :end
 GROUP BY container_id, t
 """
+# A step's figures while its pieces (hourly and raw) are merged: how each one combines.
+_SUMS, _COUNTS = (0, 7), (1, 8)
+_LOWEST = (2, 9)  # the rest are highest values
 
 
 def usage_series(conn: sqlite3.Connection, container_ids: list[int], window: Window,
@@ -80,18 +117,27 @@ def usage_series(conn: sqlite3.Connection, container_ids: list[int], window: Win
                                                "end": min(window.end, watermark)}).fetchall()
     pieces += conn.execute(_RAW_STEPS, {**params, "step": step, "start": max(window.start, watermark)}).fetchall()
     merged: dict[tuple[int, int], list] = {}
-    for cid, ts, cpu_sum, cpu_n, cpu_max, cpu_req, cpu_lim, mem_sum, mem_n, mem_max, mem_req, mem_lim in pieces:
-        figures = merged.setdefault((cid, ts), [0, 0, None, None, None, 0, 0, None, None, None])
-        figures[0] += cpu_sum or 0
-        figures[1] += cpu_n or 0
-        figures[5] += mem_sum or 0
-        figures[6] += mem_n or 0
-        for index, value in ((2, cpu_max), (3, cpu_req), (4, cpu_lim), (7, mem_max), (8, mem_req), (9, mem_lim)):
-            if value is not None:
-                figures[index] = value if figures[index] is None else max(figures[index], value)
+    for cid, ts, *figures in pieces:
+        step_figures = merged.get((cid, ts))
+        if step_figures is None:
+            merged[(cid, ts)] = list(figures)
+            continue
+        for index, value in enumerate(figures):
+            step_figures[index] = _combine(index, step_figures[index], value)
     series: dict[int, list[Point]] = {cid: [] for cid in container_ids}
-    for (cid, ts), (cpu_sum, cpu_n, cpu_max, cpu_req, cpu_lim, mem_sum, mem_n, mem_max, mem_req, mem_lim) \
-            in sorted(merged.items()):
-        series[cid].append(Point(ts, cpu_sum / cpu_n if cpu_n else None, cpu_max, cpu_req, cpu_lim,
-                                 mem_sum / mem_n if mem_n else None, mem_max, mem_req, mem_lim))
+    for (cid, ts), f in sorted(merged.items()):
+        series[cid].append(Point(
+            ts, hourly_step if ts < watermark else step, f[0] / f[1] if f[1] else None, f[2], f[3], f[4], f[5], f[6],
+            f[7] / f[8] if f[8] else None, f[9], f[10], f[11], f[12], f[13]))
     return series
+
+
+def _combine(index: int, mine: float | None, other: float | None) -> float | None:
+    """Two pieces of one step (an hour both rolled up and raw) as one: sums add, extremes widen."""
+    if other is None:
+        return mine
+    if mine is None:
+        return other
+    if index in _SUMS or index in _COUNTS:
+        return mine + other
+    return min(mine, other) if index in _LOWEST else max(mine, other)

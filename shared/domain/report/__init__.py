@@ -7,8 +7,9 @@
   reason behind every figure;
 - build.py: the Report, from the window's usage (shared/store/window_usage.py);
 - output.py: JSON and CSV;
-- page.py, charts.py: the HTML page with SVG charts, rendered from templates/ by autoescaping Jinja2
-  (shared/core/templates.py);
+- page.py, tables.py, links.py, charts.py, extras.py, assets.py: the HTML pages (cluster, namespace, workload)
+  with sortable, paged tables and SVG charts, rendered from templates/ by autoescaping Jinja2
+  (shared/core/templates.py), with the stylesheet and script of static/ inlined;
 - summary.py: the demo's one-screen summary of the default report.
 
 Averages over time are over the time the window's successful runs covered

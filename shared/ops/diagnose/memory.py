@@ -18,11 +18,13 @@ from shared.store.connection import StoreError, connect
 
 # A container whose peak working set comes this close to its limit is one busy run away from OOMKilled.
 MEMORY_NEAR_LIMIT_RATIO = 0.9
-# The Services of knative/: each revision runs as the Deployment `<service>-<revision suffix>-deployment`.
+# The Services of knative/: each revision runs as the Deployment `<service>-<revision suffix>-deployment`;
+# the plain install (kubernetes/) runs `serve` as the Deployment SERVE_DEPLOYMENT.
 MONITOR_SERVICES = ("collect", "health", "backup", "alert-notify", "report")
-MEMORY_FIX = ("raise resources.limits.memory of the Service in knative/service-<name>.yaml, or make a collection "
-              "hold less: a smaller KUBE_PAGE_SIZE (now {page_size} pods per page) or fewer namespaces "
-              "(NAMESPACES_INCLUDE)")
+SERVE_DEPLOYMENT = "k8s-resource-monitor"
+MEMORY_FIX = ("raise resources.limits.memory of the Service in knative/base/service-<name>.yaml (or of the "
+              "Deployment in kubernetes/base/deployment.yaml), or make a collection hold less: a smaller "
+              "KUBE_PAGE_SIZE (now {page_size} pods per page) or fewer namespaces (NAMESPACES_INCLUDE)")
 
 
 def memory_section(settings: Settings, cgroup_root: Path) -> Section:
@@ -104,7 +106,8 @@ def container_memory(cgroup_root: Path) -> dict[str, int | None]:
 def _own_containers(path: Path, namespace: str) -> list[dict[str, Any]]:
     """The monitor's containers in the latest ok/partial run, as it collected itself: peak memory vs limit.
 
-    They are the pods of the Deployments Knative makes for the MONITOR_SERVICES in `namespace`.
+    They are the pods of the Deployments Knative makes for the MONITOR_SERVICES in `namespace`, or of the
+    plain install's SERVE_DEPLOYMENT.
     """
     conn = connect(path, readonly=True)
     try:
@@ -121,5 +124,10 @@ def _own_containers(path: Path, namespace: str) -> list[dict[str, Any]]:
             """, (namespace,)).fetchall()
     finally:
         conn.close()
-    return [dict(row) for row in rows if row["kind"] == "Deployment" and row["workload"].endswith("-deployment")
-            and row["workload"].startswith(tuple(f"{service}-" for service in MONITOR_SERVICES))]
+    return [dict(row) for row in rows if row["kind"] == "Deployment" and _is_monitor(row["workload"])]
+
+
+def _is_monitor(deployment: str) -> bool:
+    """Whether a Deployment runs the monitor: a Knative revision of one of its Services, or `serve`."""
+    return deployment == SERVE_DEPLOYMENT or (
+        deployment.endswith("-deployment") and deployment.startswith(tuple(f"{s}-" for s in MONITOR_SERVICES)))

@@ -2,7 +2,7 @@
 
 Asked with a SelfSubjectAccessReview per call (nothing read or changed); where reviews are refused,
 the reads are tried and the writes reported unchecked. Each denial comes with the rule to add to
-knative/rbac.yaml.
+common/base/rbac.yaml.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from shared.ops.diagnose.findings import OK, PROBLEM, UNAVAILABLE, Finding, Sect
 if TYPE_CHECKING:
     from shared.sources.kube import KubeClient, Resource
 
-# Objects of knative/rbac.yaml that a missing permission is added to.
+# Objects of common/base/rbac.yaml that a missing permission is added to.
 CLUSTER_ROLE = "k8s-resource-monitor-reader"
 LEASE_ROLE = "k8s-resource-monitor-lease"
 REJECTED_FIX = "renew the credentials: an expired token, a deleted ServiceAccount, or the kubeconfig's user"
@@ -42,14 +42,14 @@ class Permission:
         return f"{self.verb} {plural}{named} ({f'namespace {self.namespace}' if self.namespace else 'all namespaces'})"
 
     def rule(self) -> str:
-        """The rule to add, in knative/rbac.yaml's terms."""
+        """The rule to add, in common/base/rbac.yaml's terms."""
         group = self.resource.group or '""'
         names = f", resourceNames: [{self.name}]" if self.name else ""
         rule = f"{{apiGroups: [{group}], resources: [{self.resource.plural}]{names}, verbs: [{self.verb}]}}"
         if self.resource.plural == "leases":
-            return f"add to Role {LEASE_ROLE} in namespace {self.namespace} (knative/rbac.yaml): {rule}"
+            return f"add to Role {LEASE_ROLE} in namespace {self.namespace} (common/base/rbac.yaml): {rule}"
         where = f", or to a Role in namespace {self.namespace}" if self.namespace else ""
-        return f"add to ClusterRole {CLUSTER_ROLE} (knative/rbac.yaml){where}: {rule}"
+        return f"add to ClusterRole {CLUSTER_ROLE} (common/base/rbac.yaml){where}: {rule}"
 
 
 def needed_permissions(settings: Settings, lease_namespace: str | None) -> list[Permission]:
@@ -72,7 +72,7 @@ def needed_permissions(settings: Settings, lease_namespace: str | None) -> list[
 REVIEWS_REFUSED = Finding(
     "create selfsubjectaccessreviews", PROBLEM,
     "these credentials may not ask what they may do (health needs it too); the reads were tried instead",
-    f"add to ClusterRole {CLUSTER_ROLE} (knative/rbac.yaml): "
+    f"add to ClusterRole {CLUSTER_ROLE} (common/base/rbac.yaml): "
     f"{{apiGroups: [authorization.k8s.io], resources: [selfsubjectaccessreviews], verbs: [create]}}")
 
 

@@ -1,0 +1,1 @@
+"""The test suite, one package per layer of the library (see CONTRIBUTING.md)."""

@@ -1,0 +1,1 @@
+"""Tests of the `k8s-monitor` commands."""

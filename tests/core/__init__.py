@@ -1,0 +1,1 @@
+"""Tests of shared/core: settings, logging, retries, matchers."""

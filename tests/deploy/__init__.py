@@ -1,0 +1,1 @@
+"""Tests of the install paths: every kustomization, the image."""

@@ -1,0 +1,1 @@
+"""Tests of shared/domain: a collection run, alerts, reports and rightsizing."""

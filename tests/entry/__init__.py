@@ -1,0 +1,1 @@
+"""Tests of shared/entry through the functions: HTTP answers, event dedupe, `serve`."""

@@ -1,0 +1,1 @@
+"""Tests of shared/notify: Slack, email, webhook delivery and CloudEvents."""

@@ -1,0 +1,1 @@
+"""Tests of shared/ops: health, metrics, backup, restore, diagnose."""

@@ -1,0 +1,1 @@
+"""Tests of the simulated cluster against the real APIs' behaviour."""

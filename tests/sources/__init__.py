@@ -1,0 +1,1 @@
+"""Tests of shared/sources: Kubernetes decoding, the Lease, Prometheus and its flavours."""

@@ -1,0 +1,1 @@
+"""Tests of shared/store: migrations, idempotency, rollups, retention, crash safety."""

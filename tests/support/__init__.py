@@ -1,0 +1,1 @@
+"""What the tests share: real servers, receivers, schema checkers and history builders."""
