@@ -137,13 +137,26 @@ def _recommended(advice: Advice, fmt: Callable[[float | None], str]) -> str:
     return "=" if advice.action == KEEP else fmt(advice.recommended)
 
 
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
 def _amount(value: float) -> str:
     return "-" if value < 0.005 else f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
 
 
 def _notes(report: Report) -> list[str]:
-    """Policy errors and HPAs that could not be listed, each once per workload."""
+    """Resource changes and what followed, policy errors, and HPAs that could not be listed."""
     notes: dict[str, None] = {}
+    for c in report.containers:
+        for change in c.change_impacts:
+            before, after = change.before, change.after
+            notes[f"Changed {c.namespace}/{c.workload_name}/{c.container} {utc_minute(change.ts)}: {change.label}; "
+                  f"{format_duration(after.end - after.start)} before -> after: p95 "
+                  f"{_cpu(before.cpu_p95_millicores)} -> {_cpu(after.cpu_p95_millicores)}, peak "
+                  f"{format_bytes(before.memory_peak_bytes)} -> {format_bytes(after.memory_peak_bytes)}, throttled "
+                  f"{_ratio(before.cpu_throttled_ratio_avg)} -> {_ratio(after.cpu_throttled_ratio_avg)}, OOM kills "
+                  f"{before.oom_kills} -> {after.oom_kills}, restarts {before.restarts} -> {after.restarts}"] = None
     for c in report.containers:
         for error in c.policy.errors:
             notes[f"Policy of {c.namespace}/{c.workload_name}: {error}"] = None

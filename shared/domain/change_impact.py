@@ -20,12 +20,13 @@ A change hurt when OOM kills rose, or throttling rose to ALERT_CPU_THROTTLED_RAT
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from shared.core.formats import format_bytes, format_millicores
 from shared.store.histograms import nearest_rank
-from shared.store.resource_history import DeclaredSpan, ImpactSample
+from shared.store.resource_history import DeclaredSpan, ImpactSample, declared_spans, impact_samples
 
 DECLARED = ("CPU request", "CPU limit", "memory request", "memory limit")
 
@@ -64,11 +65,17 @@ class ImpactFigures:
 class ResourceChange:
     """One change of a container's requests or limits, and the windows before and after it."""
 
-    at: int  # the first run with the new values (Unix seconds)
+    ts: int  # the time of the first run with the new values (Unix seconds)
     old: Declared
     new: Declared
     before: ImpactFigures
     after: ImpactFigures
+    worse: tuple[str, ...] = ()  # what got worse after it, in words (`hurt`); empty: nothing did
+
+    @property
+    def label(self) -> str:
+        """The change in words, as a chart marker says it: `CPU request 500m -> 250m; memory limit ...`."""
+        return "; ".join(self.changed)
 
     @property
     def changed(self) -> list[str]:
@@ -81,18 +88,19 @@ class ResourceChange:
                                  f"{fmt(new) if new is not None else 'none'}")
         return described
 
-    def hurt(self, throttled_ratio: float) -> list[str]:
-        """What got worse after the change, in words: more OOM kills, or throttling that rose to
-        `throttled_ratio` (ALERT_CPU_THROTTLED_RATIO) or more on average. Empty: nothing did."""
-        before, after = self.before, self.after
-        worse = []
-        if after.oom_kills > before.oom_kills:
-            worse.append(f"OOM kills {before.oom_kills} -> {after.oom_kills}")
-        if after.cpu_throttled_ratio_avg is not None and after.cpu_throttled_ratio_avg >= throttled_ratio \
-                and after.cpu_throttled_ratio_avg > (before.cpu_throttled_ratio_avg or 0.0):
-            worse.append(f"CPU throttling {before.cpu_throttled_ratio_avg or 0:.0%} -> "
-                         f"{after.cpu_throttled_ratio_avg:.0%} of periods on average")
-        return worse
+
+
+def hurt(before: ImpactFigures, after: ImpactFigures, throttled_ratio: float) -> tuple[str, ...]:
+    """What got worse from `before` to `after`, in words: more OOM kills, or throttling that rose to
+    `throttled_ratio` (ALERT_CPU_THROTTLED_RATIO) or more on average. Empty: nothing did."""
+    worse = []
+    if after.oom_kills > before.oom_kills:
+        worse.append(f"OOM kills {before.oom_kills} -> {after.oom_kills}")
+    if after.cpu_throttled_ratio_avg is not None and after.cpu_throttled_ratio_avg >= throttled_ratio \
+            and after.cpu_throttled_ratio_avg > (before.cpu_throttled_ratio_avg or 0.0):
+        worse.append(f"CPU throttling {before.cpu_throttled_ratio_avg or 0:.0%} -> "
+                     f"{after.cpu_throttled_ratio_avg:.0%} of periods on average")
+    return tuple(worse)
 
 
 def change_times(spans: Iterable[DeclaredSpan]) -> list[tuple[int, Declared, Declared]]:
@@ -113,16 +121,17 @@ def change_times(spans: Iterable[DeclaredSpan]) -> list[tuple[int, Declared, Dec
 
 
 def resource_changes(spans: list[DeclaredSpan], samples: list[ImpactSample], start: int, end: int,
-                     longest_seconds: int) -> list[ResourceChange]:
+                     longest_seconds: int, throttled_ratio: float) -> list[ResourceChange]:
     """The changes of one container within [start, end), each with equal windows before and after it of at
-    most `longest_seconds`, within [start, end) and the neighbouring changes."""
+    most `longest_seconds`, within [start, end) and the neighbouring changes, and what got worse."""
     times = [change for change in change_times(spans) if start < change[0] < end]
     found = []
     for index, (at, old, new) in enumerate(times):
         since = times[index - 1][0] if index else start
         until = times[index + 1][0] if index + 1 < len(times) else end
         length = min(longest_seconds, at - since, until - at)
-        found.append(ResourceChange(at, old, new, impact(samples, at - length, at), impact(samples, at, at + length)))
+        before, after = impact(samples, at - length, at), impact(samples, at, at + length)
+        found.append(ResourceChange(at, old, new, before, after, hurt(before, after, throttled_ratio)))
     return found
 
 
@@ -151,3 +160,15 @@ def impact(samples: list[ImpactSample], start: int, end: int) -> ImpactFigures:
     return ImpactFigures(
         start, end, len(cpu), nearest_rank(cpu, 95), max(memory, default=None),
         sum(throttled) / len(throttled) if throttled else None, max(throttled, default=None), oom_kills, restarts)
+
+
+def container_changes(conn: sqlite3.Connection, container_ids: list[int], start: int, end: int,
+                      longest_seconds: int, throttled_ratio: float) -> dict[int, list[ResourceChange]]:
+    """The changes of each container within [start, end) with what followed; the samples are read only for
+    the containers that changed."""
+    found = {}
+    for container_id, spans in declared_spans(conn, container_ids, start, end).items():
+        if any(start < ts < end for ts, _, _ in change_times(spans)):
+            samples = impact_samples(conn, container_id, start, end)
+            found[container_id] = resource_changes(spans, samples, start, end, longest_seconds, throttled_ratio)
+    return found

@@ -43,8 +43,8 @@ class WorkloadPatch:
     low_confidence: bool  # some container's recommendation rests on little history
 
     @property
-    def workload(self) -> str:
-        """`namespace/Kind/name`, as the report's workload totals are keyed."""
+    def key(self) -> str:
+        """The workload as `namespace/Kind/name`, as the report's workload totals are keyed."""
         return f"{self.namespace}/{self.kind}/{self.name}"
 
 
@@ -142,7 +142,7 @@ def patches_text(patches: list[WorkloadPatch], skipped: list[SkippedWorkload], c
         header.append("# nothing to change: every recommendation is keep (or not enough data)")
     documents = []
     for patch in patches:
-        notes = [f"# {patch.workload}: saves {patch.savings_per_month:.2f} {currency}/month",
+        notes = [f"# {patch.key}: saves {patch.savings_per_month:.2f} {currency}/month",
                  *(f"#   {change}" for change in patch.changes)]
         if patch.low_confidence:
             notes.append("#   low confidence: little history behind some of these values (REPORT_MIN_CONFIDENCE)")

@@ -99,7 +99,7 @@ def test_each_patch_applied_by_kubectl_sets_exactly_the_recommended_values(tmp_p
     assert skipped == []
     api, nightly = patches
 
-    assert api.workload == "shop/Deployment/api" and api.savings_per_month == 3.0  # app and mesh
+    assert api.key == "shop/Deployment/api" and api.savings_per_month == 3.0  # app and mesh
     assert api.changes == ("mesh: CPU request 300m -> 40m (lower)", "app: CPU request 500m -> 184m (lower)",
                            "app: memory request 512Mi -> 460Mi (lower)", "app: CPU limit 1000m -> none (remove)",
                            "app: memory limit 512Mi -> 460Mi (lower)")

@@ -265,9 +265,9 @@ def test_resource_gauges_are_the_default_reports_figures_per_namespace(tmp_path:
             assert gauge("report_risk_flags", namespace=namespace, flag=flag) == flagged
     assert gauge("report_window_covered_seconds") == expected["window"]["span_seconds"] > 0
     assert sum(gauge("report_risk_flags", namespace=ns, flag="oom_killed") for ns in expected["namespaces"]) == 1
-    # bounded: per namespace 7 figures and 5 flags, whatever the number of containers
+    # bounded: per namespace 7 figures and 6 flags (hpa_at_max too), whatever the number of containers
     report_series = sum(len(samples) for name, (_, samples) in families.items() if name.startswith("report_"))
-    assert report_series == 1 + 3 * (7 + 5)
+    assert report_series == 1 + 3 * (7 + 6)
     assert not any(name.startswith("report_workload_") for name in families)  # METRICS_WORKLOAD_GAUGES is off
 
 

@@ -42,20 +42,19 @@ def resource_change_hurt(ctx: RuleContext) -> list[Alert] | None:
         if not any(at >= since for at, _, _ in change_times(history)):
             continue  # a new pod or phase, with the same requests and limits
         samples = impact_samples(ctx.conn, container_id, since - window, end)
-        newest = resource_changes(history, samples, since - window, end, window)[-1]
-        worse = newest.hurt(settings.alert_cpu_throttled_ratio)
-        if worse:
-            alerts.append(_alert(ctx, names[container_id], newest, worse))
+        newest = resource_changes(history, samples, since - window, end, window, settings.alert_cpu_throttled_ratio)[-1]
+        if newest.worse:
+            alerts.append(_alert(ctx, names[container_id], newest))
     return alerts
 
 
-def _alert(ctx: RuleContext, name: tuple[str, str, str, str], change: ResourceChange, worse: list[str]) -> Alert:
+def _alert(ctx: RuleContext, name: tuple[str, str, str, str], change: ResourceChange) -> Alert:
     namespace, kind, workload, container = name
     length = format_duration(change.after.end - change.after.start)
     return firing_alert(
         "ResourceChangeHurt", "warning", ctx.now,
         f"{container} in {namespace}/{workload} got worse after its resources changed",
-        f"Container {container} of {kind} {namespace}/{workload} changed at {utc_minute(change.at)} "
-        f"({'; '.join(change.changed)}). In the {length} since, against the {length} before: {'; '.join(worse)}. "
+        f"Container {container} of {kind} {namespace}/{workload} changed at {utc_minute(change.ts)} "
+        f"({change.label}). In the {length} since, against the {length} before: {'; '.join(change.worse)}. "
         f"Consider reverting the change; `k8s-monitor report --workload {kind}/{workload}` shows the figures.",
         namespace=namespace, workload_kind=kind, workload=workload, container=container)

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from shared.core.settings import Settings
+from shared.domain.change_impact import container_changes
 from shared.domain.costs import Prices
 from shared.domain.patches import SkippedWorkload, WorkloadPatch, workload_patches
 from shared.domain.report.context import ReportContext
@@ -18,7 +19,7 @@ from shared.domain.report.query import SORTS, ReportQuery
 from shared.domain.rightsizing import RightsizingPolicy
 from shared.store.runs import WindowRuns, window_runs
 from shared.store.snapshot import read_snapshot
-from shared.store.window_usage import read_window_usage
+from shared.store.window_usage import WindowUsage, read_window_usage
 
 NO_DATA = "no collection succeeded in this window: run one (`k8s-monitor collect`), or see `k8s-monitor health`"
 NO_GROUP = "(none)"  # the group of workloads without the REPORT_GROUP_BY_LABEL label (not a label value)
@@ -57,6 +58,11 @@ def build_report(conn: sqlite3.Connection, query: ReportQuery, settings: Setting
         runs = window_runs(conn, query.window.start, query.window.end)
         ctx = ReportContext.read(conn, query.window, usage.covered,
                                  [c.identity.container_id for c in usage.containers], settings)
+        return _report(conn, query, settings, generated_at, usage, runs, ctx)
+
+
+def _report(conn: sqlite3.Connection, query: ReportQuery, settings: Settings, generated_at: float, usage: WindowUsage,
+            runs: WindowRuns, ctx: ReportContext) -> Report:
     covered = usage.covered
     rows = [assess(container_figures(c, covered.seconds_for(c.identity.namespace), settings), ctx)
             for c in usage.containers]
@@ -73,7 +79,10 @@ def build_report(conn: sqlite3.Connection, query: ReportQuery, settings: Setting
     key = SORTS[query.sort][0]
     rows.sort(key=lambda c: (key(c), c.name_key))
     listed = rows if query.limit is None else rows[:query.limit]
+    changes = container_changes(conn, [c.container_id for c in listed], query.window.start, query.window.end,
+                                round(settings.report_change_window_hours * 3600), settings.alert_cpu_throttled_ratio)
     for c in listed:
+        c.change_impacts = changes.get(c.container_id, [])
         explain(c, ctx)
     listed_workloads = {c.workload: workloads[c.workload] for c in listed}
     patches, skipped = workload_patches(listed)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from shared.core.formats import format_bytes, format_duration, format_millicores, utc_minute
+from shared.domain.change_impact import ResourceChange
 from shared.domain.costs import ContainerCosts, container_costs
 from shared.domain.policies import WorkloadPolicy
 from shared.domain.report.context import ReportContext
@@ -35,6 +36,8 @@ class ExplainedContainer(ContainerFigures):
     gone: bool  # the newest run collecting its namespace no longer saw it
     sidecar: bool  # a native sidecar: declared under the pod template's initContainers
     costs: ContainerCosts
+    change_impacts: list[ResourceChange] = field(default_factory=list)  # its request and limit changes in the
+    # window and what followed each, oldest first (filled for the listed containers, like `reasons`)
     reasons: dict[str, str] = field(default_factory=dict)
 
     @property

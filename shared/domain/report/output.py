@@ -11,6 +11,7 @@ import csv
 import io
 
 from shared.core.formats import iso_utc
+from shared.domain.change_impact import Declared, ImpactFigures, ResourceChange
 from shared.domain.costs import HOURS_PER_MONTH, ContainerCosts
 from shared.domain.patches import patches_text
 from shared.domain.report.build import Report
@@ -33,7 +34,8 @@ CSV_COLUMNS = (
     "cpu_request_action", "cpu_limit_action", "memory_request_action", "memory_limit_action",
     "confidence", "low_confidence", "hpas", "hpa_at_max", "ignored", "policy_errors",
     "requested_cost_per_month", "idle_cost_per_month", "savings_per_month", "cost_to_fix_risk_per_month",
-    "savings_excluded", "flags", "cpu_recommendation_reason", "memory_recommendation_reason",
+    "savings_excluded", "changes", "newest_change", "newest_change_worse", "flags", "cpu_recommendation_reason",
+    "memory_recommendation_reason",
 )
 _RECOMMENDED = {"cpu_request": "recommended_cpu_request_millicores", "cpu_limit": "recommended_cpu_limit_millicores",
                 "memory_request": "recommended_memory_request_bytes",
@@ -68,6 +70,7 @@ def container_json(c: ExplainedContainer) -> dict:
         "policy": {"ignored": c.policy.ignored, "annotations": c.policy.annotations,
                    "errors": list(c.policy.errors)},
         "costs": costs_json(c.costs),
+        "changes": [change_json(change) for change in c.change_impacts],
         "flags": [{"flag": f.flag, "reason": f.reason} for f in c.flags],
         "reasons": c.reasons,
     }
@@ -81,6 +84,25 @@ def hpa_json(hpa: HpaWindow) -> dict:
                          "target_type": m.target_type, "target_utilization_percent": m.target_utilization_percent,
                          "target_value": m.target_value, "description": m.describe()} for m in hpa.metrics],
             "runs": hpa.runs, "runs_at_max": hpa.runs_at_max}
+
+
+def change_json(change: ResourceChange) -> dict:
+    """A change of a container's requests or limits: when, old -> new, and the equal windows before and after."""
+    def declared(values: Declared) -> dict:
+        return {"cpu_request_millicores": values.cpu_request_millicores,
+                "cpu_limit_millicores": values.cpu_limit_millicores,
+                "memory_request_bytes": values.memory_request_bytes, "memory_limit_bytes": values.memory_limit_bytes}
+
+    def figures(f: ImpactFigures) -> dict:
+        return {"start": iso_utc(f.start), "end": iso_utc(f.end), "samples": f.samples,
+                "cpu_p95_millicores": f.cpu_p95_millicores, "memory_peak_bytes": f.memory_peak_bytes,
+                "cpu_throttled_ratio_avg": _round(f.cpu_throttled_ratio_avg, 3),
+                "cpu_throttled_ratio_max": _round(f.cpu_throttled_ratio_max, 3),
+                "oom_kills": f.oom_kills, "restarts": f.restarts}
+
+    return {"at": iso_utc(change.ts), "changed": change.changed, "old": declared(change.old),
+            "new": declared(change.new), "window_seconds": change.after.end - change.after.start,
+            "before": figures(change.before), "after": figures(change.after), "worse": list(change.worse)}
 
 
 def costs_json(costs: ContainerCosts) -> dict:
@@ -171,6 +193,10 @@ def report_csv(report: Report) -> str:
         row["hpas"] = ";".join(f"{h.name}: {', '.join(m.describe() for m in h.metrics)}" for h in c.hpas)
         row["ignored"] = c.policy.ignored
         row["policy_errors"] = "; ".join(c.policy.errors)
+        newest = c.change_impacts[-1] if c.change_impacts else None
+        row["changes"] = len(c.change_impacts)
+        row["newest_change"] = f"{iso_utc(newest.ts)} {newest.label}" if newest else None
+        row["newest_change_worse"] = "; ".join(newest.worse) if newest else None
         row["flags"] = ";".join(f.flag for f in c.flags)
         row["cpu_recommendation_reason"] = c.recommendation.cpu_request.reason
         row["memory_recommendation_reason"] = c.recommendation.memory_request.reason
