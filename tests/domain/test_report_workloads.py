@@ -14,7 +14,8 @@ from shared.domain.report.build import build_report
 from shared.domain.report.output import report_json, report_patches
 from shared.domain.report.query import parse_report_query
 from shared.store.connection import connect
-from tests.support.report_history import History, Sample
+from shared.store.window_usage import parse_window
+from tests.support.report_history import History, Sample, random_history, reference_recommendation, reference_report
 
 MiB = 1024**2
 START = 1_768_089_600  # 2026-01-11T00:00:00Z
@@ -130,3 +131,50 @@ def test_stored_policies_and_groups_apply_to_their_workloads(db: tuple[sqlite3.C
     assert found["other"]["recommended_cpu_request_millicores"] == 95
     assert [found[name]["group"] for name in ("strict", "other", "stale")] == ["storefront", None, None]
     assert {name: totals["containers"] for name, totals in body["groups"].items()} == {"(none)": 2, "storefront": 1}
+
+
+def test_recommendations_confidence_and_money_equal_an_independent_computation(
+        db: tuple[sqlite3.Connection, Settings]) -> None:
+    conn, settings = db
+    now = 1_768_136_400  # 2026-01-11T13:00:00Z
+    history = History(conn)
+    random_history(history, now, hours=60)  # under-provisioned: raises, one OOM-killed container
+    idle = [history.container(namespace, "Deployment", "idle", "app") for namespace in ("shop", "kube-system")]
+    young = history.container("shop", "Deployment", "young", "app")
+    for step in range(60 * 12):  # over-provisioned (500m for 100m, 256Mi for 110Mi), one in kube-system
+        for container in idle:
+            history.add(container, now - step * 300, Sample(pod="idle-0"))
+        if step < 36:  # 3 hours of history: low confidence
+            history.add(young, now - step * 300, Sample(pod="young-0", cpu_usage_avg_millicores=450))
+    window = parse_window("2d", now, 90)
+    body = report(conn, settings, now, window="2d", sort="name")
+    expected = reference_report(conn, window.start, window.end)
+    assert len(body["containers"]) == len(expected) == 12
+    savings = fix = 0.0
+    for c in body["containers"]:
+        want = reference_recommendation(expected[(c["namespace"], c["workload_name"], c["container"])],
+                                        excluded=c["namespace"] == "kube-system")
+        for name in ("recommended_cpu_request_millicores", "recommended_memory_request_bytes", "confidence"):
+            assert c[name] == want[name], (c["workload_name"], c["container"], name)
+        assert (c["actions"]["cpu_request"], c["actions"]["memory_request"]) == (
+            want["cpu_request_action"], want["memory_request_action"])
+        for name in ("requested_per_month", "idle_per_month", "savings_per_month", "cost_to_fix_risk_per_month"):
+            assert c["costs"][name] == pytest.approx(want[name], abs=0.01), (c["container"], name)
+        assert c["costs"]["savings_counted"] is want["counted"]
+        if want["counted"]:
+            savings += want["savings_per_month"]
+            fix += want["cost_to_fix_risk_per_month"]
+    assert body["cluster"]["costs"]["savings_per_month"] == pytest.approx(savings, abs=0.01)
+    assert body["cluster"]["costs"]["cost_to_fix_risk_per_month"] == pytest.approx(fix, abs=0.01)
+    found = {(c["namespace"], c["workload_name"]): c for c in body["containers"]}
+    assert found[("shop", "idle")]["costs"]["savings_per_month"] > 0 and savings > 0 and fix > 0
+    assert found[("shop", "young")]["low_confidence"] and found[("shop", "young")]["confidence"] == 0.02
+    oom = [c for c in body["containers"] if c["oom_killed"]]
+    assert len(oom) == 1
+    assert oom[0]["reasons"]["recommended_memory_request_bytes"].startswith("OOM-killed in the window")
+    ordered = report(conn, settings, now, window="2d", sort="savings")["containers"]
+    confident = [c for c in ordered if not c["low_confidence"]]
+    assert ordered[:len(confident)] == confident  # low confidence last
+    assert [c["costs"]["savings_per_month"] for c in confident] == sorted(
+        (c["costs"]["savings_per_month"] for c in confident), reverse=True)
+    assert ordered[0]["workload_name"] == "idle"

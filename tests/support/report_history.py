@@ -218,5 +218,65 @@ def reference_report(conn: sqlite3.Connection, start: int, end: int) -> dict[tup
             "memory_idle_bytes": max(0.0, requested_memory - used_memory) if memory else None,
             "cpu_throttled_ratio_max": max((s[10] for s in running if s[10] is not None), default=None),
             "oom_killed": any(s[11] == "OOMKilled" for s in samples),
+            "first_ts": samples[0][0], "last_ts": newest[0],
         }
     return result
+
+
+def reference_recommendation(figures: dict, gone: bool = False, excluded: bool = False) -> dict:
+    """What the report should recommend and say it saves for one container of `reference_report`, computed
+    independently from the rules as the README states them, with the default settings: p95 for CPU, peak +
+    15 % in whole MiB for memory (the VPA's OOM bump from the limit when OOM-killed), floors 10m and 16Mi,
+    12 samples at least, keep within 10 %, confidence min(1, days / 7, samples / 2016), OpenCost's prices
+    over 730 hours; gone and excluded containers save nothing in the totals."""
+    import math
+
+    def action(current: int | None, value: int | None, noise: bool = True) -> tuple[str, int | None]:
+        if value is None:
+            return "unknown", None
+        if current is None:
+            return "set", value
+        if noise and abs(value - current) <= 0.1 * current:
+            return "keep", current
+        return ("raise" if value > current else "lower"), value
+
+    cpu = figures["cpu_usage_p95_millicores"]
+    cpu_value = max(10, math.ceil(cpu)) if cpu is not None and figures["cpu_samples"] >= 12 else None
+    peak, limit = figures["memory_working_set_max_bytes"], figures["memory_limit_bytes"]
+    memory_value = None
+    if peak is not None and figures["memory_samples"] >= 12:
+        memory_value = max(16 * MiB, math.ceil(peak * 1.15 / MiB) * MiB)
+    if figures["oom_killed"] and limit is not None:
+        bump = math.ceil(max(limit * 1.2, limit + 100 * MiB) / MiB) * MiB
+        memory_value = max(bump, memory_value or 0)
+    cpu_action, cpu_recommended = action(figures["cpu_request_millicores"], cpu_value)
+    memory_action, memory_recommended = action(figures["memory_request_bytes"], memory_value,
+                                               noise=not figures["oom_killed"])
+    pods = figures["pods_avg"] or 0.0
+    month = 730
+
+    def per_month(millicores: float, size: float) -> float:
+        return (millicores / 1000 * 0.031611 + size / 1024**3 * 0.004549) * month
+
+    saved = [0.0, 0.0]
+    added = [0.0, 0.0]
+    for index, (act, current, recommended) in enumerate((
+            (cpu_action, figures["cpu_request_millicores"], cpu_recommended),
+            (memory_action, figures["memory_request_bytes"], memory_recommended))):
+        if act == "lower":
+            saved[index] = (current - recommended) * pods
+        elif act == "raise":
+            added[index] = (recommended - current) * pods
+        elif act == "set":
+            added[index] = recommended * pods
+    span_days = (figures["last_ts"] - figures["first_ts"]) / 86_400
+    samples = min(figures["cpu_samples"], figures["memory_samples"])
+    return {
+        "recommended_cpu_request_millicores": cpu_recommended, "recommended_memory_request_bytes": memory_recommended,
+        "cpu_request_action": cpu_action, "memory_request_action": memory_action,
+        "confidence": round(max(0.0, min(1.0, span_days / 7, samples / 2016)), 2),
+        "requested_per_month": per_month(figures["cpu_requested_avg_millicores"], figures["memory_requested_avg_bytes"]),
+        "idle_per_month": per_month(figures["cpu_idle_millicores"] or 0, figures["memory_idle_bytes"] or 0),
+        "savings_per_month": per_month(*saved), "cost_to_fix_risk_per_month": per_month(*added),
+        "counted": not (gone or excluded),
+    }
