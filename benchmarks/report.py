@@ -83,8 +83,8 @@ def build_database(path: Path, containers: int, now: int) -> None:
                          [(w + 1, f"ns-{w % NAMESPACES}", f"app-{w}") for w in range(containers // 2)])
         conn.executemany("INSERT INTO containers (id, workload_id, name) VALUES (?, ?, ?)",
                          [(c + 1, c // 2 + 1, ("app", "sidecar")[c % 2]) for c in range(containers)])
-        conn.executemany("INSERT INTO pods (id, uid, workload_id, name, last_seen) VALUES (?, ?, ?, ?, ?)",
-                         [(c + 1, f"uid-{c}", c // 2 + 1, f"pod-{c}", now) for c in range(containers)])
+        conn.executemany("INSERT INTO pods (id, uid, workload_id, name) VALUES (?, ?, ?, ?)",
+                         [(c + 1, f"uid-{c}", c // 2 + 1, f"pod-{c}") for c in range(containers)])
         conn.executemany("INSERT INTO runs (id, trigger, started_at, finished_at, status, window_seconds)"
                          " VALUES (?, 'schedule', ?, ?, 'ok', 300)",
                          [(n + 1, ts, ts + 5) for n, ts in enumerate(range(history_from, now, INTERVAL))])
@@ -135,22 +135,28 @@ def _time_late_run(conn, profiles: list[Profile], now: int) -> None:  # type: ig
 
 def _write_raw(conn, profiles: list[Profile], first: int, last: int,  # type: ignore[no-untyped-def]
                run_id: int | None = None, pod_offset: int = 0) -> None:
-    """Samples of the runs from `first` to `last` (the runs started then, or `run_id`)."""
+    """Samples of the runs from `first` to `last` (the runs started then, or `run_id`). Container c runs in
+    pod `pod_offset` + c + 1 with the same requests throughout: one span each, numbered as the pods."""
     run_ids = dict(conn.execute("SELECT CAST(started_at AS INTEGER), id FROM runs"))
+    runs = [run_id or run_ids[ts] for ts in range(first, last + 1, INTERVAL)]
     if pod_offset:
-        conn.executemany("INSERT OR IGNORE INTO pods (id, uid, workload_id, name, last_seen) VALUES (?, ?, ?, ?, ?)",
-                         [(pod_offset + c + 1, f"uid-late-{c}", c // 2 + 1, f"pod-late-{c}", first)
+        conn.executemany("INSERT OR IGNORE INTO pods (id, uid, workload_id, name) VALUES (?, ?, ?, ?)",
+                         [(pod_offset + c + 1, f"uid-late-{c}", c // 2 + 1, f"pod-late-{c}")
                           for c in range(len(profiles))])
+    conn.executemany(
+        "INSERT INTO container_spans (id, pod_id, container_id, first_run_id, last_run_id, phase,"
+        " cpu_request_millicores, cpu_limit_millicores, memory_request_bytes, memory_limit_bytes)"
+        " VALUES (?1, ?1, ?2, ?3, ?4, 'Running', ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET"
+        " first_run_id = MIN(first_run_id, ?3), last_run_id = MAX(last_run_id, ?4)",
+        [(pod_offset + c + 1, c + 1, min(runs), max(runs), p.cpu_request, 2 * p.cpu_request, p.memory_request,
+          2 * p.memory_request) for c, p in enumerate(profiles)])
 
     def rows():  # type: ignore[no-untyped-def]
-        for ts in range(first, last + 1, INTERVAL):
-            run = run_id or run_ids[ts]
+        for ts, run in zip(range(first, last + 1, INTERVAL), runs):
             for c, p in enumerate(profiles):
                 cpu, memory = p.cpu(ts), p.memory(ts)
-                yield (run, c + 1, pod_offset + c + 1, ts, "Running", p.cpu_request, 2 * p.cpu_request,
-                       p.memory_request, 2 * p.memory_request, cpu, int(cpu * 1.3), memory, int(memory * 1.05), 0.0,
-                       0, None, 0)
-    conn.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
+                yield run, pod_offset + c + 1, cpu, int(cpu * 1.3), memory, int(memory * 1.05), 0.0, 0, None, 0
+    conn.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
 
 
 def _hour_figures(p: Profile, hour: int) -> tuple:
@@ -335,7 +341,7 @@ def run(path: Path, args: argparse.Namespace) -> None:
     raw_limit, window_usage.RAW_WINDOW_MAX_SAMPLES = window_usage.RAW_WINDOW_MAX_SAMPLES, 10**9
     median, best, listed, size, sources = time_report(path, now, {"window": "6d"}, 1)
     conn = connect(path, readonly=True)
-    samples = conn.execute("SELECT COUNT(*) FROM samples WHERE ts >= ?",
+    samples = conn.execute("SELECT COUNT(*) FROM runs r JOIN samples s ON s.run_id = r.id WHERE r.started_at >= ?",
                            (day_floor(now) - 6 * DAY_SECONDS,)).fetchone()[0]
     conn.close()
     print(f"{'window 6d read raw (' + format(samples, ',') + ' samples)':<44}{median:>7.0f}ms{best:>7.0f}ms"

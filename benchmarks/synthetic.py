@@ -3,7 +3,7 @@
 Backup, restore and retention benchmarks need days of history quickly; the HTTP simulator would
 spend its time serving JSON. These records have the shape `read_inventory` and `collect_usage`
 produce. A pod's `generation` is part of its uid and name, so bumping it replaces the pods like a
-rollout does. Tests keep their own copy (tests/synthetic_history.py): tests and benchmarks do not
+rollout does. Tests keep their own copy (tests/support/synthetic_history.py): tests and benchmarks do not
 import each other.
 """
 
@@ -55,4 +55,4 @@ def store_synthetic_run(conn: sqlite3.Connection, inventory: Inventory, at: floa
     """Store one `ok` run at time `at` with usage for every container; its run id."""
     run = RunRecord(trigger="schedule", started_at=at, finished_at=at + 1.0, status="ok", pods=len(inventory.pods),
                     containers=inventory.container_count, nodes=len(inventory.nodes), window_seconds=300)
-    return store_collection(conn, run, inventory, synthetic_usage(inventory, rng), int(at))
+    return store_collection(conn, run, inventory, synthetic_usage(inventory, rng))

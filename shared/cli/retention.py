@@ -31,6 +31,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"retention done in {result.seconds:.2f}s: {result.hours_rolled_up} hours rolled up "
           f"({result.rollup_rows} rollup rows); deleted {result.samples_deleted} samples, "
           f"{result.node_samples_deleted} node samples, {result.rollups_deleted} rollups, {result.runs_deleted} runs, "
-          f"{result.pods_deleted} pods, {result.containers_deleted} containers, {result.workloads_deleted} workloads, "
-          f"{result.nodes_deleted} nodes")
+          f"{result.spans_deleted} container spans, {result.pods_deleted} pods, "
+          f"{result.containers_deleted} containers, {result.workloads_deleted} workloads, {result.nodes_deleted} nodes")
     return 0

@@ -5,7 +5,7 @@ that declares other requests or limits than the container's declared ones so far
 starts a new pod (a rollout) or follows its own pod's span with other values (an in-place resize): a
 pod changing phase only, or an old pod living on during a rollout, is not a change. The change is
 at its first run. Around each change, two equal windows, as long as REPORT_CHANGE_WINDOW_HOURS at
-most and within the report window and the neighbouring changes, are compared:
+most and within the report window, the raw samples and the neighbouring changes, are compared:
 
 - CPU p95 (nearest rank) of the Running samples' usage and memory peak (highest working set),
 - CFS throttling: the average and highest ratio of the Running samples,
@@ -26,7 +26,13 @@ from dataclasses import dataclass
 
 from shared.core.formats import format_bytes, format_millicores
 from shared.store.histograms import nearest_rank
-from shared.store.resource_history import DeclaredSpan, ImpactSample, declared_spans, impact_samples
+from shared.store.resource_history import (
+    DeclaredSpan,
+    ImpactSample,
+    declared_spans,
+    impact_samples,
+    raw_history_start,
+)
 
 DECLARED = ("CPU request", "CPU limit", "memory request", "memory limit")
 
@@ -120,16 +126,25 @@ def change_times(spans: Iterable[DeclaredSpan]) -> list[tuple[int, Declared, Dec
     return changes
 
 
-def resource_changes(spans: list[DeclaredSpan], samples: list[ImpactSample], start: int, end: int,
-                     longest_seconds: int, throttled_ratio: float) -> list[ResourceChange]:
-    """The changes of one container within [start, end), each with equal windows before and after it of at
-    most `longest_seconds`, within [start, end) and the neighbouring changes, and what got worse."""
+def change_windows(spans: list[DeclaredSpan], start: int, end: int,
+                   longest_seconds: int) -> list[tuple[int, Declared, Declared, int]]:
+    """(time, old, new, window length) of each change of one container within (start, end): the windows
+    before and after it are equal, at most `longest_seconds`, within [start, end) and the neighbouring changes."""
     times = [change for change in change_times(spans) if start < change[0] < end]
-    found = []
+    windows = []
     for index, (at, old, new) in enumerate(times):
         since = times[index - 1][0] if index else start
         until = times[index + 1][0] if index + 1 < len(times) else end
-        length = min(longest_seconds, at - since, until - at)
+        windows.append((at, old, new, min(longest_seconds, at - since, until - at)))
+    return windows
+
+
+def resource_changes(windows: list[tuple[int, Declared, Declared, int]], samples: list[ImpactSample],
+                     throttled_ratio: float) -> list[ResourceChange]:
+    """Each change of `change_windows` with the figures of `samples` (the container's, covering its windows)
+    before and after it, and what got worse."""
+    found = []
+    for at, old, new, length in windows:
         before, after = impact(samples, at - length, at), impact(samples, at, at + length)
         found.append(ResourceChange(at, old, new, before, after, hurt(before, after, throttled_ratio)))
     return found
@@ -164,11 +179,15 @@ def impact(samples: list[ImpactSample], start: int, end: int) -> ImpactFigures:
 
 def container_changes(conn: sqlite3.Connection, container_ids: list[int], start: int, end: int,
                       longest_seconds: int, throttled_ratio: float) -> dict[int, list[ResourceChange]]:
-    """The changes of each container within [start, end) with what followed; the samples are read only for
-    the containers that changed."""
+    """The changes of each container within [start, end) with what followed. The windows stop at the oldest
+    raw sample (older ones are rolled up: no percentiles, no restarts between samples); the samples are read
+    only for the containers that changed, only those of the runs in their windows."""
+    start = max(start, raw_history_start(conn) or end)
     found = {}
     for container_id, spans in declared_spans(conn, container_ids, start, end).items():
-        if any(start < ts < end for ts, _, _ in change_times(spans)):
-            samples = impact_samples(conn, container_id, start, end)
-            found[container_id] = resource_changes(spans, samples, start, end, longest_seconds, throttled_ratio)
+        windows = change_windows(spans, start, end, longest_seconds)
+        if windows:
+            samples = impact_samples(conn, container_id, windows[0][0] - windows[0][3],
+                                     windows[-1][0] + windows[-1][3])
+            found[container_id] = resource_changes(windows, samples, throttled_ratio)
     return found

@@ -259,7 +259,7 @@ def _collect(
                 prometheus_samples_processed=asked.samples, namespaces=_scope_text(scope),
             )
             try:
-                store_collection(conn, run, inventory, usage.by_container, int(started), settings.report_group_by_label)
+                store_collection(conn, run, inventory, usage.by_container, settings.report_group_by_label)
                 run.database_seconds = round(time.perf_counter() - stored_at, 4)
                 conn.execute("UPDATE runs SET database_seconds = ? WHERE id = ?", (run.database_seconds, run.id))
             except sqlite3.Error as exc:  # rolled back: nothing of this run is stored

@@ -43,6 +43,8 @@ from shared.store.retention import retention_lock_path
 
 log = logging.getLogger(__name__)
 
+# Tables every schema version has (container_spans came with version 4): an older backup is restored,
+# then migrated like an older database.
 REQUIRED_TABLES = frozenset({"runs", "nodes", "node_samples", "workloads", "containers", "pods", "samples",
                              "hourly_rollups", "backups"})
 _UNTOUCHED = "the current database was not changed"

@@ -19,12 +19,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from shared.core.formats import file_stamp
-from shared.store.schema import MIGRATIONS
+from shared.store.schema import MIGRATIONS, BatchedMigration
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = len(MIGRATIONS)
 BUSY_TIMEOUT_MS = 30_000
+# After each batch of a BatchedMigration the write lock stays free this long (or as long as the batch
+# took, if shorter): SQLite's busy handler polls every 100 ms at most, so a waiting writer gets its turn.
+MIGRATION_PAUSE_SECONDS = 0.1
 
 
 class StoreError(Exception):
@@ -113,19 +116,66 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 
 def migrate_schema(conn: sqlite3.Connection, current: int, clock: Callable[[], float] = time.time) -> None:
-    """Apply each missing migration in its own transaction, bumping user_version with it.
+    """Apply each missing migration in its own transactions, bumping user_version with its last one.
 
     A database that already holds data (`current` > 0) is copied first: migrations only go forward.
+    Foreign keys are off meanwhile: a migration moves rows as they are, and checking every moved row
+    would only slow it down.
     """
     if current > 0:
         keep_pre_migration_copy(conn, clock())
-    for number in range(current, SCHEMA_VERSION):
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        for number in range(current, SCHEMA_VERSION):
+            _migrate(conn, number, MIGRATIONS[number])
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _migrate(conn: sqlite3.Connection, number: int, migration: str | BatchedMigration) -> None:
+    """Migration `number` (to version number + 1); nothing when another process has applied it meanwhile.
+
+    Each transaction first checks the version: a process that waited for the lock while another one
+    migrated skips what is done, and two processes moving batches share the work.
+    """
+    if isinstance(migration, str):
         with transaction(conn):
-            if schema_version(conn) != number:  # another process migrated while we waited for the lock
-                continue
-            for statement in _statements(MIGRATIONS[number]):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number + 1}")
+            if schema_version(conn) == number:
+                _run_script(conn, migration, number)
+        return
+    started, batches = time.perf_counter(), 0
+    with transaction(conn):
+        if schema_version(conn) != number:
+            return
+        _run_script(conn, migration.prepare)
+    while True:
+        batch_started = time.perf_counter()
+        with transaction(conn):
+            if schema_version(conn) != number or not migration.step(conn):
+                break
+        batches += 1
+        time.sleep(min(time.perf_counter() - batch_started, MIGRATION_PAUSE_SECONDS))
+    with transaction(conn):
+        if schema_version(conn) != number:
+            return
+        while migration.step(conn):  # what a release on the previous schema wrote meanwhile
+            batches += 1
+        _run_script(conn, migration.finish, number)
+    if migration.leftover:
+        with transaction(conn):
+            if not conn.execute(f"SELECT 1 FROM {migration.leftover} LIMIT 1").fetchone():
+                conn.execute(f"DROP TABLE {migration.leftover}")
+    if batches:
+        log.warning("database migrated to schema version %d: %d batches in %.1fs", number + 1, batches,
+                    time.perf_counter() - started)
+
+
+def _run_script(conn: sqlite3.Connection, script: str, number: int | None = None) -> None:
+    """Run a migration's SQL; with `number`, set the version it migrates to in the same transaction."""
+    for statement in _statements(script):
+        conn.execute(statement)
+    if number is not None:
+        conn.execute(f"PRAGMA user_version = {number + 1}")
 
 
 def keep_pre_migration_copy(conn: sqlite3.Connection, now: float) -> Path | None:

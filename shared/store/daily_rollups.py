@@ -50,6 +50,19 @@ SUMS = ("samples", "cpu_usage_samples", "cpu_usage_sum_millicores", "cpu_request
 CUMULATIVE = tuple(f"{name}_cumulative" for name in (*SUMS, "cpu_usage_histogram"))
 COLUMNS = ("container_id", "day", "last_ts", *LATEST, *MAXIMA, *SUMS, "cpu_usage_histogram", *CUMULATIVE)
 
+# A sample with its run (r: time, window) and its span (cs: container, phase, requests, limits). A
+# sample's time `ts` is its run's started_at in whole seconds; a range of ts is the same range of
+# started_at when its ends are whole seconds, which every caller's are, so runs_started finds it.
+SAMPLES_BY_RUN = ("runs r CROSS JOIN samples s ON s.run_id = r.id"
+                  " CROSS JOIN container_spans cs ON cs.id = s.span_id")
+# The samples of a few containers: their spans first (container_spans_container), then each span's
+# runs from :first_run to :last_run (the ids of the window's runs; run_range), then the sample.
+SAMPLES_BY_SPAN = ("container_spans cs CROSS JOIN runs r"
+                   " ON r.id BETWEEN MAX(cs.first_run_id, :first_run) AND MIN(cs.last_run_id, :last_run)"
+                   " CROSS JOIN samples s ON s.run_id = r.id AND s.span_id = cs.id")
+SPANS_OF_CONTAINERS = ("cs.container_id IN (SELECT value FROM json_each(:ids)) AND cs.first_run_id <= :last_run"
+                       " AND cs.last_run_id >= :first_run")
+
 # Usage counts only while the pod is Running; restarts, OOM kills and events count in any phase.
 # `*_requested_sum` adds the request of every sample with usage: idle is measured against the
 # request in force at each sample, whatever it was changed to later. A sample weighs the window of
@@ -67,15 +80,16 @@ SELECT container_id, {period} AS period, MAX(ts), COUNT(*),
        COALESCE(SUM(IIF(memory IS NULL, NULL, seconds)), 0), TOTAL(memory * seconds),
        TOTAL(IIF(memory IS NULL, NULL, memory_request * seconds))
 FROM (
-    SELECT container_id, ts, restart_count, oom_events, last_termination_reason,
-           cpu_request_millicores AS cpu_request, memory_request_bytes AS memory_request,
-           IIF(phase = 'Running', cpu_usage_avg_millicores, NULL) AS cpu,
-           IIF(phase = 'Running', cpu_usage_max_millicores, NULL) AS cpu_max,
-           IIF(phase = 'Running', memory_working_set_avg_bytes, NULL) AS memory,
-           IIF(phase = 'Running', memory_working_set_max_bytes, NULL) AS memory_max,
-           IIF(phase = 'Running', cpu_throttled_ratio, NULL) AS throttled,
-           runs.window_seconds AS seconds
-    FROM samples LEFT JOIN runs ON runs.id = samples.run_id  -- LEFT: the samples stay the outer loop
+    SELECT cs.container_id, CAST(r.started_at AS INTEGER) AS ts, s.restart_count, s.oom_events,
+           s.last_termination_reason, cs.cpu_request_millicores AS cpu_request,
+           cs.memory_request_bytes AS memory_request,
+           IIF(cs.phase = 'Running', s.cpu_usage_avg_millicores, NULL) AS cpu,
+           IIF(cs.phase = 'Running', s.cpu_usage_max_millicores, NULL) AS cpu_max,
+           IIF(cs.phase = 'Running', s.memory_working_set_avg_bytes, NULL) AS memory,
+           IIF(cs.phase = 'Running', s.memory_working_set_max_bytes, NULL) AS memory_max,
+           IIF(cs.phase = 'Running', s.cpu_throttled_ratio, NULL) AS throttled,
+           r.window_seconds AS seconds
+    FROM {samples}
     WHERE {where}
 )
 GROUP BY {group}
@@ -84,7 +98,13 @@ GROUP BY {group}
 _LATEST = """
 SELECT container_id, {period} AS period, MAX(ts),
        cpu_request_millicores, cpu_limit_millicores, memory_request_bytes, memory_limit_bytes
-FROM samples WHERE {where} GROUP BY {group}
+FROM (
+    SELECT cs.container_id, CAST(r.started_at AS INTEGER) AS ts, cs.cpu_request_millicores, cs.cpu_limit_millicores,
+           cs.memory_request_bytes, cs.memory_limit_bytes
+    FROM {samples}
+    WHERE {where}
+)
+GROUP BY {group}
 """
 _PREVIOUS_CUMULATIVE = f"""
 SELECT {', '.join(CUMULATIVE)} FROM daily_rollups WHERE container_id = ? AND day < ? ORDER BY day DESC LIMIT 1
@@ -135,8 +155,17 @@ def oldest_unfolded_ts(conn: sqlite3.Connection) -> int | None:
     folded = coverage(conn)
     if folded is None:
         return None
-    return conn.execute("SELECT MIN(ts) FROM samples WHERE run_id > ? AND +ts >= ?",
+    return conn.execute("SELECT MIN(CAST(started_at AS INTEGER)) FROM runs r WHERE id > ? AND +started_at >= ?"
+                        " AND EXISTS (SELECT 1 FROM samples s WHERE s.run_id = r.id)",  # the few unfolded, by id
                         (folded.folded_run_id, folded.folded_from)).fetchone()[0]
+
+
+def run_range(conn: sqlite3.Connection, start: int, end: int, after_run_id: int | None = None) -> tuple[int, int]:
+    """The smallest and largest id of the runs started in [start, end) (after `after_run_id` only, when given);
+    (1, 0) when there are none: the bounds SAMPLES_BY_SPAN reads a window's runs between."""
+    first, last = conn.execute("SELECT MIN(id), MAX(id) FROM runs WHERE started_at >= ? AND started_at < ?"
+                               " AND id > ?", (start, end, after_run_id or 0)).fetchone()
+    return (1, 0) if first is None else (first, last)
 
 
 def raw_usage(
@@ -145,26 +174,31 @@ def raw_usage(
 ) -> dict[int, dict]:
     """Per container, the day-row figures of the raw samples with start <= ts < end, plus
     `cpu_values`: every CPU usage value, for exact percentiles. `container_ids` restricts the
-    containers; `after_run_id` reads only the samples of later runs (those not folded yet)."""
+    containers (read through their spans); `after_run_id` reads only the samples of later runs
+    (those not folded yet)."""
     params: dict = {"start": start, "end": end}
     if after_run_id is None:
-        where = "ts >= :start AND ts < :end"
-    else:  # the few unfolded runs, by the primary key; not by the ts index over the whole window
-        where, params["after"] = "run_id > :after AND +ts >= :start AND +ts < :end", after_run_id
+        where = "r.started_at >= :start AND r.started_at < :end"
+    else:  # the few unfolded runs, by id; not through runs_started over the whole window
+        where, params["after"] = "r.id > :after AND +r.started_at >= :start AND +r.started_at < :end", after_run_id
+    samples = SAMPLES_BY_RUN
     if container_ids is not None:
-        where += " AND container_id IN (SELECT value FROM json_each(:ids))"
+        samples, where = SAMPLES_BY_SPAN, f"{SPANS_OF_CONTAINERS} AND {where}"
         params["ids"] = json.dumps(container_ids)
-    return {container_id: figures for (container_id, _), figures in _sample_figures(conn, where, params).items()}
+        params["first_run"], params["last_run"] = run_range(conn, start, end, after_run_id)
+    return {container_id: figures
+            for (container_id, _), figures in _sample_figures(conn, samples, where, params).items()}
 
 
-def _sample_figures(conn: sqlite3.Connection, where: str, params: dict,
+def _sample_figures(conn: sqlite3.Connection, samples: str, where: str, params: dict,
                     by_day: bool = False) -> dict[tuple[int, int], dict]:
     """Figures of the samples matching `where`, per (container, UTC day) or per (container, 0)."""
     shape = ({"period": f"ts / {DAY_SECONDS} * {DAY_SECONDS}", "group": "container_id, period"} if by_day
-             else {"period": "0", "group": "container_id"})  # grouped by the index's first column: no sort
-    latest = {(row[0], row[1]): row[3:] for row in conn.execute(_LATEST.format(where=where, **shape), params)}
+             else {"period": "0", "group": "container_id"})
+    latest = {(row[0], row[1]): row[3:]
+              for row in conn.execute(_LATEST.format(samples=samples, where=where, **shape), params)}
     return {(row[0], row[1]): _figures(row, latest[(row[0], row[1])])
-            for row in conn.execute(_AGGREGATES.format(where=where, **shape), params)}
+            for row in conn.execute(_AGGREGATES.format(samples=samples, where=where, **shape), params)}
 
 
 def _figures(aggregates: tuple, latest: tuple) -> dict:
@@ -238,7 +272,7 @@ def _next_runs(conn: sqlite3.Connection) -> tuple[Coverage, int] | None:
 def _fold_runs(conn: sqlite3.Connection, progress: Coverage, last_run_id: int) -> tuple[int, int]:
     """Add the samples of the runs after the folded one up to `last_run_id` to their day rows, day by
     day, oldest first; (samples folded, rows written)."""
-    pieces = _sample_figures(conn, "run_id > :after AND run_id <= :last AND +ts >= :from",
+    pieces = _sample_figures(conn, SAMPLES_BY_RUN, "r.id > :after AND r.id <= :last AND +r.started_at >= :from",
                              {"after": progress.folded_run_id, "last": last_run_id, "from": progress.folded_from},
                              by_day=True)
     days: dict[int, dict[int, dict]] = {}

@@ -8,9 +8,10 @@ over many hours (shared/store/histograms.py), then deleted with their runs' node
 the runs of each rolled-up hour covered is kept beside the rollups (`hourly_coverage`,
 shared/store/covered_time.py) and goes with them. Rollups, and
 the `runs` rows (kept as long as the rollups, so the collection history covers the same period as
-the data), go after RETENTION_HOURLY_DAYS. Pods, containers, workloads and nodes that no row refers
-to any more are deleted last, by passes that deleted something (so a pass with nothing to do stays a
-few index look-ups; what a pass cut short leaves goes with the next hour's pass).
+the data), go after RETENTION_HOURLY_DAYS. Container spans no sample names any more, then pods,
+containers, workloads and nodes that no row refers to any more are deleted last, by passes that
+deleted something (so a pass with nothing to do stays a few index look-ups; what a pass cut short
+leaves goes with the next hour's pass).
 
 A collection must never wait long for this: every write is a transaction of at most
 RETENTION_BATCH_ROWS rows, shrunk when one takes longer than TARGET_BATCH_SECONDS, and followed by
@@ -41,6 +42,7 @@ from shared.store.connection import StoreError, connect, transaction
 from shared.store.covered_time import record_hours
 from shared.store.daily_rollups import WEIGHTED, fold_samples, hourly_watermark, oldest_unfolded_ts, raw_usage
 from shared.store.histograms import nearest_rank, pack_values, to_blob
+from shared.store.sample_migration import MOVED_SAMPLES
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class RetentionResult:
     node_samples_deleted: int = 0
     runs_deleted: int = 0
     rollups_deleted: int = 0
+    spans_deleted: int = 0
     pods_deleted: int = 0
     containers_deleted: int = 0
     workloads_deleted: int = 0
@@ -71,7 +74,8 @@ class RetentionResult:
     def deleted_rows(self) -> int:
         """Every row the pass deleted, whatever the table."""
         return (self.samples_deleted + self.node_samples_deleted + self.runs_deleted + self.rollups_deleted
-                + self.pods_deleted + self.containers_deleted + self.workloads_deleted + self.nodes_deleted)
+                + self.spans_deleted + self.pods_deleted + self.containers_deleted + self.workloads_deleted
+                + self.nodes_deleted)
 
     def as_dict(self) -> dict:
         """The result for `k8s-monitor retention --json`, with the total of deleted rows."""
@@ -178,10 +182,14 @@ _INSERT_ROLLUP = (f"INSERT INTO hourly_rollups ({', '.join(ROLLUP_COLUMNS)})"
                   f" VALUES ({', '.join('?' * len(ROLLUP_COLUMNS))})")
 
 # Each delete: (probe: is there anything to do?, batch: delete up to :rows of it).
+# A sample's time is its run's started_at (whole seconds: the same range); runs with an id below the
+# oldest run that has samples have none, so only the runs from there on are looked into (by id, not
+# through runs_started: that would go through every run kept, for RETENTION_HOURLY_DAYS).
+_OLD_SAMPLES_OF = ("FROM runs r CROSS JOIN samples s ON s.run_id = r.id"
+                   " WHERE +r.started_at < :before AND r.id >= (SELECT MIN(run_id) FROM samples)")
 _OLD_SAMPLES = (
-    "SELECT 1 FROM samples WHERE ts < :before LIMIT 1",
-    "DELETE FROM samples WHERE (run_id, pod_id, container_id) IN"
-    " (SELECT run_id, pod_id, container_id FROM samples WHERE ts < :before LIMIT :rows)",
+    f"SELECT 1 {_OLD_SAMPLES_OF} LIMIT 1",
+    f"DELETE FROM samples WHERE (run_id, span_id) IN (SELECT s.run_id, s.span_id {_OLD_SAMPLES_OF} LIMIT :rows)",
 )
 _OLD_NODE_SAMPLES_SELECT = (
     "FROM node_samples ns JOIN runs r ON r.id = ns.run_id"
@@ -210,16 +218,29 @@ _OLD_HOURS_COVERED = (
     "DELETE FROM hourly_coverage WHERE (hour, namespaces) IN"
     " (SELECT hour, namespaces FROM hourly_coverage WHERE hour < :before LIMIT :rows)",
 )
-# pods.last_seen is the time of a pod's newest sample: below the deleted raw horizon, nothing refers to it.
-_UNSEEN_PODS = (
-    "SELECT 1 FROM pods WHERE last_seen < :before LIMIT 1",
-    "DELETE FROM pods WHERE id IN (SELECT id FROM pods WHERE last_seen < :before LIMIT :rows)",
+# Release 2's samples, every row moved into spans and lean samples by migration 4, renamed aside in its
+# last transaction rather than dropped there (freeing a gigabyte of pages would hold the write lock for
+# seconds): deleted by retention like any old rows.
+_MOVED_SAMPLES = (
+    f"SELECT 1 FROM {MOVED_SAMPLES} LIMIT 1",
+    f"DELETE FROM {MOVED_SAMPLES} WHERE (run_id, pod_id, container_id) IN"
+    f" (SELECT run_id, pod_id, container_id FROM {MOVED_SAMPLES} LIMIT :rows)",
 )
 # Identities nothing refers to: (table, condition). The condition is checked again in the deleting
 # transaction, so an identity a collection has just started to use again is kept.
+# A span's samples are in runs from its first to its last: one that ends before the oldest run with
+# samples has none left (and when no sample is left, none has).
+_UNUSED_SPANS = (
+    "container_spans",
+    "last_run_id < COALESCE((SELECT MIN(run_id) FROM samples), last_run_id + 1)",
+)
+_UNUSED_PODS = (
+    "pods",
+    "NOT EXISTS (SELECT 1 FROM container_spans cs WHERE cs.pod_id = pods.id)",
+)
 _UNUSED_CONTAINERS = (
     "containers",
-    "NOT EXISTS (SELECT 1 FROM samples s WHERE s.container_id = containers.id)"
+    "NOT EXISTS (SELECT 1 FROM container_spans cs WHERE cs.container_id = containers.id)"
     " AND NOT EXISTS (SELECT 1 FROM hourly_rollups h WHERE h.container_id = containers.id)"
     " AND NOT EXISTS (SELECT 1 FROM daily_rollups d WHERE d.container_id = containers.id)",
 )
@@ -231,6 +252,11 @@ _UNUSED_NODES = (
     "nodes",
     "id NOT IN (SELECT node_id FROM node_samples) AND id NOT IN (SELECT node_id FROM pods WHERE node_id IS NOT NULL)",
 )
+
+
+# The time of the oldest sample from `watermark` on: the first run in time from there that has samples.
+_FIRST_SAMPLE_TS = ("SELECT CAST(started_at AS INTEGER) FROM runs r WHERE started_at >= ?"
+                    " AND EXISTS (SELECT 1 FROM samples s WHERE s.run_id = r.id) ORDER BY started_at LIMIT 1")
 
 
 class _Pass:
@@ -260,25 +286,41 @@ class _Pass:
         r.node_samples_deleted = self._delete(_OLD_NODE_SAMPLES, raw_before)
         r.rollups_deleted = self._delete(_OLD_ROLLUPS, self.limits.hourly_before)
         self._delete(_OLD_HOURS_COVERED, self.limits.hourly_before)  # a row per hour: not counted as rollups
+        if self._moved_samples_left():  # they refer to runs and identities: those wait until they are gone
+            return r
         r.runs_deleted = self._delete(_OLD_RUNS, self.limits.hourly_before)
         if r.samples_deleted or r.node_samples_deleted or r.rollups_deleted or r.runs_deleted:
-            if r.complete:  # every sample below raw_before is gone
-                with self._foreign_keys_off():
-                    r.pods_deleted = self._delete(_UNSEEN_PODS, raw_before)
-            r.containers_deleted = self._delete_unreferenced(*_UNUSED_CONTAINERS)  # checked by the foreign keys too
+            with self._foreign_keys_off():
+                r.spans_deleted = self._delete_unreferenced(*_UNUSED_SPANS)
+            # checked by the foreign keys too: every table referring to pods and containers has an index on them
+            r.pods_deleted = self._delete_unreferenced(*_UNUSED_PODS)
+            r.containers_deleted = self._delete_unreferenced(*_UNUSED_CONTAINERS)
             with self._foreign_keys_off():
                 r.workloads_deleted = self._delete_unreferenced(*_UNUSED_WORKLOADS)
                 r.nodes_deleted = self._delete_unreferenced(*_UNUSED_NODES)
         return r
 
+    def _moved_samples_left(self) -> bool:
+        """Delete release 2's samples table that migration 4 left aside (every row moved), in batches, then
+        the table; whether some of it is still there (the time budget ran out)."""
+        if not self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                 (MOVED_SAMPLES,)).fetchone():
+            return False
+        self.result.samples_deleted += self._delete(_MOVED_SAMPLES, 0)
+        if self.conn.execute(_MOVED_SAMPLES[0]).fetchone():
+            return True
+        with self.pacer.write(self.conn):
+            self.conn.execute(f"DROP TABLE IF EXISTS {MOVED_SAMPLES}")  # empty: freeing its pages is quick
+        return False
+
     def _roll_up(self) -> None:
         """Roll up every complete hour of raw samples before the raw cutoff, oldest first."""
         while True:
             watermark = hourly_watermark(self.conn)
-            first = self.conn.execute("SELECT MIN(ts) FROM samples WHERE ts >= ?", (watermark,)).fetchone()[0]
-            if first is None or first >= self.limits.raw_before or self._out_of_time():
+            first = self.conn.execute(_FIRST_SAMPLE_TS, (watermark,)).fetchone()
+            if first is None or first[0] >= self.limits.raw_before or self._out_of_time():
                 return
-            hour = hour_floor(first)
+            hour = hour_floor(first[0])
             rows = [_rollup_row(hour, figures) for figures in raw_usage(self.conn, hour, hour + HOUR_SECONDS).values()]
             with self.pacer.write(self.conn):
                 rolled_up_to = hourly_watermark(self.conn)
@@ -318,10 +360,9 @@ class _Pass:
 
     @contextmanager
     def _foreign_keys_off(self) -> Iterator[None]:
-        """Checking pods, workloads and nodes deletions would scan big tables per row (there is no index
-        on samples.pod_id, pods.workload_id, node_samples.node_id): each of these deletions' own
-        condition guarantees that nothing refers to the rows it removes. Containers keep the check:
-        every table referring to them has an index on container_id."""
+        """Checking span, workload and node deletions would scan big tables per row (there is no index
+        on samples.span_id, pods.workload_id, node_samples.node_id): each of these deletions' own
+        condition guarantees that nothing refers to the rows it removes."""
         self.conn.execute("PRAGMA foreign_keys = OFF")
         try:
             yield

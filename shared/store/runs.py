@@ -1,4 +1,4 @@
-"""Writing a collection run into the database: the run row and its samples in one transaction.
+"""Writing a collection run into the database: the run row, its containers' spans and samples in one transaction.
 
 Either the whole run is stored or none of it: a run that fails half way leaves only a `failed` run
 row (written after the rollback), never some of its samples.
@@ -6,12 +6,14 @@ row (written after the rollback), never some of its samples.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from shared.store.connection import transaction
+from shared.store.container_spans import SpanBook
 from shared.store.counters import (
     COLLECTIONS,
     PROMETHEUS_QUERIES,
@@ -118,11 +120,12 @@ def store_collection(
     run: RunRecord,
     inventory: Inventory,
     usage: dict[ContainerKey, ContainerUsage],
-    ts: int,
     group_label: str | None = None,
 ) -> int:
-    """Store the run row, identities, one sample per container, and the workloads' policies, group
-    (`group_label`'s value) and HPAs, atomically."""
+    """Store the run row, identities, the containers' spans, one sample per container, and the workloads'
+    policies, group (`group_label`'s value) and HPAs, atomically.
+
+    A sample's time is its run's `started_at` (read as CAST(started_at AS INTEGER) where whole seconds count)."""
     with transaction(conn):
         run_id = insert_run(conn, run)
         node_ids = _node_ids(conn, inventory)
@@ -133,29 +136,43 @@ def store_collection(
         )
         workload_ids = _workload_ids(conn, inventory)
         container_ids = _container_ids(conn, inventory, workload_ids)
-        pod_ids = _pod_ids(conn, inventory, workload_ids, node_ids, ts)
+        pod_ids = _pod_ids(conn, inventory, workload_ids, node_ids)
+        span_ids = _span_ids(conn, run_id, inventory, workload_ids, container_ids, pod_ids)
         conn.executemany(
-            "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            _sample_rows(run_id, inventory, usage, ts, workload_ids, container_ids, pod_ids),
+            "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _sample_rows(run_id, inventory, usage, span_ids),
         )
         store_workload_facts(conn, run_id, inventory, group_label)
     return run_id
 
 
+def _span_ids(
+    conn: sqlite3.Connection, run_id: int, inventory: Inventory, workload_ids: dict[tuple[str, str, str], int],
+    container_ids: dict[tuple[int, str], int], pod_ids: dict[str, int],
+) -> list[int]:
+    """The span of every container, in inventory order, with the spans written (shared/store/container_spans.py)."""
+    spans = SpanBook(conn, pod_ids.values())
+    span_id, span_ids = spans.span_id, []
+    for pod in inventory.pods:
+        workload_id, pod_id = workload_ids[(pod.namespace, pod.workload_kind, pod.workload_name)], pod_ids[pod.uid]
+        for c in pod.containers:
+            span_ids.append(span_id(run_id, pod_id, container_ids[(workload_id, c.name)], (
+                pod.phase, c.cpu_request_millicores, c.cpu_limit_millicores, c.memory_request_bytes,
+                c.memory_limit_bytes)))
+    spans.write()
+    return span_ids
+
+
 def _sample_rows(
-    run_id: int, inventory: Inventory, usage: dict[ContainerKey, ContainerUsage], ts: int,
-    workload_ids: dict[tuple[str, str, str], int], container_ids: dict[tuple[int, str], int],
-    pod_ids: dict[str, int],
+    run_id: int, inventory: Inventory, usage: dict[ContainerKey, ContainerUsage], span_ids: list[int],
 ) -> Iterator[tuple]:
     """One `samples` row per container, generated so 20,000 rows never sit in a list at once."""
+    span_id = iter(span_ids)
     for pod in inventory.pods:
-        workload_id = workload_ids[(pod.namespace, pod.workload_kind, pod.workload_name)]
-        pod_id = pod_ids[pod.uid]
         for c in pod.containers:
             u = usage.get((pod.namespace, pod.name, c.name))
             yield (
-                run_id, container_ids[(workload_id, c.name)], pod_id, ts, pod.phase,
-                c.cpu_request_millicores, c.cpu_limit_millicores, c.memory_request_bytes, c.memory_limit_bytes,
+                run_id, next(span_id),
                 _round(u.cpu_avg_millicores) if u else None, _round(u.cpu_max_millicores) if u else None,
                 _round(u.memory_avg_bytes) if u else None, _round(u.memory_max_bytes) if u else None,
                 u.cpu_throttled_ratio if u else None,
@@ -165,7 +182,7 @@ def _sample_rows(
 
 
 def _round(value: float | None) -> int | None:
-    return None if value is None else int(round(value))
+    return None if value is None else round(value)
 
 
 def _node_ids(conn: sqlite3.Connection, inventory: Inventory) -> dict[str, int]:
@@ -201,16 +218,22 @@ def _container_ids(
 
 def _pod_ids(
     conn: sqlite3.Connection, inventory: Inventory, workload_ids: dict[tuple[str, str, str], int],
-    node_ids: dict[str, int], ts: int,
+    node_ids: dict[str, int],
 ) -> dict[str, int]:
+    """Every pod's id. Only new pods are written, and pods whose node (set once scheduled) or QoS class changed."""
+    uids = json.dumps([p.uid for p in inventory.pods])
+    stored = {uid: (pod_id, node_id, qos_class) for uid, pod_id, node_id, qos_class in conn.execute(
+        "SELECT uid, id, node_id, qos_class FROM pods WHERE uid IN (SELECT value FROM json_each(?))", (uids,))}
+    changed = []
+    for p in inventory.pods:
+        node_id = node_ids.get(p.node) if p.node else None
+        known = stored.get(p.uid)
+        if known is None or known[1:] != (node_id, p.qos_class):
+            changed.append((p.uid, workload_ids[(p.namespace, p.workload_kind, p.workload_name)], p.name, node_id,
+                            p.qos_class))
+    if not changed:
+        return {uid: known[0] for uid, known in stored.items()}
     conn.executemany(
-        "INSERT INTO pods (uid, workload_id, name, node_id, qos_class, last_seen) VALUES (?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (uid) DO UPDATE SET node_id = excluded.node_id, qos_class = excluded.qos_class,"
-        " last_seen = excluded.last_seen",
-        [
-            (p.uid, workload_ids[(p.namespace, p.workload_kind, p.workload_name)], p.name,
-             node_ids.get(p.node) if p.node else None, p.qos_class, ts)
-            for p in inventory.pods
-        ],
-    )
-    return dict(conn.execute("SELECT uid, id FROM pods WHERE last_seen = ?", (ts,)).fetchall())
+        "INSERT INTO pods (uid, workload_id, name, node_id, qos_class) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (uid) DO UPDATE SET node_id = excluded.node_id, qos_class = excluded.qos_class", changed)
+    return dict(conn.execute("SELECT uid, id FROM pods WHERE uid IN (SELECT value FROM json_each(?))", (uids,)))

@@ -2,10 +2,36 @@
 
 Identity tables (nodes, workloads, containers, pods) are written once and referenced by integer ids
 from narrow fact rows (samples), so a 20,000-container run adds small rows of integers. Units are
-in the column names. Released migrations are never edited: a change is a new entry at the end.
+in the column names. Released migrations are never edited: a change is a new entry at the end: SQL,
+or a BatchedMigration when it moves many rows.
 """
 
-MIGRATIONS: list[str] = [
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shared.store.sample_migration import MOVED_SAMPLES, move_samples
+
+
+@dataclass(frozen=True)
+class BatchedMigration:
+    """A migration that moves rows in batches, so no transaction holds the write lock long on a big database.
+
+    `prepare` (SQL that may run again) creates the new tables; `step` moves one batch in a transaction
+    of its own and says whether there was one: it goes on after the last batch committed, so a killed
+    migration resumes. `finish` (SQL) runs in the transaction that sets the new version, after the
+    steps have moved what was written meanwhile (by a release still running the previous schema).
+    """
+
+    prepare: str
+    step: Callable[[sqlite3.Connection], bool]
+    finish: str
+    leftover: str | None = None  # a table `finish` renamed aside, dropped at once when empty (a new database)
+
+
+MIGRATIONS: list[str | BatchedMigration] = [
     # 1: runs, identities, raw samples, rollups, alerts, notifications, backups, event dedupe
     """
     CREATE TABLE runs (
@@ -339,7 +365,58 @@ MIGRATIONS: list[str] = [
     -- as the server reported it (stats=all), NULL where it does not
     ALTER TABLE runs ADD COLUMN prometheus_samples_processed INTEGER;
     """,
-    # 4: what recommendations need besides usage (shared/store/workload_facts.py): each workload's policy
+    # 4: a sample keeps what changes from run to run: usage, restarts and the last termination. What a
+    # pod's container declares (requests, limits) and its pod's phase are kept once per span of runs
+    # that saw them the same (shared/store/container_spans.py); a sample names its span, and its time
+    # is its run's (runs.started_at: a sample's former `ts` was CAST(started_at AS INTEGER)). Time
+    # ranges of samples are read through runs (runs_started), a container's samples through its spans,
+    # so the two indexes on samples go. pods.last_seen and its index go too: every run rewrote every
+    # pod row for it; retention deletes the pods no span names. The existing samples move run by run
+    # (shared/store/sample_migration.py), then the tables swap: the old one, renamed samples_v2, is
+    # deleted by retention in batches (shared/store/retention.py), not dropped under the write lock
+    # (unless it is empty: a new database).
+    BatchedMigration(
+        prepare="""
+        CREATE TABLE IF NOT EXISTS container_spans (
+            id INTEGER PRIMARY KEY,
+            pod_id INTEGER NOT NULL REFERENCES pods (id),
+            container_id INTEGER NOT NULL REFERENCES containers (id),
+            first_run_id INTEGER NOT NULL,  -- run ids, not references: a long-lived span outlives its first runs
+            last_run_id INTEGER NOT NULL,
+            phase TEXT NOT NULL,
+            cpu_request_millicores INTEGER,
+            cpu_limit_millicores INTEGER,
+            memory_request_bytes INTEGER,
+            memory_limit_bytes INTEGER
+        );
+        CREATE INDEX IF NOT EXISTS container_spans_pod ON container_spans (pod_id, container_id);
+        CREATE INDEX IF NOT EXISTS container_spans_container ON container_spans (container_id, first_run_id);
+        -- Deleting spans must not check this reference (no index on span_id): retention deletes only
+        -- spans no sample names, with foreign keys off.
+        CREATE TABLE IF NOT EXISTS span_samples (
+            run_id INTEGER NOT NULL REFERENCES runs (id),
+            span_id INTEGER NOT NULL REFERENCES container_spans (id),
+            cpu_usage_avg_millicores INTEGER,
+            cpu_usage_max_millicores INTEGER,
+            memory_working_set_avg_bytes INTEGER,
+            memory_working_set_max_bytes INTEGER,
+            cpu_throttled_ratio REAL,
+            restart_count INTEGER NOT NULL,
+            last_termination_reason TEXT,
+            oom_events INTEGER,
+            PRIMARY KEY (run_id, span_id)
+        ) WITHOUT ROWID;
+        """,
+        step=move_samples,
+        finish=f"""
+        ALTER TABLE samples RENAME TO {MOVED_SAMPLES};
+        ALTER TABLE span_samples RENAME TO samples;
+        DROP INDEX pods_last_seen;
+        ALTER TABLE pods DROP COLUMN last_seen;
+        """,
+        leftover=MOVED_SAMPLES,
+    ),
+    # 5: what recommendations need besides usage (shared/store/workload_facts.py): each workload's policy
     # annotations and group label, and the HPAs each run saw
     """
     -- A workload's pods' k8s-monitor.io/ annotations and the value of the label reports group by, as the

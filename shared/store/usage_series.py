@@ -16,7 +16,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS
-from shared.store.daily_rollups import hourly_watermark
+from shared.store.daily_rollups import SAMPLES_BY_SPAN, SPANS_OF_CONTAINERS, hourly_watermark, run_range
 from shared.store.window_usage import Window
 
 STEPS_SECONDS = (300, 900, 1800, HOUR_SECONDS, 3 * HOUR_SECONDS, 6 * HOUR_SECONDS, 12 * HOUR_SECONDS, DAY_SECONDS)
@@ -61,10 +61,12 @@ def series_step(span: Span | None, interval_seconds: int) -> int:
 
 def data_span(conn: sqlite3.Connection, container_ids: list[int], window: Window) -> Span | None:
     """When the samples (raw or rolled up) of these containers start and end within `window`; None
-    without any. Reads the (container_id, ts) and (container_id, hour) indexes only."""
-    params = {"ids": json.dumps(container_ids), "start": window.start, "end": window.end}
-    raw = conn.execute("SELECT MIN(ts), MAX(ts) FROM samples WHERE container_id IN"
-                       " (SELECT value FROM json_each(:ids)) AND ts >= :start AND ts < :end", params).fetchone()
+    without any. Reads the containers' spans, their runs and the (container_id, hour) index only."""
+    first_run, last_run = run_range(conn, window.start, window.end)
+    params = {"ids": json.dumps(container_ids), "start": window.start, "end": window.end,
+              "first_run": first_run, "last_run": last_run}
+    raw = conn.execute(f"SELECT CAST(MIN(r.started_at) AS INTEGER), CAST(MAX(r.started_at) AS INTEGER)"
+                       f" FROM {SAMPLES_BY_SPAN} WHERE {SPANS_OF_CONTAINERS}", params).fetchone()
     hourly = conn.execute("SELECT MIN(hour), MAX(hour) FROM hourly_rollups WHERE container_id IN"
                           " (SELECT value FROM json_each(:ids)) AND hour >= :start AND hour < :end", params).fetchone()
     firsts = [value for value in (raw[0], hourly[0]) if value is not None]
@@ -72,23 +74,23 @@ def data_span(conn: sqlite3.Connection, container_ids: list[int], window: Window
     return Span(min(firsts), max(lasts)) if firsts else None
 
 
-_RAW_STEPS = """
-SELECT container_id, ts / :step * :step AS t,
-       SUM(IIF(phase = 'Running', cpu_usage_avg_millicores, NULL)),
-       COUNT(IIF(phase = 'Running', cpu_usage_avg_millicores, NULL)),
-       MIN(IIF(phase = 'Running', cpu_usage_avg_millicores, NULL)),
-       MAX(IIF(phase = 'Running', cpu_usage_avg_millicores, NULL)),
-       MAX(IIF(phase = 'Running', cpu_usage_max_millicores, NULL)),
-       MAX(cpu_request_millicores), MAX(cpu_limit_millicores),
-       SUM(IIF(phase = 'Running', memory_working_set_avg_bytes, NULL)),
-       COUNT(IIF(phase = 'Running', memory_working_set_avg_bytes, NULL)),
-       MIN(IIF(phase = 'Running', memory_working_set_avg_bytes, NULL)),
-       MAX(IIF(phase = 'Running', memory_working_set_avg_bytes, NULL)),
-       MAX(IIF(phase = 'Running', memory_working_set_max_bytes, NULL)),
-       MAX(memory_request_bytes), MAX(memory_limit_bytes)
-FROM samples
-WHERE container_id IN (SELECT value FROM json_each(:ids)) AND ts >= :start AND ts < :end
-GROUP BY container_id, t
+_RAW_STEPS = f"""
+SELECT cs.container_id, CAST(r.started_at AS INTEGER) / :step * :step AS t,
+       SUM(IIF(cs.phase = 'Running', s.cpu_usage_avg_millicores, NULL)),
+       COUNT(IIF(cs.phase = 'Running', s.cpu_usage_avg_millicores, NULL)),
+       MIN(IIF(cs.phase = 'Running', s.cpu_usage_avg_millicores, NULL)),
+       MAX(IIF(cs.phase = 'Running', s.cpu_usage_avg_millicores, NULL)),
+       MAX(IIF(cs.phase = 'Running', s.cpu_usage_max_millicores, NULL)),
+       MAX(cs.cpu_request_millicores), MAX(cs.cpu_limit_millicores),
+       SUM(IIF(cs.phase = 'Running', s.memory_working_set_avg_bytes, NULL)),
+       COUNT(IIF(cs.phase = 'Running', s.memory_working_set_avg_bytes, NULL)),
+       MIN(IIF(cs.phase = 'Running', s.memory_working_set_avg_bytes, NULL)),
+       MAX(IIF(cs.phase = 'Running', s.memory_working_set_avg_bytes, NULL)),
+       MAX(IIF(cs.phase = 'Running', s.memory_working_set_max_bytes, NULL)),
+       MAX(cs.memory_request_bytes), MAX(cs.memory_limit_bytes)
+FROM {SAMPLES_BY_SPAN}
+WHERE {SPANS_OF_CONTAINERS} AND r.started_at >= :start AND r.started_at < :end
+GROUP BY cs.container_id, t
 """
 _HOURLY_STEPS = """
 SELECT container_id, hour / :step * :step AS t,
@@ -115,7 +117,10 @@ def usage_series(conn: sqlite3.Connection, container_ids: list[int], window: Win
     if window.start < watermark:
         pieces += conn.execute(_HOURLY_STEPS, {**params, "step": hourly_step, "start": window.start,
                                                "end": min(window.end, watermark)}).fetchall()
-    pieces += conn.execute(_RAW_STEPS, {**params, "step": step, "start": max(window.start, watermark)}).fetchall()
+    raw_start = max(window.start, watermark)
+    first_run, last_run = run_range(conn, raw_start, window.end)
+    pieces += conn.execute(_RAW_STEPS, {**params, "step": step, "start": raw_start, "first_run": first_run,
+                                        "last_run": last_run}).fetchall()
     merged: dict[tuple[int, int], list] = {}
     for cid, ts, *figures in pieces:
         step_figures = merged.get((cid, ts))

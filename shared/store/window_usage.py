@@ -32,7 +32,14 @@ from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS, day_floor
 from shared.store import daily_rollups
 from shared.store import histograms as usage_histogram
 from shared.store.covered_time import CoveredTime, days_covered, hours_covered, runs_covered
-from shared.store.daily_rollups import coverage, hourly_watermark, larger, raw_usage, unfolded_runs_exist
+from shared.store.daily_rollups import (
+    SAMPLES_BY_RUN,
+    coverage,
+    hourly_watermark,
+    larger,
+    raw_usage,
+    unfolded_runs_exist,
+)
 
 # About 0.1 s of reading raw samples on the 2-core test machine (benchmarks/report.py).
 RAW_WINDOW_MAX_SAMPLES = 50_000
@@ -208,8 +215,8 @@ def plan_sources(conn: sqlite3.Connection, window: Window) -> list[tuple[str, in
 
 def _raw_samples_at_most(conn: sqlite3.Connection, start: int, end: int, limit: int) -> bool:
     """Whether [start, end) holds at most `limit` raw samples; counts no further than limit + 1."""
-    count = conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM samples WHERE ts >= ? AND ts < ? LIMIT ?)",
-                         (start, end, limit + 1)).fetchone()[0]
+    count = conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {SAMPLES_BY_RUN} WHERE r.started_at >= ?"
+                         " AND r.started_at < ? LIMIT ?)", (start, end, limit + 1)).fetchone()[0]
     return count <= limit
 
 

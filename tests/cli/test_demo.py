@@ -65,10 +65,10 @@ def test_after_the_demo_the_report_gives_the_averages_of_the_stored_runs_now_and
     # What every stored run says the cluster requested and used (usage of Running containers), and
     # the window each run covers
     runs = conn.execute(
-        "SELECT r.window_seconds, SUM(s.cpu_request_millicores), SUM(s.cpu_usage_avg_millicores),"
-        " SUM(s.memory_request_bytes), SUM(s.memory_working_set_avg_bytes) FROM runs r JOIN samples s"
-        " ON s.run_id = r.id WHERE s.phase = 'Running' AND s.cpu_usage_avg_millicores IS NOT NULL"
-        " GROUP BY r.id").fetchall()
+        "SELECT r.window_seconds, SUM(cs.cpu_request_millicores), SUM(s.cpu_usage_avg_millicores),"
+        " SUM(cs.memory_request_bytes), SUM(s.memory_working_set_avg_bytes) FROM runs r JOIN samples s"
+        " ON s.run_id = r.id JOIN container_spans cs ON cs.id = s.span_id"
+        " WHERE cs.phase = 'Running' AND s.cpu_usage_avg_millicores IS NOT NULL GROUP BY r.id").fetchall()
     last = conn.execute("SELECT MAX(started_at) FROM runs").fetchone()[0]
     conn.close()
     assert len(runs) == 4 and len({run[1] for run in runs}) == 1  # a static cluster: the same requests at every run

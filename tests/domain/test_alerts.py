@@ -42,7 +42,7 @@ def _pod(name: str, *containers: ContainerRecord, workload: str = "api", kind: s
 def _store(conn, at: float, pods: list[PodRecord], usage: dict | None = None, status: str = "ok",  # type: ignore[no-untyped-def]
            namespaces: str | None = None) -> int:
     run = RunRecord("schedule", at, at + 1, status, pods=len(pods), namespaces=namespaces)
-    return store_collection(conn, run, Inventory(pods, []), usage or {}, int(at))
+    return store_collection(conn, run, Inventory(pods, []), usage or {})
 
 
 def _usage(memory_max: int | None = 100 * MiB, throttled: float | None = 0.0,

@@ -24,9 +24,9 @@ def stored_samples(settings) -> dict[tuple[str, str, str], sqlite3.Row]:
     conn.row_factory = sqlite3.Row
     rows = conn.execute(
         """SELECT w.namespace, w.kind AS workload_kind, w.name AS workload_name, p.name AS pod, c.name AS container,
-                  p.qos_class, s.*
-           FROM samples s JOIN containers c ON c.id = s.container_id JOIN workloads w ON w.id = c.workload_id
-           JOIN pods p ON p.id = s.pod_id"""
+                  p.qos_class, cs.*, s.*
+           FROM samples s JOIN container_spans cs ON cs.id = s.span_id JOIN containers c ON c.id = cs.container_id
+           JOIN workloads w ON w.id = c.workload_id JOIN pods p ON p.id = cs.pod_id"""
     ).fetchall()
     conn.close()
     return {(r["namespace"], r["pod"], r["container"]): r for r in rows}

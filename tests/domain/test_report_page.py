@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from shared.core.formats import MiB
 from shared.domain.report.assets import page_script, page_stylesheet
 from shared.store.connection import connect
-from tests.support.report_history import History, random_history
+from tests.support.report_history import SAMPLE_TS, SAMPLES, History, random_history
 from tests.support.servers import REPO, function_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -169,9 +169,9 @@ def test_each_chart_starts_at_its_first_sample_and_draws_request_and_limit_where
         for section in page.locator("section.container").all():
             cid = container_id(database, namespace, workload.split("/")[1], section.get_attribute("data-container"))
             ((first, last, cpu_request, cpu_limit, memory_request, memory_limit),) = query(
-                database, "SELECT MIN(ts), MAX(ts), MAX(cpu_request_millicores), MAX(cpu_limit_millicores),"
-                          " MAX(memory_request_bytes), MAX(memory_limit_bytes) FROM samples"
-                          " WHERE container_id = ? AND ts >= ?", cid, window_start)
+                database, f"SELECT MIN({SAMPLE_TS}), MAX({SAMPLE_TS}), MAX(cpu_request_millicores),"
+                          f" MAX(cpu_limit_millicores), MAX(memory_request_bytes), MAX(memory_limit_bytes)"
+                          f" FROM {SAMPLES} WHERE container_id = ? AND {SAMPLE_TS} >= ?", cid, window_start)
             for figure, request, limit in ((section.locator("figure.chart-cpu"), cpu_request, cpu_limit),
                                            (section.locator("figure.chart-memory"), memory_request, memory_limit)):
                 start, end = (int(figure.get_attribute(name) or 0) for name in ("data-start", "data-end"))
@@ -211,10 +211,11 @@ def test_hovering_a_chart_shows_the_stored_values_of_that_step(
         box = plot.bounding_box()
         assert box is not None
         start, end = (int(figure.get_attribute(name) or 0) for name in ("data-start", "data-end"))
-        stored = query(database, f"SELECT ts, {kind}_{'usage' if kind == 'cpu' else 'working_set'}_avg_"
+        stored = query(database, f"SELECT {SAMPLE_TS}, {kind}_{'usage' if kind == 'cpu' else 'working_set'}_avg_"
                                  f"{'millicores' if kind == 'cpu' else 'bytes'},"
-                                 f" {kind}_request_{'millicores' if kind == 'cpu' else 'bytes'} FROM samples"
-                                 " WHERE container_id = ? AND ts >= ? AND phase = 'Running' ORDER BY ts", cid, start)
+                                 f" {kind}_request_{'millicores' if kind == 'cpu' else 'bytes'} FROM {SAMPLES}"
+                                 f" WHERE container_id = ? AND {SAMPLE_TS} >= ? AND phase = 'Running' ORDER BY 1",
+                                 cid, start)
         ts, value, request = next(row for row in stored[len(stored) // 3:] if row[1] is not None)
         page.mouse.move(box["x"] + box["width"] * (ts - start) / (end - start) + 0.5, box["y"] + box["height"] / 2)
 

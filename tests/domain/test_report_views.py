@@ -21,7 +21,7 @@ from shared.store.connection import connect
 from shared.store.retention import apply_retention
 from shared.store.usage_series import Point, data_span, series_step, usage_series
 from shared.store.window_usage import parse_window
-from tests.support.report_history import History, MiB, Sample, random_history
+from tests.support.report_history import SAMPLE_TS, SAMPLES, History, MiB, Sample, random_history
 
 NOW = 1_767_225_600 + 10 * 86_400 + 13 * 3600  # 2026-01-11 13:00 UTC, on a collection
 INTERVAL = 300
@@ -146,7 +146,7 @@ def test_hours_rolled_up_keep_the_average_and_peak_and_join_the_raw_hours(tmp_pa
     random_history(History(conn), NOW, hours=40)
     apply_retention(settings, clock=lambda: NOW)
     container_id = conn.execute("SELECT MIN(id) FROM containers").fetchone()[0]
-    watermark = conn.execute("SELECT MIN(ts) FROM samples").fetchone()[0]
+    watermark = conn.execute(f"SELECT MIN({SAMPLE_TS}) FROM {SAMPLES}").fetchone()[0]
     window = parse_window("2d", NOW, 90)
     span = data_span(conn, [container_id], window)
     assert span is not None and span.first < watermark - 12 * 3600

@@ -275,7 +275,7 @@ def test_a_really_full_backup_volume_fails_clearly_and_keeps_the_older_backup(tm
     store_history(settings, runs=3, start=clock.now)
     assert run_backup(settings, clock).status == "ok"
     older = backup_files(settings)
-    store_history(settings, runs=300, start=clock.now + 3600, pods=40)  # now bigger than the volume
+    store_history(settings, runs=450, start=clock.now + 3600, pods=40)  # now bigger than the volume
     assert settings.database_path.stat().st_size > 1024 * 1024
     clock.advance(DAY)
 

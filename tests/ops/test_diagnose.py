@@ -390,7 +390,7 @@ def test_a_damaged_page_fails_integrity_check(tmp_path: Path, cluster: Simulated
     collect_now(settings, clock)
     with sqlite3.connect(settings.database_path) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'samples_container_ts'").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'container_spans_pod'").fetchone()[0]
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     with open(settings.database_path, "r+b") as file:  # scribble over an index page, as a bad disk would
         file.seek((root - 1) * page_size + 8)

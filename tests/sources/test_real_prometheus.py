@@ -28,8 +28,8 @@ def test_stored_usage_matches_what_the_scenario_put_in(tmp_path, small_scenario,
         for ns, pod, container, cpu_avg, cpu_max, mem_avg, mem_max, throttled in conn.execute(
             """SELECT w.namespace, p.name, c.name, s.cpu_usage_avg_millicores, s.cpu_usage_max_millicores,
                       s.memory_working_set_avg_bytes, s.memory_working_set_max_bytes, s.cpu_throttled_ratio
-               FROM samples s JOIN pods p ON p.id = s.pod_id JOIN containers c ON c.id = s.container_id
-               JOIN workloads w ON w.id = c.workload_id"""
+               FROM samples s JOIN container_spans cs ON cs.id = s.span_id JOIN pods p ON p.id = cs.pod_id
+               JOIN containers c ON c.id = cs.container_id JOIN workloads w ON w.id = c.workload_id"""
         )
     }
     conn.close()

@@ -21,6 +21,7 @@ from shared.store.histograms import MAX_RELATIVE_ERROR, from_blob, percentile
 from shared.store.retention import RetentionResult, apply_retention, cutoffs
 from shared.store.runs import RunRecord, store_collection
 from tests.conftest import make_settings
+from tests.support.report_history import SAMPLE_TS, SAMPLES
 from tests.support.synthetic_history import store_synthetic_run, synthetic_inventory
 
 HOUR, DAY = 3600, 86_400
@@ -59,8 +60,7 @@ def test_an_old_hour_becomes_one_rollup_per_container_with_avg_max_and_p95(tmp_p
         cpu = 10.0 * (number + 1)  # 10, 20, ... 120 millicores
         usage = {(pod.namespace, pod.name, "app"): ContainerUsage(cpu, cpu + 5, 1000.0 * (number + 1), 20_000.0)}
         at = hour + number * 300
-        store_collection(conn, RunRecord("schedule", at, at + 1, "ok", containers=2, nodes=3),
-                         inventory, usage, at)
+        store_collection(conn, RunRecord("schedule", at, at + 1, "ok", containers=2, nodes=3), inventory, usage)
     conn.close()
 
     result = apply_retention(settings, clock)
@@ -92,15 +92,15 @@ def test_retention_keeps_recent_raw_data_and_replaces_older_by_rollups(tmp_path,
     start = day_start(clock.now) - 3 * DAY
     store_days(settings, start, days=3)
     limits = cutoffs(settings, clock.now)
-    raw_kept = count(settings, "SELECT COUNT(*) FROM samples WHERE ts >= ?", limits.raw_before)
-    rolled = count(settings, "SELECT COUNT(*) FROM samples WHERE ts >= ? AND ts < ?",
+    raw_kept = count(settings, f"SELECT COUNT(*) FROM {SAMPLES} WHERE {SAMPLE_TS} >= ?", limits.raw_before)
+    rolled = count(settings, f"SELECT COUNT(*) FROM {SAMPLES} WHERE {SAMPLE_TS} >= ? AND {SAMPLE_TS} < ?",
                    limits.hourly_before, limits.raw_before)
 
     result = apply_retention(settings, clock)
 
     assert result.complete
     assert count(settings, "SELECT COUNT(*) FROM samples") == raw_kept
-    assert count(settings, "SELECT MIN(ts) FROM samples") >= limits.raw_before
+    assert count(settings, f"SELECT MIN({SAMPLE_TS}) FROM {SAMPLES}") >= limits.raw_before
     assert count(settings, "SELECT SUM(samples) FROM hourly_rollups") == rolled
     assert count(settings, "SELECT MIN(hour) FROM hourly_rollups") == limits.hourly_before
     # the time the rolled-up hours' runs covered stays exactly as long as the rollups: a run of 300 s every 300 s
@@ -121,8 +121,9 @@ def test_p95_over_days_from_rollups_is_within_the_documented_error(tmp_path, clo
     store_days(settings, day_start(clock.now) - 4 * DAY, days=3, pods=8)
     conn = connect(settings.database_path)
     exact: dict[int, list[int]] = defaultdict(list)
-    for container_id, cpu in conn.execute("SELECT container_id, cpu_usage_avg_millicores FROM samples WHERE ts < ?",
-                                          (cutoffs(settings, clock.now).raw_before,)):
+    for container_id, cpu in conn.execute(
+            f"SELECT cs.container_id, s.cpu_usage_avg_millicores FROM {SAMPLES} WHERE {SAMPLE_TS} < ?",
+            (cutoffs(settings, clock.now).raw_before,)):
         exact[container_id].append(cpu)
     conn.close()
 
@@ -276,7 +277,7 @@ def test_a_successful_collection_runs_retention_afterwards(settings, clock):
     body, status = collect_once(settings, Trigger("cli"), clock=clock)
 
     assert (status, body["status"]) == (200, "ok")
-    assert count(settings, "SELECT COUNT(*) FROM samples WHERE ts < ?", old) == 0
+    assert count(settings, f"SELECT COUNT(*) FROM {SAMPLES} WHERE {SAMPLE_TS} < ?", old) == 0
     assert count(settings, "SELECT COUNT(*) FROM hourly_rollups") > 0
     assert count(settings, "SELECT COUNT(*) FROM samples WHERE run_id = ?", body["run_id"]) == body["containers"]
 

@@ -24,7 +24,15 @@ from shared.store.histograms import MAX_RELATIVE_ERROR, from_blob, pack_values, 
 from shared.store.retention import apply_retention
 from shared.store.window_usage import parse_window
 from tests.conftest import make_settings
-from tests.support.report_history import History, Sample, covered_seconds, random_history, reference_report
+from tests.support.report_history import (
+    SAMPLE_TS,
+    SAMPLES,
+    History,
+    Sample,
+    covered_seconds,
+    random_history,
+    reference_report,
+)
 from tests.support.servers import REPO
 
 NOW = 1_767_225_600 + 10 * 86_400 + 13 * 3600  # 2026-01-11 13:00 UTC
@@ -52,15 +60,21 @@ def replay(conn: sqlite3.Connection, source: Path, runs: list[int], fold: bool =
     if not conn.execute("SELECT 1 FROM workloads LIMIT 1").fetchone():
         for table in ("workloads", "containers", "pods"):
             conn.execute(f"INSERT INTO {table} SELECT * FROM source.{table}")
+        # the spans' runs are those replayed: each span reaches from its first to its last one
+        conn.execute("INSERT INTO container_spans SELECT id, pod_id, container_id, 1 << 62, 0, phase,"
+                     " cpu_request_millicores, cpu_limit_millicores, memory_request_bytes, memory_limit_bytes"
+                     " FROM source.container_spans")
     for source_run in runs:
         run_id = conn.execute("INSERT INTO runs (trigger, started_at, finished_at, status, window_seconds)"
                               " SELECT trigger, started_at, finished_at, status, window_seconds FROM source.runs"
                               " WHERE id = ?", (source_run,)).lastrowid
-        conn.execute("INSERT INTO samples SELECT ?, container_id, pod_id, ts, phase, cpu_request_millicores,"
-                     " cpu_limit_millicores, memory_request_bytes, memory_limit_bytes, cpu_usage_avg_millicores,"
-                     " cpu_usage_max_millicores, memory_working_set_avg_bytes, memory_working_set_max_bytes,"
-                     " cpu_throttled_ratio, restart_count, last_termination_reason, oom_events"
-                     " FROM source.samples WHERE run_id = ?", (run_id, source_run))
+        conn.execute("INSERT INTO samples SELECT ?, span_id, cpu_usage_avg_millicores, cpu_usage_max_millicores,"
+                     " memory_working_set_avg_bytes, memory_working_set_max_bytes, cpu_throttled_ratio,"
+                     " restart_count, last_termination_reason, oom_events FROM source.samples WHERE run_id = ?",
+                     (run_id, source_run))
+        conn.execute("UPDATE container_spans SET first_run_id = MIN(first_run_id, ?1),"
+                     " last_run_id = MAX(last_run_id, ?1) WHERE id IN (SELECT span_id FROM samples WHERE run_id = ?1)",
+                     (run_id,))
         if fold:
             fold_samples(conn, NOW, 90)
     conn.execute("DETACH source")
@@ -144,6 +158,7 @@ def test_runs_numbered_from_one_again_after_retention_deleted_them_all_are_folde
     fold_samples(conn, NOW, 90)
     conn.execute("DELETE FROM samples")
     conn.execute("DELETE FROM runs")  # months without a collection: retention deleted every run
+    conn.execute("DELETE FROM container_spans")
     conn.execute("DELETE FROM pods")
     history = History(conn)
     app = history.container("shop", "Deployment", "api-0", "app")
@@ -180,8 +195,8 @@ def test_a_second_demo_over_the_same_minutes_counts_in_whole_day_reports(
             assert (status, body["status"]) == (200, "ok")
     conn = connect(settings.database_path, readonly=True)
     week, hours = report(conn, settings, "7d", clock.now), report(conn, settings, "6h", clock.now)
-    stored = conn.execute("SELECT COUNT(*) FROM samples WHERE phase = 'Running'"
-                          " AND cpu_usage_avg_millicores IS NOT NULL").fetchone()[0]
+    stored = conn.execute(f"SELECT COUNT(*) FROM {SAMPLES} WHERE cs.phase = 'Running'"
+                          " AND s.cpu_usage_avg_millicores IS NOT NULL").fetchone()[0]
     conn.close()
 
     assert "daily" in sources(week) and sources(hours) == ["raw"]
@@ -254,8 +269,12 @@ def test_the_report_reads_the_same_numbers_from_raw_samples_and_day_rollups(tmp_
     monkeypatch.undo()
 
     apply_retention(settings, clock=lambda: NOW)  # raw samples older than a day go; the day rows stay
-    assert conn.execute("SELECT MIN(ts) FROM samples").fetchone()[0] >= NOW - DAY - 3600
-    assert containers(report(conn, settings)) == containers(folded)
+    assert conn.execute(f"SELECT MIN({SAMPLE_TS}) FROM {SAMPLES}").fetchone()[0] >= NOW - DAY - 3600
+    after = containers(report(conn, settings))
+    # change impact reads raw samples only: the request change of 2026-01-10 06:30 is older than them now
+    assert {c["changes"][0]["at"] for c in folded["containers"]} == {"2026-01-10T06:30:00Z"}
+    assert all(c.pop("changes") == [] for c in after.values())
+    assert after == {key: {k: v for k, v in c.items() if k != "changes"} for key, c in containers(folded).items()}
 
 
 def test_hourly_rollups_give_the_numbers_of_the_raw_samples(tmp_path: Path, monkeypatch) -> None:
@@ -311,7 +330,7 @@ def test_raw_samples_not_folded_yet_are_kept_until_they_are(tmp_path: Path, monk
     source, _ = build(tmp_path / "source.db")
     expected, _ = expected_figures(source)
     early = NOW - 50 * 3600
-    unfolded = source.execute("SELECT COUNT(*) FROM samples WHERE ts >= ?", (early,)).fetchone()[0]
+    unfolded = source.execute(f"SELECT COUNT(*) FROM {SAMPLES} WHERE {SAMPLE_TS} >= ?", (early,)).fetchone()[0]
     source.close()
     settings = settings_for(tmp_path / "db")
     conn = connect(settings.database_path)
@@ -322,14 +341,14 @@ def test_raw_samples_not_folded_yet_are_kept_until_they_are(tmp_path: Path, monk
     result = apply_retention(settings, clock=lambda: NOW)
     monkeypatch.undo()
     assert result.hours_rolled_up > 0 and result.samples_deleted > 0  # the folded samples older than a day
-    assert conn.execute("SELECT COUNT(*) FROM samples WHERE ts >= ?", (early,)).fetchone()[0] == unfolded
+    assert conn.execute(f"SELECT COUNT(*) FROM {SAMPLES} WHERE {SAMPLE_TS} >= ?", (early,)).fetchone()[0] == unfolded
 
     fold_samples(conn, NOW, 90)
     body = report(conn, settings)
     assert sources(body) == ["daily"]
     assert_matches(body, expected, histogram_percentile=True)
     apply_retention(settings, clock=lambda: NOW)
-    assert conn.execute("SELECT MIN(ts) FROM samples").fetchone()[0] >= NOW - DAY - 3600
+    assert conn.execute(f"SELECT MIN({SAMPLE_TS}) FROM {SAMPLES}").fetchone()[0] >= NOW - DAY - 3600
 
 
 def test_hourly_and_day_rollups_store_histograms_in_one_format(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from shared.store import schema
 from shared.store.connection import connect, schema_version
 from shared.store.daily_rollups import WEIGHTED, FoldResult, fold_samples
 from shared.store.retention import apply_retention
+from tests.support.release_2 import as_written_by_release_2
 from tests.support.report_history import History, random_history
 
 NOW = 1_767_225_600 + 10 * 86_400 + 13 * 3600  # 2026-01-11 13:00 UTC
@@ -23,11 +24,10 @@ TABLES = ("hourly_rollups", "daily_rollups", "hourly_coverage", "daily_coverage"
 
 
 def as_written_by_release_1(path: Path) -> None:
-    """Remove what migrations 2 to 4 add, as the database was before them."""
+    """Remove what migrations 2 onwards add, as the database was before them."""
+    as_written_by_release_2(path)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
-        for table in ("workload_metadata", "hpa_samples", "hpas", "hpa_listings"):  # migration 4
-            conn.execute(f"DROP TABLE {table}")
         for name in ("cluster", "warnings", "prometheus_series_returned", "prometheus_response_bytes",
                      "prometheus_samples_processed"):  # migration 3
             conn.execute(f"ALTER TABLE runs DROP COLUMN {name}")

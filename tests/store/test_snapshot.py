@@ -17,7 +17,7 @@ from shared.store import usage_series, window_usage
 from shared.store.connection import connect
 from shared.store.daily_rollups import coverage, fold_samples
 from shared.store.retention import apply_retention
-from tests.support.report_history import History, random_history
+from tests.support.report_history import SAMPLE_TS, SAMPLES, History, random_history
 
 NOW = 1_767_225_600 + 10 * 86_400 + 13 * 3600  # 2026-01-11 13:00 UTC
 
@@ -70,8 +70,8 @@ def test_a_fold_committing_between_the_reads_of_a_report_counts_no_run_twice(
     conn = connect(settings.database_path)
     fold_samples(conn, NOW, 90, Transactions(30))  # some runs folded into day rows, the newest not yet
     folded_before = coverage(conn).folded_run_id
-    stored = conn.execute("SELECT COUNT(*) FROM samples WHERE phase = 'Running'"
-                          " AND cpu_usage_avg_millicores IS NOT NULL").fetchone()[0]
+    stored = conn.execute(f"SELECT COUNT(*) FROM {SAMPLES} WHERE cs.phase = 'Running'"
+                          " AND s.cpu_usage_avg_millicores IS NOT NULL").fetchone()[0]
     monkeypatch.setattr(window_usage, "RAW_WINDOW_MAX_SAMPLES", 0)  # day rows and unfolded runs
     quiet = json.loads(answer(settings, window="3d", limit="all"))
     assert [piece["source"] for piece in quiet["window"]["sources"]] == ["daily", "unfolded"]
@@ -101,6 +101,6 @@ def test_the_charts_show_the_samples_the_report_counted_whatever_retention_does_
 
     assert retention
     conn = connect(settings.database_path)
-    assert conn.execute("SELECT MIN(ts) FROM samples").fetchone()[0] > NOW - 2 * 86_400  # it did delete
+    assert conn.execute(f"SELECT MIN({SAMPLE_TS}) FROM {SAMPLES}").fetchone()[0] > NOW - 2 * 86_400  # it did delete
     conn.close()
     assert busy == quiet

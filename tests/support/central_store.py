@@ -26,7 +26,8 @@ def stored_figures(database: Path) -> dict[tuple[str, str, str], tuple]:
     try:
         rows = conn.execute(
             f"""SELECT w.namespace, p.name, c.name, {', '.join(f's.{name}' for name in FIGURES)}
-                FROM samples s JOIN pods p ON p.id = s.pod_id JOIN containers c ON c.id = s.container_id
+                FROM samples s JOIN container_spans cs ON cs.id = s.span_id JOIN pods p ON p.id = cs.pod_id
+                JOIN containers c ON c.id = cs.container_id
                 JOIN workloads w ON w.id = c.workload_id""").fetchall()
     finally:
         conn.close()

@@ -1,7 +1,8 @@
 """Stored history for the report tests: samples written with plain SQL into a real database.
 
 The report reads what the collector writes; writing rows directly lets a test state every value it
-expects, sample by sample.
+expects, sample by sample. As the collector does, a sample names its container span: the pod's
+container with its phase, requests and limits, one span for as long as they stay the same.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ import sqlite3
 from dataclasses import dataclass, field
 
 MiB = 1024**2
+# What a sample was: its row (s), its run (r: when, the window) and its span (cs: container, pod, phase,
+# requests, limits); its time is its run's start in whole seconds.
+SAMPLES = "samples s JOIN runs r ON r.id = s.run_id JOIN container_spans cs ON cs.id = s.span_id"
+SAMPLE_TS = "CAST(r.started_at AS INTEGER)"
 
 
 @dataclass
@@ -43,6 +48,7 @@ class History:
     namespaces: str | None = None  # the runs' scope (comma-separated); None: every namespace
     _runs: dict[int, int] = field(default_factory=dict)
     _pods: dict[tuple[int, str], int] = field(default_factory=dict)
+    _spans: dict[tuple[int, int], tuple[int, tuple]] = field(default_factory=dict)  # newest: (id, state)
 
     def container(self, namespace: str, kind: str, workload: str, container: str) -> int:
         self.conn.execute("INSERT OR IGNORE INTO workloads (namespace, kind, name) VALUES (?, ?, ?)",
@@ -56,14 +62,15 @@ class History:
 
     def add(self, container_id: int, ts: int, sample: Sample) -> None:
         run_id = self._run(ts)
-        pod_id = self._pod(container_id, sample.pod, ts)
+        span_id = self._span(run_id, self._pod(container_id, sample.pod), container_id, sample)
         s = sample
         self.conn.execute(
-            "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, container_id, pod_id, ts, s.phase, s.cpu_request_millicores, s.cpu_limit_millicores,
-             s.memory_request_bytes, s.memory_limit_bytes, s.cpu_usage_avg_millicores, s.cpu_usage_max_millicores,
-             s.memory_working_set_avg_bytes, s.memory_working_set_max_bytes, s.cpu_throttled_ratio,
-             s.restart_count, s.last_termination_reason, s.oom_events),
+            "INSERT INTO samples (run_id, span_id, cpu_usage_avg_millicores, cpu_usage_max_millicores,"
+            " memory_working_set_avg_bytes, memory_working_set_max_bytes, cpu_throttled_ratio, restart_count,"
+            " last_termination_reason, oom_events) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, span_id, s.cpu_usage_avg_millicores, s.cpu_usage_max_millicores, s.memory_working_set_avg_bytes,
+             s.memory_working_set_max_bytes, s.cpu_throttled_ratio, s.restart_count, s.last_termination_reason,
+             s.oom_events),
         )
 
     def start_run(self, ts: int) -> int:
@@ -107,15 +114,32 @@ class History:
     def _run(self, ts: int) -> int:
         return self._runs[ts] if ts in self._runs else self.start_run(ts)
 
-    def _pod(self, container_id: int, pod: str, ts: int) -> int:
+    def _pod(self, container_id: int, pod: str) -> int:
         key = (container_id, pod)
         if key not in self._pods:
             workload_id = self.conn.execute("SELECT workload_id FROM containers WHERE id = ?",
                                             (container_id,)).fetchone()[0]
             self._pods[key] = self.conn.execute(
-                "INSERT INTO pods (uid, workload_id, name, last_seen) VALUES (?, ?, ?, ?)",
-                (f"uid-{container_id}-{pod}", workload_id, pod, ts)).lastrowid
+                "INSERT INTO pods (uid, workload_id, name) VALUES (?, ?, ?)",
+                (f"uid-{container_id}-{pod}", workload_id, pod)).lastrowid
         return self._pods[key]
+
+    def _span(self, run_id: int, pod_id: int, container_id: int, s: Sample) -> int:
+        """The pod's container's newest span when the sample has its phase, requests and limits (its runs
+        then reach this one), else a new span."""
+        state = (s.phase, s.cpu_request_millicores, s.cpu_limit_millicores, s.memory_request_bytes,
+                 s.memory_limit_bytes)
+        newest = self._spans.get((pod_id, container_id))
+        if newest is not None and newest[1] == state:
+            self.conn.execute("UPDATE container_spans SET first_run_id = MIN(first_run_id, ?),"
+                              " last_run_id = MAX(last_run_id, ?) WHERE id = ?", (run_id, run_id, newest[0]))
+            return newest[0]
+        span_id = self.conn.execute(
+            "INSERT INTO container_spans (pod_id, container_id, first_run_id, last_run_id, phase,"
+            " cpu_request_millicores, cpu_limit_millicores, memory_request_bytes, memory_limit_bytes)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (pod_id, container_id, run_id, run_id, *state)).lastrowid
+        self._spans[(pod_id, container_id)] = (span_id, state)
+        return span_id
 
 
 NAMESPACES = ("shop", "payments", "batch")
@@ -136,7 +160,7 @@ def random_history(history: History, now: int, hours: int, seed: int = 3, every_
                                             (f"db-{n}", "StatefulSet", "db", 1)):
             containers.append((history.container(namespace, kind, name, container), pods, rng.uniform(20, 900)))
     history.window_seconds = interval_seconds
-    for step in range(hours * 3600 // interval_seconds):
+    for step in reversed(range(hours * 3600 // interval_seconds)):  # oldest first, as collections store runs
         ts = now - step * interval_seconds
         for index, (container_id, pods, base) in enumerate(containers):
             for pod in range(pods):
@@ -179,13 +203,14 @@ def reference_report(conn: sqlite3.Connection, start: int, end: int) -> dict[tup
     import math
 
     covered = covered_seconds(conn, start, end)
-    rows = conn.execute(
-        "SELECT w.namespace, w.name, c.name, s.ts, s.phase, s.cpu_request_millicores, s.cpu_limit_millicores,"
-        " s.memory_request_bytes, s.memory_limit_bytes, s.cpu_usage_avg_millicores, s.cpu_usage_max_millicores,"
-        " s.memory_working_set_avg_bytes, s.memory_working_set_max_bytes, s.cpu_throttled_ratio,"
-        " s.last_termination_reason, r.window_seconds FROM samples s JOIN containers c ON c.id = s.container_id"
+    rows = conn.execute(  # a sample's time is its run's start in whole seconds
+        "SELECT w.namespace, w.name, c.name, CAST(r.started_at AS INTEGER) AS ts, cs.phase, cs.cpu_request_millicores,"
+        " cs.cpu_limit_millicores, cs.memory_request_bytes, cs.memory_limit_bytes, s.cpu_usage_avg_millicores,"
+        " s.cpu_usage_max_millicores, s.memory_working_set_avg_bytes, s.memory_working_set_max_bytes,"
+        " s.cpu_throttled_ratio, s.last_termination_reason, r.window_seconds FROM samples s"
+        " JOIN container_spans cs ON cs.id = s.span_id JOIN containers c ON c.id = cs.container_id"
         " JOIN workloads w ON w.id = c.workload_id JOIN runs r ON r.id = s.run_id"
-        " WHERE s.ts >= ? AND s.ts < ? ORDER BY s.ts", (start, end))
+        " WHERE ts >= ? AND ts < ? ORDER BY ts", (start, end))
     grouped: dict[tuple[str, str, str], list[tuple]] = {}
     for row in rows:
         grouped.setdefault(row[:3], []).append(row[3:])

@@ -55,4 +55,4 @@ def store_synthetic_run(conn: sqlite3.Connection, inventory: Inventory, at: floa
     """Store one `ok` run at time `at` with usage for every container; its run id."""
     run = RunRecord(trigger="schedule", started_at=at, finished_at=at + 1.0, status="ok", pods=len(inventory.pods),
                     containers=inventory.container_count, nodes=len(inventory.nodes), window_seconds=300)
-    return store_collection(conn, run, inventory, synthetic_usage(inventory, rng), int(at))
+    return store_collection(conn, run, inventory, synthetic_usage(inventory, rng))

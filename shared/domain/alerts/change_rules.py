@@ -12,12 +12,13 @@ from __future__ import annotations
 from shared.core.formats import format_duration, utc_minute
 from shared.domain.alerts.model import Alert, firing_alert
 from shared.domain.alerts.rules import RuleContext
-from shared.domain.change_impact import ResourceChange, change_times, resource_changes
+from shared.domain.change_impact import ResourceChange, change_windows, resource_changes
 from shared.store.resource_history import (
     container_names,
     containers_with_new_spans,
     declared_spans,
     impact_samples,
+    raw_history_start,
 )
 
 
@@ -34,15 +35,17 @@ def resource_change_hurt(ctx: RuleContext) -> list[Alert] | None:
     ids = containers_with_new_spans(ctx.conn, since)
     if not ids:
         return []
-    spans = declared_spans(ctx.conn, ids, since - window, end)
+    start = max(since - window, raw_history_start(ctx.conn) or end)
+    spans = declared_spans(ctx.conn, ids, start, end)
     names = container_names(ctx.conn, ids)
     alerts = []
     for container_id in ids:
-        history = spans.get(container_id, [])
-        if not any(at >= since for at, _, _ in change_times(history)):
-            continue  # a new pod or phase, with the same requests and limits
-        samples = impact_samples(ctx.conn, container_id, since - window, end)
-        newest = resource_changes(history, samples, since - window, end, window, settings.alert_cpu_throttled_ratio)[-1]
+        windows = change_windows(spans.get(container_id, []), start, end, window)
+        if not windows or windows[-1][0] < since:
+            continue  # a new pod or phase with the same requests and limits, or no change this recent
+        at, _, _, length = windows[-1]
+        samples = impact_samples(ctx.conn, container_id, at - length, at + length)
+        newest = resource_changes(windows[-1:], samples, settings.alert_cpu_throttled_ratio)[0]
         if newest.worse:
             alerts.append(_alert(ctx, names[container_id], newest))
     return alerts

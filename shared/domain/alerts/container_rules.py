@@ -16,11 +16,12 @@ from shared.domain.alerts.rules import RuleContext
 
 _CONTAINER_COLUMNS = (
     "w.namespace, w.kind, w.name, c.name, p.name, s.restart_count, s.last_termination_reason, s.oom_events,"
-    " s.memory_limit_bytes, s.memory_working_set_max_bytes, s.cpu_throttled_ratio, s.cpu_limit_millicores"
+    " cs.memory_limit_bytes, s.memory_working_set_max_bytes, s.cpu_throttled_ratio, cs.cpu_limit_millicores"
 )
+# A sample names its span: the pod's container, with its requests and limits then.
 _CONTAINER_JOINS = (
-    "FROM samples s JOIN containers c ON c.id = s.container_id JOIN workloads w ON w.id = c.workload_id"
-    " JOIN pods p ON p.id = s.pod_id"
+    "FROM samples s JOIN container_spans cs ON cs.id = s.span_id JOIN containers c ON c.id = cs.container_id"
+    " JOIN workloads w ON w.id = c.workload_id JOIN pods p ON p.id = cs.pod_id"
 )
 
 
@@ -77,15 +78,19 @@ def _pods(count: int, row: _Row) -> str:
     return f"pod {row.pod}" if count == 1 else f"{count} pods (worst: {row.pod})"
 
 
+# The pod's container's sample before this run's: the newest run started in an earlier second that
+# has one (runs backwards in time, each looked up in the pod's container's spans).
 _OOM_KILLS = """
 WITH kills AS (
-    SELECT s.pod_id, s.container_id, MAX(
+    SELECT s.span_id, MAX(
         COALESCE(CASE WHEN s.last_termination_reason = 'OOMKilled' THEN s.restart_count - (
-            SELECT o.restart_count FROM samples o
-            WHERE o.container_id = s.container_id AND o.pod_id = s.pod_id AND o.ts < s.ts
-            ORDER BY o.ts DESC LIMIT 1) END, 0),
+            SELECT o.restart_count FROM runs r CROSS JOIN container_spans os CROSS JOIN samples o
+            WHERE r.started_at < :run_ts AND os.pod_id = cs.pod_id AND os.container_id = cs.container_id
+              AND o.run_id = r.id AND o.span_id = os.id
+            ORDER BY r.started_at DESC LIMIT 1) END, 0),
         COALESCE(s.oom_events, 0)) AS count
-    FROM samples s WHERE s.run_id = :run_id AND (s.last_termination_reason = 'OOMKilled' OR s.oom_events > 0)
+    FROM samples s JOIN container_spans cs ON cs.id = s.span_id
+    WHERE s.run_id = :run_id AND (s.last_termination_reason = 'OOMKilled' OR s.oom_events > 0)
 )"""
 
 
@@ -98,9 +103,8 @@ def container_oom_killed(ctx: RuleContext) -> list[Alert] | None:
     """
     if ctx.run_id is None:
         return None
-    rows = _rows(ctx, "(s.pod_id, s.container_id) IN (SELECT pod_id, container_id FROM kills WHERE count > 0)",
-                 "(SELECT count FROM kills k WHERE k.pod_id = s.pod_id AND k.container_id = s.container_id)",
-                 _OOM_KILLS)
+    rows = _rows(ctx, "s.span_id IN (SELECT span_id FROM kills WHERE count > 0)",
+                 "(SELECT count FROM kills k WHERE k.span_id = s.span_id)", _OOM_KILLS, run_ts=ctx.run_ts)
 
     def build(row: _Row, count: int) -> Alert:
         limit = (f"its memory limit is {format_bytes(row.memory_limit_bytes)}" if row.memory_limit_bytes
@@ -115,14 +119,19 @@ def container_oom_killed(ctx: RuleContext) -> list[Alert] | None:
     return _per_container(rows, build)
 
 
+# The samples of each restarted pod's container from :since to this run (a run's time in whole seconds,
+# so up to :run_ts + 1), through its spans.
 _RESTARTS = """
 WITH candidates AS (
-    SELECT pod_id, container_id FROM samples WHERE run_id = :run_id AND restart_count > 0
+    SELECT cs.pod_id, cs.container_id FROM samples s JOIN container_spans cs ON cs.id = s.span_id
+    WHERE s.run_id = :run_id AND s.restart_count > 0
 ), steps AS (
-    SELECT o.pod_id, o.container_id, o.last_termination_reason AS reason,
-           o.restart_count - LAG(o.restart_count) OVER (PARTITION BY o.pod_id, o.container_id ORDER BY o.ts) AS rise
-    FROM candidates c JOIN samples o ON o.container_id = c.container_id AND o.pod_id = c.pod_id
-    WHERE o.ts >= :since AND o.ts <= :run_ts
+    SELECT os.pod_id, os.container_id, o.last_termination_reason AS reason,
+           o.restart_count - LAG(o.restart_count) OVER (
+               PARTITION BY os.pod_id, os.container_id ORDER BY CAST(r.started_at AS INTEGER)) AS rise
+    FROM candidates c CROSS JOIN container_spans os CROSS JOIN runs r CROSS JOIN samples o
+    WHERE os.pod_id = c.pod_id AND os.container_id = c.container_id
+      AND r.started_at >= :since AND r.started_at < :run_ts + 1 AND o.run_id = r.id AND o.span_id = os.id
 ), restarts AS (
     SELECT pod_id, container_id, SUM(rise) AS count FROM steps
     WHERE rise > 0 AND COALESCE(reason, '') <> 'OOMKilled' GROUP BY pod_id, container_id
@@ -137,8 +146,8 @@ def container_restarting(ctx: RuleContext) -> list[Alert] | None:
     """
     if ctx.run_id is None or ctx.run_ts is None:
         return None
-    rows = _rows(ctx, "(s.pod_id, s.container_id) IN (SELECT pod_id, container_id FROM restarts)",
-                 "(SELECT count FROM restarts r WHERE r.pod_id = s.pod_id AND r.container_id = s.container_id)",
+    rows = _rows(ctx, "(cs.pod_id, cs.container_id) IN (SELECT pod_id, container_id FROM restarts)",
+                 "(SELECT count FROM restarts r WHERE r.pod_id = cs.pod_id AND r.container_id = cs.container_id)",
                  _RESTARTS, since=ctx.run_ts - ctx.settings.alert_restart_window_seconds, run_ts=ctx.run_ts)
     window_minutes = ctx.settings.alert_restart_window_seconds / 60
 
@@ -159,8 +168,8 @@ def memory_near_limit(ctx: RuleContext) -> list[Alert] | None:
     if ctx.run_id is None or not _has_usage(ctx, "memory_working_set_max_bytes"):
         return None
     ratio = ctx.settings.alert_memory_near_limit_ratio
-    share = "CAST(s.memory_working_set_max_bytes AS REAL) / s.memory_limit_bytes"
-    rows = _rows(ctx, f"s.memory_limit_bytes > 0 AND {share} > :ratio", share, ratio=ratio)
+    share = "CAST(s.memory_working_set_max_bytes AS REAL) / cs.memory_limit_bytes"
+    rows = _rows(ctx, f"cs.memory_limit_bytes > 0 AND {share} > :ratio", share, ratio=ratio)
 
     def build(row: _Row, count: int) -> Alert:
         return _container_alert(

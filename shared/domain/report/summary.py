@@ -69,7 +69,8 @@ def summarize(conn: sqlite3.Connection, settings: Settings, top: int = 5, now: f
             return None
         report = build_report(conn, parse_report_query({"limit": "all"}, settings, now), settings, now)
         pods, containers = conn.execute(
-            "SELECT COUNT(DISTINCT pod_id), COUNT(*) FROM samples WHERE run_id = ? AND phase = 'Running'",
+            "SELECT COUNT(DISTINCT cs.pod_id), COUNT(*) FROM samples s JOIN container_spans cs ON cs.id = s.span_id"
+            " WHERE s.run_id = ? AND cs.phase = 'Running'",
             (counts[1],)).fetchone()
     fits = [(_fit(c), c) for c in report.containers]
     over = [fit for fit, c in fits if (c.cpu_idle_millicores or 0) > 0]

@@ -115,9 +115,9 @@ def _own_containers(path: Path, namespace: str) -> list[dict[str, Any]]:
         rows = conn.execute(
             """
             SELECT w.kind, w.name AS workload, c.name AS container, p.name AS pod,
-                   s.memory_working_set_max_bytes, s.memory_limit_bytes, s.restart_count, s.last_termination_reason
-            FROM samples s JOIN pods p ON p.id = s.pod_id JOIN containers c ON c.id = s.container_id
-            JOIN workloads w ON w.id = c.workload_id
+                   s.memory_working_set_max_bytes, cs.memory_limit_bytes, s.restart_count, s.last_termination_reason
+            FROM samples s JOIN container_spans cs ON cs.id = s.span_id JOIN pods p ON p.id = cs.pod_id
+            JOIN containers c ON c.id = cs.container_id JOIN workloads w ON w.id = c.workload_id
             WHERE w.namespace = ? AND s.run_id = (
                 SELECT id FROM runs WHERE status IN ('ok', 'partial') ORDER BY started_at DESC, id DESC LIMIT 1)
             ORDER BY workload, container, pod
