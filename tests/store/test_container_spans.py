@@ -8,10 +8,10 @@ import random
 import sqlite3
 import subprocess
 import sys
-from msgspec.structs import replace
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from shared.sources.inventory import ContainerRecord, Inventory, PodRecord
 from shared.store.connection import connect
