@@ -1017,7 +1017,8 @@ def test_alert_rules_and_dashboard_read_only_metrics_that_exist(tmp_path: Path, 
     resources = {f"report_{resource}_{figure}_{unit}" for resource, unit in (("cpu", "cores"), ("memory", "bytes"))
                  for figure in ("requested", "used", "idle")}
     resources |= {"report_risk_flags", "report_workload_cpu_recommended_cores",
-                  "report_workload_memory_recommended_bytes", "report_workload_series_dropped"}
+                  "report_workload_memory_recommended_bytes", "report_workload_series_dropped",
+                  "report_idle_cost_per_month", "report_savings_per_month", "report_cluster_savings_per_month"}
     assert resources <= set().union(*map(metric_names, _dashboard_queries("grafana-resources.json"))), \
         "the resource dashboard's required panels"
 
