@@ -92,19 +92,9 @@ def read_workload_metadata(conn: sqlite3.Connection) -> dict[WorkloadKey, Worklo
                 "SELECT namespace, kind, name, annotations, group_label, group_value, sidecars FROM workload_metadata")}
 
 
-@dataclass(frozen=True)
-class HpaWindow:
+class HpaWindow(HpaRecord, gc=False):
     """An HPA over a report window: as the newest run saw it, and in how many runs it sat at its maximum."""
 
-    namespace: str
-    name: str
-    target_kind: str
-    target_name: str
-    min_replicas: int
-    max_replicas: int
-    current_replicas: int | None
-    desired_replicas: int | None
-    metrics: list[HpaMetric]
     runs: int  # the window's runs that saw it
     runs_at_max: int  # of those, the runs where its current replicas equalled its maximum
 

@@ -39,6 +39,13 @@ def report(settings: Settings, clock: FakeClock, **params: str) -> dict:
         conn.close()
 
 
+def collected_report(tmp_path: Path, cluster: SimulatedCluster, clock: FakeClock) -> dict:
+    """The report's JSON after the collections of the simulated cluster."""
+    settings = make_settings(tmp_path, cluster)
+    collect(settings, clock)
+    return report(settings, clock)
+
+
 def by_workload(body: dict) -> dict[tuple[str, str], list[dict]]:
     found: dict[tuple[str, str], list[dict]] = {}
     for c in body["containers"]:
@@ -48,9 +55,7 @@ def by_workload(body: dict) -> dict[tuple[str, str], list[dict]]:
 
 def test_hpas_are_shown_hold_the_requests_they_scale_on_and_flag_one_at_its_maximum(
         tmp_path: Path, cluster: SimulatedCluster, clock: FakeClock) -> None:
-    settings = make_settings(tmp_path, cluster)
-    collect(settings, clock)
-    body = report(settings, clock)
+    body = collected_report(tmp_path, cluster, clock)
     workloads = by_workload(body)
     assert body["hpa_error"] is None
     scenario = cluster.scenario
@@ -98,9 +103,7 @@ def test_hpas_held_back_by_rbac_make_the_run_partial_and_every_recommendation_sa
 
 def test_policy_annotations_apply_per_workload_and_bad_values_are_named(
         tmp_path: Path, cluster: SimulatedCluster, clock: FakeClock) -> None:
-    settings = make_settings(tmp_path, cluster)
-    collect(settings, clock)
-    body = report(settings, clock)
+    body = collected_report(tmp_path, cluster, clock)
     workloads = by_workload(body)
     policies = cluster.scenario.policies
     assert len(policies) >= 4
