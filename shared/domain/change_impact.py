@@ -181,13 +181,13 @@ def container_changes(conn: sqlite3.Connection, container_ids: list[int], start:
                       longest_seconds: int, throttled_ratio: float) -> dict[int, list[ResourceChange]]:
     """The changes of each container within [start, end) with what followed. The windows stop at the oldest
     raw sample (older ones are rolled up: no percentiles, no restarts between samples); the samples are read
-    only for the containers that changed, only those of the runs in their windows."""
+    only for the containers that changed, only those of the runs from their first window to their last."""
     start = max(start, raw_history_start(conn) or end)
-    found = {}
-    for container_id, spans in declared_spans(conn, container_ids, start, end).items():
-        windows = change_windows(spans, start, end, longest_seconds)
-        if windows:
-            samples = impact_samples(conn, container_id, windows[0][0] - windows[0][3],
-                                     windows[-1][0] + windows[-1][3])
-            found[container_id] = resource_changes(windows, samples, throttled_ratio)
-    return found
+    windows = {container_id: found for container_id, spans in declared_spans(conn, container_ids, start, end).items()
+               if (found := change_windows(spans, start, end, longest_seconds))}
+    if not windows:
+        return {}
+    samples = impact_samples(conn, list(windows), min(w[0][0] - w[0][3] for w in windows.values()),
+                             max(w[-1][0] + w[-1][3] for w in windows.values()))
+    return {container_id: resource_changes(found, samples.get(container_id, []), throttled_ratio)
+            for container_id, found in windows.items()}

@@ -3,7 +3,7 @@
 The container spans (shared/store/container_spans.py) hold what each pod's container declared, once
 per span of runs, so the spans of a workload container in order of their first run say when its
 requests or limits changed (index container_spans_container): finding changes reads spans, never
-samples. Only for containers that changed are the samples read, and only those of the runs around
+samples. Only for containers that changed are the samples read, in one read of the runs around
 the changes, through the spans (SAMPLES_BY_SPAN), oldest first, each given its pod's previous restart count
 so restarts are counted between samples. Spans go with their samples (RETENTION_RAW_DAYS):
 changes older than the raw samples are not found, and the windows around a change stop at the oldest
@@ -53,9 +53,9 @@ _SPANS = (
     f" FROM container_spans cs LEFT JOIN runs r ON r.id = cs.first_run_id WHERE {SPANS_OF_CONTAINERS}"
     " ORDER BY cs.container_id, cs.first_run_id, cs.id")
 _SAMPLES = (
-    "SELECT CAST(r.started_at AS INTEGER), cs.pod_id, cs.phase, s.cpu_usage_avg_millicores,"
+    "SELECT cs.container_id, CAST(r.started_at AS INTEGER), cs.pod_id, cs.phase, s.cpu_usage_avg_millicores,"
     " s.memory_working_set_max_bytes, s.cpu_throttled_ratio, s.restart_count, s.last_termination_reason, s.oom_events"
-    f" FROM {SAMPLES_BY_SPAN} WHERE {SPANS_OF_CONTAINERS} ORDER BY r.id, cs.pod_id")
+    f" FROM {SAMPLES_BY_SPAN} WHERE {SPANS_OF_CONTAINERS} ORDER BY cs.container_id, r.id, cs.pod_id")
 _CHANGED_SINCE = "SELECT DISTINCT container_id FROM container_spans WHERE first_run_id BETWEEN ? AND ?"
 _NAMES = ("SELECT c.id, w.namespace, w.kind, w.name, c.name FROM containers c JOIN workloads w ON w.id = c.workload_id"
           " WHERE c.id IN (SELECT value FROM json_each(?))")
@@ -74,16 +74,17 @@ def declared_spans(conn: sqlite3.Connection, container_ids: list[int], start: in
     return spans
 
 
-def impact_samples(conn: sqlite3.Connection, container_id: int, start: int, end: int) -> list[ImpactSample]:
-    """The container's samples of the runs started in [start, end), oldest first; each pod's first one
-    there has no previous restart count."""
+def impact_samples(conn: sqlite3.Connection, container_ids: list[int], start: int,
+                   end: int) -> dict[int, list[ImpactSample]]:
+    """Container id -> its samples of the runs started in [start, end), oldest first, in one read; each pod's
+    first one there has no previous restart count."""
     first_run, last_run = run_range(conn, start, end)
-    samples = []
+    samples: dict[int, list[ImpactSample]] = {}
     previous: dict[int, int] = {}  # pod id -> its restart count in its newest sample so far
-    for ts, pod_id, phase, cpu, memory, throttled, restarts, reason, oom_events in conn.execute(
-            _SAMPLES, {"ids": json.dumps([container_id]), "first_run": first_run, "last_run": last_run}):
-        samples.append(ImpactSample(ts, pod_id, phase, cpu, memory, throttled, restarts, previous.get(pod_id), reason,
-                                    oom_events))
+    for container_id, ts, pod_id, phase, cpu, memory, throttled, restarts, reason, oom_events in conn.execute(
+            _SAMPLES, {"ids": json.dumps(container_ids), "first_run": first_run, "last_run": last_run}):
+        samples.setdefault(container_id, []).append(ImpactSample(
+            ts, pod_id, phase, cpu, memory, throttled, restarts, previous.get(pod_id), reason, oom_events))
         previous[pod_id] = restarts
     return samples
 

@@ -44,7 +44,7 @@ def resource_change_hurt(ctx: RuleContext) -> list[Alert] | None:
         if not windows or windows[-1][0] < since:
             continue  # a new pod or phase with the same requests and limits, or no change this recent
         at, _, _, length = windows[-1]
-        samples = impact_samples(ctx.conn, container_id, at - length, at + length)
+        samples = impact_samples(ctx.conn, [container_id], at - length, at + length).get(container_id, [])
         newest = resource_changes(windows[-1:], samples, settings.alert_cpu_throttled_ratio)[0]
         if newest.worse:
             alerts.append(_alert(ctx, names[container_id], newest))
