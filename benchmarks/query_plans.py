@@ -2,7 +2,8 @@
 
 Writes a few days of synthetic history (every 5 minutes, retention on, raw samples kept one day so
 hours are rolled up and deleted), with OOM kills and restarts for the alert rules, then runs what
-reads it: the retention pass and folds after each run, the alert rules, reports over several windows
+reads it: the retention pass and folds after each run, the alert rules (ResourceChangeHurt on: a
+quarter of the workloads change a request with each daily rollout), reports over several windows
 and filters (raw, hourly and daily pieces), the report page's charts, the demo summary, health,
 metrics and diagnose. Every statement is traced where it runs; each distinct one (literals
 stripped) is printed once with the code that ran it and its plan, then a count of full scans and
@@ -89,6 +90,8 @@ def write_history(settings, pods: int, days: int, tracer: Tracer) -> float:  # t
                 pod.containers[0].last_termination_reason = "OOMKilled" if index % 18 == 0 else "Error"
             if index % 13 == 0:
                 pod.phase = "Pending" if number % 24 < 2 else "Running"
+            if index % 8 < 4 and (number // (DAY // INTERVAL)) % 2:  # every other day's rollout halves a request
+                pod.containers[0].cpu_request_millicores //= 2
         at = now[0]
         if number == runs - 3:  # a late run: an hour back, after later ones
             at -= 3600
@@ -112,7 +115,7 @@ def read_everything(settings, now: float) -> None:  # type: ignore[no-untyped-de
     from shared.ops.health import read_monitor_state
     from shared.ops.metrics import DatabaseCollector
     from shared.store.connection import connect
-    from shared.store.usage_series import series_step, usage_series
+    from shared.store.usage_series import data_span, series_step, usage_series
 
     conn = connect(settings.database_path, readonly=True)
     for params in ({"window": "1h"}, {"window": "30h"}, {"window": "1d"}, {"window": "2d"},
@@ -120,12 +123,12 @@ def read_everything(settings, now: float) -> None:  # type: ignore[no-untyped-de
                    {"window": "6h", "namespace": "team-2"}):
         report = build_report(conn, parse_report_query({**params, "limit": "all"}, settings, now), settings, now)
         ids = [c.container_id for c in report.containers[:5]]
-        usage_series(conn, ids, report.query.window, series_step(report.query.window, INTERVAL))
+        usage_series(conn, ids, report.query.window, series_step(data_span(conn, ids, report.query.window), INTERVAL))
     summarize(conn, settings, now=now)
     read_monitor_state(conn)
     conn.close()
     _own_containers(settings.database_path, "team-1")
-    list(DatabaseCollector(settings.database_path).collect())
+    list(DatabaseCollector(settings).collect())
     connect(settings.database_path).close()
 
 
@@ -161,7 +164,7 @@ def main() -> None:
     try:
         settings = load_settings(database_path=workdir / "k8s_metrics.db", retention_raw_days=1,
                                  retention_hourly_days=3, report_window_days=2, log_level="WARNING",
-                                 pod_namespace="team-1")
+                                 pod_namespace="team-1", alert_resource_change_hurt=True)
         tracer = Tracer()
         traced_connections(tracer)
         now = write_history(settings, args.pods, args.days, tracer)

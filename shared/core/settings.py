@@ -36,6 +36,8 @@ DEFAULT_CLUSTER_NAME = "default"  # CLUSTER_NAME in a pod, or where no kubeconfi
 
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _NAMESPACE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# a label key: an optional DNS subdomain prefix and `/`, then a name of at most 63 characters
+LABEL_KEY = re.compile(r"([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 
 
 def is_namespace_name(name: str) -> bool:
@@ -137,6 +139,8 @@ class Settings(BaseSettings):
     alert_database_max_bytes: int = Field(2 * 1024**3, ge=1024)
     alert_backup_max_age_hours: float = Field(26.0, gt=0)
     alert_restart_window_seconds: int = Field(3600, ge=60, le=7 * 86_400)
+    alert_resource_change_hurt: bool = Field(
+        False, description="ResourceChangeHurt: OOM kills or throttling rose after a request or limit changed")
     alert_route_critical: CommaList = CHANNELS
     alert_route_warning: CommaList = ("slack", "webhook")
     alert_route_info: CommaList = ()
@@ -171,6 +175,19 @@ class Settings(BaseSettings):
     report_cpu_floor_millicores: int = Field(10, ge=0)
     report_memory_floor_bytes: int = Field(16 * 1024**2, ge=0)
     report_min_samples: int = Field(12, ge=1)
+    report_cpu_max_millicores: int | None = Field(None, ge=1, description="largest CPU request recommended")
+    report_memory_max_bytes: int | None = Field(None, ge=1, description="largest memory recommended")
+    report_cpu_limit_policy: str = Field("keep", description="none, keep or ratio:N (limit = N x request)")
+    report_memory_limit_policy: Literal["equal-request", "keep"] = "equal-request"
+    report_min_change_ratio: float = Field(0.1, ge=0, le=10)
+    report_min_confidence: float = Field(0.5, ge=0, le=1)
+    report_allow_hpa: bool = False
+    report_change_window_hours: float = Field(24.0, gt=0, le=24 * 90)
+    report_group_by_label: str | None = Field(None, description="a pod label (team): savings per value")
+    report_savings_exclude: CommaList = ("kube-system",)
+    price_cpu_core_hour: float = Field(0.031611, ge=0)
+    price_memory_gib_hour: float = Field(0.004549, ge=0)
+    currency: str = Field("USD", min_length=1, max_length=8)
 
     # --- metrics -------------------------------------------------------------------------------
     metrics_workload_gauges: bool = Field(
@@ -183,7 +200,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
 
     @field_validator(
-        "namespaces_include", "namespaces_exclude", "smtp_to",
+        "namespaces_include", "namespaces_exclude", "smtp_to", "report_savings_exclude",
         "alert_route_critical", "alert_route_warning", "alert_route_info",
         mode="before",
     )
@@ -208,12 +225,35 @@ class Settings(BaseSettings):
             raise ValueError('must be a JSON object like {"extensions": {"name": "value"}}')
         return {str(name): str(item) for name, item in extensions.items()}
 
-    @field_validator("namespaces_include", "namespaces_exclude")
+    @field_validator("namespaces_include", "namespaces_exclude", "report_savings_exclude")
     @classmethod
     def _namespace_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         bad = [name for name in value if not is_namespace_name(name)]
         if bad:
             raise ValueError(f"not a namespace name: {', '.join(bad)}")
+        return value
+
+    @field_validator("report_cpu_limit_policy")
+    @classmethod
+    def _cpu_limit_policy(cls, value: str) -> str:
+        value = value.strip()
+        if value in ("none", "keep"):
+            return value
+        ratio = value.removeprefix("ratio:")
+        try:
+            valid = value.startswith("ratio:") and 1 <= float(ratio) <= 100
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ValueError("must be none, keep or ratio:N with N from 1 to 100 (limit = N x request), like ratio:2")
+        return value
+
+    @field_validator("report_group_by_label")
+    @classmethod
+    def _label_key(cls, value: str | None) -> str | None:
+        value = (value or "").strip() or None
+        if value is not None and not LABEL_KEY.fullmatch(value):
+            raise ValueError("must be a Kubernetes label key like team or example.com/team")
         return value
 
     @field_validator("log_level", mode="before")

@@ -225,7 +225,7 @@ def _collect(
                 with KubeClient(credentials, settings, deadline, sleep) as kube:
                     kube_stats = kube.stats
                     inventory = read_inventory(kube, scope, settings.namespaces_exclude,
-                                               settings.kube_page_size, deadline)
+                                               settings.kube_page_size, deadline, settings.report_group_by_label)
             except (KubeError, BudgetExceeded) as exc:
                 namespaces.set_result(())
                 retriable = isinstance(exc, KubeError) and exc.retriable
@@ -244,6 +244,8 @@ def _collect(
             errors += [f"Kubernetes workloads: {error}" for error in inventory.owners_errors]
             if inventory.nodes_error:
                 errors.append(f"Kubernetes nodes: {inventory.nodes_error}")
+            if inventory.hpas_error:
+                errors.append(f"Kubernetes HPAs: {inventory.hpas_error}")
             if lease_lost():
                 return _failed(settings, trigger, started, clock,
                                "lost the collector lease during the run; another collector took over", True)
@@ -258,7 +260,7 @@ def _collect(
                 prometheus_samples_processed=asked.samples, namespaces=_scope_text(scope),
             )
             try:
-                store_collection(conn, run, inventory, usage.by_container)
+                store_collection(conn, run, inventory, usage.by_container, settings.report_group_by_label)
                 run.database_seconds = round(time.perf_counter() - stored_at, 4)
                 conn.execute("UPDATE runs SET database_seconds = ? WHERE id = ?", (run.database_seconds, run.id))
             except sqlite3.Error as exc:  # rolled back: nothing of this run is stored

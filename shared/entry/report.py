@@ -1,10 +1,11 @@
 """The report function's work behind its HTTP edge: read the query, choose the format, answer.
 
-`GET /` (or `/report`) answers the report as JSON, CSV or the HTML page. The `format` parameter
-(`json`, `csv`, `html`) decides; without it the Accept header does: a browser (text/html first)
-gets the page, anything else (curl, scripts) JSON. Without `limit`, JSON lists 100 containers and
-CSV every one; the page shows 50 rows a page (a workload's view 10 containers with their charts)
-and pages through the rest (shared/domain/report/page.py). The database is opened read-only.
+`GET /` (or `/report`) answers the report as JSON, CSV, the HTML page or YAML patches. The `format`
+parameter (`json`, `csv`, `html`, `patch`) decides; without it the Accept header does: a browser
+(text/html first) gets the page, anything else (curl, scripts) JSON. Without `limit`, JSON lists 100
+containers, CSV and patches every one; the page shows 50 rows a page (a workload's view 10 containers
+with their charts) and pages through the rest (shared/domain/report/page.py). The database is opened
+read-only.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from typing import Any
 
 from shared.core.settings import Settings
 from shared.domain.report.build import build_report
-from shared.domain.report.output import FORMATS, report_csv, report_json
+from shared.domain.report.output import FORMATS, report_csv, report_json, report_patches
 from shared.domain.report.query import parse_report_query
 from shared.entry.http import Answer, http_function, json_answer
 from shared.entry.triggers import BadRequest
 from shared.store.connection import StoreError, connect
 from shared.store.snapshot import read_snapshot
 
-DEFAULT_LIMITS: dict[str, int | None] = {"json": 100, "csv": None}
+DEFAULT_LIMITS: dict[str, int | None] = {"json": 100, "csv": None, "patch": None}
 PATHS = ("", "/report")
 
 
@@ -53,6 +54,8 @@ def report_answer(request: Any, settings: Settings, clock: Callable[[], float] =
         report = build_report(conn, query, settings, now)
     finally:
         conn.close()
+    if fmt == "patch":
+        return report_patches(report), 200, {"Content-Type": "application/yaml; charset=utf-8"}
     if fmt == "csv":
         filename = f"k8s-resource-report-{query.window.label}.csv"
         return report_csv(report), 200, {"Content-Type": "text/csv; charset=utf-8",

@@ -4,7 +4,10 @@ At each scrape the default report (REPORT_WINDOW_DAYS, every namespace) is built
 by the report code itself (shared/domain/report/build.py), inside the scrape's one read snapshot,
 so Grafana shows the numbers of the page and the CLI. Cardinality is bounded: per namespace the
 requested, used and idle CPU (cores) and memory (bytes), the containers counted and, per risk
-flag, the containers flagged (zero included, so sums stay continuous). Per workload container the
+flag, the containers flagged (zero included, so sums stay continuous); per namespace and for the
+cluster, the idle cost, the savings and the cost of fixing risks a month in CURRENCY (the costs
+module's totals, shared/domain/costs.py: savings leave out gone, ignored and REPORT_SAVINGS_EXCLUDE
+workloads, as the report's totals do). Per workload container the
 current and recommended requests only with METRICS_WORKLOAD_GAUGES=true, at most
 METRICS_WORKLOAD_GAUGES_MAX series, the containers with the largest share of the cluster's
 requests first; `report_workload_series_dropped` says how many were left out.
@@ -52,6 +55,16 @@ WORKLOAD_GAUGES = (
     ("report_workload_memory_recommended_bytes", "Recommended memory request and limit of a workload container, "
      "per pod", lambda c: c.recommendation.memory_request_bytes, 1),
 )
+# (metric suffix, documentation, the CostTotals attribute): per namespace `report_<suffix>`, for the cluster
+# `report_cluster_<suffix>`, labelled with the currency (CURRENCY)
+MONEY_GAUGES = (
+    ("idle_cost_per_month", "What requested but unused CPU and memory cost a month (PRICE_* settings)",
+     "idle_per_month"),
+    ("savings_per_month", "What applying the recommendations would save a month (lowered requests only; gone, "
+     "ignored and REPORT_SAVINGS_EXCLUDE workloads left out)", "savings_per_month"),
+    ("cost_to_fix_risk_per_month", "What applying the recommendations that raise requests would cost a month",
+     "cost_to_fix_risk_per_month"),
+)
 _WINDOW = " over the default report window (REPORT_WINDOW_DAYS), averaged"
 
 
@@ -68,6 +81,7 @@ def resource_families(conn: sqlite3.Connection, settings: Settings, now: float) 
     yield _single("report_window_covered_seconds", "Seconds of the default report window with successful "
                   "collections; 0: none, and the report_* figures are empty", report.covered_seconds)
     yield from _namespace_families(report)
+    yield from _money_families(report)
     if gauges:
         yield from _workload_families(report, settings.metrics_workload_gauges_max)
 
@@ -90,6 +104,21 @@ def _namespace_families(report: Report) -> Iterator[Metric]:
         for flag in FLAG_LABELS:
             flags.add_metric([namespace, flag], totals.flags.get(flag, 0))
     yield flags
+
+
+def _money_families(report: Report) -> Iterator[Metric]:
+    """Idle cost, savings and the cost of fixing risks a month, per namespace and for the cluster."""
+    currency = report.prices.currency
+    for suffix, documentation, attribute in MONEY_GAUGES:
+        family = GaugeMetricFamily(f"report_{suffix}", f"{documentation}, per namespace{_WINDOW}",
+                                   labels=["namespace", "currency"])
+        for namespace, totals in report.namespaces.items():
+            family.add_metric([namespace, currency], getattr(totals.costs, attribute))
+        yield family
+        cluster = GaugeMetricFamily(f"report_cluster_{suffix}", f"{documentation}, the whole cluster{_WINDOW}",
+                                    labels=["currency"])
+        cluster.add_metric([currency], getattr(report.cluster.costs, attribute))
+        yield cluster
 
 
 def _workload_families(report: Report, max_series: int) -> Iterator[Metric]:

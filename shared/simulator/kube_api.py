@@ -1,7 +1,7 @@
 """A Kubernetes API server over a scenario, on loopback, that a client cannot tell from a real one.
 
-It serves what the monitor reads (pods, nodes, namespaces, ReplicaSets, Jobs), the Leases it
-writes, and SelfSubjectAccessReviews, with the real server's wire behaviour: bearer-token auth,
+It serves what the monitor reads (pods, nodes, namespaces, ReplicaSets, Jobs, HorizontalPodAutoscalers),
+the Leases it writes, and SelfSubjectAccessReviews, with the real server's wire behaviour: bearer-token auth,
 paginated lists with continue tokens that expire (410), RBAC denials (403) worded like the real
 ones, optimistic concurrency on Leases (409), and injectable faults. Every request is logged with
 its RBAC verb and resource, so tests can derive the least-privilege Role the monitor needs.
@@ -25,12 +25,13 @@ from shared.simulator.kube_errors import ApiError
 from shared.simulator.kube_lists import Catalog, decode_continue, encode_continue
 from shared.simulator.scenario import Scenario
 
-# (group, resource) -> namespaced; every group is served at version v1.
+# (group, resource) -> namespaced; every group is served at version v1, autoscaling at v2 (only).
 _RESOURCES = {
     ("", "pods"): True, ("", "nodes"): False, ("", "namespaces"): False,
-    ("apps", "replicasets"): True, ("batch", "jobs"): True,
+    ("apps", "replicasets"): True, ("batch", "jobs"): True, ("autoscaling", "horizontalpodautoscalers"): True,
     (leases.GROUP, "leases"): True, ("authorization.k8s.io", "selfsubjectaccessreviews"): False,
 }
+_VERSIONS = {"autoscaling": "v2"}
 _PUBLIC_PATHS = ("/version", "/healthz", "/livez", "/readyz")  # system:public-info-viewer
 _VERSION = {
     "major": "1", "minor": "30", "gitVersion": "v1.30.4", "gitCommit": "a51b3b711150f57ffc1f526a640ec058514ed596",
@@ -178,7 +179,8 @@ class KubeApiServer(LoopbackServer):
         if request.path.rstrip("/") in _PUBLIC_PATHS:
             return Response(200, b"ok", "text/plain; charset=utf-8")
         target = _parse_path(request.path)
-        if target is None or target.version != "v1" or (target.group, target.resource) not in _RESOURCES:
+        if target is None or target.version != _VERSIONS.get(target.group, "v1") \
+                or (target.group, target.resource) not in _RESOURCES or target.resource in self.scenario.unserved:
             raise kube_errors.generic(404)
         namespaced = _RESOURCES[(target.group, target.resource)]
         if target.namespace is not None and not namespaced:

@@ -100,6 +100,9 @@ class Catalog:
                 ((ns, name), _dump(manifests.job_object(
                     scenario, ns, name, owner, next(iter(pods_by_owner[("Job", ns, name)]), None), self._rv())))
                 for (ns, name), owner in scenario.jobs.items()]),
+            "horizontalpodautoscalers": Collection.build("HorizontalPodAutoscalerList", "autoscaling/v2", [
+                ((hpa.namespace, hpa.name), _dump(manifests.hpa_object(scenario, hpa, self._rv())))
+                for hpa in scenario.hpas]),
         }
 
     @property

@@ -1,4 +1,4 @@
-"""Scenario objects besides pods rendered as the Kubernetes API serves them: nodes, namespaces, owners.
+"""Scenario objects besides pods rendered as the Kubernetes API serves them: nodes, namespaces, owners, HPAs.
 
 Objects carry what a real list carries (labels, annotations, conditions, node info, pod templates),
 not just the fields the collector reads, so page sizes and parsing costs are realistic. Pods, the
@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from shared.simulator.scenario import Scenario, SimNode, SimPod, object_uid
+from shared.simulator.scenario import Scenario, SimHpa, SimHpaMetric, SimNode, SimPod, object_uid
 from shared.simulator.wire import OWNER_API_VERSIONS, hex_id, ip, resources, timestamp
 
 
@@ -128,4 +128,68 @@ def job_object(scenario: Scenario, namespace: str, name: str, owner: tuple[str, 
                  "suspend": False, "template": {"spec": {"restartPolicy": "Never", "containers": [
                      {"name": c.name, "image": c.image} for c in (pod.containers if pod else ())]}}},
         "status": status,
+    }
+
+
+# autoscaling/v2's defaults, which the API server fills in when a manifest leaves `behavior` out
+_HPA_BEHAVIOR = {
+    "scaleUp": {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
+        {"type": "Pods", "value": 4, "periodSeconds": 15}, {"type": "Percent", "value": 100, "periodSeconds": 15}]},
+    "scaleDown": {"stabilizationWindowSeconds": 300, "selectPolicy": "Max", "policies": [
+        {"type": "Percent", "value": 100, "periodSeconds": 15}]},
+}
+
+
+def _hpa_metric(metric: SimHpaMetric) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A metric of the spec and its reading in the status."""
+    if metric.resource is None:
+        external: dict[str, Any] = {"metric": {"name": "queue_messages_ready",
+                                               "selector": {"matchLabels": {"queue": "orders"}}}}
+        return ({"type": metric.type, "external": {**external, "target": {
+                    "type": "AverageValue", "averageValue": metric.average_value}}},
+                {"type": metric.type, "external": {**external, "current": {"averageValue": "12"}}})
+    key = "resource" if metric.type == "Resource" else "containerResource"
+    source: dict[str, Any] = {"name": metric.resource, **({"container": metric.container} if metric.container else {})}
+    used = round((metric.utilization_percent or 50) * 0.8)
+    current = {"averageUtilization": used,
+               "averageValue": f"{used * 3}m" if metric.resource == "cpu" else f"{used * 2}Mi"}
+    return ({"type": metric.type, key: {**source, "target": {
+                "type": "Utilization", "averageUtilization": metric.utilization_percent}}},
+            {"type": metric.type, key: {**source, "current": current}})
+
+
+def hpa_object(scenario: Scenario, hpa: SimHpa, resource_version: int) -> dict[str, Any]:
+    """A HorizontalPodAutoscaler as autoscaling/v2 lists it: defaulted behavior, current metrics, conditions."""
+    created = timestamp(scenario.epoch_seconds - 30 * 86400)
+    seen = timestamp(scenario.epoch_seconds - 600)
+    specs, readings = zip(*(_hpa_metric(m) for m in hpa.metrics), strict=True)
+    at_max = hpa.current_replicas >= hpa.max_replicas
+    conditions = [
+        {"type": "AbleToScale", "status": "True", "lastTransitionTime": created, "reason": "ReadyForNewScale",
+         "message": "recommended size matches current size"},
+        {"type": "ScalingActive", "status": "True", "lastTransitionTime": created, "reason": "ValidMetricFound",
+         "message": "the HPA was able to successfully calculate a replica count from cpu resource utilization"},
+        {"type": "ScalingLimited", "status": "True" if at_max else "False", "lastTransitionTime": seen,
+         "reason": "TooManyReplicas" if at_max else "DesiredWithinRange",
+         "message": "the desired replica count is more than the maximum replica count" if at_max
+         else "the desired count is within the acceptable range"},
+    ]
+    return {
+        "metadata": {
+            "name": hpa.name, "namespace": hpa.namespace,
+            "uid": object_uid(scenario.seed, "HorizontalPodAutoscaler", hpa.namespace, hpa.name),
+            "resourceVersion": str(resource_version), "creationTimestamp": created,
+            "labels": {"app.kubernetes.io/name": hpa.target_name, "app.kubernetes.io/managed-by": "Helm"},
+            "annotations": {"meta.helm.sh/release-name": hpa.target_name,
+                            "meta.helm.sh/release-namespace": hpa.namespace},
+        },
+        "spec": {
+            "scaleTargetRef": {"apiVersion": OWNER_API_VERSIONS[hpa.target_kind], "kind": hpa.target_kind,
+                               "name": hpa.target_name},
+            "minReplicas": hpa.min_replicas, "maxReplicas": hpa.max_replicas, "metrics": list(specs),
+            "behavior": _HPA_BEHAVIOR,
+        },
+        "status": {"lastScaleTime": seen, "currentReplicas": hpa.current_replicas,
+                   "desiredReplicas": hpa.current_replicas, "currentMetrics": list(readings),
+                   "conditions": conditions},
     }

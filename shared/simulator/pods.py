@@ -300,7 +300,8 @@ class PodRenderer:
         template = self._templates.get(key)
         if template is None:
             spec = _spec(pod)
-            annotations = _annotations(pod, spec)
+            annotations = {**_annotations(pod, spec), **self.scenario.policies.get((pod.namespace, pod.workload_name),
+                                                                                   {})}
             manager = "kube-controller-manager" if pod.owner_kind else "kubectl-client-side-apply"
             template = _Template(dump(spec), dump(managed_fields.fields_v1(spec)), annotations, manager)
             self._templates[key] = template

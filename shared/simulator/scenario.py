@@ -5,13 +5,16 @@ expectations. The mix stays in proportion at every size and every category the m
 recognise is present from 20 pods up: workloads of each kind (Deployments via ReplicaSets,
 StatefulSets, DaemonSets, CronJobs via Jobs, plain Jobs, bare pods), and containers that are
 over-provisioned, under-provisioned, OOMKilled, CPU-throttled, crash-looping, near their memory
-limit, without limits, without requests (BestEffort) or Guaranteed.
+limit, without limits, without requests (BestEffort) or Guaranteed. Some workloads are scaled by
+HPAs (one at its maximum) and some carry k8s-monitor.io/ rightsizing annotations (one unreadable);
+every pod has a `team` label.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
+import zlib
 from dataclasses import dataclass, field, replace
 
 DEFAULT_EPOCH_SECONDS = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -106,6 +109,31 @@ class SimNode:
 
 
 @dataclass(frozen=True, slots=True)
+class SimHpaMetric:
+    """One metric of an HPA: a Resource or ContainerResource metric on cpu/memory, or another type."""
+
+    type: str  # Resource, ContainerResource, Pods, Object or External
+    resource: str | None = None  # cpu or memory
+    container: str | None = None  # of a ContainerResource metric
+    utilization_percent: int | None = None  # a Utilization target; else an AverageValue one
+    average_value: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SimHpa:
+    """An autoscaling/v2 HorizontalPodAutoscaler scaling a Deployment or StatefulSet of the scenario."""
+
+    namespace: str
+    name: str
+    target_kind: str
+    target_name: str
+    min_replicas: int
+    max_replicas: int
+    current_replicas: int
+    metrics: tuple[SimHpaMetric, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     """The whole simulated cluster. `epoch_seconds` is when restart counts start rising."""
 
@@ -117,6 +145,10 @@ class Scenario:
     replicasets: dict[tuple[str, str], tuple[str, str] | None]  # (ns, name) -> owner (kind, name)
     jobs: dict[tuple[str, str], tuple[str, str] | None]
     denied: frozenset[str] = frozenset()  # resources the service account may not touch (403)
+    unserved: frozenset[str] = frozenset()  # resources this API server does not serve (404), as an older release
+    hpas: tuple[SimHpa, ...] = ()
+    # (namespace, workload) -> the k8s-monitor.io/ annotations on its pods (rightsizing policies)
+    policies: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
     def running_pods(self) -> tuple[SimPod, ...]:
         """Pods whose containers run, hence have usage series in Prometheus."""
@@ -216,10 +248,61 @@ def build_scenario(pod_count: int, seed: int = 42, epoch_seconds: float = DEFAUL
     for workload in workloads:
         builder.add(workload)
     builder.mark_pending(max(1, round(0.015 * pod_count)))
+    pods = tuple(builder.pods)
     return Scenario(
-        seed=seed, epoch_seconds=epoch_seconds, pods=tuple(builder.pods), nodes=nodes,
+        seed=seed, epoch_seconds=epoch_seconds, pods=pods, nodes=nodes,
         namespaces=tuple(sorted(namespaces)), replicasets=builder.replicasets, jobs=builder.jobs,
+        hpas=_hpas(pods), policies=_policies(pods),
     )
+
+
+def team_of(namespace: str) -> str:
+    """The `team` label of a namespace's pods: what REPORT_GROUP_BY_LABEL=team groups by."""
+    return _TEAMS.get(namespace, "platform" if namespace.startswith("team-") else "operations")
+
+
+_TEAMS = {"shop": "storefront", "payments": "payments", "data": "data", "batch": "data", "default": "storefront"}
+
+
+def _scaled_workloads(pods: tuple[SimPod, ...]) -> list[tuple[str, str, str, int, SimPod]]:
+    """(namespace, kind, name, running replicas, a pod) of the Deployments and StatefulSets with running pods,
+    outside kube-system, in a stable order."""
+    found: dict[tuple[str, str, str], list[SimPod]] = {}
+    for pod in pods:
+        if pod.workload_kind in ("Deployment", "StatefulSet") and pod.namespace != "kube-system":
+            found.setdefault((pod.namespace, pod.workload_kind, pod.workload_name), []).append(pod)
+    return [(ns, kind, name, sum(p.phase == "Running" for p in group), group[0])
+            for (ns, kind, name), group in sorted(found.items()) if any(p.phase == "Running" for p in group)]
+
+
+def _hpas(pods: tuple[SimPod, ...]) -> tuple[SimHpa, ...]:
+    """HPAs on about one Deployment or StatefulSet in four, derived from the pods (not the scenario's random
+    stream, so adding them changed no other figure): the first scales on CPU utilisation at its maximum,
+    then on memory utilisation, on one container's CPU, and on an external queue length."""
+    hpas: list[SimHpa] = []
+    for index, (ns, kind, name, replicas, pod) in enumerate(_scaled_workloads(pods)):
+        if zlib.crc32(f"hpa/{ns}/{name}".encode()) % 4 and index:
+            continue
+        shape = len(hpas) % 4
+        metric = (SimHpaMetric("Resource", "cpu", utilization_percent=70),
+                  SimHpaMetric("Resource", "memory", utilization_percent=80),
+                  SimHpaMetric("ContainerResource", "cpu", pod.containers[0].name, utilization_percent=60),
+                  SimHpaMetric("External", average_value="30"))[shape]
+        maximum = replicas if shape == 0 else replicas + 2 + len(hpas) % 3
+        hpas.append(SimHpa(ns, name, kind, name, 1, max(1, maximum), replicas, (metric,)))
+    return tuple(hpas)
+
+
+def _policies(pods: tuple[SimPod, ...]) -> dict[tuple[str, str], dict[str, str]]:
+    """Rightsizing annotations on a few workloads: a stricter percentile, a memory ceiling, one ignored,
+    and one with a value that cannot be read (the report names it and uses the default)."""
+    chosen = [(ns, name) for index, (ns, _, name, _, _) in enumerate(_scaled_workloads(pods))
+              if index < 4 or zlib.crc32(f"policy/{ns}/{name}".encode()) % 5 == 0]
+    annotations = ({"k8s-monitor.io/cpu-percentile": "99", "k8s-monitor.io/memory-headroom": "25%"},
+                   {"k8s-monitor.io/max-memory": "1Gi", "k8s-monitor.io/cpu-limit-policy": "none"},
+                   {"k8s-monitor.io/ignore": "true"},
+                   {"k8s-monitor.io/memory-headroom": "plenty"})
+    return {key: annotations[index % len(annotations)] for index, key in enumerate(chosen)}
 
 
 def _nodes(rng: random.Random, count: int) -> tuple[SimNode, ...]:
@@ -391,7 +474,7 @@ class _PodBuilder:
 
     def add(self, w: _Workload) -> None:
         rng, epoch = self.rng, self.epoch_seconds
-        labels = {"app.kubernetes.io/name": w.name, "app.kubernetes.io/instance": w.name}
+        labels = {"app.kubernetes.io/name": w.name, "app.kubernetes.io/instance": w.name, "team": team_of(w.namespace)}
         if w.kind in ("Deployment", "ReplicaSet"):
             template_hash = _random_hash(rng, 10)
             rs = f"{w.name}-{template_hash}"

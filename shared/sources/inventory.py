@@ -1,11 +1,12 @@
-"""What every container asks for, read from the Kubernetes API into small records.
+"""What every container asks for, and the HPAs that scale them, read from the Kubernetes API into small records.
 
 Pods are read page by page, each page decoded into the Structs of kube_objects.py (only the fields
 the monitor stores), so a run holds one page and the records: about 500 bytes per pod. Each pod is
 named after its top workload: Deployment through its ReplicaSet, CronJob through its Job,
 StatefulSet and DaemonSet directly, and the pod itself when bare. Without
 RBAC to list ReplicaSets or Jobs (or nodes), the pods are still the run: they keep their immediate
-owner's name, and the inventory says why.
+owner's name, and the inventory says why. Without RBAC to list HPAs (or on a cluster that does not
+serve autoscaling/v2), the HPAs are unknown, and the inventory says why.
 """
 
 from __future__ import annotations
@@ -19,8 +20,30 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from shared.sources.kube import JOBS, NODES, PODS, REPLICASETS, KubeClient, KubeError, KubeForbidden, Resource
-from shared.sources.kube_objects import Container, ContainerStatus, Node, OwnedObject, Pod, PodSpec, PodStatus, Quantity
+from shared.sources.hpas import HpaRecord, read_hpas
+from shared.sources.kube import (
+    JOBS,
+    NODES,
+    PODS,
+    REPLICASETS,
+    KubeClient,
+    KubeError,
+    KubeForbidden,
+    KubeNotFound,
+    Resource,
+)
+from shared.sources.kube_objects import (
+    Container,
+    ContainerStatus,
+    GroupLabel,
+    Node,
+    OwnedObject,
+    Pod,
+    PodSpec,
+    PodStatus,
+    Quantity,
+    pod_type,
+)
 from shared.sources.quantity import QuantityError, cpu_millicores, memory_bytes
 
 if TYPE_CHECKING:
@@ -57,6 +80,9 @@ class PodRecord(msgspec.Struct, gc=False):
     containers: list[ContainerRecord]
     workload_kind: str = "Pod"
     workload_name: str = ""
+    annotations: dict[str, str] | None = None  # its k8s-monitor.io/ annotations (a rightsizing policy); None: none
+    group: str | None = None  # the value of its REPORT_GROUP_BY_LABEL label
+    sidecars: list[str] | None = None  # its native sidecars: containers declared under spec.initContainers
 
 
 class NodeRecord(msgspec.Struct, frozen=True, gc=False):
@@ -77,6 +103,8 @@ class Inventory:
     nodes: list[NodeRecord]
     nodes_error: str | None = None
     owners_errors: list[str] = field(default_factory=list)  # why some pods are named after their immediate owner
+    hpas: list[HpaRecord] = field(default_factory=list)
+    hpas_error: str | None = None  # why HPAs could not be listed (then `hpas` is empty, not known empty)
 
     @property
     def container_count(self) -> int:
@@ -98,7 +126,8 @@ _NO_CONTAINER_STATUS = ContainerStatus("")
 
 
 def parse_pod(pod: Pod) -> PodRecord:
-    """Keep only what is stored: requests/limits per running container, restarts, last termination reason.
+    """Keep only what is stored: requests/limits per running container, restarts, last termination reason,
+    the monitor's annotations and the value of the label it is grouped by (decoded as `pod_type` says).
 
     Init containers that run to completion are left out; native sidecars are kept.
     """
@@ -109,6 +138,9 @@ def parse_pod(pod: Pod) -> PodRecord:
     containers = [_container_record(c, statuses.get(c.name) or _NO_CONTAINER_STATUS)
                   for c in chain(sidecars, spec.containers or ())]
     owner = metadata.controller()
+    annotations = metadata.annotations.present() if metadata.annotations else None
+    labels: GroupLabel | None = getattr(metadata, "labels", None)
+    group = labels.value if labels is not None else None
     return PodRecord(
         namespace=_intern(metadata.namespace),
         name=metadata.name,
@@ -119,6 +151,9 @@ def parse_pod(pod: Pod) -> PodRecord:
         owner_kind=_intern(owner.kind) if owner else None,
         owner_name=_intern(owner.name) if owner else None,
         containers=containers,
+        annotations=annotations or None,
+        group=_intern(group) if group is not None else None,
+        sidecars=[c.name for c in sidecars] or None,
     )
 
 
@@ -172,14 +207,16 @@ def read_inventory(
     exclude: tuple[str, ...] = (),
     page_size: int = 500,
     deadline: Deadline | None = None,
+    group_label: str | None = None,
 ) -> Inventory:
-    """Pods (paged), their owners and the nodes; `namespaces=None` means every namespace."""
+    """Pods (paged), their owners, the HPAs and the nodes; `namespaces=None` means every namespace.
+    Each pod keeps the value of its `group_label` label (REPORT_GROUP_BY_LABEL)."""
     scopes: tuple[str | None, ...] = namespaces if namespaces else (None,)
     excluded = set(exclude)
     pods: dict[str, PodRecord] = {}
     for scope in scopes:
         seen_before = set(pods)
-        for items in client.list_pages(PODS, Pod, scope, page_size):
+        for items in client.list_pages(PODS, pod_type(group_label), scope, page_size):
             if deadline:
                 deadline.check("listing pods")
             if items is None:  # the list restarted after 410 Gone: forget this scope's partial list
@@ -205,13 +242,27 @@ def read_inventory(
             owners_errors.append(f"pods owned by a {kind} are stored under its name: {exc}")
     for pod in pods.values():
         pod.workload_kind, pod.workload_name = _top_workload(pod, owners)
+    hpas, hpas_error = _hpas(client, scopes, excluded, page_size)
     try:
         nodes = list({node.name: node for page in client.list_pages(NODES, Node, None, page_size)
                       for node in map(parse_node, page or ())}.values())
         nodes_error = None
     except KubeForbidden as exc:  # node capacity is a detail; the pods are the run
         nodes, nodes_error = [], str(exc)
-    return Inventory(list(pods.values()), nodes, nodes_error, owners_errors)
+    return Inventory(list(pods.values()), nodes, nodes_error, owners_errors, hpas, hpas_error)
+
+
+def _hpas(client: KubeClient, scopes: tuple[str | None, ...], excluded: set[str],
+          page_size: int) -> tuple[list[HpaRecord], str | None]:
+    """The HPAs, or none and why: without them the report says it could not allow for HPAs."""
+    try:
+        return read_hpas(client, scopes, excluded, page_size), None
+    except KubeForbidden as exc:
+        if exc.status != 403:  # 401: the credentials themselves were rejected
+            raise
+        return [], str(exc)
+    except KubeNotFound as exc:
+        return [], f"the API server does not serve autoscaling/v2 (Kubernetes before 1.23): {exc}"
 
 
 def _owner_map(

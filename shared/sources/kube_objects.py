@@ -10,7 +10,8 @@ default, so a sparse object decodes; a field of the wrong type fails with the pa
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from functools import lru_cache
+from typing import Generic, TypeVar, cast
 
 import msgspec
 
@@ -84,10 +85,57 @@ class PodStatus(_Wire):
     initContainerStatuses: list[ContainerStatus] | None = None
 
 
+class MonitorAnnotations(_Wire):
+    """The pod annotations the monitor reads: its own `k8s-monitor.io/` ones, a workload's rightsizing policy
+    (shared/domain/policies.py). Every other annotation (kubectl's last-applied-configuration, istio's
+    status) is skipped undecoded."""
+
+    ignore: str | None = msgspec.field(default=None, name="k8s-monitor.io/ignore")
+    cpu_percentile: str | None = msgspec.field(default=None, name="k8s-monitor.io/cpu-percentile")
+    memory_headroom: str | None = msgspec.field(default=None, name="k8s-monitor.io/memory-headroom")
+    min_cpu: str | None = msgspec.field(default=None, name="k8s-monitor.io/min-cpu")
+    max_cpu: str | None = msgspec.field(default=None, name="k8s-monitor.io/max-cpu")
+    min_memory: str | None = msgspec.field(default=None, name="k8s-monitor.io/min-memory")
+    max_memory: str | None = msgspec.field(default=None, name="k8s-monitor.io/max-memory")
+    cpu_limit_policy: str | None = msgspec.field(default=None, name="k8s-monitor.io/cpu-limit-policy")
+    memory_limit_policy: str | None = msgspec.field(default=None, name="k8s-monitor.io/memory-limit-policy")
+    min_change_ratio: str | None = msgspec.field(default=None, name="k8s-monitor.io/min-change-ratio")
+    allow_hpa: str | None = msgspec.field(default=None, name="k8s-monitor.io/allow-hpa")
+
+    def present(self) -> dict[str, str]:
+        """The annotations set, by their names (`k8s-monitor.io/cpu-percentile`), sorted."""
+        return {f.encode_name: value for f in msgspec.structs.fields(self)
+                if (value := getattr(self, f.name)) is not None}
+
+
+class PodMeta(ObjectMeta):
+    """A pod's metadata: also the monitor's annotations (its labels only in `pod_type`'s variant)."""
+
+    annotations: MonitorAnnotations | None = None
+
+
 class Pod(_Wire):
-    metadata: ObjectMeta
+    metadata: PodMeta
     spec: PodSpec | None = None
     status: PodStatus | None = None
+
+
+class GroupLabel(_Wire):
+    """The one label a pod is grouped by (REPORT_GROUP_BY_LABEL), in `pod_type`'s variant of Pod."""
+
+    value: str | None = None
+
+
+@lru_cache(maxsize=8)
+def pod_type(group_label: str | None) -> type[Pod]:
+    """Pod, or a Pod whose `metadata.labels.value` is the `group_label` label: the one label read, the
+    others skipped undecoded (no dict of labels is built per pod)."""
+    if group_label is None:
+        return Pod
+    labels = msgspec.defstruct("GroupLabel", [("value", str | None, msgspec.field(default=None, name=group_label))],
+                               bases=(GroupLabel,), gc=False)
+    metadata = msgspec.defstruct("GroupedPodMeta", [("labels", labels | None, None)], bases=(PodMeta,), gc=False)
+    return cast(type[Pod], msgspec.defstruct("GroupedPod", [("metadata", metadata)], bases=(Pod,), gc=False))
 
 
 class NodeStatus(_Wire):
@@ -104,6 +152,57 @@ class OwnedObject(_Wire):
     """A ReplicaSet or a Job: only who controls it is read, never its pod template."""
 
     metadata: ObjectMeta
+
+
+class CrossVersionObjectReference(_Wire):
+    kind: str = ""
+    name: str = ""
+
+
+class MetricTarget(_Wire):
+    type: str = ""  # Utilization, AverageValue or Value
+    averageUtilization: int | None = None  # percent of the pods' requests
+    averageValue: Quantity | None = None
+    value: Quantity | None = None
+
+
+class ResourceMetricSource(_Wire):
+    name: str = ""  # cpu or memory
+    target: MetricTarget | None = None
+
+
+class ContainerResourceMetricSource(_Wire):
+    name: str = ""
+    container: str = ""
+    target: MetricTarget | None = None
+
+
+class MetricSpec(_Wire):
+    """One metric an HPA scales on; only Resource and ContainerResource metrics depend on requests."""
+
+    type: str = ""  # Resource, ContainerResource, Pods, Object or External
+    resource: ResourceMetricSource | None = None
+    containerResource: ContainerResourceMetricSource | None = None
+
+
+class HorizontalPodAutoscalerSpec(_Wire):
+    scaleTargetRef: CrossVersionObjectReference | None = None
+    minReplicas: int | None = None  # the API's default is 1
+    maxReplicas: int = 0
+    metrics: list[MetricSpec] | None = None  # the API server defaults an empty list to CPU at 80 %
+
+
+class HorizontalPodAutoscalerStatus(_Wire):
+    currentReplicas: int | None = None
+    desiredReplicas: int | None = None
+
+
+class HorizontalPodAutoscaler(_Wire):
+    """An autoscaling/v2 HorizontalPodAutoscaler: what it scales, its bounds, its metrics and replicas."""
+
+    metadata: ObjectMeta
+    spec: HorizontalPodAutoscalerSpec | None = None
+    status: HorizontalPodAutoscalerStatus | None = None
 
 
 class ListMeta(_Wire):

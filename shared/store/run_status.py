@@ -20,5 +20,6 @@ class RunStatus(StrEnum):
 
 # The runs that stored samples.
 SUCCESSFUL_RUN_STATUSES = (RunStatus.OK, RunStatus.PARTIAL)
-# The same as an SQL condition on `runs.status` (the values are fixed words, never input).
+# The same as an SQL condition on `runs.status` (the values are fixed words, never input); `r.{SUCCESSFUL_RUN}`
+# on a join where runs is `r`.
 SUCCESSFUL_RUN = f"status IN ({', '.join(repr(str(status)) for status in SUCCESSFUL_RUN_STATUSES)})"

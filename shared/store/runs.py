@@ -23,6 +23,7 @@ from shared.store.counters import (
     bump,
 )
 from shared.store.run_status import SUCCESSFUL_RUN, RunStatus
+from shared.store.workload_facts import store_workload_facts
 
 if TYPE_CHECKING:
     from shared.sources.inventory import Inventory
@@ -120,8 +121,10 @@ def store_collection(
     run: RunRecord,
     inventory: Inventory,
     usage: dict[ContainerKey, ContainerUsage],
+    group_label: str | None = None,
 ) -> int:
-    """Store the run row, identities, the containers' spans and one sample per container, atomically.
+    """Store the run row, identities, the containers' spans, one sample per container, and the workloads'
+    policies, group (`group_label`'s value) and HPAs, atomically.
 
     A sample's time is its run's `started_at` (read as CAST(started_at AS INTEGER) where whole seconds count)."""
     with transaction(conn):
@@ -140,6 +143,7 @@ def store_collection(
             "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             _sample_rows(run_id, inventory, usage, span_ids),
         )
+        store_workload_facts(conn, run_id, inventory, group_label)
     return run_id
 
 

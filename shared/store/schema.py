@@ -416,4 +416,46 @@ MIGRATIONS: list[str | BatchedMigration] = [
         """,
         leftover=MOVED_SAMPLES,
     ),
+    # 5: what recommendations need besides usage (shared/store/workload_facts.py): each workload's policy
+    # annotations and group label, and the HPAs each run saw
+    """
+    -- A workload's pods' k8s-monitor.io/ annotations and the value of the label reports group by, as the
+    -- newest run that changed them saw; keyed by name (kept after the workload is gone, never reused).
+    CREATE TABLE workload_metadata (
+        namespace TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        annotations TEXT NOT NULL,  -- JSON object, '{}' for none
+        group_label TEXT,  -- REPORT_GROUP_BY_LABEL when it was collected; NULL: unset
+        group_value TEXT,  -- the pods' value of that label; NULL: they have none
+        sidecars TEXT NOT NULL,  -- JSON list of its native sidecars (declared under spec.initContainers)
+        run_id INTEGER NOT NULL,  -- the newest run that changed this row
+        PRIMARY KEY (namespace, kind, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE hpas (
+        id INTEGER PRIMARY KEY,
+        namespace TEXT NOT NULL,
+        name TEXT NOT NULL,
+        UNIQUE (namespace, name)
+    );
+    -- Each HPA as each run saw it; deleted with the raw samples (run ids, not references).
+    CREATE TABLE hpa_samples (
+        run_id INTEGER NOT NULL,
+        hpa_id INTEGER NOT NULL REFERENCES hpas (id),
+        target_kind TEXT NOT NULL,
+        target_name TEXT NOT NULL,
+        min_replicas INTEGER NOT NULL,
+        max_replicas INTEGER NOT NULL,
+        current_replicas INTEGER,
+        desired_replicas INTEGER,
+        metrics TEXT NOT NULL,  -- JSON list of {type, resource, container, target_type, target_utilization_percent,
+                                -- target_value}
+        PRIMARY KEY (run_id, hpa_id)
+    ) WITHOUT ROWID;
+    -- Whether each run could list HPAs: error NULL, it could (and hpa_samples hold all it saw).
+    CREATE TABLE hpa_listings (
+        run_id INTEGER PRIMARY KEY,
+        error TEXT
+    );
+    """,
 ]

@@ -118,6 +118,7 @@ def test_a_healthy_monitor_gets_an_all_ok_verdict_and_one_archive_with_the_facts
         "list pods (all namespaces)": OK,
         "list replicasets.apps (all namespaces)": OK,
         "list jobs.batch (all namespaces)": OK,
+        "list horizontalpodautoscalers.autoscaling (all namespaces)": OK,
         "list nodes (all namespaces)": OK,
         "create leases.coordination.k8s.io (namespace monitoring)": OK,
         "get leases.coordination.k8s.io k8s-resource-monitor-collector (namespace monitoring)": OK,
@@ -144,7 +145,7 @@ def test_denied_resources_are_named_with_the_rule_to_add(
         "add to ClusterRole k8s-resource-monitor-reader (common/base/rbac.yaml): "
         "{apiGroups: [apps], resources: [replicasets], verbs: [list]}")
     assert permissions["list nodes (all namespaces)"]["status"] == OK
-    assert diagnosis.sections["permissions"].summary.startswith("2 of 4 API calls allowed")
+    assert diagnosis.sections["permissions"].summary.startswith("3 of 5 API calls allowed")
     assert "leases" in permissions and "not running in a pod" in permissions["leases"]["detail"]
     runs = diagnosis.sections["runs"]
     assert runs.summary.startswith(f"latest run {failed['run_id']} failed")
@@ -178,7 +179,7 @@ def test_the_lease_is_checked_in_the_pod_namespace_with_its_name(
     assert permissions["create leases.coordination.k8s.io (namespace monitoring)"]["status"] == PROBLEM
     assert permissions["list pods (all namespaces)"]["status"] == OK
     reviews = [r for r in asked if r.resource == "selfsubjectaccessreviews"]
-    assert len(reviews) == 7 + 1 and all(r.verb == "create" for r in reviews)  # and one by the health check
+    assert len(reviews) == 8 + 1 and all(r.verb == "create" for r in reviews)  # and one by the health check
     assert not [r for r in asked if r.resource == "leases"]  # asked about, never touched
 
 

@@ -263,11 +263,21 @@ def test_resource_gauges_are_the_default_reports_figures_per_namespace(tmp_path:
             flagged = sum(1 for c in expected["containers"]
                           if c["namespace"] == namespace and flag in {f["flag"] for f in c["flags"]})
             assert gauge("report_risk_flags", namespace=namespace, flag=flag) == flagged
+        for figure in ("idle_cost", "savings", "cost_to_fix_risk"):
+            money = totals["costs"][f"{'idle' if figure == 'idle_cost' else figure}_per_month"]
+            assert gauge(f"report_{figure}_per_month", namespace=namespace, currency="USD") == \
+                pytest.approx(money, abs=0.005)
+    cluster = expected["cluster"]["costs"]
+    assert cluster["idle_per_month"] > 0 and cluster["cost_to_fix_risk_per_month"] > 0  # usage above requests
+    for figure in ("idle_cost", "savings", "cost_to_fix_risk"):
+        assert gauge(f"report_cluster_{figure}_per_month", currency="USD") == pytest.approx(
+            cluster[f"{'idle' if figure == 'idle_cost' else figure}_per_month"], abs=0.005)
     assert gauge("report_window_covered_seconds") == expected["window"]["span_seconds"] > 0
     assert sum(gauge("report_risk_flags", namespace=ns, flag="oom_killed") for ns in expected["namespaces"]) == 1
-    # bounded: per namespace 7 figures and 5 flags, whatever the number of containers
+    # bounded: per namespace 7 figures, 6 flags (hpa_at_max too) and 3 of money, and 3 of money for the
+    # cluster, whatever the number of containers
     report_series = sum(len(samples) for name, (_, samples) in families.items() if name.startswith("report_"))
-    assert report_series == 1 + 3 * (7 + 5)
+    assert report_series == 1 + 3 * (7 + 6 + 3) + 3
     assert not any(name.startswith("report_workload_") for name in families)  # METRICS_WORKLOAD_GAUGES is off
 
 
@@ -358,5 +368,10 @@ def test_the_resource_dashboard_shows_the_reports_figures_once_in_a_real_prometh
     assert totals["CPU requested"] == pytest.approx(cluster["cpu_requested_millicores"] / 1000, abs=1e-3)
     assert totals["CPU idle"] == pytest.approx(cluster["cpu_idle_millicores"] / 1000, abs=1e-3)
     assert totals["Memory used"] == pytest.approx(cluster["memory_used_bytes"], abs=4)
+    assert totals["Idle cost a month"] == pytest.approx(cluster["costs"]["idle_per_month"], abs=0.02)
+    assert totals["Savings a month"] == pytest.approx(cluster["costs"]["savings_per_month"], abs=0.02)
+    assert totals["Cost of fixing risks a month"] == pytest.approx(cluster["costs"]["cost_to_fix_risk_per_month"],
+                                                                   abs=0.02)
+    assert totals["Idle cost a month"] > 0 and totals["Cost of fixing risks a month"] > 0
     assert totals["Workload series left out"] == 0
     assert listed == ["prod-eu-1"] and "report_containers" in variables["cluster"]

@@ -24,7 +24,7 @@ TABLES = ("hourly_rollups", "daily_rollups", "hourly_coverage", "daily_coverage"
 
 
 def as_written_by_release_1(path: Path) -> None:
-    """Remove what migrations 2, 3 and 4 add, as the database was before them."""
+    """Remove what migrations 2 onwards add, as the database was before them."""
     as_written_by_release_2(path)
     conn = sqlite3.connect(path, isolation_level=None)
     try:

@@ -80,6 +80,32 @@ class History:
             " VALUES ('cli', ?, ?, 'ok', ?, ?)", (ts, ts + 1, self.window_seconds, self.namespaces)).lastrowid
         return self._runs[ts]
 
+    def metadata(self, namespace: str, kind: str, workload: str, annotations: dict[str, str] | None = None,
+                 group_label: str | None = None, group_value: str | None = None, sidecars: tuple[str, ...] = ()
+                 ) -> None:
+        """A workload's policy annotations, group label value and native sidecars, as a collection stores them."""
+        import json
+
+        self.conn.execute(
+            "INSERT INTO workload_metadata (namespace, kind, name, annotations, group_label, group_value, sidecars,"
+            " run_id) VALUES (?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (namespace, kind, name) DO UPDATE SET"
+            " annotations = excluded.annotations, group_label = excluded.group_label,"
+            " group_value = excluded.group_value, sidecars = excluded.sidecars",
+            (namespace, kind, workload, json.dumps(annotations or {}), group_label, group_value,
+             json.dumps(list(sidecars))))
+
+    def hpa(self, ts: int, namespace: str, name: str, target: tuple[str, str], max_replicas: int,
+            current_replicas: int, metrics: str = '[{"type": "Resource", "resource": "cpu", "target_type":'
+                                                  ' "Utilization", "target_utilization_percent": 70}]') -> None:
+        """An HPA on `target` (kind, name) as the run at `ts` saw it (min 1 replica); `metrics` as stored (JSON)."""
+        run_id = self._run(ts)
+        self.conn.execute("INSERT INTO hpas (namespace, name) VALUES (?, ?) ON CONFLICT (namespace, name) DO NOTHING",
+                          (namespace, name))
+        hpa_id = self.conn.execute("SELECT id FROM hpas WHERE namespace = ? AND name = ?",
+                                   (namespace, name)).fetchone()[0]
+        self.conn.execute("INSERT INTO hpa_samples VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
+                          (run_id, hpa_id, *target, max_replicas, current_replicas, current_replicas, metrics))
+
     def failed_run(self, ts: int) -> None:
         """A run at `ts` that stored nothing (Kubernetes refused it)."""
         self.conn.execute("INSERT INTO runs (trigger, started_at, finished_at, status, window_seconds, error)"
@@ -134,7 +160,7 @@ def random_history(history: History, now: int, hours: int, seed: int = 3, every_
                                             (f"db-{n}", "StatefulSet", "db", 1)):
             containers.append((history.container(namespace, kind, name, container), pods, rng.uniform(20, 900)))
     history.window_seconds = interval_seconds
-    for step in range(hours * 3600 // interval_seconds):
+    for step in reversed(range(hours * 3600 // interval_seconds)):  # oldest first, as collections store runs
         ts = now - step * interval_seconds
         for index, (container_id, pods, base) in enumerate(containers):
             for pod in range(pods):
@@ -217,5 +243,66 @@ def reference_report(conn: sqlite3.Connection, start: int, end: int) -> dict[tup
             "memory_idle_bytes": max(0.0, requested_memory - used_memory) if memory else None,
             "cpu_throttled_ratio_max": max((s[10] for s in running if s[10] is not None), default=None),
             "oom_killed": any(s[11] == "OOMKilled" for s in samples),
+            "first_ts": samples[0][0], "last_ts": newest[0],
         }
     return result
+
+
+def reference_recommendation(figures: dict, gone: bool = False, excluded: bool = False) -> dict:
+    """What the report should recommend and say it saves for one container of `reference_report`, computed
+    independently from the rules as the README states them, with the default settings: p95 for CPU, peak +
+    15 % in whole MiB for memory (the VPA's OOM bump from the limit when OOM-killed), floors 10m and 16Mi,
+    12 samples at least, keep within 10 %, confidence min(1, days / 7, samples / 2016), OpenCost's prices
+    over 730 hours; gone and excluded containers save nothing in the totals."""
+    import math
+
+    def action(current: int | None, value: int | None, noise: bool = True) -> tuple[str, int | None]:
+        if value is None:
+            return "unknown", None
+        if current is None:
+            return "set", value
+        if noise and abs(value - current) <= 0.1 * current:
+            return "keep", current
+        return ("raise" if value > current else "lower"), value
+
+    cpu = figures["cpu_usage_p95_millicores"]
+    cpu_value = max(10, math.ceil(cpu)) if cpu is not None and figures["cpu_samples"] >= 12 else None
+    peak, limit = figures["memory_working_set_max_bytes"], figures["memory_limit_bytes"]
+    memory_value = None
+    if peak is not None and figures["memory_samples"] >= 12:
+        memory_value = max(16 * MiB, math.ceil(peak * 1.15 / MiB) * MiB)
+    if figures["oom_killed"] and limit is not None:
+        bump = math.ceil(max(limit * 1.2, limit + 100 * MiB) / MiB) * MiB
+        memory_value = max(bump, memory_value or 0)
+    cpu_action, cpu_recommended = action(figures["cpu_request_millicores"], cpu_value)
+    memory_action, memory_recommended = action(figures["memory_request_bytes"], memory_value,
+                                               noise=not figures["oom_killed"])
+    pods = figures["pods_avg"] or 0.0
+    month = 730
+
+    def per_month(millicores: float, size: float) -> float:
+        return (millicores / 1000 * 0.031611 + size / 1024**3 * 0.004549) * month
+
+    saved = [0.0, 0.0]
+    added = [0.0, 0.0]
+    for index, (act, current, recommended) in enumerate((
+            (cpu_action, figures["cpu_request_millicores"], cpu_recommended),
+            (memory_action, figures["memory_request_bytes"], memory_recommended))):
+        if act == "lower":
+            saved[index] = (current - recommended) * pods
+        elif act == "raise":
+            added[index] = (recommended - current) * pods
+        elif act == "set":
+            added[index] = recommended * pods
+    span_days = (figures["last_ts"] - figures["first_ts"]) / 86_400
+    samples = min(figures["cpu_samples"], figures["memory_samples"])
+    return {
+        "recommended_cpu_request_millicores": cpu_recommended, "recommended_memory_request_bytes": memory_recommended,
+        "cpu_request_action": cpu_action, "memory_request_action": memory_action,
+        "confidence": round(max(0.0, min(1.0, span_days / 7, samples / 2016)), 2),
+        "requested_per_month": per_month(figures["cpu_requested_avg_millicores"],
+                                         figures["memory_requested_avg_bytes"]),
+        "idle_per_month": per_month(figures["cpu_idle_millicores"] or 0, figures["memory_idle_bytes"] or 0),
+        "savings_per_month": per_month(*saved), "cost_to_fix_risk_per_month": per_month(*added),
+        "counted": not (gone or excluded),
+    }

@@ -7,6 +7,7 @@ import sqlite3
 from dataclasses import dataclass, replace
 
 from shared.core.settings import Settings
+from shared.domain.alerts.change_rules import resource_change_hurt
 from shared.domain.alerts.container_rules import (
     container_oom_killed,
     container_restarting,
@@ -33,10 +34,12 @@ RULES: dict[str, Rule] = {
     "ContainerRestarting": container_restarting,
     "MemoryNearLimit": memory_near_limit,
     "CPUThrottled": cpu_throttled,
+    "ResourceChangeHurt": resource_change_hurt,
     "DatabaseLarge": database_large,
     "BackupMissing": backup_missing,
 }
-CONTAINER_RULES = frozenset({"ContainerOOMKilled", "ContainerRestarting", "MemoryNearLimit", "CPUThrottled"})
+CONTAINER_RULES = frozenset({"ContainerOOMKilled", "ContainerRestarting", "MemoryNearLimit", "CPUThrottled",
+                             "ResourceChangeHurt"})
 
 
 @dataclass(frozen=True)

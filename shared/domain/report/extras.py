@@ -1,31 +1,36 @@
-"""What a report may carry beyond requests and usage, for the page to show when it is there.
+"""What a report carries beyond requests and usage, as the page shows it.
 
 HPAs, the confidence of a recommendation, money (idle cost, savings, the cost of fixing risks), the
 patch to apply, workloads that are gone and change markers come with the report's rightsizing
-(ExplainedContainer, Totals and Report of shared/domain/report/). The page reads them here, by
-name, and shows each only when the report has it: one place that knows those names, so the views
-render whichever report they are given.
+(ExplainedContainer, Totals and Report of shared/domain/report/). The page reads them here: one
+place that turns them into what the views show.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.core.formats import utc_minute
 from shared.domain.report.charts import Marker
+
+if TYPE_CHECKING:
+    from shared.domain.report.build import Report
+    from shared.domain.report.explained import ExplainedContainer
+    from shared.domain.report.figures import Totals
+    from shared.store.workload_facts import HpaWindow
 
 
 @dataclass(frozen=True)
 class Extras:
     """A container's HPAs (in words), confidence, change markers, and when it was last seen if gone."""
 
-    hpas: list[str] = field(default_factory=list)
-    confidence: float | None = None  # 0 to 1
-    low_confidence: bool = False
-    confidence_reason: str = ""
-    markers: list[Marker] = field(default_factory=list)
-    gone_since: str | None = None
+    hpas: list[str]
+    confidence: float  # 0 to 1
+    low_confidence: bool  # below REPORT_MIN_CONFIDENCE
+    confidence_reason: str
+    markers: list[Marker]
+    gone_since: str | None  # None: not gone
 
 
 @dataclass(frozen=True)
@@ -39,44 +44,34 @@ class Money:
     cost_to_fix_per_month: float
 
 
-def container_extras(c: Any) -> Extras:
-    """What the report carries about container `c` beyond its figures; empty where it carries nothing."""
+def container_extras(c: ExplainedContainer) -> Extras:
+    """What the report carries about container `c` beyond its figures."""
     r = c.recommendation
-    confidence = getattr(r, "confidence", None)
-    changes = getattr(c, "change_impacts", None) or ()
     return Extras(
-        hpas=[_hpa_text(hpa) for hpa in getattr(c, "hpas", None) or ()],
-        confidence=float(confidence) if isinstance(confidence, int | float) else None,
-        low_confidence=bool(getattr(r, "low_confidence", False)),
-        confidence_reason=str(getattr(r, "confidence_reason", "")),
-        markers=[Marker(int(change.ts), str(getattr(change, "label", change))) for change in changes],
-        gone_since=utc_minute(getattr(c, "last_seen_ts", None)) if getattr(c, "gone", False) else None,
+        hpas=[_hpa_text(hpa) for hpa in c.hpas],
+        confidence=r.confidence,
+        low_confidence=r.low_confidence,
+        confidence_reason=r.confidence_reason,
+        markers=[Marker(change.ts, change.label) for change in c.change_impacts],
+        gone_since=utc_minute(c.last_seen_ts) if c.gone else None,
     )
 
 
-def money(report: Any, totals: Any) -> Money | None:
-    """The money of a group's totals, or None when the report has no prices."""
-    prices, costs = getattr(report, "prices", None), getattr(totals, "costs", None)
-    if prices is None or costs is None:
-        return None
-    return Money(prices.currency, costs.idle_per_month, costs.savings_per_month, costs.cost_to_fix_risk_per_month)
+def money(report: Report, totals: Totals) -> Money:
+    """The money of a group's totals."""
+    costs = totals.costs
+    return Money(report.prices.currency, costs.idle_per_month, costs.savings_per_month,
+                 costs.cost_to_fix_risk_per_month)
 
 
-def currency(report: Any) -> str | None:
-    """The report's currency (CURRENCY), or None when it has no prices."""
-    prices = getattr(report, "prices", None)
-    return None if prices is None else str(prices.currency)
+def savings_per_month(c: ExplainedContainer) -> float:
+    """What applying container `c`'s recommendation saves a month."""
+    return c.costs.savings_per_month
 
 
-def savings_per_month(c: Any) -> float | None:
-    """What applying container `c`'s recommendation saves a month; None when the report has no money."""
-    costs = getattr(c, "costs", None)
-    return None if costs is None else float(costs.savings_per_month)
-
-
-def workload_patch(report: Any, workload: str) -> str | None:
+def workload_patch(report: Report, workload: str) -> str | None:
     """The patch to apply to `workload` (`namespace/Kind/name`), when the report has one for it."""
-    return next((patch.text for patch in getattr(report, "patches", None) or () if patch.key == workload), None)
+    return next((patch.text for patch in report.patches if patch.key == workload), None)
 
 
 def format_money(amount: float, currency_code: str) -> str:
@@ -84,7 +79,7 @@ def format_money(amount: float, currency_code: str) -> str:
     return f"{amount:,.2f} {currency_code}"
 
 
-def _hpa_text(hpa: Any) -> str:
+def _hpa_text(hpa: HpaWindow) -> str:
     metrics = ", ".join(metric.describe() for metric in hpa.metrics)
     current = "" if hpa.current_replicas is None else f", {hpa.current_replicas} now"
     return (f"HPA {hpa.name}: {hpa.min_replicas} to {hpa.max_replicas} replicas{current}"

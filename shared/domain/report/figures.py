@@ -12,10 +12,15 @@ nor raises them, and the same window gives the same figures whenever the report 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from shared.core.settings import Settings
+from shared.domain.costs import CostTotals
 from shared.domain.report.flags import Flag, risk_flags
 from shared.store.window_usage import ContainerWindowUsage
+
+if TYPE_CHECKING:
+    from shared.domain.report.explained import ExplainedContainer
 
 
 @dataclass
@@ -78,7 +83,7 @@ class ContainerFigures:
 
 @dataclass
 class Totals:
-    """Requested, used and idle resources of a group of containers, averaged over the window."""
+    """Requested, used and idle resources of a group of containers, averaged over the window, and their money."""
 
     containers: int = 0
     cpu_requested_millicores: float = 0.0
@@ -88,10 +93,14 @@ class Totals:
     memory_used_bytes: float = 0.0
     memory_idle_bytes: float = 0.0
     flags: dict[str, int] = field(default_factory=dict)
+    costs: CostTotals = field(default_factory=CostTotals)
+    gone: int = 0  # containers of workloads that are gone
 
-    def add(self, c: ContainerFigures) -> None:
-        """Count `c` into these totals: its requested, used and idle resources and its flags."""
+    def add(self, c: ExplainedContainer) -> None:
+        """Count `c` into these totals: its requested, used and idle resources, its flags and money."""
         self.containers += 1
+        self.gone += c.gone
+        self.costs.add(c.costs)
         self.cpu_requested_millicores += c.cpu_requested_avg_millicores
         self.cpu_used_millicores += c.cpu_used_avg_millicores
         self.cpu_idle_millicores += c.cpu_idle_millicores or 0

@@ -1,7 +1,8 @@
 """Risk flags of a container over the report window: what may hurt it, each with what was seen.
 
 OOM-killed, CPU throttled, memory near its limit (the thresholds are the alerts' settings), no
-requests (the scheduler reserves nothing) and no limits.
+requests (the scheduler reserves nothing) and no limits; `hpa_at_max` (an HPA at its maximum for most
+of the window) is added with the workload's HPAs (shared/domain/report/explained.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from shared.domain.report.figures import ContainerFigures
 
 FLAG_LABELS = {"oom_killed": "OOM-killed", "cpu_throttled": "CPU throttled", "memory_near_limit": "memory near limit",
-               "no_requests": "no requests", "no_limits": "no limits"}
+               "no_requests": "no requests", "no_limits": "no limits", "hpa_at_max": "HPA at max"}
 
 
 @dataclass

@@ -24,7 +24,7 @@ from shared.domain.report.assets import page_script, page_stylesheet
 from shared.domain.report.build import NO_DATA, Report
 from shared.domain.report.charts import CPU, MEMORY, Chart, usage_chart
 from shared.domain.report.explained import ExplainedContainer
-from shared.domain.report.extras import Extras, container_extras, currency, format_money, money, workload_patch
+from shared.domain.report.extras import Extras, container_extras, format_money, money, workload_patch
 from shared.domain.report.figures import Totals
 from shared.domain.report.flags import FLAG_LABELS
 from shared.domain.report.links import PageLinks
@@ -83,7 +83,7 @@ def parse_page_request(params: Mapping[str, str], sort: str) -> PageRequest:
     group = params.get("group") or groups[0]
     if group not in groups:
         raise InvalidInput(f"group: {group[:20]!r} is not one of {', '.join(groups)} in this view")
-    columns = _columns(group, lambda _: "", money_in="", confidence=True)  # every column a report may have
+    columns = _columns(group, lambda _: "")
     order = params.get("order") or SORT_COLUMNS[sort][0 if group == "container" else 1]
     if order not in columns:
         raise InvalidInput(f"order: {order[:30]!r} is not a column of this table; use {', '.join(columns)}")
@@ -159,22 +159,15 @@ def render_page(report: Report, request: PageRequest, params: dict[str, str], na
     )
 
 
-def _columns(group: str, workload_link: Callable[[ExplainedContainer], str], money_in: str | None = None,
-             confidence: bool = False) -> dict[str, Column]:
-    """The table's columns by key; money and confidence columns when the report carries them."""
-    if group == "container":
-        columns = container_columns(workload_link, money_in, confidence)
-    else:
-        columns = group_columns(group == "workload", money_in)
+def _columns(group: str, workload_link: Callable[[ExplainedContainer], str], currency: str = "") -> dict[str, Column]:
+    """The table's columns by key (savings in `currency`)."""
+    columns = container_columns(workload_link, currency) if group == "container" else group_columns(group == "workload")
     return {col.key: col for col in columns}
 
 
 def _table(report: Report, request: PageRequest, link: PageLinks, page_size: int | None) -> tuple[TablePage, str]:
     """The view's table page and its title."""
-    confidence = any(container_extras(c).confidence is not None for c in report.containers[:1])
-    columns = _columns(request.group, link.workload_of, currency(report), confidence)
-    if request.order not in columns:
-        raise InvalidInput(f"order: {request.order!r} is not a column of this report (it has no prices or confidence)")
+    columns = _columns(request.group, link.workload_of, report.prices.currency)
     column = columns[request.order]
     flag = request.flag
     rows: list[Any]
@@ -251,10 +244,8 @@ def _cards(t: Totals, containers_total: int) -> list[Card]:
 
 
 def _money_cards(report: Report) -> list[Card]:
-    """Idle cost, savings and the cost of fixing risks per month, when the report has prices."""
+    """Idle cost, savings and the cost of fixing risks per month."""
     found = money(report, report.cluster)
-    if found is None:
-        return []
     return [Card(format_money(found.idle_per_month, found.currency), "idle cost a month", css="idle"),
             Card(format_money(found.savings_per_month, found.currency), "savings a month",
                  "if the recommendations were applied", css="saving"),

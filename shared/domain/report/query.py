@@ -8,21 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.core.settings import Settings
 from shared.domain.errors import InvalidInput
 from shared.store.window_usage import Selection, Window, WindowError, parse_window
 
 if TYPE_CHECKING:
-    from shared.domain.report.figures import ContainerFigures
+    from shared.domain.report.explained import ExplainedContainer
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100_000
 PARAMETERS = ("namespace", "workload", "window", "sort", "limit")
 
 # sort name -> (key, what it puts first); ties are broken by name.
-SORTS: dict[str, tuple[Callable[[ContainerFigures], float], str]] = {
+SORTS: dict[str, tuple[Callable[[ExplainedContainer], Any], str]] = {
     "idle_cpu": (lambda c: -(c.cpu_idle_millicores or 0), "most idle requested CPU first"),
     "idle_memory": (lambda c: -(c.memory_idle_bytes or 0), "most idle requested memory first"),
     "cpu_usage": (lambda c: -(c.cpu_usage_p95_millicores or 0), "highest CPU p95 first"),
@@ -30,6 +30,9 @@ SORTS: dict[str, tuple[Callable[[ContainerFigures], float], str]] = {
     "cpu_request": (lambda c: -(c.cpu_request_millicores or 0), "largest CPU request first"),
     "memory_request": (lambda c: -(c.memory_request_bytes or 0), "largest memory request first"),
     "risk": (lambda c: -len(c.flags), "most risk flags first"),
+    "savings": (lambda c: (c.recommendation.low_confidence, -c.costs.savings_per_month),
+                "largest savings first, low confidence last"),
+    "cost_to_fix_risk": (lambda c: -c.costs.cost_to_fix_risk_per_month, "largest cost to fix risk first"),
     "name": (lambda c: 0, "namespace, workload, container"),
 }
 DEFAULT_SORT = "idle_cpu"

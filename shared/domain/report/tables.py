@@ -15,7 +15,7 @@ from typing import Any
 
 from shared.core.formats import format_bytes, format_cores, format_millicores
 from shared.domain.report.explained import ExplainedContainer
-from shared.domain.report.extras import container_extras, savings_per_month
+from shared.domain.report.extras import savings_per_month
 from shared.domain.report.figures import Totals
 from shared.domain.report.flags import FLAG_LABELS
 
@@ -117,10 +117,9 @@ def page_numbers(current: int, pages: int) -> list[int | None]:
     return numbers
 
 
-def container_columns(link: Callable[[ExplainedContainer], str], money_in: str | None = None,
-                      confidence: bool = False) -> list[Column]:
-    """The columns of the containers table; `link` is the address of a container's workload view. With
-    `money_in` (a currency) the savings of each, with `confidence` the confidence of each recommendation."""
+def container_columns(link: Callable[[ExplainedContainer], str], currency: str = "") -> list[Column]:
+    """The columns of the containers table; `link` is the address of a container's workload view, `currency`
+    the one savings are in (CURRENCY; "": unnamed)."""
     def reason(name: str) -> Callable[[ExplainedContainer], str | None]:
         return lambda c: c.reasons.get(name)
 
@@ -155,25 +154,16 @@ def container_columns(link: Callable[[ExplainedContainer], str], money_in: str |
                                       c.recommendation.memory_reason), group="memory"),
         figure("memory_idle", "memory idle", lambda c: c.memory_idle_bytes, format_bytes,
                reason("memory_idle_bytes")),
-        *_extra_columns(money_in, confidence),
+        Column("confidence", "confidence", lambda c: c.recommendation.confidence, _confidence_cell),
+        Column("savings", f"savings a month ({currency})" if currency else "savings a month",
+               savings_per_month, lambda c: Cell(_amount(savings_per_month(c)))),
         Column("flags", "risks", lambda c: len(c.flags), _flag_cell, align="text"),
     ]
 
 
-def _extra_columns(money_in: str | None, confidence: bool) -> list[Column]:
-    """Savings and confidence, when the report carries them (shared/domain/report/extras.py)."""
-    columns = []
-    if confidence:
-        columns.append(Column("confidence", "confidence", lambda c: container_extras(c).confidence, _confidence_cell))
-    if money_in is not None:
-        columns.append(Column("savings", f"savings a month ({money_in})" if money_in else "savings a month",
-                              savings_per_month, lambda c: Cell(_amount(savings_per_month(c)))))
-    return columns
-
-
-def group_columns(workloads: bool, money_in: str | None = None) -> list[Column]:
-    """The columns of the namespaces table, or with `workloads` of the workloads table; with `money_in`
-    (a currency) their idle cost and savings a month."""
+def group_columns(workloads: bool) -> list[Column]:
+    """The columns of the namespaces table, or with `workloads` of the workloads table, with their idle cost and
+    savings a month."""
     def total(key: str, label: str, value: Callable[[Totals], float], text: Callable[[float], str],
               why: Callable[[Totals], str | None] = lambda t: None) -> Column:
         return Column(key, label, lambda g: value(g.totals), lambda g: Cell(text(value(g.totals)), why(g.totals)),
@@ -195,11 +185,10 @@ def group_columns(workloads: bool, money_in: str | None = None) -> list[Column]:
         total("memory_used", "memory used", lambda t: t.memory_used_bytes, format_bytes),
         total("memory_idle", "memory idle", lambda t: t.memory_idle_bytes, format_bytes,
               lambda t: _share(t.memory_idle_bytes, t.memory_requested_bytes)),
-        *([] if money_in is None else [
-            Column("idle_cost", "idle cost a month", lambda g: g.totals.costs.idle_per_month,
-                   lambda g: Cell(_amount(g.totals.costs.idle_per_month))),
-            Column("savings", "savings a month", lambda g: g.totals.costs.savings_per_month,
-                   lambda g: Cell(_amount(g.totals.costs.savings_per_month)))]),
+        Column("idle_cost", "idle cost a month", lambda g: g.totals.costs.idle_per_month,
+               lambda g: Cell(_amount(g.totals.costs.idle_per_month))),
+        Column("savings", "savings a month", lambda g: g.totals.costs.savings_per_month,
+               lambda g: Cell(_amount(g.totals.costs.savings_per_month))),
         Column("flags", "risks", lambda g: sum(g.totals.flags.values()), _totals_flag_cell),
     ]
 
@@ -240,15 +229,13 @@ def _totals_flag_cell(g: GroupRow) -> Cell:
 
 
 def _confidence_cell(c: ExplainedContainer) -> Cell:
-    extras = container_extras(c)
-    if extras.confidence is None:
-        return Cell("-")
-    low = " (low)" if extras.low_confidence else ""
-    return Cell(f"{extras.confidence:.0%}{low}", extras.confidence_reason or None, css="low" if low else "")
+    r = c.recommendation
+    low = " (low)" if r.low_confidence else ""
+    return Cell(f"{r.confidence:.0%}{low}", r.confidence_reason or None, css="low" if low else "")
 
 
-def _amount(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.2f}"
+def _amount(value: float) -> str:
+    return f"{value:,.2f}"
 
 
 def _share(idle: float, requested: float) -> str | None:

@@ -55,10 +55,12 @@ class Permission:
 def needed_permissions(settings: Settings, lease_namespace: str | None) -> list[Permission]:
     """Every verb and resource a collection uses: the lists (per NAMESPACES_INCLUDE namespace, or
     cluster-wide), nodes, and the collector Lease when it runs in a pod."""
+    from shared.sources.hpas import HORIZONTAL_POD_AUTOSCALERS
     from shared.sources.kube import JOBS, LEASES, NODES, PODS, REPLICASETS
 
     scopes: tuple[str | None, ...] = settings.namespaces_include or (None,)
-    needed = [Permission("list", resource, scope) for scope in scopes for resource in (PODS, REPLICASETS, JOBS)]
+    needed = [Permission("list", resource, scope) for scope in scopes
+              for resource in (PODS, REPLICASETS, JOBS, HORIZONTAL_POD_AUTOSCALERS)]
     needed.append(Permission("list", NODES))
     if lease_namespace:
         needed += [Permission("create", LEASES, lease_namespace),
