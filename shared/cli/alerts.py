@@ -21,12 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the firing and recently resolved alerts; exit code 0."""
-    from shared.store.connection import connect
+    from shared.store.connection import open_store
 
     if args.resolved_hours < 0:
         raise ValueError("--resolved-hours must not be negative")
     settings = cli_settings()
-    conn = connect(settings.database_path, readonly=True)
+    conn = open_store(settings, readonly=True)
     try:
         alerts = list_alerts(conn, time.time(), args.resolved_hours * 3600)
     finally:

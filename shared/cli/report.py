@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the report; exit 2 when an option is invalid, 0 otherwise."""
-    from shared.store.connection import connect
+    from shared.store.connection import open_store
 
     settings = cli_settings()
     now = time.time()
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     except InvalidInput as exc:
         print(f"k8s-monitor report: --{exc}", file=sys.stderr)
         return 2
-    conn = connect(settings.database_path, readonly=True)
+    conn = open_store(settings, readonly=True)
     try:
         report = build_report(conn, query, settings, now)
     finally:

@@ -20,7 +20,7 @@ from shared.domain.report.output import FORMATS, report_csv, report_json
 from shared.domain.report.query import parse_report_query
 from shared.entry.http import Answer, http_function, json_answer
 from shared.entry.triggers import BadRequest
-from shared.store.connection import StoreError, connect
+from shared.store.connection import StoreError, open_store
 from shared.store.snapshot import read_snapshot
 
 DEFAULT_LIMITS: dict[str, int | None] = {"json": 100, "csv": None}
@@ -46,7 +46,7 @@ def report_answer(request: Any, settings: Settings, clock: Callable[[], float] =
         return _page(params, settings, now)
     query = parse_report_query(params, settings, now, DEFAULT_LIMITS[fmt], extra=("format",))
     try:
-        conn = connect(settings.database_path, readonly=True)
+        conn = open_store(settings, readonly=True)
     except StoreError as exc:
         return json_answer({"error": str(exc)}, 503)
     try:
@@ -96,7 +96,7 @@ def _page(params: dict[str, str], settings: Settings, now: float) -> Answer:
     query = parse_report_query(params, settings, now, PAGE_SIZES[page_view(params)], extra=PAGE_PARAMETERS)
     request = parse_page_request(params, query.sort)
     try:
-        conn = connect(settings.database_path, readonly=True)
+        conn = open_store(settings, readonly=True)
     except StoreError as exc:
         return json_answer({"error": str(exc)}, 503)
     window = query.window

@@ -27,6 +27,7 @@ from shared.core.logs import redact
 from shared.core.settings import Settings
 from shared.ops.backup import last_backup
 from shared.store.connection import SCHEMA_VERSION, StoreError, connect, schema_version
+from shared.store.dialect import Connection
 from shared.store.run_status import SUCCESSFUL_RUN, SUCCESSFUL_RUN_STATUSES, RunStatus
 
 HEALTHY, DEGRADED, UNHEALTHY, UNKNOWN = "healthy", "degraded", "unhealthy", "unknown"
@@ -59,7 +60,7 @@ class MonitorState:
     last_backup_at: float | None  # when the latest good backup finished
 
 
-def read_monitor_state(conn: sqlite3.Connection) -> MonitorState:
+def read_monitor_state(conn: Connection) -> MonitorState:
     """The latest run, the latest successful run and the latest good backup."""
     last_run = conn.execute(
         f"SELECT {_RUN_COLUMNS} FROM runs WHERE status != '{RunStatus.SKIPPED}'"

@@ -31,6 +31,7 @@ from shared.store.counters import (
     PROMETHEUS_SERIES_RETURNED,
     counter_values,
 )
+from shared.store.dialect import Connection
 from shared.store.run_status import RunStatus
 from shared.store.snapshot import read_snapshot
 
@@ -173,7 +174,7 @@ class DatabaseCollector:
         yield readable
         yield from families
 
-    def _families(self, conn: sqlite3.Connection) -> Iterator[Metric]:
+    def _families(self, conn: Connection) -> Iterator[Metric]:
         # Only `health` serves this collector; every other function loads metrics.py for its HTTP
         # counters, so the health and report modules are imported at scrape time, not at their start.
         from shared.ops.health import database_size_bytes, read_monitor_state

@@ -4,7 +4,6 @@ and limit of the query, with the listed containers explained.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 
@@ -13,6 +12,7 @@ from shared.domain.report.explained import ExplainedContainer, explain
 from shared.domain.report.figures import Totals, container_figures
 from shared.domain.report.query import SORTS, ReportQuery
 from shared.domain.rightsizing import RightsizingPolicy
+from shared.store.dialect import Connection
 from shared.store.runs import WindowRuns, window_runs
 from shared.store.snapshot import read_snapshot
 from shared.store.window_usage import read_window_usage
@@ -38,7 +38,7 @@ class Report:
     runs: WindowRuns  # the window's runs: their warnings (data quality) and Prometheus cost
 
 
-def build_report(conn: sqlite3.Connection, query: ReportQuery, settings: Settings, now: float | None = None) -> Report:
+def build_report(conn: Connection, query: ReportQuery, settings: Settings, now: float | None = None) -> Report:
     """Every selected container's line, the totals, then the order and limit of the query. Its reads are
     one snapshot (or part of the caller's, who reads more of the same state)."""
     generated_at = time.time() if now is None else now

@@ -18,6 +18,7 @@ from shared.core.settings import Settings
 from shared.ops.diagnose.findings import OK, PROBLEM, UNAVAILABLE, Finding, Section
 from shared.ops.health import database_size_bytes
 from shared.store.connection import SCHEMA_VERSION, SchemaOutdated, SchemaTooNew, StoreError, connect
+from shared.store.dialect import Connection
 
 # Below this much free space the next collections, migrations and backups are about to fail to write.
 LOW_FREE_BYTES = 64 * 1024**2
@@ -69,7 +70,7 @@ def database_section(settings: Settings, timeout_seconds: float) -> Section:
     return Section(PROBLEM if any(f.status != OK for f in findings) else OK, summary, findings, data)
 
 
-def _read_facts(conn: sqlite3.Connection, data: dict[str, Any], timeout_seconds: float) -> None:
+def _read_facts(conn: Connection, data: dict[str, Any], timeout_seconds: float) -> None:
     """Schema version, journal mode, pages, rows per table and `integrity_check` into `data`, one by one:
     what was read before the timeout interrupted the rest stays."""
     ends = time.monotonic() + timeout_seconds
