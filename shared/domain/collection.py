@@ -28,7 +28,7 @@ from shared.domain.trigger import Trigger
 from shared.sources.kube import KubeClient, KubeError, load_credentials
 from shared.sources.usage import UsageResult
 from shared.store.collector_lock import collector_lock
-from shared.store.connection import StoreError, open_store
+from shared.store.connection import ServerUnavailable, StoreError, open_store
 from shared.store.run_status import RunStatus
 from shared.store.runs import RunRecord, record_run, store_collection
 
@@ -111,7 +111,7 @@ def run_collection(
             if namespace is None:
                 return _collect(settings, trigger, request, clock, deadline=deadline, sleep=sleep)
             return _collect_under_lease(settings, trigger, request, clock, namespace, deadline, sleep)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, ServerUnavailable) as exc:
         if not isinstance(settings.database, PostgresTarget):
             raise
         # PostgreSQL unreachable before the run's transaction: nothing of it is stored (nor, likely, this)
@@ -287,12 +287,13 @@ def _collect(
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 
-def is_busy(exc: sqlite3.Error) -> bool:
-    """Whether SQLite gave up waiting for another connection's lock: a retry later may get through.
+def is_busy(exc: sqlite3.Error | ServerUnavailable) -> bool:
+    """Whether SQLite gave up waiting for another connection's lock, or PostgreSQL is down: a retry later
+    may get through.
 
     Told by the error code (its primary code: the low byte of an extended one), never by its words.
     """
-    if getattr(exc, "retriable", False):  # PostgreSQL down or restarting (shared/store/postgres.py)
+    if isinstance(exc, ServerUnavailable) or getattr(exc, "retriable", False):  # PostgreSQL down or restarting
         return True
     code = getattr(exc, "sqlite_errorcode", None)
     return code is not None and code & 0xFF in _BUSY_CODES

@@ -48,6 +48,10 @@ class SchemaOutdated(StoreError):
     """The file needs migrations that a read-only opener may not run."""
 
 
+class ServerUnavailable(StoreError):
+    """The PostgreSQL server does not answer (down, restarting, unreachable): worth a retry."""
+
+
 class DatabaseMissing(StoreError):
     """A read-only opener found no database file (no collection has run yet)."""
 

@@ -31,6 +31,7 @@ from psycopg import pq
 from psycopg.adapt import Loader
 
 from shared.core.database_url import PostgresTarget
+from shared.store.connection import ServerUnavailable
 from shared.store.postgres_schema import MIGRATIONS
 from shared.store.postgres_sql import to_postgres
 
@@ -97,6 +98,8 @@ class PostgresConnection:
             if sql == "BEGIN IMMEDIATE":  # SQLite's writer lock: this cluster's write transactions take turns
                 self.raw.execute("BEGIN")
                 return self.raw.execute("SELECT pg_advisory_xact_lock(%s, %s)", (WRITE_LOCK, self._write_key))
+            if sql == "BEGIN":  # a read snapshot (shared/store/snapshot.py): one committed state throughout
+                return self.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
             return self.raw.execute(to_postgres(sql), parameters or None)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> psycopg.Cursor:
@@ -130,8 +133,8 @@ class PostgresConnection:
 
 
 def open_raw(target: PostgresTarget, timeout_seconds: float | None = None) -> psycopg.Connection:
-    """A connection in autocommit mode (the store opens its own transactions), or sqlite3.OperationalError
-    naming the server."""
+    """A connection in autocommit mode (the store opens its own transactions), or ServerUnavailable naming
+    the server (a StoreError: the functions answer 503, and the sender retries)."""
     kwargs = target.connect_kwargs()
     kwargs.setdefault("connect_timeout", max(1, round(timeout_seconds or DEFAULT_CONNECT_TIMEOUT_SECONDS)))
     kwargs.setdefault("application_name", "k8s-resource-monitor")
@@ -140,7 +143,7 @@ def open_raw(target: PostgresTarget, timeout_seconds: float | None = None) -> ps
     try:
         raw = psycopg.connect(autocommit=True, **kwargs)  # type: ignore[arg-type]
     except psycopg.Error as exc:
-        raise _database_error(exc, target.shown) from None
+        raise ServerUnavailable(f"PostgreSQL {target.shown} cannot be reached: {str(exc).strip()}") from None
     raw.adapters.register_loader("numeric", _NumericLoader)
     return raw
 
@@ -183,5 +186,5 @@ def migrate(raw: psycopg.Connection, cluster: str, now: float) -> None:
         if row is None:
             raw.execute("INSERT INTO schema_version (version) VALUES (0)")
         for migration in MIGRATIONS[current:]:
-            raw.execute(migration)  # type: ignore[call-overload]
+            raw.execute(migration)
         raw.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION,))

@@ -22,9 +22,9 @@ def runs_section(settings: Settings, limit: int, now: float) -> Section:
     try:
         conn = open_store(settings, readonly=True)
         try:
-            conn.row_factory = sqlite3.Row
-            rows = [dict(row) for row in conn.execute("SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?",
-                                                      (limit,))]
+            cursor = conn.execute("SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?", (limit,))
+            names = [column[0] for column in cursor.description]
+            rows = [dict(zip(names, row)) for row in cursor.fetchall()]
         finally:
             conn.close()
     except (StoreError, sqlite3.Error) as exc:
