@@ -104,6 +104,9 @@ def backend(request: pytest.FixtureRequest) -> Iterator[dict[str, object]]:
     if name == "sqlite":
         yield {}
         return
+    only = request.node.get_closest_marker("sqlite_only")
+    if only is not None:
+        pytest.skip(f"SQLite only: {only.args[0]}")
     server: PostgresServer = request.getfixturevalue("postgres_server_for_tests")
     database = server.create_database()
     _current_backend["database_url"] = server.url(database)

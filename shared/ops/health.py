@@ -120,6 +120,7 @@ class HealthReport:
     schema_version: int | None
     database_size_bytes: int | None
     version: str = __version__
+    expected_schema_version: int = SCHEMA_VERSION  # the backend's: SQLite's or PostgreSQL's migrations
 
     @property
     def status(self) -> str:
@@ -144,7 +145,7 @@ class HealthReport:
             **{f"{name}_status": check.status for name, check in self.checks.items()},
             "version": self.version,
             "schema_version": self.schema_version,
-            "expected_schema_version": SCHEMA_VERSION,
+            "expected_schema_version": self.expected_schema_version,
             "database_size_bytes": self.database_size_bytes,
             "last_successful_collection": iso_utc(success.finished_at) if success else None,
             "last_successful_collection_age_seconds": _age(success.finished_at, self.timestamp) if success else None,
@@ -196,7 +197,9 @@ def check_health(settings: Settings, now: float | None = None,
             f"Prometheus at {redact(settings.prometheus_url)}", DEGRADED, prometheus),
         "collection": _check_collection(database.state, settings, now),
     }
-    return HealthReport(now, checks, database.state, database.schema_version, database.size_bytes)
+    expected = SCHEMA_VERSION_POSTGRES if isinstance(settings.database, PostgresTarget) else SCHEMA_VERSION
+    return HealthReport(now, checks, database.state, database.schema_version, database.size_bytes,
+                        expected_schema_version=expected)
 
 
 def _import_clients() -> None:
@@ -260,7 +263,8 @@ def check_readiness(settings: Settings) -> ComponentCheck:
     except sqlite3.Error as exc:
         error = str(exc) if isinstance(settings.database, PostgresTarget) else _unreadable(settings.database_path, exc)
         return ComponentCheck(UNHEALTHY, time.perf_counter() - started, redact(error))
-    return ComponentCheck(HEALTHY, time.perf_counter() - started, details={"schema_version": SCHEMA_VERSION})
+    version = SCHEMA_VERSION_POSTGRES if isinstance(settings.database, PostgresTarget) else SCHEMA_VERSION
+    return ComponentCheck(HEALTHY, time.perf_counter() - started, details={"schema_version": version})
 
 
 @dataclass

@@ -104,7 +104,7 @@ class PostgresConnection:
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> psycopg.Cursor:
         with self._errors():
-            cursor = self.raw.cursor()
+            cursor = psycopg.Cursor(self.raw)  # server-side parameters: one statement prepared, rows pipelined
             cursor.executemany(to_postgres(sql), list(rows))
             return cursor
 
@@ -141,7 +141,9 @@ def open_raw(target: PostgresTarget, timeout_seconds: float | None = None) -> ps
     if timeout_seconds is not None:
         kwargs["options"] = f"-c statement_timeout={round(timeout_seconds * 1000)}"
     try:
-        raw = psycopg.connect(autocommit=True, **kwargs)  # type: ignore[arg-type]
+        # Client-side parameters for single statements, as SQLite binds them: a NULL or a number needs no
+        # type from its context (`:kind IS NULL OR ...`), and PostgreSQL plans with the values.
+        raw = psycopg.connect(autocommit=True, cursor_factory=psycopg.ClientCursor, **kwargs)  # type: ignore[arg-type]
     except psycopg.Error as exc:
         raise ServerUnavailable(f"PostgreSQL {target.shown} cannot be reached: {str(exc).strip()}") from None
     raw.adapters.register_loader("numeric", _NumericLoader)

@@ -24,6 +24,9 @@ _JSON_EACH = re.compile(r"\bjson_each\(", re.IGNORECASE)
 _CAST_REAL = re.compile(r"\bAS\s+REAL\)", re.IGNORECASE)
 _CAST = re.compile(r"\bCAST\(", re.IGNORECASE)
 _CROSS_JOIN_ON = re.compile(r"\bCROSS\s+JOIN\s+(\w+(?:\s+(?!ON\b)\w+)?)\s+ON\b", re.IGNORECASE)
+_FROM_SUBQUERY = re.compile(r"\b(FROM|JOIN)\s*\(\s*(?=SELECT\b|WITH\b)", re.IGNORECASE)
+_NOT_AN_ALIAS = re.compile(r"\s*(?:$|[),;]|(?:WHERE|GROUP|ORDER|LIMIT|JOIN|CROSS|LEFT|INNER|UNION|ON|HAVING|WINDOW)\b)",
+                           re.IGNORECASE)
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
 
 
@@ -45,7 +48,24 @@ def to_postgres(sql: str) -> str:
     text = _JSON_EACH.sub("json_ids(", text)
     text = _CAST_REAL.sub("AS double precision)", text)
     text = _truncating_integer_casts(text)
+    text = _aliased_subqueries(text)
     return _parameters(text)
+
+
+def _aliased_subqueries(text: str) -> str:
+    """`FROM (SELECT ...)` with an alias, which PostgreSQL before 16 requires and SQLite does not."""
+    out, position, count = [], 0, 0
+    for match in _FROM_SUBQUERY.finditer(text):
+        if match.start() < position:
+            continue
+        end, _ = _arguments_end(text, match.end())
+        if _NOT_AN_ALIAS.match(text, end):
+            count += 1
+            out.append(text[position:end])
+            out.append(f" AS subquery_{count}")
+            position = end
+    out.append(text[position:])
+    return "".join(out)
 
 
 def _arguments_end(text: str, start: int) -> tuple[int, list[int]]:

@@ -44,4 +44,9 @@ def store_value(settings: Settings, sql: str, parameters: Any = (), cluster: str
     return store_rows(settings, sql, parameters, cluster)[0][0]
 
 
-__all__ = ["StoredRow", "is_postgres", "store_rows", "store_value"]
+def foreign_key_violations(conn: Any) -> list:
+    """SQLite's `PRAGMA foreign_key_check`; none on PostgreSQL, which refuses a violating write."""
+    return [] if is_postgres(conn) else conn.execute("PRAGMA foreign_key_check").fetchall()
+
+
+__all__ = ["StoredRow", "foreign_key_violations", "is_postgres", "store_rows", "store_value"]
