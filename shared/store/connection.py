@@ -85,6 +85,23 @@ def store_name(settings: Settings) -> str:
     return target.shown if isinstance(target, PostgresTarget) else str(settings.database_path)
 
 
+def store_clusters(settings: Settings) -> list[str]:
+    """The clusters the store holds: CLUSTER_NAME's alone in a SQLite file; every cluster that wrote to the
+    PostgreSQL database, by name."""
+    target = settings.database
+    if not isinstance(target, PostgresTarget):
+        return [settings.cluster_name]
+    from shared.store import postgres
+
+    raw = postgres.open_raw(target, settings.health_check_timeout_seconds)
+    try:
+        return [name for name, _ in postgres.cluster_schemas(raw)]
+    except postgres.psycopg.Error as exc:
+        raise postgres._database_error(exc, target.shown) from None
+    finally:
+        raw.close()
+
+
 def store_exists(settings: Settings) -> bool:
     """Whether the store may hold data: the SQLite file exists; a PostgreSQL server always may."""
     return isinstance(settings.database, PostgresTarget) or settings.database_path.exists()

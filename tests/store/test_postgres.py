@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
+import functions_framework
 import psycopg
 import pytest
 
 from shared.core.settings import Settings
 from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
+from shared.entry.http import use_settings
 from shared.ops.health import check_health, check_readiness
 from shared.simulator.cluster import SimulatedCluster
 from shared.store import runs as store_runs
@@ -20,6 +23,7 @@ from shared.store.postgres import SCHEMA_VERSION, cluster_schemas, schema_name
 from shared.store.postgres_sql import to_postgres
 from tests.conftest import FakeClock, make_settings
 from tests.support.postgres import PostgresServer
+from tests.support.servers import REPO
 from tests.support.store_rows import store_rows, store_value
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
@@ -199,3 +203,52 @@ def test_a_database_error_is_a_dbapi_error_naming_the_server(settings: Settings)
             conn.execute("SELECT * FROM nothing")
     finally:
         conn.close()
+
+
+def report_app(settings: Settings):  # type: ignore[no-untyped-def]
+    app = functions_framework.create_app("report", str(REPO / "functions" / "report" / "main.py"))
+    use_settings(app, settings)
+    return app.test_client()
+
+
+def test_the_fleet_lists_every_cluster_stale_first_and_each_cluster_reports_alone(
+        settings: Settings, clock: FakeClock) -> None:
+    clock.now = time.time() - 3600  # "east" stopped collecting an hour ago: stale
+    east = settings.model_copy(update={"cluster_name": "east"})
+    assert collect_once(east, Trigger("cli"), clock=clock)[1] == 200
+    clock.now = time.time()
+    assert collect_once(settings, Trigger("cli"), clock=clock)[1] == 200
+    client = report_app(settings)
+
+    fleet = client.get("/fleet?window=24h").json
+    assert [(row["cluster"], row["stale"]) for row in fleet["clusters"]] == [("east", True),
+                                                                            (settings.cluster_name, False)]
+    for row in fleet["clusters"]:
+        assert row["containers"] > 0 and row["cpu_requested_millicores"] > 0 and row["error"] is None
+        assert row["last_successful_collection"] is not None
+    assert client.get("/?view=fleet&window=24h").json["clusters"] == fleet["clusters"]
+
+    page = client.get("/fleet?window=24h", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    html = page.get_data(as_text=True)
+    assert html.index(">east<") < html.index(f">{settings.cluster_name}<") and "<strong>stale</strong>" in html
+    assert '<th scope="col">CPU idle</th>' in html and "?cluster=east&amp;window=24h" in html
+
+    own = client.get("/?window=24h&format=json").json
+    theirs = client.get("/?window=24h&format=json&cluster=east").json
+    assert own["cluster_name"] == settings.cluster_name and theirs["cluster_name"] == "east"
+    unknown = client.get("/?cluster=nowhere")
+    assert unknown.status_code == 404 and "east" in unknown.json["error"]
+
+
+def test_health_judges_the_cluster_asked_for(settings: Settings, clock: FakeClock) -> None:
+    clock.now = time.time() - 3600
+    east = settings.model_copy(update={"cluster_name": "east"})
+    assert collect_once(east, Trigger("cli"), clock=clock)[1] == 200
+    clock.now = time.time()
+    assert collect_once(settings, Trigger("cli"), clock=clock)[1] == 200
+
+    assert check_health(settings).checks["collection"].status == "healthy"
+    stale = check_health(settings, cluster="east")
+    assert stale.checks["collection"].status == "degraded"
+    assert stale.checks["database"].details["cluster"] == "east"
