@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -130,6 +131,41 @@ class PostgresConnection:
             row = self.raw.execute("SELECT pg_try_advisory_lock(%s, %s)",
                                    (SESSION_LOCKS[purpose], self._write_key)).fetchone()
         return bool(row and row[0])
+
+
+PARTITION_DAYS_AHEAD = 2
+DAY_SECONDS = 86_400
+
+
+def _partition(day: int) -> str:
+    return "samples_d" + time.strftime("%Y%m%d", time.gmtime(day))
+
+
+def ensure_sample_partitions(conn: PostgresConnection, day: int) -> None:
+    """The partitions of `day` and the PARTITION_DAYS_AHEAD days after it, created when missing (in the
+    caller's write transaction): a run's samples never wait for DDL, except on the first run of a day
+    no earlier run created ahead."""
+    days = [day + n * DAY_SECONDS for n in range(PARTITION_DAYS_AHEAD + 1)]
+    missing = [d for d in days if (conn.execute("SELECT to_regclass(?)", (_partition(d),)).fetchone() or (None,))[0]
+               is None]
+    for d in missing:
+        conn.execute(f"CREATE TABLE {_partition(d)} PARTITION OF samples FOR VALUES FROM ({d}) TO ({d + DAY_SECONDS})")
+
+
+def drop_sample_partitions(conn: PostgresConnection, before: int) -> int:
+    """Drop the day partitions that end at or before `before` (in the caller's transaction); the rows
+    they held."""
+    dropped = 0
+    rows = conn.execute(
+        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = CAST('samples' AS regclass) AND c.relname LIKE 'samples_d%'").fetchall()
+    for name, bound in rows:
+        match = re.search(r"TO \('?(\d+)'?\)", bound)
+        if match is None or int(match[1]) > before:
+            continue
+        dropped += (conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone() or (0,))[0]
+        conn.execute(f"DROP TABLE {name}")
+    return dropped
 
 
 def open_raw(target: PostgresTarget, timeout_seconds: float | None = None) -> psycopg.Connection:

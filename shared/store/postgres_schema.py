@@ -1,9 +1,9 @@
 """The PostgreSQL schema: its own forward-only migrations (index + 1 = the version in `schema_version`).
 
 It holds the same tables and columns as SQLite's schema after all of shared/store/schema.py's
-migrations (tests/store/test_schema_parity.py holds both to that): a change to the store is a new
-migration in both lists. Types: bigint for SQLite's 64-bit INTEGER, double precision for REAL, bytea
-for BLOB; ids are identity columns. Each cluster's rows live in a schema of their own
+migrations, and samples' partition key `day` (tests/store/test_postgres.py holds both to that): a
+change to the store is a new migration in both lists. Types: bigint for SQLite's 64-bit INTEGER,
+double precision for REAL, bytea for BLOB; ids are identity columns. Each cluster's rows live in a schema of their own
 (shared/store/postgres.py), so every table here is one cluster's, and one migration history runs per
 cluster schema. The first migration also creates the few functions the shared SQL calls that
 PostgreSQL lacks (IIF, TOTAL, json_ids), inside the cluster's schema.
@@ -112,8 +112,12 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX container_spans_pod ON container_spans (pod_id, container_id);
     CREATE INDEX container_spans_container ON container_spans (container_id, first_run_id);
-    -- No foreign keys on the raw samples: they are the bulk of every run (COPY), and retention deletes
-    -- runs and spans only once no sample names them.
+    -- The raw samples, partitioned by the UTC day of their run (`day`, PostgreSQL's only column beyond
+    -- SQLite's): each collection creates its day's partition and the next ones ahead
+    -- (shared/store/postgres.py), and retention drops a whole day's partition once it is rolled up
+    -- instead of deleting its rows. A sample written without its day (0) lands in samples_default,
+    -- pruned row by row like SQLite's. No foreign keys: they are the bulk of every run (COPY), and
+    -- retention deletes runs and spans only once no sample names them.
     CREATE TABLE samples (
         run_id bigint NOT NULL,
         span_id bigint NOT NULL,
@@ -125,8 +129,10 @@ MIGRATIONS: list[str] = [
         restart_count bigint NOT NULL,
         last_termination_reason text,
         oom_events bigint,
-        PRIMARY KEY (run_id, span_id)
-    );
+        day bigint NOT NULL DEFAULT 0,
+        PRIMARY KEY (run_id, span_id, day)
+    ) PARTITION BY RANGE (day);
+    CREATE TABLE samples_default PARTITION OF samples DEFAULT;
 
     CREATE TABLE hourly_rollups (
         container_id bigint NOT NULL REFERENCES containers (id),

@@ -283,7 +283,12 @@ class _Pass:
         unfolded = oldest_unfolded_ts(self.conn)
         if unfolded is not None:
             raw_before = min(raw_before, unfolded)
-        r.samples_deleted = self._delete(_OLD_SAMPLES, raw_before)
+        if is_postgres(self.conn):  # whole days at once: their partitions (shared/store/postgres.py)
+            from shared.store.postgres import drop_sample_partitions
+
+            with self.pacer.write(self.conn):
+                r.samples_deleted += drop_sample_partitions(self.conn, raw_before)  # type: ignore[arg-type]
+        r.samples_deleted += self._delete(_OLD_SAMPLES, raw_before)
         r.node_samples_deleted = self._delete(_OLD_NODE_SAMPLES, raw_before)
         r.rollups_deleted = self._delete(_OLD_ROLLUPS, self.limits.hourly_before)
         self._delete(_OLD_HOURS_COVERED, self.limits.hourly_before)  # a row per hour: not counted as rollups

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from shared.core.timeutil import DAY_SECONDS
 from shared.store.connection import is_postgres, transaction
 from shared.store.container_spans import SpanBook
 from shared.store.counters import (
@@ -138,7 +139,12 @@ def store_collection(
         span_ids = _span_ids(conn, run_id, inventory, workload_ids, container_ids, pod_ids)
         rows = _sample_rows(run_id, inventory, usage, span_ids)
         if is_postgres(conn):
-            conn.copy_rows("samples", SAMPLE_COLUMNS, rows)  # type: ignore[attr-defined]
+            from shared.store.postgres import ensure_sample_partitions
+
+            day = int(run.started_at) // DAY_SECONDS * DAY_SECONDS
+            ensure_sample_partitions(conn, day)  # type: ignore[arg-type]
+            conn.copy_rows("samples", (*SAMPLE_COLUMNS, "day"),  # type: ignore[attr-defined]
+                           (row + (day,) for row in rows))
         else:
             conn.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     return run_id

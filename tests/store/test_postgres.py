@@ -21,6 +21,7 @@ from shared.store import runs as store_runs
 from shared.store.connection import SchemaTooNew, ServerUnavailable, connect, open_store
 from shared.store.postgres import SCHEMA_VERSION, cluster_schemas, schema_name
 from shared.store.postgres_sql import to_postgres
+from shared.store.retention import apply_retention
 from tests.conftest import FakeClock, make_settings
 from tests.support.postgres import PostgresServer
 from tests.support.servers import REPO
@@ -43,10 +44,12 @@ def columns_sqlite(path: Path) -> dict[str, list[str]]:
 def test_both_backends_migrate_to_the_same_tables_and_columns(settings: Settings, tmp_path: Path) -> None:
     open_store(settings).close()
     rows = store_rows(settings, "SELECT table_name, column_name FROM information_schema.columns"
-                                " WHERE table_schema = current_schema() AND table_name <> 'schema_version'")
+                                " WHERE table_schema = current_schema() AND table_name <> 'schema_version'"
+                                " AND table_name NOT IN (SELECT relname FROM pg_class WHERE relispartition)")
     postgres: dict[str, list[str]] = {}
     for table, column in rows:
-        postgres.setdefault(table, []).append(column)
+        if (table, column) != ("samples", "day"):  # PostgreSQL's partition key
+            postgres.setdefault(table, []).append(column)
 
     assert {table: sorted(names) for table, names in postgres.items()} == columns_sqlite(tmp_path / "parity.db")
 
@@ -252,3 +255,21 @@ def test_health_judges_the_cluster_asked_for(settings: Settings, clock: FakeCloc
     stale = check_health(settings, cluster="east")
     assert stale.checks["collection"].status == "degraded"
     assert stale.checks["database"].details["cluster"] == "east"
+
+
+def test_retention_drops_the_partitions_of_whole_old_days(settings: Settings) -> None:
+    from tests.store.test_retention import DAY, count, day_start, store_days
+
+    today = day_start(time.time())
+    store_days(settings, today - 9 * DAY, days=2, step=3600)  # days 9 and 8 ago: past RETENTION_RAW_DAYS (7)
+    store_days(settings, today - DAY, days=1, step=3600)
+    partitions = "SELECT COUNT(*) FROM pg_class WHERE relispartition AND relkind = 'r' AND relname LIKE 'samples_d2%'"
+    before, samples = count(settings, partitions), count(settings, "SELECT COUNT(*) FROM samples")
+    assert before >= 5  # each day's own, and the days ahead of the last one
+
+    result = apply_retention(settings)
+
+    assert count(settings, partitions) == before - 2
+    assert result.samples_deleted == samples - count(settings, "SELECT COUNT(*) FROM samples") > 0
+    assert count(settings, "SELECT COUNT(*) FROM samples_default") == 0  # the store always names the day
+    assert count(settings, "SELECT COUNT(*) FROM hourly_rollups") > 0
