@@ -14,11 +14,8 @@ from shared.core.settings import load_settings
 from shared.domain.alerts.model import Alert
 from shared.notify.cloudevents import SOURCE, alert_events
 from shared.notify.message import group_by_severity
-from tests.conftest import BACKENDS
 from tests.support.notify_receivers import http_receiver, smtp_server
 from tests.support.servers import free_port, function_server
-
-pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 TOKEN = "alert-token-0123456789abcdef"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -273,3 +274,22 @@ def test_retention_drops_the_partitions_of_whole_old_days(settings: Settings) ->
     assert result.samples_deleted == samples - count(settings, "SELECT COUNT(*) FROM samples") > 0
     assert count(settings, "SELECT COUNT(*) FROM samples_default") == 0  # the store always names the day
     assert count(settings, "SELECT COUNT(*) FROM hourly_rollups") > 0
+
+
+def test_the_cli_prints_the_fleet_and_one_clusters_report(
+        settings: Settings, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from shared.cli import main
+
+    clock.now = time.time()
+    for name in ("east", "west"):
+        assert collect_once(settings.model_copy(update={"cluster_name": name}), Trigger("cli"), clock=clock)[1] == 200
+    monkeypatch.setenv("DATABASE_URL", settings.database_url.get_secret_value())  # type: ignore[union-attr]
+    monkeypatch.setenv("CLUSTER_NAME", "west")
+
+    assert main(["report", "--fleet", "--window", "24h"]) == 0
+    table = capsys.readouterr().out
+    assert table.index("east ") < table.index("west ") and table.count(" ok ") == 2
+    assert main(["report", "--cluster", "east", "--format", "json", "--window", "24h"]) == 0
+    assert json.loads(capsys.readouterr().out)["cluster_name"] == "east"
+    assert main(["migrate", "--cluster", "north"]) == 0
+    assert "cluster 'north': schema version" in capsys.readouterr().out
