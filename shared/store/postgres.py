@@ -207,10 +207,11 @@ def schema_version(raw: psycopg.Connection, schema: str) -> int | None:
 
 def migrate(raw: psycopg.Connection, cluster: str, now: float) -> None:
     """Create or migrate the cluster's schema, all migrations in one transaction (PostgreSQL's DDL is
-    transactional: a failed migration leaves the schema as it was), one process at a time."""
+    transactional: a failed migration leaves the schema as it was), one process of the whole database at
+    a time (two clusters' first runs would race to create the registry)."""
     schema = schema_name(cluster)
     with raw.transaction():
-        raw.execute("SELECT pg_advisory_xact_lock(%s, %s)", (MIGRATION_LOCK, _lock_key(schema)))
+        raw.execute("SELECT pg_advisory_xact_lock(%s, 0)", (MIGRATION_LOCK,))
         raw.execute(f"CREATE SCHEMA IF NOT EXISTS {REGISTRY}")
         raw.execute(f"CREATE TABLE IF NOT EXISTS {REGISTRY}.clusters (name text PRIMARY KEY,"
                     " schema_name text NOT NULL UNIQUE, created_at double precision NOT NULL)")
