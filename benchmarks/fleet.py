@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.synthetic import store_synthetic_run, synthetic_inventory  # noqa: E402
 from shared.core.settings import Settings, load_settings  # noqa: E402
+from shared.domain.report import fleet as fleet_module  # noqa: E402
 from shared.domain.report.build import build_report  # noqa: E402
 from shared.domain.report.fleet import build_fleet  # noqa: E402
 from shared.domain.report.query import parse_report_query  # noqa: E402
@@ -130,11 +131,16 @@ def measure(clusters: list[Settings], containers: int, hours: float) -> dict[str
         report = build_report(conn, parse_report_query({"window": "7d"}, first, now), first, now)
         report_seconds.append(time.perf_counter() - started)
         conn.close()
-    fleet_seconds = []
-    for _ in range(3):
-        started = time.perf_counter()
-        fleet = build_fleet(first, parse_report_query({"window": "30d"}, first, now), now)
-        fleet_seconds.append(time.perf_counter() - started)
+    fleet_seconds, serial_seconds = [], []
+    for workers, seconds in ((1, serial_seconds), (fleet_module.FLEET_WORKERS, fleet_seconds)):
+        default, fleet_module.FLEET_WORKERS = fleet_module.FLEET_WORKERS, workers
+        try:
+            for _ in range(3):
+                started = time.perf_counter()
+                fleet = build_fleet(first, parse_report_query({"window": "30d"}, first, now), now)
+                seconds.append(time.perf_counter() - started)
+        finally:
+            fleet_module.FLEET_WORKERS = default
     assert report.containers_total > 0  # workload containers: the pods of a workload together
     assert len(fleet.clusters) == len(clusters) and not any(row.error for row in fleet.clusters), fleet.clusters
     return {
@@ -143,6 +149,7 @@ def measure(clusters: list[Settings], containers: int, hours: float) -> dict[str
         "write_p95_s": sorted(write_seconds)[int(0.95 * (len(write_seconds) - 1))],
         "prune_s_per_cluster": prune_seconds / len(clusters),
         "report_7d_s": statistics.median(report_seconds), "fleet_30d_s": statistics.median(fleet_seconds),
+        "fleet_30d_serial_s": statistics.median(serial_seconds),
         "bytes_per_container_day": statistics.mean(sizes) / inventory.container_count / (hours / 24),
         "backend": "postgresql" if postgres else "sqlite",
     }
@@ -154,7 +161,8 @@ def show(figures: dict[str, float]) -> None:
     print(f"  run write: median {figures['write_median_s']:.3f}s, p95 {figures['write_p95_s']:.3f}s")
     print(f"  retention pass (fold + rollups): {figures['prune_s_per_cluster']:.2f}s per cluster")
     print(f"  one cluster's 7-day report: {figures['report_7d_s'] * 1000:.0f} ms")
-    print(f"  fleet summary over 30 days: {figures['fleet_30d_s'] * 1000:.0f} ms")
+    print(f"  fleet summary over 30 days: {figures['fleet_30d_s'] * 1000:.0f} ms "
+          f"(clusters one at a time: {figures['fleet_30d_serial_s'] * 1000:.0f} ms)")
     print(f"  bytes per container per day: {figures['bytes_per_container_day']:.0f}")
 
 

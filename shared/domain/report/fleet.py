@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from urllib.parse import urlencode
 
@@ -20,6 +21,8 @@ from shared.domain.report.figures import Totals
 from shared.domain.report.query import ReportQuery
 from shared.store.connection import StoreError, open_store, store_clusters
 from shared.store.run_status import SUCCESSFUL_RUN
+
+FLEET_WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,11 @@ def build_fleet(settings: Settings, query: ReportQuery, now: float | None = None
     """Every cluster's row over the query's window and filters, stale clusters first, then by name."""
     now = time.time() if now is None else now
     stale_after = settings.alert_stale_intervals * settings.collect_interval_seconds
-    rows = [_cluster_row(settings, name, query, now, stale_after) for name in store_clusters(settings)]
+    names = store_clusters(settings)
+    # Each cluster on a connection of its own, a few at once: the server computes one while Python
+    # reads another's answer.
+    with ThreadPoolExecutor(min(FLEET_WORKERS, max(1, len(names))), thread_name_prefix="fleet") as pool:
+        rows = list(pool.map(lambda name: _cluster_row(settings, name, query, now, stale_after), names))
     rows.sort(key=lambda row: (not row.stale, row.cluster))
     return FleetReport(query, now, rows)
 
