@@ -14,6 +14,7 @@ from typing import Any
 
 from shared.core.deadline import Deadline
 from shared.core.logs import log_context
+from shared.core.memory import release_freed_memory
 from shared.core.settings import Settings
 from shared.domain.collection import CollectRequest, parse_collect_request, run_collection
 from shared.domain.trigger import Trigger
@@ -68,6 +69,7 @@ def collect_once(
                 announce_run(settings, run, clock, deadline=deadline)  # logs its own errors, never raises
             if run.status in SUCCESSFUL_RUN_STATUSES:
                 retention_after_collection(settings, clock, deadline.remaining())  # logs its errors, never raises
+        release_freed_memory()  # a warm instance waits for the next run at its floor, not its last peak
     body = {
         "run_id": run.id, "status": run.status, "cluster": run.cluster, "trigger": run.trigger,
         "event_id": run.event_id, "pods": run.pods, "containers": run.containers, "nodes": run.nodes,

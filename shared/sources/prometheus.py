@@ -85,6 +85,7 @@ class PrometheusClient:
         self._deadline = deadline or Deadline(None)
         self._sleep = sleep
         self._lock = threading.Lock()
+        self._decoding = threading.Lock()  # one answer decoded at a time (query_by_container)
         self._access_error: str | None = None
         try:
             access = open_access(settings)
@@ -108,28 +109,37 @@ class PrometheusClient:
 
     def query_vector(self, promql: str, at: float) -> list[Sample]:
         """Evaluate `promql` at time `at`; a vector of (labels, value), every label of each series."""
-        return list(self._vector(promql, at, _VECTOR_DECODER))
+        body = self._get_body("/api/v1/query", {"query": promql, "time": f"{at:.3f}", "stats": "all"})
+        with self._decoding:
+            return [(series.metric, float(series.value[1])) for series in self._series(body, promql, _VECTOR_DECODER)]
 
-    def query_by_container(self, promql: str, at: float, labels: tuple[str, str, str]) -> list[ContainerSample]:
-        """Evaluate `promql` (grouped by namespace, pod and container) at `at`; ((ns, pod, container), value).
+    def query_by_container(self, promql: str, at: float, labels: tuple[str, str, str],
+                           into: Callable[[Iterator[ContainerSample]], None]) -> None:
+        """Evaluate `promql` (grouped by namespace, pod and container) at `at`; feed `into` the
+        ((ns, pod, container), value) of each series.
 
         Only the three `labels` are decoded, into small typed records: a 100k-pod cluster's answer is
         tens of MB of JSON, and a dict of labels per series would cost several times that again.
+        Answers arrive in parallel but are decoded one at a time, and `into` takes the series as they
+        are read, under the same lock: decoding holds the GIL, so parallel decodes would gain no time,
+        only hold several decoded answers (each a few times its JSON) in memory at once.
         """
-        decoder = _container_decoder(labels)
-        return [((key.namespace, key.pod, key.container), value) for key, value in self._vector(promql, at, decoder)]
-
-    def _vector(self, promql: str, at: float, decoder: msgspec.json.Decoder) -> Iterator[tuple[Any, float]]:
-        """The labels (as `decoder` decodes them) and value of each series of an instant query, counted in the
-        run's stats."""
         body = self._get_body("/api/v1/query", {"query": promql, "time": f"{at:.3f}", "stats": "all"})
+        with self._decoding:
+            result = self._series(body, promql, _container_decoder(labels))
+            del body
+            into(((series.metric.namespace, series.metric.pod, series.metric.container), float(series.value[1]))
+                 for series in result)
+
+    def _series(self, body: bytes, promql: str, decoder: msgspec.json.Decoder) -> list[Any]:
+        """The series of an instant query's answer (labels as `decoder` decodes them), counted in the run's
+        stats; every value checked, so a malformed one fails the query before any of it is used."""
         try:
             answer = decoder.decode(body)
         except msgspec.ValidationError as exc:
             raise PrometheusError(f"malformed vector in the answer to {promql}: {exc}") from None
         except msgspec.DecodeError:
             raise PrometheusError("Prometheus answered 200 with a body that is not JSON") from None
-        del body
         if answer.status != "success" or answer.data is None:
             raise PrometheusError(f"Prometheus answered {answer.status}: {answer.error}")
         if answer.data.resultType != "vector":
@@ -138,9 +148,11 @@ class PrometheusClient:
         self._count(len(answer.data.result), stats.samples.totalQueryableSamples if stats and stats.samples else None)
         try:
             for series in answer.data.result:
-                yield series.metric, float(series.value[1])
+                float(series.value[1])
         except ValueError:
             raise PrometheusError(f"malformed value in the answer to {promql}") from None
+        result: list[Any] = answer.data.result
+        return result
 
     def metric_names(self, match: Sequence[str] = (), since_seconds: float | None = None) -> set[str]:
         """The metric names of series matching any selector in `match` (all series when empty), seen in

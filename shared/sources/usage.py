@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -141,16 +141,19 @@ def collect_usage(
                     for sample in client.query_vector(query.render(container_matchers(settings, (namespace,))), at)]
 
     def ask_and_merge(query: UsageQuery) -> None:
-        """One figure, merged as soon as it arrives: no answer waits in memory for the others."""
-        def by_container(namespace_scope: tuple[str, ...] | None) -> list[ContainerSample]:
-            return client.query_by_container(query.render(container_matchers(settings, namespace_scope)), at, labels)
+        """One figure, merged as its answer is read: no answer waits in memory for the others."""
+        def merge(samples: Iterable[ContainerSample]) -> None:
+            with merging:
+                _merge(result.by_container, query.figure, samples)
 
         try:
-            samples = by_container(scope)
-        except QueryTooLarge:
-            samples = [sample for namespace in namespaces() for sample in by_container((namespace,))]
-        with merging:
-            _merge(result.by_container, query.figure, samples)
+            client.query_by_container(query.render(container_matchers(settings, scope)), at, labels, merge)
+        except QueryTooLarge:  # asked per namespace; merged once every namespace answered (all or nothing)
+            split: list[ContainerSample] = []
+            for namespace in namespaces():
+                client.query_by_container(query.render(container_matchers(settings, (namespace,))), at, labels,
+                                          split.extend)
+            merge(split)
 
     try:
         warning = find_duplicates(ask(duplicates_usage_query(settings)), settings).warning(settings)
@@ -180,7 +183,7 @@ def collect_usage(
     return result
 
 
-def _merge(usage: dict[ContainerKey, ContainerUsage], figure: str, samples: list[ContainerSample]) -> None:
+def _merge(usage: dict[ContainerKey, ContainerUsage], figure: str, samples: Iterable[ContainerSample]) -> None:
     field_name, scale = _FIELD[figure], _SCALE.get(figure, 1.0)
     for key, value in samples:
         if value != value:  # NaN: the 0/0 throttling ratio of a container that never ran

@@ -37,6 +37,7 @@ from shared.store.run_status import SUCCESSFUL_RUN
 Number = TypeVar("Number", int, float)
 
 RUNS_PER_TRANSACTION = 12  # about an hour of collections: a catch-up never holds the write lock long
+FOLD_CONTAINERS = 20_000  # container ids folded at a time (_fold_runs)
 DELETE_BATCH_ROWS = 5000
 
 LATEST = ("cpu_request_millicores", "cpu_limit_millicores", "memory_request_bytes", "memory_limit_bytes")
@@ -285,19 +286,25 @@ def _next_runs(conn: Connection) -> tuple[Coverage, int] | None:
 
 def _fold_runs(conn: Connection, progress: Coverage, last_run_id: int) -> tuple[int, int]:
     """Add the samples of the runs after the folded one up to `last_run_id` to their day rows, day by
-    day, oldest first; (samples folded, rows written)."""
-    pieces = _sample_figures(conn, SAMPLES_BY_RUN, "r.id > :after AND r.id <= :last AND +r.started_at >= :from",
-                             {"after": progress.folded_run_id, "last": last_run_id, "from": progress.folded_from},
-                             by_day=True)
-    days: dict[int, dict[int, dict]] = {}
-    for (container_id, day), piece in pieces.items():
-        piece["day"] = day
-        piece["cpu_usage_histogram"] = usage_histogram.pack_values(piece.pop("cpu_values"))
-        days.setdefault(day, {})[container_id] = piece
+    day, oldest first; (samples folded, rows written). Containers are folded FOLD_CONTAINERS ids at a
+    time: a container's rows never depend on another's, and a 150,000-container cluster's pieces and
+    stored day rows all at once would take hundreds of MB for a moment."""
+    low, high = conn.execute("SELECT MIN(id), MAX(id) FROM containers").fetchone()
     folded = written = 0
-    for day in sorted(days):
-        folded += sum(piece["samples"] for piece in days[day].values())
-        written += _fold_day(conn, day, days[day])
+    for first_id in range(low or 0, (high or 0) + 1, FOLD_CONTAINERS):
+        params = {"after": progress.folded_run_id, "last": last_run_id, "from": progress.folded_from,
+                  "low": first_id, "high": first_id + FOLD_CONTAINERS}
+        pieces = _sample_figures(conn, SAMPLES_BY_RUN, "r.id > :after AND r.id <= :last AND +r.started_at >= :from"
+                                 " AND cs.container_id >= :low AND cs.container_id < :high", params, by_day=True)
+        days: dict[int, dict[int, dict]] = {}
+        for (container_id, day), piece in pieces.items():
+            piece["day"] = day
+            piece["cpu_usage_histogram"] = usage_histogram.pack_values(piece.pop("cpu_values"))
+            days.setdefault(day, {})[container_id] = piece
+        del pieces
+        for day in sorted(days):
+            folded += sum(piece["samples"] for piece in days[day].values())
+            written += _fold_day(conn, day, days[day], first_id, first_id + FOLD_CONTAINERS)
     covered_time.fold_days(conn, progress.folded_run_id, last_run_id, progress.folded_from)
     conn.execute("UPDATE daily_rollup_progress SET folded_run_id = ? WHERE id = 1", (last_run_id,))
     return folded, written
@@ -309,15 +316,17 @@ _UPSERT_POSTGRES = (f"INSERT INTO daily_rollups ({', '.join(COLUMNS)}) VALUES ({
                     + ", ".join(f"{name} = excluded.{name}" for name in COLUMNS if name not in ("container_id", "day")))
 
 
-def _fold_day(conn: Connection, day: int, pieces: dict[int, dict]) -> int:
-    """Merge one day's pieces into its rows, then add them to the running totals of later rows."""
+def _fold_day(conn: Connection, day: int, pieces: dict[int, dict], low_id: int, high_id: int) -> int:
+    """Merge one day's pieces (of the containers with low_id <= id < high_id) into their rows, then add
+    them to the running totals of later rows."""
     stored = {row[0]: dict(zip(COLUMNS, row))
-              for row in conn.execute(f"SELECT {', '.join(COLUMNS)} FROM daily_rollups WHERE day = ?", (day,))
+              for row in conn.execute(f"SELECT {', '.join(COLUMNS)} FROM daily_rollups WHERE day = ?"
+                                      " AND container_id >= ? AND container_id < ?", (day, low_id, high_id))
               if row[0] in pieces}
     rows = [_merged(conn, stored.get(container_id), piece) for container_id, piece in pieces.items()]
     conn.executemany(_UPSERT_POSTGRES if is_postgres(conn) else _REPLACE,
                      [tuple(row[name] for name in COLUMNS) for row in rows])
-    _add_to_later_days(conn, day, pieces)
+    _add_to_later_days(conn, day, pieces, low_id, high_id)
     return len(rows)
 
 
@@ -345,11 +354,12 @@ def _merged(conn: Connection, stored: dict | None, piece: dict) -> dict:
     return row
 
 
-def _add_to_later_days(conn: Connection, day: int, pieces: dict[int, dict]) -> None:
+def _add_to_later_days(conn: Connection, day: int, pieces: dict[int, dict], low_id: int,
+                       high_id: int) -> None:
     """Add late pieces to the running totals of their containers' later day rows. Folding the newest
     day (the usual case) finds no later row: one index look-up."""
-    later = conn.execute(f"SELECT container_id, day, {', '.join(CUMULATIVE)} FROM daily_rollups WHERE day > ?",
-                         (day,)).fetchall()
+    later = conn.execute(f"SELECT container_id, day, {', '.join(CUMULATIVE)} FROM daily_rollups WHERE day > ?"
+                         " AND container_id >= ? AND container_id < ?", (day, low_id, high_id)).fetchall()
     updates = []
     for container_id, later_day, *totals in later:
         piece = pieces.get(container_id)

@@ -129,6 +129,23 @@ def test_day_rows_are_the_same_whatever_order_the_runs_come_in(tmp_path: Path, o
     assert day_rows(replayed) == day_rows(once)
 
 
+def test_day_rows_are_the_same_when_containers_are_folded_a_few_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large cluster folds its containers in groups of ids; late runs too (shuffled), so later days'
+    running totals are updated group by group."""
+    once, _ = build(tmp_path / "once.db", hours=40)
+    fold_samples(once, NOW, 90)
+    runs = source_runs(tmp_path / "once.db")
+    random.Random(2).shuffle(runs)
+    monkeypatch.setattr("shared.store.daily_rollups.FOLD_CONTAINERS", 2)
+
+    replayed = connect(tmp_path / "replayed.db")
+    replay(replayed, tmp_path / "once.db", runs)
+
+    assert replayed.execute("SELECT COUNT(DISTINCT container_id) FROM daily_rollups").fetchone()[0] > 3 * 2
+    assert day_rows(replayed) == day_rows(once)
+
+
 def test_a_fold_stopped_by_its_deadline_goes_on_where_it_stopped(tmp_path: Path) -> None:
     class Chunks:
         """A deadline with time for `n` transactions."""
