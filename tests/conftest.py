@@ -11,6 +11,7 @@ import pytest
 from shared.core.settings import Settings, load_settings
 from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.scenario import Scenario, build_scenario
+from tests.support.postgres import PostgresServer, postgres_server
 
 SMALL_PODS = 40
 
@@ -75,13 +76,50 @@ def make_settings(tmp_path: Path, cluster: SimulatedCluster | None = None, **ove
     else:
         values["kubeconfig"] = tmp_path / "missing-kubeconfig"
         values["prometheus_url"] = "http://127.0.0.1:9"
+    values.update(_current_backend)
     values.update(overrides)
     return load_settings(**values)
 
 
+_current_backend: dict[str, object] = {}  # the running test's `backend`: make_settings uses it too
+
+
+BACKENDS = ("sqlite", "postgresql")
+"""Parametrize a test or module with `pytest.mark.parametrize("backend", BACKENDS, indirect=True)` to run
+it on both stores; unparametrized, `backend` is SQLite."""
+
+
+@pytest.fixture(scope="session")
+def postgres_server_for_tests() -> Iterator[PostgresServer]:
+    """One real PostgreSQL for the whole session, started by the first test that asks for it."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def backend(request: pytest.FixtureRequest) -> Iterator[dict[str, object]]:
+    """Settings overrides naming the store: none for SQLite (DATABASE_PATH under tmp_path), or DATABASE_URL
+    of a fresh database on the session's PostgreSQL, dropped after the test."""
+    name = getattr(request, "param", "sqlite")
+    if name == "sqlite":
+        yield {}
+        return
+    only = request.node.get_closest_marker("sqlite_only")
+    if only is not None:
+        pytest.skip(f"SQLite only: {only.args[0]}")
+    server: PostgresServer = request.getfixturevalue("postgres_server_for_tests")
+    database = server.create_database()
+    _current_backend["database_url"] = server.url(database)
+    try:
+        yield dict(_current_backend)
+    finally:
+        _current_backend.clear()
+        server.drop_database(database)
+
+
 @pytest.fixture
-def settings(tmp_path: Path, cluster: SimulatedCluster) -> Settings:
-    return make_settings(tmp_path, cluster)
+def settings(tmp_path: Path, cluster: SimulatedCluster, backend: dict[str, object]) -> Settings:
+    return make_settings(tmp_path, cluster, **backend)
 
 
 @pytest.fixture(scope="session")

@@ -17,16 +17,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resolved-hours", type=float, default=24.0,
                         help="also list alerts resolved within this many hours (default 24)")
     parser.add_argument("--json", action="store_true", help="print the alerts as JSON")
+    parser.add_argument("--cluster", help="PostgreSQL: this cluster's alerts (default CLUSTER_NAME)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the firing and recently resolved alerts; exit code 0."""
-    from shared.store.connection import connect
+    from shared.store.connection import open_store
 
     if args.resolved_hours < 0:
         raise ValueError("--resolved-hours must not be negative")
     settings = cli_settings()
-    conn = connect(settings.database_path, readonly=True)
+    conn = open_store(settings, readonly=True, cluster=args.cluster)
     try:
         alerts = list_alerts(conn, time.time(), args.resolved_hours * 3600)
     finally:

@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from shared.simulator.scenario import build_scenario
     from shared.store.connection import connect
 
-    base = cli_settings(quiet=True)
+    base = cli_settings(quiet=True, database_url=None, database_url_file=None, database_password=None,
+                        database_password_file=None)  # the demo stays on its SQLite file, whatever DATABASE_URL says
     refuse_real_history(base.database_path)
     interval = base.collect_interval_seconds
     now = [time.time() - interval * (args.runs - 1)]  # the demo's clock: runs end at the present
@@ -59,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         settings = cli_settings(quiet=True, kubeconfig=kubeconfig, kube_context=None,
                                 prometheus_url=cluster.prometheus_url, namespaces_include=(), namespaces_exclude=(),
                                 pod_namespace="", slack_webhook_url=None, slack_webhook_url_file=None,
-                                webhook_url=None, webhook_url_file=None, smtp_host=None, k_sink=None)
+                                webhook_url=None, webhook_url_file=None, smtp_host=None, k_sink=None,
+                                database_url=None, database_url_file=None, database_password=None,
+                                database_password_file=None)
         for number in range(1, args.runs + 1):
             body, _ = collect_once(settings, Trigger("demo"), clock=lambda: now[0])
             print(f"  [{number}/{args.runs}] {describe_run(body)}")

@@ -13,11 +13,12 @@ from shared.ops.health import UNHEALTHY, HealthReport, check_health
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `k8s-monitor health`."""
     parser.add_argument("--json", action="store_true", help="print the report as the /health endpoint answers it")
+    parser.add_argument("--cluster", help="PostgreSQL: this cluster's data and collections (default CLUSTER_NAME)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the health report; exit 1 when unhealthy (a degraded component still gives 0)."""
-    report = check_health(cli_settings())
+    report = check_health(cli_settings(), cluster=args.cluster)
     print(json.dumps(report.as_dict(), indent=2) if args.json else render_report(report))
     return 1 if report.status == UNHEALTHY else 0
 

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from shared.notify.delivery import retry_policy
     from shared.notify.dispatch import send_one
     from shared.notify.routing import configured_channels
-    from shared.store.connection import connect
+    from shared.store.connection import open_store
 
     settings = cli_settings()
     channels = configured_channels(settings)
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     group = test_group(time.time())
     policy = retry_policy(settings)
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     failed = 0
     try:
         for name in wanted:

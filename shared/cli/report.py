@@ -15,11 +15,12 @@ from collections.abc import Callable
 
 from shared.cli import cli_settings
 from shared.core.formats import format_bytes, format_cores, format_duration, utc_minute
+from shared.core.settings import Settings
 from shared.domain.errors import InvalidInput
 from shared.domain.report.build import NO_DATA, Report, build_report
 from shared.domain.report.explained import ExplainedContainer
 from shared.domain.report.output import report_csv, report_json, report_patches
-from shared.domain.report.query import SORTS, parse_report_query
+from shared.domain.report.query import SORTS, ReportQuery, parse_report_query
 from shared.domain.rightsizing import KEEP, Advice
 
 DEFAULT_LIMITS = {"table": "30", "json": "100", "csv": "all", "patch": "all"}
@@ -38,13 +39,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", help="24h, 7d, 2w ... (default REPORT_WINDOW_DAYS days); a day or more "
                                          "starts at a UTC midnight")
     parser.add_argument("--sort", choices=tuple(SORTS), help="order of the containers (default idle_cpu)")
+    parser.add_argument("--cluster", help="PostgreSQL: this cluster's report (default CLUSTER_NAME)")
+    parser.add_argument("--fleet", action="store_true",
+                        help="one row per cluster in the store (stale first), as a table or JSON")
     parser.add_argument("--limit", help="containers to list, or 'all' (default: 30 in the table, 100 in JSON, "
                                         "all in CSV)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the report; exit 2 when an option is invalid, 0 otherwise."""
-    from shared.store.connection import connect
+    from shared.store.connection import open_store
 
     settings = cli_settings()
     now = time.time()
@@ -56,7 +60,11 @@ def run(args: argparse.Namespace) -> int:
     except InvalidInput as exc:
         print(f"k8s-monitor report: --{exc}", file=sys.stderr)
         return 2
-    conn = connect(settings.database_path, readonly=True)
+    if args.fleet:
+        return _print_fleet(settings, query, now, args.format)
+    if args.cluster:
+        settings = settings.model_copy(update={"cluster_name": args.cluster})
+    conn = open_store(settings, readonly=True)
     try:
         report = build_report(conn, query, settings, now)
     finally:
@@ -69,6 +77,30 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(report_patches(report))
     else:
         print(render_table(report))
+    return 0
+
+
+def _print_fleet(settings: Settings, query: ReportQuery, now: float, fmt: str) -> int:
+    from shared.domain.report.fleet import build_fleet
+
+    fleet = build_fleet(settings, query, now)
+    if fmt == "json":
+        print(json.dumps(fleet.as_dict(), indent=2))
+        return 0
+    if fmt == "csv":
+        print("k8s-monitor report: --fleet is a table or JSON", file=sys.stderr)
+        return 2
+    w = query.window
+    lines = [f"Fleet over {w.label}: {utc_minute(w.start).removesuffix(' UTC')} to {utc_minute(w.end)}", "",
+             f"{'CLUSTER':<22}{'STATUS':<9}{'CPU req':>8}{'used':>7}{'idle':>7}{'mem req':>9}{'used':>8}{'idle':>8}"]
+    for row in fleet.clusters:
+        t = row.totals
+        status = "error" if row.error else "stale" if row.stale else "ok"
+        lines.append(f"{fit_name((row.cluster,), 21):<22}{status:<9}{_cpu(t.cpu_requested_millicores):>8}"
+                     f"{_cpu(t.cpu_used_millicores):>7}{_cpu(t.cpu_idle_millicores):>7}"
+                     f"{format_bytes(t.memory_requested_bytes):>9}{format_bytes(t.memory_used_bytes):>8}"
+                     f"{format_bytes(t.memory_idle_bytes):>8}")
+    print("\n".join(lines if fleet.clusters else [*lines, "(no cluster has stored a run yet)"]))
     return 0
 
 

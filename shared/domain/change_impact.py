@@ -20,11 +20,11 @@ A change hurt when OOM kills rose, or throttling rose to ALERT_CPU_THROTTLED_RAT
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from shared.core.formats import format_bytes, format_millicores
+from shared.store.dialect import Connection
 from shared.store.histograms import nearest_rank
 from shared.store.resource_history import (
     DeclaredSpan,
@@ -177,7 +177,7 @@ def impact(samples: list[ImpactSample], start: int, end: int) -> ImpactFigures:
         sum(throttled) / len(throttled) if throttled else None, max(throttled, default=None), oom_kills, restarts)
 
 
-def container_changes(conn: sqlite3.Connection, container_ids: list[int], start: int, end: int,
+def container_changes(conn: Connection, container_ids: list[int], start: int, end: int,
                       longest_seconds: int, throttled_ratio: float) -> dict[int, list[ResourceChange]]:
     """The changes of each container within [start, end) with what followed. The windows stop at the oldest
     raw sample (older ones are rolled up: no percentiles, no restarts between samples); the samples are read

@@ -20,14 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from shared.core.database_url import PostgresTarget
 from shared.core.deadline import BudgetExceeded, Deadline
-from shared.core.locking import try_file_lock
 from shared.core.settings import Settings, is_namespace_name
 from shared.domain.errors import InvalidInput
 from shared.domain.trigger import Trigger
 from shared.sources.kube import KubeClient, KubeError, load_credentials
 from shared.sources.usage import UsageResult
-from shared.store.connection import StoreError, connect
+from shared.store.collector_lock import collector_lock
+from shared.store.connection import ServerUnavailable, StoreError, open_store
 from shared.store.run_status import RunStatus
 from shared.store.runs import RunRecord, record_run, store_collection
 
@@ -101,13 +102,20 @@ def run_collection(
     """
     request = request or CollectRequest()
     deadline = deadline or Deadline(settings.collect_budget_seconds)
-    with try_file_lock(settings.lock_path) as held:
-        if not held:
-            return _skipped(settings, trigger, clock, "another collection is running (file lock held)")
-        namespace = lease_namespace(settings)
-        if namespace is None:
-            return _collect(settings, trigger, request, clock, deadline=deadline, sleep=sleep)
-        return _collect_under_lease(settings, trigger, request, clock, namespace, deadline, sleep)
+    try:
+        with collector_lock(settings) as held:
+            if not held:
+                what = "advisory lock" if isinstance(settings.database, PostgresTarget) else "file lock"
+                return _skipped(settings, trigger, clock, f"another collection is running ({what} held)")
+            namespace = lease_namespace(settings)
+            if namespace is None:
+                return _collect(settings, trigger, request, clock, deadline=deadline, sleep=sleep)
+            return _collect_under_lease(settings, trigger, request, clock, namespace, deadline, sleep)
+    except (sqlite3.Error, ServerUnavailable) as exc:
+        if not isinstance(settings.database, PostgresTarget):
+            raise
+        # PostgreSQL unreachable before the run's transaction: nothing of it is stored (nor, likely, this)
+        return _failed(settings, trigger, clock(), clock, f"database: {exc}", is_busy(exc))
 
 
 def lease_namespace(settings: Settings) -> str | None:
@@ -174,7 +182,7 @@ def _record(settings: Settings, run: RunRecord) -> RunRecord:
     When even that fails (the disk is full) the run is still answered and logged, without an id.
     """
     try:
-        conn = connect(settings.database_path)
+        conn = open_store(settings)
         try:
             record_run(conn, run)
         finally:
@@ -213,7 +221,7 @@ def _collect(
 
     started = clock()
     deadline = deadline or Deadline(settings.collect_budget_seconds)
-    conn = connect(settings.database_path)  # migrate before spending time on the network
+    conn = open_store(settings)  # migrate before spending time on the network
     scope = request.scope(settings)
     namespaces: Future[tuple[str, ...]] = Future()
     kube_stats = None
@@ -281,11 +289,14 @@ def _collect(
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 
-def is_busy(exc: sqlite3.Error) -> bool:
-    """Whether SQLite gave up waiting for another connection's lock: a retry later may get through.
+def is_busy(exc: sqlite3.Error | ServerUnavailable) -> bool:
+    """Whether SQLite gave up waiting for another connection's lock, or PostgreSQL is down: a retry later
+    may get through.
 
     Told by the error code (its primary code: the low byte of an extended one), never by its words.
     """
+    if isinstance(exc, ServerUnavailable) or getattr(exc, "retriable", False):  # PostgreSQL down or restarting
+        return True
     code = getattr(exc, "sqlite_errorcode", None)
     return code is not None and code & 0xFF in _BUSY_CODES
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hmac
 import logging
 import random
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +30,8 @@ from shared.notify.dispatch import send_groups, sent_channels
 from shared.notify.incoming import alertmanager_groups, event_groups
 from shared.notify.message import AlertGroup
 from shared.notify.routing import secret_text
-from shared.store.connection import connect
+from shared.store.connection import open_store
+from shared.store.dialect import Connection
 from shared.store.idempotency import Claim, claim_event, finish_event, release_event
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def notify_from_http(
         check_token(request.headers.get("Authorization"), settings)
     inbound = read_inbound(request, settings.max_body_bytes)
     with log_context(event_id=inbound.event_id):
-        conn = connect(settings.database_path)
+        conn = open_store(settings)
         try:
             return _deliver(conn, inbound, settings, clock, sleep, rng)
         finally:
@@ -117,7 +117,7 @@ def read_inbound(request: Any, max_body_bytes: int) -> Inbound:
 
 
 def _deliver(
-    conn: sqlite3.Connection, inbound: Inbound, settings: Settings, clock: Callable[[], float],
+    conn: Connection, inbound: Inbound, settings: Settings, clock: Callable[[], float],
     sleep: Callable[[float], None], rng: random.Random | None,
 ) -> tuple[int, dict | None]:
     now = clock()
@@ -147,7 +147,7 @@ def _deliver(
     return 204, None
 
 
-def _claim(conn: sqlite3.Connection, inbound: Inbound, now: float) -> Claim:
+def _claim(conn: Connection, inbound: Inbound, now: float) -> Claim:
     """Claim the event; an Alertmanager key handled longer ago than its retry window is claimed anew."""
     claim = claim_event(conn, FUNCTION, inbound.source, inbound.event_id, now)
     if claim is not Claim.DONE or inbound.retry_window_seconds is None:

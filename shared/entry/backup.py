@@ -39,11 +39,11 @@ def backup(request: Any, settings: Settings) -> Answer:
 def backup_once(settings: Settings, trigger: Trigger, clock: Callable[[], float] = time.time) -> tuple[dict, int]:
     """Back up once for `trigger` unless its event was already handled."""
     with log_context(event_id=trigger.event_id):
-        claim = first_delivery(settings.database_path, FUNCTION, trigger, clock())
+        claim = first_delivery(settings, FUNCTION, trigger, clock())
         if claim is not Claim.TAKEN:
             return redelivery_answer(trigger, claim)
         outcome = run_backup(settings, clock)
-        settle_delivery(settings.database_path, FUNCTION, trigger, outcome.status, outcome.retriable)
+        settle_delivery(settings, FUNCTION, trigger, outcome.status, outcome.retriable)
     body = describe_outcome(outcome, settings)
     body["trigger"], body["event_id"] = trigger.kind, trigger.event_id
     if outcome.status != "failed":

@@ -52,18 +52,18 @@ def collect_once(
     request.scope(settings)  # a request outside NAMESPACES_INCLUDE is refused before anything is claimed
     deadline = Deadline(settings.collect_budget_seconds)
     with log_context(event_id=trigger.event_id):
-        claim = first_delivery(settings.database_path, FUNCTION, trigger, clock(), create=True)
+        claim = first_delivery(settings, FUNCTION, trigger, clock(), create=True)
         if claim is not Claim.TAKEN:
             return redelivery_answer(trigger, claim)
         wall_started = time.perf_counter()
         try:
             outcome = run_collection(settings, trigger, request, clock, deadline, sleep)
         except BaseException:
-            settle_delivery(settings.database_path, FUNCTION, trigger, "failed", retriable=True)
+            settle_delivery(settings, FUNCTION, trigger, "failed", retriable=True)
             raise
         wall_seconds = time.perf_counter() - wall_started
         run = outcome.run
-        settle_delivery(settings.database_path, FUNCTION, trigger, run.status, outcome.retriable)
+        settle_delivery(settings, FUNCTION, trigger, run.status, outcome.retriable)
         with log_context(run_id=run.id):
             if run.id is not None:
                 announce_run(settings, run, clock, deadline=deadline)  # logs its own errors, never raises

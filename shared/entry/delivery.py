@@ -6,11 +6,14 @@ backup use them for a Trigger, and what they answer to a redelivery.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shared.domain.trigger import Trigger
-from shared.store.connection import connect
+from shared.store.connection import open_store, store_exists
 from shared.store.idempotency import Claim, claim_event, finish_event, release_event
+
+if TYPE_CHECKING:
+    from shared.core.settings import Settings
 
 RUNNING_STATUS = "running"
 RUNNING_RETRY_AFTER_SECONDS = 30
@@ -21,27 +24,27 @@ retry-after feature is on). Half a minute is about what a collection takes on a 
 """
 
 
-def first_delivery(database: Path, function: str, trigger: Trigger, now: float, create: bool = False) -> Claim:
+def first_delivery(settings: Settings, function: str, trigger: Trigger, now: float, create: bool = False) -> Claim:
     """Claim the trigger's event for `function`: TAKEN, or RUNNING / DONE for a redelivery.
 
     Triggers without an id are always TAKEN. With `create` a missing database is made (collect
     makes it anyway); without, it is left alone (a backup of nothing must not make one) and the
     event is TAKEN: nothing was handled yet.
     """
-    if not trigger.event_id or not (create or database.exists()):
+    if not trigger.event_id or not (create or store_exists(settings)):
         return Claim.TAKEN
-    conn = connect(database)
+    conn = open_store(settings)
     try:
         return claim_event(conn, function, trigger.event_source or "", trigger.event_id, now)
     finally:
         conn.close()
 
 
-def settle_delivery(database: Path, function: str, trigger: Trigger, outcome: str, retriable: bool) -> None:
+def settle_delivery(settings: Settings, function: str, trigger: Trigger, outcome: str, retriable: bool) -> None:
     """After the work: keep the claim with its outcome, or release it when a retry should run."""
-    if not trigger.event_id or not database.exists():
+    if not trigger.event_id or not store_exists(settings):
         return
-    conn = connect(database)
+    conn = open_store(settings)
     try:
         if retriable:
             release_event(conn, function, trigger.event_source or "", trigger.event_id)

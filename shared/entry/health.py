@@ -1,4 +1,5 @@
-"""The health function's routes: /health, /health/liveness, /health/readiness and /metrics.
+"""The health function's routes: /health (`?cluster=NAME` for another cluster of a shared PostgreSQL store),
+/health/liveness, /health/readiness and /metrics.
 
 Imports nothing that talks to Kubernetes or Prometheus at start: the full check imports its
 clients when it runs, so liveness answers fast after a scale from zero.
@@ -33,5 +34,6 @@ def health(request: Any, settings: Settings) -> AnyAnswer:
         return json_answer(body, 200 if ready.error is None else 503)
     if path == "/metrics":
         return metrics_answer(HTTP_REGISTRY, DatabaseCollector(settings), cluster=settings.cluster_name)
-    report = check_health(settings)
+    cluster = request.args.get("cluster") or None  # PostgreSQL: another cluster's data and collections
+    report = check_health(settings, cluster=cluster)
     return json_answer(report.as_dict(), report.http_status)

@@ -1,15 +1,17 @@
 """The report function's work behind its HTTP edge: read the query, choose the format, answer.
 
-`GET /` (or `/report`) answers the report as JSON, CSV, the HTML page or YAML patches. The `format`
-parameter (`json`, `csv`, `html`, `patch`) decides; without it the Accept header does: a browser
-(text/html first) gets the page, anything else (curl, scripts) JSON. Without `limit`, JSON lists 100
-containers, CSV and patches every one; the page shows 50 rows a page (a workload's view 10 containers
-with their charts) and pages through the rest (shared/domain/report/page.py). The database is opened
-read-only.
+`GET /` (or `/report`) answers the report as JSON, CSV, the HTML page or YAML patches; `cluster=NAME`
+reports another cluster of a shared PostgreSQL store. `GET /fleet` (or `view=fleet`) answers one row
+per cluster, as JSON or a page. The `format` parameter (`json`, `csv`, `html`, `patch`) decides;
+without it the Accept header does: a browser (text/html first) gets the page, anything else (curl,
+scripts) JSON. Without `limit`, JSON lists 100 containers, CSV and patches every one; the page shows
+50 rows a page (a workload's view 10 containers with their charts) and pages through the rest
+(shared/domain/report/page.py). The database is opened read-only.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -21,11 +23,11 @@ from shared.domain.report.output import FORMATS, report_csv, report_json, report
 from shared.domain.report.query import parse_report_query
 from shared.entry.http import Answer, http_function, json_answer
 from shared.entry.triggers import BadRequest
-from shared.store.connection import StoreError, connect
+from shared.store.connection import StoreError, open_store, store_clusters
 from shared.store.snapshot import read_snapshot
 
 DEFAULT_LIMITS: dict[str, int | None] = {"json": 100, "csv": None, "patch": None}
-PATHS = ("", "/report")
+PATHS = ("", "/report", "/fleet")
 
 
 @http_function("report")
@@ -43,11 +45,14 @@ def report_answer(request: Any, settings: Settings, clock: Callable[[], float] =
     params = _single_values(request.args)
     fmt = choose_format(params.get("format"), request.accept_mimetypes)
     now = clock()
+    if request.path.rstrip("/") == "/fleet" or params.get("view") == "fleet":
+        return _fleet(params, settings, fmt, now)
+    settings = for_cluster(settings, params.pop("cluster", None))
     if fmt == "html":
         return _page(params, settings, now)
     query = parse_report_query(params, settings, now, DEFAULT_LIMITS[fmt], extra=("format",))
     try:
-        conn = connect(settings.database_path, readonly=True)
+        conn = open_store(settings, readonly=True)
     except StoreError as exc:
         return json_answer({"error": str(exc)}, 503)
     try:
@@ -61,6 +66,41 @@ def report_answer(request: Any, settings: Settings, clock: Callable[[], float] =
         return report_csv(report), 200, {"Content-Type": "text/csv; charset=utf-8",
                                          "Content-Disposition": f'attachment; filename="{filename}"'}
     return json_answer(report_json(report))
+
+
+def for_cluster(settings: Settings, cluster: str | None) -> Settings:
+    """The settings of `cluster` (the `cluster` parameter) in the store, or a 404 naming those it holds."""
+    if not cluster or cluster == settings.cluster_name:
+        return settings
+    try:
+        known = store_clusters(settings)
+    except (StoreError, sqlite3.Error) as exc:
+        raise BadRequest(str(exc), 503) from None
+    if cluster not in known:
+        raise BadRequest(f"cluster: {cluster[:100]!r} has no data in this store; it holds {', '.join(known) or 'none'}",
+                         404)
+    return settings.model_copy(update={"cluster_name": cluster})
+
+
+def _fleet(params: dict[str, str], settings: Settings, fmt: str, now: float) -> Answer:
+    """One row per cluster (stale first) as JSON, or the fleet page; `window` as for a report."""
+    from shared.domain.report.fleet import build_fleet, render_fleet_page
+
+    params = {name: value for name, value in params.items() if name not in ("view", "format")}
+    query = parse_report_query(params, settings, now, None)
+    try:
+        fleet = build_fleet(settings, query, now)
+    except (StoreError, sqlite3.Error) as exc:
+        return json_answer({"error": str(exc)}, 503)
+    if fmt == "html":
+        from shared.domain.report.assets import content_security_policy
+
+        return render_fleet_page(fleet), 200, {
+            "Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": content_security_policy(),
+            "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    if fmt == "csv":
+        raise BadRequest("format: the fleet is JSON or HTML", 400)
+    return json_answer(fleet.as_dict())
 
 
 def choose_format(requested: str | None, accept: Any) -> str:
@@ -99,7 +139,7 @@ def _page(params: dict[str, str], settings: Settings, now: float) -> Answer:
     query = parse_report_query(params, settings, now, PAGE_SIZES[page_view(params)], extra=PAGE_PARAMETERS)
     request = parse_page_request(params, query.sort)
     try:
-        conn = connect(settings.database_path, readonly=True)
+        conn = open_store(settings, readonly=True)
     except StoreError as exc:
         return json_answer({"error": str(exc)}, 503)
     window = query.window

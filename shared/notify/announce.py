@@ -22,7 +22,7 @@ from shared.domain.alerts.evaluation import evaluate_rules
 from shared.domain.alerts.model import Alert
 from shared.domain.alerts.state import claim_due, release_claim, update_state
 from shared.notify.message import AlertGroup, group_by_severity
-from shared.store.connection import connect
+from shared.store.connection import open_store
 from shared.store.run_status import RunStatus
 from shared.store.runs import RunRecord
 
@@ -58,7 +58,7 @@ def _announce(
 
     sink_takes_events = not settings.k_sink or emit(
         collection_event(run, settings, clock()), settings, sleep, rng, deadline).ok
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     try:
         now = clock()
         change = update_state(conn, evaluate_rules(conn, settings, now), now)

@@ -23,6 +23,7 @@ from shared.notify.message import AlertGroup
 from shared.notify.routing import Channel, configured_channels, route
 from shared.store.connection import transaction
 from shared.store.counters import NOTIFICATIONS_SENT, bump
+from shared.store.dialect import Connection
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class GroupResult:
 
 def send_groups(
     settings: Settings,
-    conn: sqlite3.Connection,
+    conn: Connection,
     groups: Iterable[AlertGroup],
     event_id: str | None = None,
     already_sent: frozenset[tuple[str, str]] = frozenset(),
@@ -85,7 +86,7 @@ def send_groups(
 
 
 def send_one(
-    channel: Channel, group: AlertGroup, policy: RetryPolicy, conn: sqlite3.Connection, event_id: str | None,
+    channel: Channel, group: AlertGroup, policy: RetryPolicy, conn: Connection, event_id: str | None,
     clock: Callable[[], float], sleep: Callable[[float], None], rng: random.Random | None,
     deadline: Deadline | None = None,
 ) -> Attempt:
@@ -105,7 +106,7 @@ def send_one(
 
 
 def record_attempt(
-    conn: sqlite3.Connection, now: float, channel: str, group: AlertGroup, number: int, attempt: Attempt,
+    conn: Connection, now: float, channel: str, group: AlertGroup, number: int, attempt: Attempt,
     event_id: str | None,
 ) -> None:
     """One row of `notifications` and its count; a database that refuses them is logged, never fatal
@@ -123,7 +124,7 @@ def record_attempt(
         log.error("could not record a %s notification attempt: %s", channel, exc)
 
 
-def prune_notifications(conn: sqlite3.Connection, before: float) -> None:
+def prune_notifications(conn: Connection, before: float) -> None:
     """Delete the attempts recorded before `before` (an index range: nothing to scan when none are).
 
     Only `sent_channels` reads them back, for redeliveries within a day; a database that refuses
@@ -139,7 +140,7 @@ def prune_notifications(conn: sqlite3.Connection, before: float) -> None:
         log.info("pruned %d notification attempt(s) older than RETENTION_HOURLY_DAYS", deleted)
 
 
-def sent_channels(conn: sqlite3.Connection, event_id: str, since: float = 0.0) -> frozenset[tuple[str, str]]:
+def sent_channels(conn: Connection, event_id: str, since: float = 0.0) -> frozenset[tuple[str, str]]:
     """(channel, severity) pairs sent for `event_id` since `since`, so a redelivery skips them."""
     rows = conn.execute("SELECT DISTINCT channel, severity FROM notifications WHERE event_id = ? AND status = 'sent'"
                         " AND created_at >= ?", (event_id, since))

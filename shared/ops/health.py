@@ -22,13 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from shared import __version__
+from shared.core.database_url import PostgresTarget
 from shared.core.formats import ago, iso_utc
 from shared.core.logs import redact
 from shared.core.settings import Settings
 from shared.ops.backup import last_backup
-from shared.store.connection import SCHEMA_VERSION, StoreError, connect, schema_version
+from shared.store.connection import SCHEMA_VERSION, StoreError, connect, open_store, schema_version, store_name
+from shared.store.dialect import Connection
+from shared.store.postgres_schema import MIGRATIONS as POSTGRES_MIGRATIONS
 from shared.store.run_status import SUCCESSFUL_RUN, SUCCESSFUL_RUN_STATUSES, RunStatus
+from shared.store.size import stored_bytes
 
+SCHEMA_VERSION_POSTGRES = len(POSTGRES_MIGRATIONS)
 HEALTHY, DEGRADED, UNHEALTHY, UNKNOWN = "healthy", "degraded", "unhealthy", "unknown"
 # Below this much free space SQLite cannot grow its WAL: the next collection fails to store.
 MIN_FREE_BYTES = 1024 * 1024
@@ -59,7 +64,7 @@ class MonitorState:
     last_backup_at: float | None  # when the latest good backup finished
 
 
-def read_monitor_state(conn: sqlite3.Connection) -> MonitorState:
+def read_monitor_state(conn: Connection) -> MonitorState:
     """The latest run, the latest successful run and the latest good backup."""
     last_run = conn.execute(
         f"SELECT {_RUN_COLUMNS} FROM runs WHERE status != '{RunStatus.SKIPPED}'"
@@ -69,7 +74,7 @@ def read_monitor_state(conn: sqlite3.Connection) -> MonitorState:
         f"SELECT {_RUN_COLUMNS} FROM runs WHERE {SUCCESSFUL_RUN} "
         "ORDER BY started_at DESC, id DESC LIMIT 1"
     ).fetchone()
-    backup = last_backup(conn)
+    backup = last_backup(conn)  # type: ignore[arg-type]  # typed for SQLite in backup.py; its query runs on both
     return MonitorState(
         RunSummary(*last_run) if last_run else None,
         RunSummary(*last_success) if last_success else None,
@@ -115,6 +120,7 @@ class HealthReport:
     schema_version: int | None
     database_size_bytes: int | None
     version: str = __version__
+    expected_schema_version: int = SCHEMA_VERSION  # the backend's: SQLite's or PostgreSQL's migrations
 
     @property
     def status(self) -> str:
@@ -139,7 +145,7 @@ class HealthReport:
             **{f"{name}_status": check.status for name, check in self.checks.items()},
             "version": self.version,
             "schema_version": self.schema_version,
-            "expected_schema_version": SCHEMA_VERSION,
+            "expected_schema_version": self.expected_schema_version,
             "database_size_bytes": self.database_size_bytes,
             "last_successful_collection": iso_utc(success.finished_at) if success else None,
             "last_successful_collection_age_seconds": _age(success.finished_at, self.timestamp) if success else None,
@@ -155,7 +161,7 @@ def _age(then: float, now: float) -> float:
 
 
 def check_health(settings: Settings, now: float | None = None,
-                 timer: Callable[[], float] = time.perf_counter) -> HealthReport:
+                 timer: Callable[[], float] = time.perf_counter, cluster: str | None = None) -> HealthReport:
     """Check the database, Kubernetes and Prometheus concurrently, each under its own timeout.
 
     `now` (Unix seconds, default the current time) is when collection staleness is judged; `timer`
@@ -166,7 +172,7 @@ def check_health(settings: Settings, now: float | None = None,
     _import_clients()
     found = run_concurrently(
         {
-            "database": lambda: _check_database(settings, timer),
+            "database": lambda: _check_database(settings, timer, cluster),
             "kubernetes": lambda: _check_kubernetes(settings, timeout, timer),
             "prometheus": lambda: _check_prometheus(settings, timeout, timer),
         },
@@ -181,7 +187,7 @@ def check_health(settings: Settings, now: float | None = None,
 
     database = found["database"]
     if not isinstance(database, _DatabaseFindings):
-        database = _DatabaseFindings(failed(f"database {settings.database_path}", UNHEALTHY, database))
+        database = _DatabaseFindings(failed(f"database {store_name(settings)}", UNHEALTHY, database))
     kubernetes, prometheus = found["kubernetes"], found["prometheus"]
     checks = {
         "database": database.check,
@@ -191,7 +197,9 @@ def check_health(settings: Settings, now: float | None = None,
             f"Prometheus at {redact(settings.prometheus_url)}", DEGRADED, prometheus),
         "collection": _check_collection(database.state, settings, now),
     }
-    return HealthReport(now, checks, database.state, database.schema_version, database.size_bytes)
+    expected = SCHEMA_VERSION_POSTGRES if isinstance(settings.database, PostgresTarget) else SCHEMA_VERSION
+    return HealthReport(now, checks, database.state, database.schema_version, database.size_bytes,
+                        expected_schema_version=expected)
 
 
 def _import_clients() -> None:
@@ -241,10 +249,11 @@ def run_concurrently(calls: dict[str, Callable[[], Any]], timeout_seconds: float
 
 
 def check_readiness(settings: Settings) -> ComponentCheck:
-    """Ready to serve: the database opens read-only and its schema is current. No network call."""
+    """Ready to serve: the database opens read-only and its schema is current. No network call but
+    PostgreSQL's, under HEALTH_CHECK_TIMEOUT_SECONDS."""
     started = time.perf_counter()
     try:
-        conn = connect(settings.database_path, readonly=True)
+        conn = open_store(settings, readonly=True, timeout_seconds=settings.health_check_timeout_seconds)
         try:
             conn.execute("SELECT id FROM runs LIMIT 1").fetchall()
         finally:
@@ -252,8 +261,10 @@ def check_readiness(settings: Settings) -> ComponentCheck:
     except StoreError as exc:
         return ComponentCheck(UNHEALTHY, time.perf_counter() - started, redact(str(exc)))
     except sqlite3.Error as exc:
-        return ComponentCheck(UNHEALTHY, time.perf_counter() - started, _unreadable(settings.database_path, exc))
-    return ComponentCheck(HEALTHY, time.perf_counter() - started, details={"schema_version": SCHEMA_VERSION})
+        error = str(exc) if isinstance(settings.database, PostgresTarget) else _unreadable(settings.database_path, exc)
+        return ComponentCheck(UNHEALTHY, time.perf_counter() - started, redact(error))
+    version = SCHEMA_VERSION_POSTGRES if isinstance(settings.database, PostgresTarget) else SCHEMA_VERSION
+    return ComponentCheck(HEALTHY, time.perf_counter() - started, details={"schema_version": version})
 
 
 @dataclass
@@ -264,7 +275,9 @@ class _DatabaseFindings:
     size_bytes: int | None = None
 
 
-def _check_database(settings: Settings, timer: Callable[[], float]) -> _DatabaseFindings:
+def _check_database(settings: Settings, timer: Callable[[], float], cluster: str | None = None) -> _DatabaseFindings:
+    if isinstance(settings.database, PostgresTarget):
+        return _check_postgres(settings, settings.database, timer, cluster or settings.cluster_name)
     path = settings.database_path
     started = timer()
     exists = path.is_file()
@@ -293,6 +306,27 @@ def _check_database(settings: Settings, timer: Callable[[], float]) -> _Database
         conn.close()
     check = ComponentCheck(UNHEALTHY if problem else HEALTHY, timer() - started, problem, details)
     return _DatabaseFindings(check, state, version, size)
+
+
+def _check_postgres(settings: Settings, target: PostgresTarget, timer: Callable[[], float],
+                    cluster: str) -> _DatabaseFindings:
+    """The cluster's schema on the server, under HEALTH_CHECK_TIMEOUT_SECONDS (connecting and each query):
+    unhealthy while the server is down, healthy again by itself once it answers."""
+    started = timer()
+    details = {"url": target.shown, "cluster": cluster}
+    try:
+        conn = open_store(settings, readonly=True, cluster=cluster,
+                          timeout_seconds=settings.health_check_timeout_seconds)
+    except (StoreError, sqlite3.Error) as exc:
+        return _DatabaseFindings(ComponentCheck(UNHEALTHY, timer() - started, redact(str(exc)), details))
+    try:
+        state, size = read_monitor_state(conn), stored_bytes(conn)
+    except sqlite3.Error as exc:
+        return _DatabaseFindings(ComponentCheck(UNHEALTHY, timer() - started, redact(str(exc)), details))
+    finally:
+        conn.close()
+    return _DatabaseFindings(ComponentCheck(HEALTHY, timer() - started, None, details), state, SCHEMA_VERSION_POSTGRES,
+                             size)
 
 
 def _unreadable(path: Path, exc: sqlite3.Error) -> str:

@@ -21,7 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.samples import Sample
 
-from shared.store.connection import StoreError, connect
+from shared.store.connection import StoreError, is_postgres, open_store
 from shared.store.counters import (
     COLLECTIONS,
     NOTIFICATIONS_SENT,
@@ -31,7 +31,9 @@ from shared.store.counters import (
     PROMETHEUS_SERIES_RETURNED,
     counter_values,
 )
+from shared.store.dialect import Connection
 from shared.store.run_status import RunStatus
+from shared.store.size import stored_bytes
 from shared.store.snapshot import read_snapshot
 
 if TYPE_CHECKING:
@@ -149,7 +151,6 @@ class DatabaseCollector:
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.time):
         self._settings = settings
-        self._path = settings.database_path
         self._clock = clock
 
     def collect(self) -> Iterator[Metric]:
@@ -157,7 +158,8 @@ class DatabaseCollector:
         readable = GaugeMetricFamily(
             "database_readable", "1 when the database could be read for this scrape; the figures below need it")
         try:
-            conn = connect(self._path, readonly=True)
+            conn = open_store(self._settings, readonly=True,
+                              timeout_seconds=self._settings.health_check_timeout_seconds)
         except (StoreError, sqlite3.Error):
             readable.add_metric([], 0)
             yield readable
@@ -173,7 +175,7 @@ class DatabaseCollector:
         yield readable
         yield from families
 
-    def _families(self, conn: sqlite3.Connection) -> Iterator[Metric]:
+    def _families(self, conn: Connection) -> Iterator[Metric]:
         # Only `health` serves this collector; every other function loads metrics.py for its HTTP
         # counters, so the health and report modules are imported at scrape time, not at their start.
         from shared.ops.health import database_size_bytes, read_monitor_state
@@ -181,8 +183,9 @@ class DatabaseCollector:
 
         state = read_monitor_state(conn)
         success, last_run = state.last_success, state.last_run
-        yield _gauge("database_size_bytes", "Bytes of the SQLite database file and its write-ahead log",
-                     database_size_bytes(self._path))
+        size = stored_bytes(conn) if is_postgres(conn) else database_size_bytes(self._settings.database_path)
+        yield _gauge("database_size_bytes", "Bytes of the SQLite database file and its write-ahead log, or of the"
+                     " cluster's schema on PostgreSQL", size)
         yield _gauge(
             "pods_collected_total",
             "Pods seen by the last successful (ok or partial) collection run; a gauge despite the "

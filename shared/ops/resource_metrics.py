@@ -15,7 +15,6 @@ requests first; `report_workload_series_dropped` says how many were left out.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -27,6 +26,7 @@ from shared.domain.report.build import Report, build_report
 from shared.domain.report.explained import ExplainedContainer
 from shared.domain.report.flags import FLAG_LABELS
 from shared.domain.report.query import parse_report_query
+from shared.store.dialect import Connection
 
 MILLICORES_PER_CORE = 1000
 # (metric, documentation, the Totals attribute, what it divides by for the metric's unit)
@@ -68,7 +68,7 @@ MONEY_GAUGES = (
 _WINDOW = " over the default report window (REPORT_WINDOW_DAYS), averaged"
 
 
-def resource_families(conn: sqlite3.Connection, settings: Settings, now: float) -> Iterator[Metric]:
+def resource_families(conn: Connection, settings: Settings, now: float) -> Iterator[Metric]:
     """The gauges of the default report as of `now`, read on `conn` (inside the caller's snapshot); none
     when the settings ask for a report window the history cannot hold (the report says why)."""
     try:

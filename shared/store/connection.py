@@ -17,9 +17,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from shared.core.database_url import PostgresTarget
 from shared.core.formats import file_stamp
+from shared.store.dialect import Connection
 from shared.store.schema import MIGRATIONS, BatchedMigration
+
+if TYPE_CHECKING:
+    from shared.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,10 @@ class SchemaOutdated(StoreError):
     """The file needs migrations that a read-only opener may not run."""
 
 
+class ServerUnavailable(StoreError):
+    """The PostgreSQL server does not answer (down, restarting, unreachable): worth a retry."""
+
+
 class DatabaseMissing(StoreError):
     """A read-only opener found no database file (no collection has run yet)."""
 
@@ -53,6 +63,88 @@ def database_uri(path: Path, mode: str) -> str:
     name instead of starting the query, the fragment or an escape (`f"file:{path}"` gets all three wrong).
     """
     return f"{Path(path).absolute().as_uri()}?mode={mode}"
+
+
+def open_store(settings: Settings, *, readonly: bool = False, migrate: bool = True, cluster: str | None = None,
+               timeout_seconds: float | None = None) -> Connection:
+    """The store DATABASE_URL (or DATABASE_PATH) names: a SQLite file, or `cluster`'s schema on PostgreSQL
+    (CLUSTER_NAME unless told), created and migrated unless `readonly`.
+
+    `timeout_seconds` bounds connecting and each statement on PostgreSQL (health checks it with its own).
+    """
+    target = settings.database
+    if isinstance(target, PostgresTarget):
+        return connect_postgres(target, cluster or settings.cluster_name, readonly=readonly, migrate=migrate,
+                                timeout_seconds=timeout_seconds)
+    return connect(settings.database_path, readonly=readonly, migrate=migrate)
+
+
+def store_name(settings: Settings) -> str:
+    """The store as messages name it: the SQLite file's path, or the PostgreSQL URL without its password."""
+    target = settings.database
+    return target.shown if isinstance(target, PostgresTarget) else str(settings.database_path)
+
+
+def store_clusters(settings: Settings) -> list[str]:
+    """The clusters the store holds: CLUSTER_NAME's alone in a SQLite file; every cluster that wrote to the
+    PostgreSQL database, by name."""
+    target = settings.database
+    if not isinstance(target, PostgresTarget):
+        return [settings.cluster_name]
+    from shared.store import postgres
+
+    raw = postgres.open_raw(target, settings.health_check_timeout_seconds)
+    try:
+        return [name for name, _ in postgres.cluster_schemas(raw)]
+    except postgres.psycopg.Error as exc:
+        raise postgres._database_error(exc, target.shown) from None
+    finally:
+        raw.close()
+
+
+def store_exists(settings: Settings) -> bool:
+    """Whether the store may hold data: the SQLite file exists; a PostgreSQL server always may."""
+    return isinstance(settings.database, PostgresTarget) or settings.database_path.exists()
+
+
+def connect_postgres(target: PostgresTarget, cluster: str, *, readonly: bool = False, migrate: bool = True,
+                     timeout_seconds: float | None = None) -> Connection:
+    """`cluster`'s schema on the PostgreSQL server, refusing one newer than this code like a SQLite file."""
+    from shared.store import postgres
+
+    raw = postgres.open_raw(target, timeout_seconds)
+    schema = postgres.schema_name(cluster)
+    where = f"cluster {cluster!r} in {target.shown}"
+    try:
+        try:
+            version = postgres.schema_version(raw, schema)
+            if version is not None and version > postgres.SCHEMA_VERSION:
+                raise SchemaTooNew(
+                    f"{where} has schema version {version}, newer than this version of k8s-resource-monitor "
+                    f"supports ({postgres.SCHEMA_VERSION}); upgrade the image, or restore a backup taken before "
+                    f"the upgrade")
+            if (version or 0) < postgres.SCHEMA_VERSION:
+                if readonly and version is None:
+                    raise DatabaseMissing(f"{where} holds no data yet; run a collection first")
+                if readonly or not migrate:
+                    raise SchemaOutdated(f"{where} has schema version {version}, expected "
+                                         f"{postgres.SCHEMA_VERSION}; a collection (or `k8s-monitor migrate`) "
+                                         f"upgrades it")
+                postgres.migrate(raw, cluster, time.time())
+            raw.execute(f"SET search_path = {schema}")
+            if readonly:
+                raw.execute("SET default_transaction_read_only = on")
+        except postgres.psycopg.Error as exc:
+            raise postgres._database_error(exc, target.shown) from None
+    except BaseException:
+        raw.close()
+        raise
+    return postgres.PostgresConnection(raw, target, cluster)
+
+
+def is_postgres(conn: Connection) -> bool:
+    """Whether `conn` is a PostgreSQL cluster schema (else a SQLite file)."""
+    return getattr(conn, "dialect", "sqlite") == "postgresql"
 
 
 def connect(path: Path, *, readonly: bool = False, migrate: bool = True) -> sqlite3.Connection:
@@ -219,7 +311,7 @@ def _statements(script: str) -> Iterator[str]:
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def transaction(conn: Connection) -> Iterator[Connection]:
     """One write transaction, taken with the write lock up front; rolled back on any error."""
     conn.execute("BEGIN IMMEDIATE")
     try:

@@ -15,8 +15,9 @@ Node, QoS class and workload are the pod's, fixed for its life by Kubernetes: th
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
+
+from shared.store.dialect import Connection
 
 STATE = ("phase", "cpu_request_millicores", "cpu_limit_millicores", "memory_request_bytes", "memory_limit_bytes")
 State = tuple[str, int | None, int | None, int | None, int | None]  # the STATE columns, in that order
@@ -32,7 +33,7 @@ class SpanBook:
     in the same transaction, before the samples that name them.
     """
 
-    def __init__(self, conn: sqlite3.Connection, pod_ids: Iterable[int]):
+    def __init__(self, conn: Connection, pod_ids: Iterable[int]):
         self._conn = conn
         # (pod, container) -> (span id, last run id, *state) of its newest span: the index gives each
         # pod's container's spans in id order, and ids grow, so the last one read is the newest.

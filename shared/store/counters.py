@@ -9,7 +9,8 @@ it counts (either both are stored or neither), and that row is never pruned.
 from __future__ import annotations
 
 import json
-import sqlite3
+
+from shared.store.dialect import Connection
 
 COLLECTIONS = "collections"  # labels: status (ok, partial, failed, skipped)
 NOTIFICATIONS_SENT = "notifications_sent"  # labels: channel, status (sent, retry, failed)
@@ -20,16 +21,16 @@ PROMETHEUS_RESPONSE_BYTES = "prometheus_response_bytes"
 PROMETHEUS_SAMPLES_PROCESSED = "prometheus_samples_processed"
 
 
-def bump(conn: sqlite3.Connection, name: str, labels: dict[str, str], by: int = 1) -> None:
+def bump(conn: Connection, name: str, labels: dict[str, str], by: int = 1) -> None:
     """Add `by` to the counter `name` with `labels`; call it inside the transaction that stores what it counts."""
     conn.execute(
         "INSERT INTO counters (name, labels, value) VALUES (?, ?, ?)"
-        " ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value",
+        " ON CONFLICT (name, labels) DO UPDATE SET value = counters.value + excluded.value",
         (name, json.dumps(labels, sort_keys=True), by),
     )
 
 
-def counter_values(conn: sqlite3.Connection, name: str) -> list[tuple[dict[str, str], int]]:
+def counter_values(conn: Connection, name: str) -> list[tuple[dict[str, str], int]]:
     """Every labelled value of the counter `name`, in label order."""
     rows = conn.execute("SELECT labels, value FROM counters WHERE name = ? ORDER BY labels", (name,))
     return [(json.loads(labels), value) for labels, value in rows]

@@ -15,10 +15,10 @@ retention never deletes the samples of a time without the time, or the other way
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 
 from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS
+from shared.store.dialect import Connection
 from shared.store.run_status import SUCCESSFUL_RUN
 
 EVERY_NAMESPACE = ""  # the scope of runs that collected every namespace
@@ -55,7 +55,7 @@ class CoveredTime:
                    default=self.seconds_by_scope.get(EVERY_NAMESPACE, 0))
 
 
-def runs_covered(conn: sqlite3.Connection, start: int, end: int, after_run_id: int | None = None) -> dict[str, int]:
+def runs_covered(conn: Connection, start: int, end: int, after_run_id: int | None = None) -> dict[str, int]:
     """Seconds per scope of the successful runs started in [start, end) (those with a larger id
     than `after_run_id` only, when given: the runs not folded into day rows yet)."""
     params: dict = {"start": start, "end": end, "after": after_run_id}
@@ -65,33 +65,35 @@ def runs_covered(conn: sqlite3.Connection, start: int, end: int, after_run_id: i
         params).fetchall())
 
 
-def hours_covered(conn: sqlite3.Connection, start: int, end: int) -> dict[str, int]:
+def hours_covered(conn: Connection, start: int, end: int) -> dict[str, int]:
     """Seconds per scope of the rolled-up hours starting in [start, end)."""
     return dict(conn.execute("SELECT namespaces, SUM(covered_seconds) FROM hourly_coverage"
                              " WHERE hour >= ? AND hour < ? GROUP BY 1", (start, end)).fetchall())
 
 
-def days_covered(conn: sqlite3.Connection, first_day: int, last_day: int) -> dict[str, int]:
+def days_covered(conn: Connection, first_day: int, last_day: int) -> dict[str, int]:
     """Seconds per scope of the folded days from `first_day` to `last_day`, both included."""
     return dict(conn.execute("SELECT namespaces, SUM(covered_seconds) FROM daily_coverage"
                              " WHERE day BETWEEN ? AND ? GROUP BY 1", (first_day, last_day)).fetchall())
 
 
-def record_hours(conn: sqlite3.Connection, start: int, end: int) -> None:
+def record_hours(conn: Connection, start: int, end: int) -> None:
     """Keep the time of the runs started in [start, end) per hour, as their hours are rolled up (in the
     caller's transaction). Hours of runs without samples are kept too: they covered time as well."""
     conn.execute(
         "INSERT INTO hourly_coverage (hour, namespaces, covered_seconds) "
         + _BY_PERIOD.format(runs="started_at >= :start AND started_at < :end")
-        + " ON CONFLICT (hour, namespaces) DO UPDATE SET covered_seconds = covered_seconds + excluded.covered_seconds",
+        + " ON CONFLICT (hour, namespaces) DO UPDATE SET"
+          " covered_seconds = hourly_coverage.covered_seconds + excluded.covered_seconds",
         {"period": HOUR_SECONDS, "start": start, "end": end})
 
 
-def fold_days(conn: sqlite3.Connection, after_run_id: int, last_run_id: int, folded_from: int) -> None:
+def fold_days(conn: Connection, after_run_id: int, last_run_id: int, folded_from: int) -> None:
     """Add the time of the runs after `after_run_id` up to `last_run_id`, started at or after
     `folded_from`, to their days (in the fold's transaction, as their samples are added)."""
     conn.execute(
         "INSERT INTO daily_coverage (day, namespaces, covered_seconds) "
         + _BY_PERIOD.format(runs="id > :after AND id <= :last AND started_at >= :from")
-        + " ON CONFLICT (day, namespaces) DO UPDATE SET covered_seconds = covered_seconds + excluded.covered_seconds",
+        + " ON CONFLICT (day, namespaces) DO UPDATE SET"
+          " covered_seconds = daily_coverage.covered_seconds + excluded.covered_seconds",
         {"period": DAY_SECONDS, "after": after_run_id, "last": last_run_id, "from": folded_from})

@@ -23,7 +23,6 @@ rollups). Retention deletes no raw sample that is still to be folded (shared/sto
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -31,7 +30,8 @@ from shared.core.deadline import Deadline
 from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS, day_floor
 from shared.store import covered_time
 from shared.store import histograms as usage_histogram
-from shared.store.connection import transaction
+from shared.store.connection import is_postgres, transaction
+from shared.store.dialect import Connection
 from shared.store.run_status import SUCCESSFUL_RUN
 
 Number = TypeVar("Number", int, float)
@@ -93,7 +93,7 @@ FROM (
            r.window_seconds AS seconds
     FROM {samples}
     WHERE {where}
-)
+) AS sampled
 GROUP BY {group}
 """
 # SQLite takes the bare columns from the row holding MAX(ts): the newest requests and limits.
@@ -105,8 +105,20 @@ FROM (
            cs.memory_request_bytes, cs.memory_limit_bytes
     FROM {samples}
     WHERE {where}
-)
+) AS sampled
 GROUP BY {group}
+"""
+# PostgreSQL has no bare columns: the row with the newest ts of each group, by DISTINCT ON.
+_LATEST_POSTGRES = """
+SELECT DISTINCT ON ({group}) container_id, {period} AS period, ts,
+       cpu_request_millicores, cpu_limit_millicores, memory_request_bytes, memory_limit_bytes
+FROM (
+    SELECT cs.container_id, CAST(r.started_at AS INTEGER) AS ts, cs.cpu_request_millicores, cs.cpu_limit_millicores,
+           cs.memory_request_bytes, cs.memory_limit_bytes
+    FROM {samples}
+    WHERE {where}
+) AS sampled
+ORDER BY {group}, ts DESC
 """
 _PREVIOUS_CUMULATIVE = f"""
 SELECT {', '.join(CUMULATIVE)} FROM daily_rollups WHERE container_id = ? AND day < ? ORDER BY day DESC LIMIT 1
@@ -131,27 +143,27 @@ class Coverage:
     folded_run_id: int
 
 
-def coverage(conn: sqlite3.Connection) -> Coverage | None:
+def coverage(conn: Connection) -> Coverage | None:
     """None before the first fold."""
     row = conn.execute("SELECT folded_from, folded_run_id FROM daily_rollup_progress WHERE id = 1").fetchone()
     return Coverage(*row) if row else None
 
 
-def hourly_watermark(conn: sqlite3.Connection) -> int:
+def hourly_watermark(conn: Connection) -> int:
     """The end of the newest hourly rollup (shared/store/retention.py): raw samples from here on are all
     kept, older ones may be deleted. 0 before the first rollup."""
     newest = conn.execute("SELECT MAX(hour) FROM hourly_rollups").fetchone()[0]
     return 0 if newest is None else newest + HOUR_SECONDS
 
 
-def unfolded_runs_exist(conn: sqlite3.Connection, folded: Coverage) -> bool:
+def unfolded_runs_exist(conn: Connection, folded: Coverage) -> bool:
     """Whether some successful runs of the time the day rows hold are not in them yet, so a window must
     also read their samples raw and count their time."""
     return conn.execute(f"SELECT 1 FROM runs WHERE id > ? AND {SUCCESSFUL_RUN} AND started_at >= ? LIMIT 1",
                         (folded.folded_run_id, folded.folded_from)).fetchone() is not None
 
 
-def oldest_unfolded_ts(conn: sqlite3.Connection) -> int | None:
+def oldest_unfolded_ts(conn: Connection) -> int | None:
     """The time of the oldest sample a fold still has to add (None: none, or folding never ran, so
     the first fold starts at the hourly watermark and needs nothing older). Retention keeps it."""
     folded = coverage(conn)
@@ -162,7 +174,7 @@ def oldest_unfolded_ts(conn: sqlite3.Connection) -> int | None:
                         (folded.folded_run_id, folded.folded_from)).fetchone()[0]
 
 
-def run_range(conn: sqlite3.Connection, start: int, end: int, after_run_id: int | None = None) -> tuple[int, int]:
+def run_range(conn: Connection, start: int, end: int, after_run_id: int | None = None) -> tuple[int, int]:
     """The smallest and largest id of the runs started in [start, end) (after `after_run_id` only, when given);
     (1, 0) when there are none: the bounds SAMPLES_BY_SPAN reads a window's runs between."""
     first, last = conn.execute("SELECT MIN(id), MAX(id) FROM runs WHERE started_at >= ? AND started_at < ?"
@@ -171,7 +183,7 @@ def run_range(conn: sqlite3.Connection, start: int, end: int, after_run_id: int 
 
 
 def raw_usage(
-    conn: sqlite3.Connection, start: int, end: int, container_ids: list[int] | None = None,
+    conn: Connection, start: int, end: int, container_ids: list[int] | None = None,
     after_run_id: int | None = None,
 ) -> dict[int, dict]:
     """Per container, the day-row figures of the raw samples with start <= ts < end, plus
@@ -192,13 +204,14 @@ def raw_usage(
             for (container_id, _), figures in _sample_figures(conn, samples, where, params).items()}
 
 
-def _sample_figures(conn: sqlite3.Connection, samples: str, where: str, params: dict,
+def _sample_figures(conn: Connection, samples: str, where: str, params: dict,
                     by_day: bool = False) -> dict[tuple[int, int], dict]:
     """Figures of the samples matching `where`, per (container, UTC day) or per (container, 0)."""
     shape = ({"period": f"ts / {DAY_SECONDS} * {DAY_SECONDS}", "group": "container_id, period"} if by_day
              else {"period": "0", "group": "container_id"})
     latest = {(row[0], row[1]): row[3:]
-              for row in conn.execute(_LATEST.format(samples=samples, where=where, **shape), params)}
+              for row in conn.execute((_LATEST_POSTGRES if is_postgres(conn) else _LATEST).format(
+                  samples=samples, where=where, **shape), params)}
     return {(row[0], row[1]): _figures(row, latest[(row[0], row[1])])
             for row in conn.execute(_AGGREGATES.format(samples=samples, where=where, **shape), params)}
 
@@ -222,7 +235,7 @@ def _figures(aggregates: tuple, latest: tuple) -> dict:
 
 
 def fold_samples(
-    conn: sqlite3.Connection, now: float, retention_days: int, deadline: Deadline | None = None,
+    conn: Connection, now: float, retention_days: int, deadline: Deadline | None = None,
 ) -> FoldResult:
     """Fold the samples of every run stored since the last fold, oldest run first, then drop day rows
     older than `retention_days` (RETENTION_HOURLY_DAYS). Each batch of runs is its own transaction,
@@ -246,7 +259,7 @@ def fold_samples(
     return result
 
 
-def _next_runs(conn: sqlite3.Connection) -> tuple[Coverage, int] | None:
+def _next_runs(conn: Connection) -> tuple[Coverage, int] | None:
     """(progress, last run id of the batch): the next runs with samples to fold; None when all are.
 
     The first fold starts at the hourly watermark: older raw samples may be partly deleted already,
@@ -271,7 +284,7 @@ def _next_runs(conn: sqlite3.Connection) -> tuple[Coverage, int] | None:
     return progress, newest_run if last is None else last[0]
 
 
-def _fold_runs(conn: sqlite3.Connection, progress: Coverage, last_run_id: int) -> tuple[int, int]:
+def _fold_runs(conn: Connection, progress: Coverage, last_run_id: int) -> tuple[int, int]:
     """Add the samples of the runs after the folded one up to `last_run_id` to their day rows, day by
     day, oldest first; (samples folded, rows written). Containers are folded FOLD_CONTAINERS ids at a
     time: a container's rows never depend on another's, and a 150,000-container cluster's pieces and
@@ -297,7 +310,13 @@ def _fold_runs(conn: sqlite3.Connection, progress: Coverage, last_run_id: int) -
     return folded, written
 
 
-def _fold_day(conn: sqlite3.Connection, day: int, pieces: dict[int, dict], low_id: int, high_id: int) -> int:
+_REPLACE = f"INSERT OR REPLACE INTO daily_rollups ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_UPSERT_POSTGRES = (f"INSERT INTO daily_rollups ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+                    " ON CONFLICT (container_id, day) DO UPDATE SET "
+                    + ", ".join(f"{name} = excluded.{name}" for name in COLUMNS if name not in ("container_id", "day")))
+
+
+def _fold_day(conn: Connection, day: int, pieces: dict[int, dict], low_id: int, high_id: int) -> int:
     """Merge one day's pieces (of the containers with low_id <= id < high_id) into their rows, then add
     them to the running totals of later rows."""
     stored = {row[0]: dict(zip(COLUMNS, row))
@@ -305,15 +324,13 @@ def _fold_day(conn: sqlite3.Connection, day: int, pieces: dict[int, dict], low_i
                                       " AND container_id >= ? AND container_id < ?", (day, low_id, high_id))
               if row[0] in pieces}
     rows = [_merged(conn, stored.get(container_id), piece) for container_id, piece in pieces.items()]
-    conn.executemany(
-        f"INSERT OR REPLACE INTO daily_rollups ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-        [tuple(row[name] for name in COLUMNS) for row in rows],
-    )
+    conn.executemany(_UPSERT_POSTGRES if is_postgres(conn) else _REPLACE,
+                     [tuple(row[name] for name in COLUMNS) for row in rows])
     _add_to_later_days(conn, day, pieces, low_id, high_id)
     return len(rows)
 
 
-def _merged(conn: sqlite3.Connection, stored: dict | None, piece: dict) -> dict:
+def _merged(conn: Connection, stored: dict | None, piece: dict) -> dict:
     """The day row with the piece added (a new row continues the container's running totals)."""
     histogram = piece["cpu_usage_histogram"]
     if stored is None:
@@ -337,7 +354,7 @@ def _merged(conn: sqlite3.Connection, stored: dict | None, piece: dict) -> dict:
     return row
 
 
-def _add_to_later_days(conn: sqlite3.Connection, day: int, pieces: dict[int, dict], low_id: int,
+def _add_to_later_days(conn: Connection, day: int, pieces: dict[int, dict], low_id: int,
                        high_id: int) -> None:
     """Add late pieces to the running totals of their containers' later day rows. Folding the newest
     day (the usual case) finds no later row: one index look-up."""
@@ -363,7 +380,7 @@ def larger(a: Number | None, b: Number | None) -> Number | None:
     return b if a is None else a if b is None else max(a, b)
 
 
-def _delete_old_days(conn: sqlite3.Connection, before_day: int, deadline: Deadline) -> tuple[int, bool]:
+def _delete_old_days(conn: Connection, before_day: int, deadline: Deadline) -> tuple[int, bool]:
     """Delete day rows before `before_day` in batches; (rows deleted, whether all are gone)."""
     deleted = 0
     while deadline.remaining() > 0:

@@ -11,9 +11,9 @@ older than the raw samples has more history than confidence asks for anyway.
 from __future__ import annotations
 
 import json
-import sqlite3
 
 from shared.store.daily_rollups import SPANS_OF_CONTAINERS, run_range
+from shared.store.dialect import Connection
 
 _FIRST_SPANS = (
     "SELECT f.container_id, CAST(r.started_at AS INTEGER) FROM ("
@@ -24,7 +24,7 @@ _FIRST_HOURS = (
     " AND hour >= :start AND hour < :end GROUP BY container_id")
 
 
-def first_seen(conn: sqlite3.Connection, start: int, end: int, container_ids: list[int]) -> dict[int, int]:
+def first_seen(conn: Connection, start: int, end: int, container_ids: list[int]) -> dict[int, int]:
     """Container id -> the time of its first sample in [start, end) (at least `start`); absent: none."""
     first_run, last_run = run_range(conn, start, end)
     params = {"start": start, "end": end, "ids": json.dumps(container_ids), "first_run": first_run,

@@ -11,10 +11,10 @@ never settles its claim) goes stale and may be claimed again. Claims older than 
 from __future__ import annotations
 
 import logging
-import sqlite3
 from enum import Enum
 
 from shared.store.connection import transaction
+from shared.store.dialect import Connection
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class Claim(Enum):
     DONE = "done"
 
 
-def claim_event(conn: sqlite3.Connection, function: str, source: str, event_id: str, now: float) -> Claim:
+def claim_event(conn: Connection, function: str, source: str, event_id: str, now: float) -> Claim:
     """TAKEN if this delivery may do the work of (source, id) for `function`; else RUNNING or DONE.
 
     It may when nobody claimed the event yet, or when the claim is still `running` after
@@ -72,7 +72,7 @@ def claim_event(conn: sqlite3.Connection, function: str, source: str, event_id: 
     return Claim.RUNNING if row is not None and row[0] == "running" else Claim.DONE
 
 
-def finish_event(conn: sqlite3.Connection, function: str, source: str, event_id: str, outcome: str) -> None:
+def finish_event(conn: Connection, function: str, source: str, event_id: str, outcome: str) -> None:
     """Record how the event ended (`ok`, `partial`, `failed`, `skipped`)."""
     with transaction(conn):
         conn.execute(
@@ -81,7 +81,7 @@ def finish_event(conn: sqlite3.Connection, function: str, source: str, event_id:
         )
 
 
-def release_event(conn: sqlite3.Connection, function: str, source: str, event_id: str) -> None:
+def release_event(conn: Connection, function: str, source: str, event_id: str) -> None:
     """Forget a claim after a transient failure, so the sender's retry is not a duplicate."""
     with transaction(conn):
         conn.execute(

@@ -13,10 +13,10 @@ raw sample (`raw_history_start`).
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 
 from shared.store.daily_rollups import SAMPLES_BY_SPAN, SPANS_OF_CONTAINERS, run_range
+from shared.store.dialect import Connection
 
 Declared = tuple[int | None, int | None, int | None, int | None]
 
@@ -61,7 +61,7 @@ _NAMES = ("SELECT c.id, w.namespace, w.kind, w.name, c.name FROM containers c JO
           " WHERE c.id IN (SELECT value FROM json_each(?))")
 
 
-def declared_spans(conn: sqlite3.Connection, container_ids: list[int], start: int,
+def declared_spans(conn: Connection, container_ids: list[int], start: int,
                    end: int) -> dict[int, list[DeclaredSpan]]:
     """Container id -> its spans that overlap the runs started in [start, end), in order of their first run.
     A span begun before the window counts from the window's start (what it declared then)."""
@@ -74,7 +74,7 @@ def declared_spans(conn: sqlite3.Connection, container_ids: list[int], start: in
     return spans
 
 
-def impact_samples(conn: sqlite3.Connection, container_ids: list[int], start: int,
+def impact_samples(conn: Connection, container_ids: list[int], start: int,
                    end: int) -> dict[int, list[ImpactSample]]:
     """Container id -> its samples of the runs started in [start, end), oldest first, in one read; each pod's
     first one there has no previous restart count."""
@@ -89,19 +89,19 @@ def impact_samples(conn: sqlite3.Connection, container_ids: list[int], start: in
     return samples
 
 
-def raw_history_start(conn: sqlite3.Connection) -> int | None:
+def raw_history_start(conn: Connection) -> int | None:
     """The time of the oldest raw sample (its run's start); None: there are none."""
     row = conn.execute("SELECT CAST(started_at AS INTEGER) FROM runs WHERE id = (SELECT MIN(run_id) FROM samples)"
                        ).fetchone()
     return None if row is None else row[0]
 
 
-def containers_with_new_spans(conn: sqlite3.Connection, since: float) -> list[int]:
+def containers_with_new_spans(conn: Connection, since: float) -> list[int]:
     """The containers with a span begun by a run started at or after `since`: those whose requests or
     limits may have changed since (a new pod, an in-place resize, or just a phase)."""
     return [row[0] for row in conn.execute(_CHANGED_SINCE, run_range(conn, int(since), 2**62))]
 
 
-def container_names(conn: sqlite3.Connection, container_ids: list[int]) -> dict[int, tuple[str, str, str, str]]:
+def container_names(conn: Connection, container_ids: list[int]) -> dict[int, tuple[str, str, str, str]]:
     """Container id -> (namespace, workload kind, workload name, container name)."""
     return {row[0]: row[1:] for row in conn.execute(_NAMES, (json.dumps(container_ids),))}

@@ -35,12 +35,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from shared.core.deadline import Deadline
-from shared.core.locking import try_file_lock
 from shared.core.settings import Settings
 from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS, hour_floor
-from shared.store.connection import StoreError, connect, transaction
+from shared.store.collector_lock import cluster_lock
+from shared.store.connection import StoreError, is_postgres, open_store, store_exists, transaction
 from shared.store.covered_time import record_hours
 from shared.store.daily_rollups import WEIGHTED, fold_samples, hourly_watermark, oldest_unfolded_ts, raw_usage
+from shared.store.dialect import Connection
 from shared.store.histograms import nearest_rank, pack_values, to_blob
 from shared.store.sample_migration import MOVED_SAMPLES
 
@@ -108,13 +109,13 @@ def apply_retention(
     settings: Settings, clock: Callable[[], float] = time.time, budget_seconds: float | None = None,
 ) -> RetentionResult:
     """One retention pass; `skipped` when another pass is running, incomplete when out of budget."""
-    if not settings.database_path.exists():
+    if not store_exists(settings):
         raise StoreError(f"database {settings.database_path} does not exist yet (DATABASE_PATH); nothing to prune")
     started = time.perf_counter()
-    with try_file_lock(retention_lock_path(settings)) as held:
+    with cluster_lock(settings, "retention", retention_lock_path(settings)) as held:
         if not held:
             return RetentionResult(skipped=True)
-        conn = connect(settings.database_path)
+        conn = open_store(settings)
         try:
             now = clock()
             result = _Pass(conn, cutoffs(settings, now), Deadline(budget_seconds),
@@ -158,7 +159,7 @@ class _Pacer:
         self.rows = min(max_rows, FIRST_BATCH_ROWS)
 
     @contextmanager
-    def write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    def write(self, conn: Connection) -> Iterator[Connection]:
         started = time.perf_counter()
         with transaction(conn):
             yield conn
@@ -262,7 +263,7 @@ _FIRST_SAMPLE_TS = ("SELECT CAST(started_at AS INTEGER) FROM runs r WHERE starte
 class _Pass:
     """One retention pass over an open connection."""
 
-    def __init__(self, conn: sqlite3.Connection, limits: Cutoffs, deadline: Deadline, pacer: _Pacer,
+    def __init__(self, conn: Connection, limits: Cutoffs, deadline: Deadline, pacer: _Pacer,
                  now: float, daily_retention_days: int):
         self.conn, self.limits, self.deadline, self.pacer = conn, limits, deadline, pacer
         self.now, self.daily_retention_days = now, daily_retention_days
@@ -282,7 +283,12 @@ class _Pass:
         unfolded = oldest_unfolded_ts(self.conn)
         if unfolded is not None:
             raw_before = min(raw_before, unfolded)
-        r.samples_deleted = self._delete(_OLD_SAMPLES, raw_before)
+        if is_postgres(self.conn):  # whole days at once: their partitions (shared/store/postgres.py)
+            from shared.store.postgres import drop_sample_partitions
+
+            with self.pacer.write(self.conn):
+                r.samples_deleted += drop_sample_partitions(self.conn, raw_before)  # type: ignore[arg-type]
+        r.samples_deleted += self._delete(_OLD_SAMPLES, raw_before)
         r.node_samples_deleted = self._delete(_OLD_NODE_SAMPLES, raw_before)
         r.rollups_deleted = self._delete(_OLD_ROLLUPS, self.limits.hourly_before)
         self._delete(_OLD_HOURS_COVERED, self.limits.hourly_before)  # a row per hour: not counted as rollups
@@ -302,9 +308,9 @@ class _Pass:
 
     def _moved_samples_left(self) -> bool:
         """Delete release 2's samples table that migration 4 left aside (every row moved), in batches, then
-        the table; whether some of it is still there (the time budget ran out)."""
-        if not self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                                 (MOVED_SAMPLES,)).fetchone():
+        the table; whether some of it is still there (the time budget ran out). Never on PostgreSQL."""
+        if is_postgres(self.conn) or not self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (MOVED_SAMPLES,)).fetchone():
             return False
         self.result.samples_deleted += self._delete(_MOVED_SAMPLES, 0)
         if self.conn.execute(_MOVED_SAMPLES[0]).fetchone():
@@ -362,7 +368,11 @@ class _Pass:
     def _foreign_keys_off(self) -> Iterator[None]:
         """Checking span, workload and node deletions would scan big tables per row (there is no index
         on samples.span_id, pods.workload_id, node_samples.node_id): each of these deletions' own
-        condition guarantees that nothing refers to the rows it removes."""
+        condition guarantees that nothing refers to the rows it removes. PostgreSQL checks them through
+        indexes its schema has for that (foreign keys are not a session's to switch off there)."""
+        if is_postgres(self.conn):
+            yield
+            return
         self.conn.execute("PRAGMA foreign_keys = OFF")
         try:
             yield

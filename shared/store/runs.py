@@ -7,12 +7,12 @@ row (written after the rollback), never some of its samples.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from shared.store.connection import transaction
+from shared.core.timeutil import DAY_SECONDS
+from shared.store.connection import is_postgres, transaction
 from shared.store.container_spans import SpanBook
 from shared.store.counters import (
     COLLECTIONS,
@@ -22,6 +22,7 @@ from shared.store.counters import (
     PROMETHEUS_SERIES_RETURNED,
     bump,
 )
+from shared.store.dialect import Connection
 from shared.store.run_status import SUCCESSFUL_RUN, RunStatus
 from shared.store.workload_facts import store_workload_facts
 
@@ -63,14 +64,14 @@ class RunRecord:
         return asdict(self)
 
 
-def insert_run(conn: sqlite3.Connection, run: RunRecord) -> int:
+def insert_run(conn: Connection, run: RunRecord) -> int:
     """Insert the run row (inside the caller's transaction, or alone) and return its id."""
     columns = [name for name in run.as_dict() if name != "id"]
     cursor = conn.execute(
-        f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) RETURNING id",
         [getattr(run, name) for name in columns],
     )
-    run.id = int(cursor.lastrowid or 0)
+    run.id = int(cursor.fetchone()[0])
     bump(conn, COLLECTIONS, {"status": run.status})  # collection_errors_total: kept when runs are pruned
     for counter, amount in ((PROMETHEUS_QUERIES, run.prometheus_queries),
                             (PROMETHEUS_SERIES_RETURNED, run.prometheus_series_returned),
@@ -97,7 +98,7 @@ class WindowRuns:
         return asdict(self) | {"warnings": list(self.warnings)}
 
 
-def window_runs(conn: sqlite3.Connection, start: float, end: float) -> WindowRuns:
+def window_runs(conn: Connection, start: float, end: float) -> WindowRuns:
     """The successful runs started in [start, end): how many, their warnings, their Prometheus cost."""
     row = conn.execute(
         "SELECT COUNT(*), COALESCE(SUM(prometheus_queries), 0), COALESCE(SUM(prometheus_series_returned), 0),"
@@ -110,14 +111,14 @@ def window_runs(conn: sqlite3.Connection, start: float, end: float) -> WindowRun
     return WindowRuns(row[0], tuple(warnings), row[1], row[2], row[3], row[4])
 
 
-def record_run(conn: sqlite3.Connection, run: RunRecord) -> int:
+def record_run(conn: Connection, run: RunRecord) -> int:
     """Store a run without samples (skipped or failed) in its own transaction."""
     with transaction(conn):
         return insert_run(conn, run)
 
 
 def store_collection(
-    conn: sqlite3.Connection,
+    conn: Connection,
     run: RunRecord,
     inventory: Inventory,
     usage: dict[ContainerKey, ContainerUsage],
@@ -139,16 +140,28 @@ def store_collection(
         container_ids = _container_ids(conn, inventory, workload_ids)
         pod_ids = _pod_ids(conn, inventory, workload_ids, node_ids)
         span_ids = _span_ids(conn, run_id, inventory, workload_ids, container_ids, pod_ids)
-        conn.executemany(
-            "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            _sample_rows(run_id, inventory, usage, span_ids),
-        )
+        rows = _sample_rows(run_id, inventory, usage, span_ids)
+        if is_postgres(conn):
+            from shared.store.postgres import ensure_sample_partitions
+
+            day = int(run.started_at) // DAY_SECONDS * DAY_SECONDS
+            ensure_sample_partitions(conn, day)  # type: ignore[arg-type]
+            conn.copy_rows("samples", (*SAMPLE_COLUMNS, "day"),  # type: ignore[attr-defined]
+                           (row + (day,) for row in rows))
+        else:
+            conn.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         store_workload_facts(conn, run_id, inventory, group_label)
     return run_id
 
 
+# `samples` in its columns' order (the rows of _sample_rows): COPY names them.
+SAMPLE_COLUMNS = ("run_id", "span_id", "cpu_usage_avg_millicores", "cpu_usage_max_millicores",
+                  "memory_working_set_avg_bytes", "memory_working_set_max_bytes", "cpu_throttled_ratio",
+                  "restart_count", "last_termination_reason", "oom_events")
+
+
 def _span_ids(
-    conn: sqlite3.Connection, run_id: int, inventory: Inventory, workload_ids: dict[tuple[str, str, str], int],
+    conn: Connection, run_id: int, inventory: Inventory, workload_ids: dict[tuple[str, str, str], int],
     container_ids: dict[tuple[int, str], int], pod_ids: dict[str, int],
 ) -> list[int]:
     """The span of every container, in inventory order, with the spans written (shared/store/container_spans.py)."""
@@ -186,13 +199,13 @@ def _round(value: float | None) -> int | None:
     return None if value is None else round(value)
 
 
-def _node_ids(conn: sqlite3.Connection, inventory: Inventory) -> dict[str, int]:
+def _node_ids(conn: Connection, inventory: Inventory) -> dict[str, int]:
     names = {n.name for n in inventory.nodes} | {p.node for p in inventory.pods if p.node}
     conn.executemany("INSERT OR IGNORE INTO nodes (name) VALUES (?)", [(name,) for name in names])
     return {name: node_id for node_id, name in conn.execute("SELECT id, name FROM nodes") if name in names}
 
 
-def _workload_ids(conn: sqlite3.Connection, inventory: Inventory) -> dict[tuple[str, str, str], int]:
+def _workload_ids(conn: Connection, inventory: Inventory) -> dict[tuple[str, str, str], int]:
     keys = {(p.namespace, p.workload_kind, p.workload_name) for p in inventory.pods}
     conn.executemany("INSERT OR IGNORE INTO workloads (namespace, kind, name) VALUES (?, ?, ?)", keys)
     return {
@@ -203,7 +216,7 @@ def _workload_ids(conn: sqlite3.Connection, inventory: Inventory) -> dict[tuple[
 
 
 def _container_ids(
-    conn: sqlite3.Connection, inventory: Inventory, workload_ids: dict[tuple[str, str, str], int]
+    conn: Connection, inventory: Inventory, workload_ids: dict[tuple[str, str, str], int]
 ) -> dict[tuple[int, str], int]:
     keys = {
         (workload_ids[(p.namespace, p.workload_kind, p.workload_name)], c.name)
@@ -218,13 +231,13 @@ def _container_ids(
 
 
 def _pod_ids(
-    conn: sqlite3.Connection, inventory: Inventory, workload_ids: dict[tuple[str, str, str], int],
+    conn: Connection, inventory: Inventory, workload_ids: dict[tuple[str, str, str], int],
     node_ids: dict[str, int],
 ) -> dict[str, int]:
     """Every pod's id. Only new pods are written, and pods whose node (set once scheduled) or QoS class changed."""
-    uids = json.dumps([p.uid for p in inventory.pods])
+    uids = [p.uid for p in inventory.pods]
     stored = {uid: (pod_id, node_id, qos_class) for uid, pod_id, node_id, qos_class in conn.execute(
-        "SELECT uid, id, node_id, qos_class FROM pods WHERE uid IN (SELECT value FROM json_each(?))", (uids,))}
+        f"SELECT uid, id, node_id, qos_class FROM pods WHERE {_UID_IN}", _uids_parameter(conn, uids))}
     changed = []
     for p in inventory.pods:
         node_id = node_ids.get(p.node) if p.node else None
@@ -237,4 +250,12 @@ def _pod_ids(
     conn.executemany(
         "INSERT INTO pods (uid, workload_id, name, node_id, qos_class) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (uid) DO UPDATE SET node_id = excluded.node_id, qos_class = excluded.qos_class", changed)
-    return dict(conn.execute("SELECT uid, id FROM pods WHERE uid IN (SELECT value FROM json_each(?))", (uids,)))
+    return dict(conn.execute(f"SELECT uid, id FROM pods WHERE {_UID_IN}", _uids_parameter(conn, uids)))
+
+
+_UID_IN = "uid IN (SELECT value FROM json_each(?))"  # PostgreSQL: uid IN (SELECT unnest(text[]))
+
+
+def _uids_parameter(conn: Connection, uids: list[str]) -> tuple:
+    """The pod uids as the query's one parameter: a JSON array for SQLite's json_each, a text[] for PostgreSQL."""
+    return (uids,) if is_postgres(conn) else (json.dumps(uids),)

@@ -9,13 +9,14 @@ read to its end without blocking writers.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from shared.store.dialect import Connection
+
 
 @contextmanager
-def read_snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def read_snapshot(conn: Connection) -> Iterator[Connection]:
     """Read inside one (deferred) transaction; within a transaction already open, that one is it."""
     if conn.in_transaction:
         yield conn

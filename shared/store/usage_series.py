@@ -12,11 +12,11 @@ their steps have no lowest/highest pod (the charts draw the spread where the sam
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 
 from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS
 from shared.store.daily_rollups import SAMPLES_BY_SPAN, SPANS_OF_CONTAINERS, hourly_watermark, run_range
+from shared.store.dialect import Connection
 from shared.store.window_usage import Window
 
 STEPS_SECONDS = (300, 900, 1800, HOUR_SECONDS, 3 * HOUR_SECONDS, 6 * HOUR_SECONDS, 12 * HOUR_SECONDS, DAY_SECONDS)
@@ -59,7 +59,7 @@ def series_step(span: Span | None, interval_seconds: int) -> int:
                 STEPS_SECONDS[-1])
 
 
-def data_span(conn: sqlite3.Connection, container_ids: list[int], window: Window) -> Span | None:
+def data_span(conn: Connection, container_ids: list[int], window: Window) -> Span | None:
     """When the samples (raw or rolled up) of these containers start and end within `window`; None
     without any. Reads the containers' spans, their runs and the (container_id, hour) index only."""
     first_run, last_run = run_range(conn, window.start, window.end)
@@ -107,7 +107,7 @@ _SUMS, _COUNTS = (0, 7), (1, 8)
 _LOWEST = (2, 9)  # the rest are highest values
 
 
-def usage_series(conn: sqlite3.Connection, container_ids: list[int], window: Window,
+def usage_series(conn: Connection, container_ids: list[int], window: Window,
                  step: int) -> dict[int, list[Point]]:
     """Points per container, oldest first; steps without samples are left out (charts show gaps)."""
     watermark = hourly_watermark(conn)

@@ -25,12 +25,12 @@ from __future__ import annotations
 import json
 import math
 import re
-import sqlite3
 from dataclasses import dataclass, field
 
 from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS, day_floor
 from shared.store import daily_rollups
 from shared.store import histograms as usage_histogram
+from shared.store.connection import is_postgres
 from shared.store.covered_time import CoveredTime, days_covered, hours_covered, runs_covered
 from shared.store.daily_rollups import (
     SAMPLES_BY_RUN,
@@ -40,6 +40,7 @@ from shared.store.daily_rollups import (
     raw_usage,
     unfolded_runs_exist,
 )
+from shared.store.dialect import Connection
 
 # About 0.1 s of reading raw samples on the 2-core test machine (benchmarks/report.py).
 RAW_WINDOW_MAX_SAMPLES = 50_000
@@ -174,7 +175,7 @@ class WindowUsage:
     covered: CoveredTime
 
 
-def read_window_usage(conn: sqlite3.Connection, window: Window, selection: Selection = Selection()) -> WindowUsage:
+def read_window_usage(conn: Connection, window: Window, selection: Selection = Selection()) -> WindowUsage:
     """Every selected container's usage over `window`, each piece of it read from the cheapest complete
     source, with the time the piece covered from the same source. The caller reads inside one snapshot
     (shared/store/snapshot.py): the pieces are planned from the state of the rollups."""
@@ -193,7 +194,7 @@ def read_window_usage(conn: sqlite3.Connection, window: Window, selection: Selec
     return WindowUsage(window, list(usage.values()), sources, covered)
 
 
-def plan_sources(conn: sqlite3.Connection, window: Window) -> list[tuple[str, int, int]]:
+def plan_sources(conn: Connection, window: Window) -> list[tuple[str, int, int]]:
     """The window as (source, start, end) pieces, [start, end) in Unix seconds, oldest first."""
     start, end = window.start, window.end
     watermark = hourly_watermark(conn)
@@ -213,14 +214,14 @@ def plan_sources(conn: sqlite3.Connection, window: Window) -> list[tuple[str, in
     return pieces
 
 
-def _raw_samples_at_most(conn: sqlite3.Connection, start: int, end: int, limit: int) -> bool:
+def _raw_samples_at_most(conn: Connection, start: int, end: int, limit: int) -> bool:
     """Whether [start, end) holds at most `limit` raw samples; counts no further than limit + 1."""
     count = conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {SAMPLES_BY_RUN} WHERE r.started_at >= ?"
                          " AND r.started_at < ? LIMIT ?)", (start, end, limit + 1)).fetchone()[0]
     return count <= limit
 
 
-def _read(conn: sqlite3.Connection, source: str, start: int, end: int, ids: list[int] | None,
+def _read(conn: Connection, source: str, start: int, end: int, ids: list[int] | None,
           folded: daily_rollups.Coverage | None) -> dict[int, dict]:
     if source == "daily":
         return _from_daily(conn, start, end, ids)
@@ -230,7 +231,7 @@ def _read(conn: sqlite3.Connection, source: str, start: int, end: int, ids: list
                      after_run_id=folded.folded_run_id if folded and source == "unfolded" else None)
 
 
-def _covered(conn: sqlite3.Connection, source: str, start: int, end: int,
+def _covered(conn: Connection, source: str, start: int, end: int,
              folded: daily_rollups.Coverage | None) -> dict[str, int]:
     if source == "daily":
         return days_covered(conn, day_floor(start), day_floor(end - 1))
@@ -240,7 +241,7 @@ def _covered(conn: sqlite3.Connection, source: str, start: int, end: int,
                         after_run_id=folded.folded_run_id if folded and source == "unfolded" else None)
 
 
-def _identities(conn: sqlite3.Connection, selection: Selection) -> dict[int, Identity]:
+def _identities(conn: Connection, selection: Selection) -> dict[int, Identity]:
     kind, name = None, selection.workload
     if name and "/" in name:
         kind, name = name.split("/", 1)
@@ -273,7 +274,7 @@ JOIN daily_rollups l ON l.container_id = c.id AND {_DAILY_EDGE.format(edge="l", 
 """
 
 
-def _from_daily(conn: sqlite3.Connection, start: int, end: int, ids: list[int] | None) -> dict[int, dict]:
+def _from_daily(conn: Connection, start: int, end: int, ids: list[int] | None) -> dict[int, dict]:
     """The day rows of the days [start, end) touches: each sum is the last row's cumulative minus the
     first row's, plus the first row's own; maxima come from every row."""
     params: dict = {"first": day_floor(start), "last": day_floor(end - 1)}
@@ -309,13 +310,17 @@ _HOURLY_LATEST = f"""
 SELECT container_id, MAX(last_ts), {', '.join(daily_rollups.LATEST)}
 FROM hourly_rollups WHERE hour >= :start AND hour < :end {{containers}} GROUP BY container_id
 """
+_HOURLY_LATEST_POSTGRES = f"""
+SELECT DISTINCT ON (container_id) container_id, last_ts, {', '.join(daily_rollups.LATEST)}
+FROM hourly_rollups WHERE hour >= :start AND hour < :end {{containers}} ORDER BY container_id, last_ts DESC
+"""
 _HOURLY_HISTOGRAMS = """
 SELECT container_id, cpu_usage_histogram FROM hourly_rollups
 WHERE hour >= :start AND hour < :end AND cpu_usage_histogram IS NOT NULL {containers}
 """
 
 
-def _from_hourly(conn: sqlite3.Connection, start: int, end: int, ids: list[int] | None) -> dict[int, dict]:
+def _from_hourly(conn: Connection, start: int, end: int, ids: list[int] | None) -> dict[int, dict]:
     """The rollups of the hours starting in [start, end)."""
     params: dict = {"start": start, "end": end}
     where = ""
@@ -324,7 +329,8 @@ def _from_hourly(conn: sqlite3.Connection, start: int, end: int, ids: list[int] 
     names = ("last_ts", *daily_rollups.SUMS, *daily_rollups.MAXIMA)
     pieces = {row[0]: {**dict(zip(names, row[1:])), "cpu_histogram": 0}
               for row in conn.execute(_HOURLY_AGGREGATES.format(containers=where), params)}
-    for cid, _, *requests in conn.execute(_HOURLY_LATEST.format(containers=where), params):
+    latest = _HOURLY_LATEST_POSTGRES if is_postgres(conn) else _HOURLY_LATEST
+    for cid, _, *requests in conn.execute(latest.format(containers=where), params):
         pieces[cid].update(zip(daily_rollups.LATEST, requests))
     for cid, blob in conn.execute(_HOURLY_HISTOGRAMS.format(containers=where), params):
         pieces[cid]["cpu_histogram"] += usage_histogram.from_blob(blob)

@@ -16,7 +16,6 @@ The SQL is plain (INSERT ... ON CONFLICT, JSON kept as text) so another backend 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from shared.sources.hpas import HpaMetric, HpaRecord
+from shared.store.dialect import Connection
 from shared.store.run_status import SUCCESSFUL_RUN
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class WorkloadMetadata:
     sidecars: tuple[str, ...] = ()  # containers declared under spec.initContainers (native sidecars)
 
 
-def store_workload_facts(conn: sqlite3.Connection, run_id: int, inventory: Inventory, group_label: str | None) -> None:
+def store_workload_facts(conn: Connection, run_id: int, inventory: Inventory, group_label: str | None) -> None:
     """Record the run's workload metadata (what changed) and HPAs, in the caller's transaction."""
     seen: dict[WorkloadKey, tuple[str, str | None, str | None, str]] = {}
     for pod in inventory.pods:  # during a rollout the pods may differ: the last one listed wins
@@ -70,7 +70,7 @@ def store_workload_facts(conn: sqlite3.Connection, run_id: int, inventory: Inven
               h.current_replicas, h.desired_replicas, msgspec.json.encode(h.metrics).decode()) for h in inventory.hpas])
 
 
-def _stored_metadata(conn: sqlite3.Connection, keys: Iterable[WorkloadKey]) -> dict[WorkloadKey, tuple]:
+def _stored_metadata(conn: Connection, keys: Iterable[WorkloadKey]) -> dict[WorkloadKey, tuple]:
     namespaces = sorted({key[0] for key in keys})
     rows = conn.execute(
         "SELECT namespace, kind, name, annotations, group_label, group_value, sidecars FROM workload_metadata"
@@ -78,7 +78,7 @@ def _stored_metadata(conn: sqlite3.Connection, keys: Iterable[WorkloadKey]) -> d
     return {(ns, kind, name): tuple(values) for ns, kind, name, *values in rows}
 
 
-def _hpa_ids(conn: sqlite3.Connection, hpas: list[HpaRecord]) -> dict[tuple[str, str], int]:
+def _hpa_ids(conn: Connection, hpas: list[HpaRecord]) -> dict[tuple[str, str], int]:
     wanted = {(h.namespace, h.name) for h in hpas}
     namespaces = sorted({namespace for namespace, _ in wanted})
     rows = conn.execute("SELECT id, namespace, name FROM hpas WHERE namespace IN (SELECT value FROM json_each(?))",
@@ -86,7 +86,7 @@ def _hpa_ids(conn: sqlite3.Connection, hpas: list[HpaRecord]) -> dict[tuple[str,
     return {(ns, name): hpa_id for hpa_id, ns, name in rows if (ns, name) in wanted}
 
 
-def read_workload_metadata(conn: sqlite3.Connection) -> dict[WorkloadKey, WorkloadMetadata]:
+def read_workload_metadata(conn: Connection) -> dict[WorkloadKey, WorkloadMetadata]:
     """Every workload's stored metadata (a row per workload ever seen with pods)."""
     return {(ns, kind, name): WorkloadMetadata(json.loads(annotations), label, value, tuple(json.loads(sidecars)))
             for ns, kind, name, annotations, label, value, sidecars in conn.execute(
@@ -100,7 +100,7 @@ class HpaWindow(HpaRecord, gc=False):
     runs_at_max: int  # of those, the runs where its current replicas equalled its maximum
 
 
-def window_hpas(conn: sqlite3.Connection, start: float, end: float) -> dict[WorkloadKey, list[HpaWindow]]:
+def window_hpas(conn: Connection, start: float, end: float) -> dict[WorkloadKey, list[HpaWindow]]:
     """The HPAs seen by the successful runs started in [start, end), by the workload they scale (as the
     newest run saw their target)."""
     rows = conn.execute(
@@ -121,7 +121,7 @@ def window_hpas(conn: sqlite3.Connection, start: float, end: float) -> dict[Work
     return found
 
 
-def hpa_listing_error(conn: sqlite3.Connection, start: float, end: float) -> str | None:
+def hpa_listing_error(conn: Connection, start: float, end: float) -> str | None:
     """Why the newest successful run of [start, end) could not list HPAs; None when it could (or none ran)."""
     row = conn.execute(
         "SELECT l.error FROM hpa_listings l JOIN runs r ON r.id = l.run_id"

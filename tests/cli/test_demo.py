@@ -13,9 +13,13 @@ import pytest
 from tests.support.servers import REPO
 
 
-def test_demo_collects_several_runs_and_summarizes_them(tmp_path):
+@pytest.mark.parametrize("database_url", [None, "postgresql://monitor@127.0.0.1:9/k8s"], ids=["plain", "with-url"])
+def test_demo_collects_several_runs_and_summarizes_them(tmp_path, database_url):
+    """The demo stays on its SQLite file, even where DATABASE_URL names a PostgreSQL server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "KUBE", "PROMETHEUS_", "SLACK_"))}
     env["PYTHONPATH"] = str(REPO)
+    if database_url:
+        env["DATABASE_URL"] = database_url
     done = subprocess.run([sys.executable, "-m", "shared", "demo", "--pods", "40", "--runs", "3"], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -13,8 +13,11 @@ from shared.domain.alerts.model import Alert, fingerprint
 from shared.domain.alerts.state import claim_due, list_alerts, release_claim, update_state
 from shared.sources.inventory import ContainerRecord, Inventory, PodRecord
 from shared.sources.usage import ContainerUsage
-from shared.store.connection import connect, transaction
+from shared.store.connection import open_store, transaction
 from shared.store.runs import RunRecord, record_run, store_collection
+from tests.conftest import BACKENDS
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 T0 = 1_767_225_600.0
 MiB = 2**20
@@ -23,7 +26,7 @@ MiB = 2**20
 @pytest.fixture
 def db(tmp_path: Path):  # type: ignore[no-untyped-def]
     settings = load_settings(database_path=tmp_path / "db.sqlite", cluster_name="prod-eu")
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     yield conn, settings
     conn.close()
 
@@ -211,7 +214,7 @@ def test_alerts_outside_namespaces_include_resolve_once_it_is_set(tmp_path):
     """Runs over exactly NAMESPACES_INCLUDE are this installation's full runs: what lies outside
     is no longer watched, and its alerts must not fire forever."""
     settings = load_settings(database_path=tmp_path / "db.sqlite", namespaces_include="shop")
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     web = _pod("web-1", _container("web"), workload="web", namespace="team")
     _store(conn, T0, [_pod("api-1", _container()), web], {("team", "web-1", "web"): _usage(throttled=0.5)})
     assert "CPUThrottled" in _firing(conn, settings, T0 + 5)
@@ -244,7 +247,7 @@ def test_no_success_for_three_intervals_fires_collection_stale(db):
 
 def test_large_database_fires(tmp_path):
     settings = load_settings(database_path=tmp_path / "db.sqlite", alert_database_max_bytes=4096)
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     _store(conn, T0, [_pod("api-1", _container())])
     [alert] = _firing(conn, settings, T0 + 5)["DatabaseLarge"]
     assert "more than ALERT_DATABASE_MAX_BYTES" in alert.description

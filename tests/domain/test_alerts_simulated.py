@@ -14,9 +14,11 @@ from shared.entry.collect import collect_once
 from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.scenario import Scenario, build_scenario
 from shared.simulator.timeseries import memory_bytes_at, oom_events_total_at, restart_count_at
-from shared.store.connection import connect
-from tests.conftest import FAKE_CLOCK_START, FakeClock, make_settings
+from shared.store.connection import open_store
+from tests.conftest import BACKENDS, FAKE_CLOCK_START, FakeClock, make_settings
 from tests.support.notify_receivers import HttpReceiver, http_receiver
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 INTERVAL = 300
 REPEAT = 900
@@ -141,7 +143,7 @@ def test_alerts_fire_once_repeat_per_interval_and_resolve_when_healed(tmp_path: 
         assert set(_told(last, "resolved")) == still
         assert collect() == []
 
-    conn = connect(settings.database_path, readonly=True)
+    conn = open_store(settings, readonly=True)
     try:
         statuses = dict(conn.execute("SELECT channel || '/' || status, COUNT(*) FROM notifications GROUP BY 1"))
         firing = conn.execute("SELECT COUNT(*) FROM alerts WHERE state = 'firing'").fetchone()[0]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from shared.domain.collection import parse_collect_request
@@ -14,30 +12,27 @@ from shared.simulator.cadvisor import MetricNames
 from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.scenario import build_scenario
 from shared.simulator.timeseries import cpu_cores_at, memory_bytes_at
-from tests.conftest import make_settings
+from tests.conftest import BACKENDS, make_settings
+from tests.support.store_rows import StoredRow, store_rows
 
 WINDOW_SECONDS = 300
 
 
-def stored_samples(settings) -> dict[tuple[str, str, str], sqlite3.Row]:
-    conn = sqlite3.connect(settings.database_path)
-    conn.row_factory = sqlite3.Row
-    rows = conn.execute(
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+
+
+def stored_samples(settings) -> dict[tuple[str, str, str], StoredRow]:
+    rows = store_rows(
+        settings,
         """SELECT w.namespace, w.kind AS workload_kind, w.name AS workload_name, p.name AS pod, c.name AS container,
                   p.qos_class, cs.*, s.*
            FROM samples s JOIN container_spans cs ON cs.id = s.span_id JOIN containers c ON c.id = cs.container_id
-           JOIN workloads w ON w.id = c.workload_id JOIN pods p ON p.id = cs.pod_id"""
-    ).fetchall()
-    conn.close()
+           JOIN workloads w ON w.id = c.workload_id JOIN pods p ON p.id = cs.pod_id""")
     return {(r["namespace"], r["pod"], r["container"]): r for r in rows}
 
 
-def runs(settings) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(settings.database_path)
-    conn.row_factory = sqlite3.Row
-    rows = conn.execute("SELECT * FROM runs ORDER BY id").fetchall()
-    conn.close()
-    return rows
+def runs(settings) -> list[StoredRow]:
+    return store_rows(settings, "SELECT * FROM runs ORDER BY id")
 
 
 def test_run_stores_every_container_with_its_requests_and_limits(settings, small_scenario):
@@ -107,11 +102,8 @@ def test_throttled_and_oom_killed_containers_are_visible(settings, small_scenari
 
 def test_node_capacity_is_stored(settings, small_scenario):
     collect_once(settings, Trigger("cli"))
-    conn = sqlite3.connect(settings.database_path)
-    stored = dict(conn.execute(
-        "SELECT n.name, s.cpu_allocatable_millicores FROM node_samples s JOIN nodes n ON n.id = s.node_id"
-    ).fetchall())
-    conn.close()
+    stored = dict(store_rows(
+        settings, "SELECT n.name, s.cpu_allocatable_millicores FROM node_samples s JOIN nodes n ON n.id = s.node_id"))
     assert stored == {n.name: n.cpu_allocatable_millicores for n in small_scenario.nodes}
 
 

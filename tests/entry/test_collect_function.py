@@ -12,7 +12,10 @@ import pytest
 import requests
 
 from shared.simulator.cluster import SimulatedCluster
+from tests.conftest import BACKENDS
 from tests.support.servers import function_server
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 PING_SOURCE = "/apis/v1/namespaces/monitoring/pingsources/collect"
 

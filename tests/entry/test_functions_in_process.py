@@ -6,14 +6,17 @@ import functions_framework
 import pytest
 
 from shared.entry.http import use_settings
-from tests.conftest import make_settings
+from tests.conftest import BACKENDS, make_settings
 from tests.support.servers import REPO
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 
 def app_of(name: str):  # type: ignore[no-untyped-def]
     return functions_framework.create_app(name, str(REPO / "functions" / name / "main.py"))
 
 
+@pytest.mark.sqlite_only("each app's own SQLite file")
 def test_two_collect_apps_in_one_process_write_where_their_own_settings_say(tmp_path, cluster):
     first, second = app_of("collect"), app_of("collect")
     use_settings(first, make_settings(tmp_path / "a", cluster))

@@ -21,9 +21,12 @@ from shared.domain.alerts.model import Alert
 from shared.notify.delivery import Attempt, post, with_retries
 from shared.notify.dispatch import send_groups
 from shared.notify.message import AlertGroup
-from shared.store.connection import connect
+from shared.store.connection import open_store
+from tests.conftest import BACKENDS
 from tests.support.notify_receivers import http_receiver
 from tests.support.servers import free_port
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 POLICY = RetryPolicy(max_attempts=4, backoff_seconds=1.0, max_backoff_seconds=30.0)
 
@@ -117,7 +120,7 @@ def test_unreachable_webhook_error_and_logs_do_not_show_the_url(tmp_path):
     try:
         settings = load_settings(database_path=tmp_path / "db.sqlite", slack_webhook_url=url, smtp_host=None,
                                  webhook_url=None, notify_max_attempts=2, notify_backoff_seconds=0)
-        conn = connect(settings.database_path)
+        conn = open_store(settings)
         [result] = send_groups(settings, conn, [_group()], sleep=lambda s: None)
         errors = [row[0] for row in conn.execute("SELECT error FROM notifications")]
     finally:
@@ -136,7 +139,7 @@ def test_a_failing_channel_does_not_stop_the_others_and_every_attempt_is_recorde
         webhook.reply(503, "busy")
         settings = load_settings(database_path=tmp_path / "db.sqlite", slack_webhook_url=slack.url,
                                  webhook_url=webhook.url, smtp_host=None, notify_backoff_seconds=0)
-        conn = connect(settings.database_path)
+        conn = open_store(settings)
         [result] = send_groups(settings, conn, [_group()], event_id="run-7", sleep=lambda s: None)
         rows = conn.execute("SELECT channel, severity, status, attempt, alerts, fingerprints, event_id"
                             " FROM notifications ORDER BY id").fetchall()
@@ -155,7 +158,7 @@ def test_routing_by_severity_skips_channels_that_are_not_configured(tmp_path, ca
     with http_receiver() as slack:
         settings = load_settings(database_path=tmp_path / "db.sqlite", slack_webhook_url=slack.url, webhook_url=None,
                                  smtp_host=None, alert_route_warning="email", alert_route_info="slack")
-        conn = connect(settings.database_path)
+        conn = open_store(settings)
         with caplog.at_level(logging.DEBUG, logger="shared.notify.dispatch"):
             results = send_groups(settings, conn, [_group("critical"), _group("warning"), _group("info")])
     assert [set(r.outcomes) for r in results] == [{"slack"}, set(), {"slack"}]
@@ -168,7 +171,7 @@ def test_unknown_severity_takes_the_warning_route(tmp_path):
     with http_receiver() as slack:
         settings = load_settings(database_path=tmp_path / "db.sqlite", slack_webhook_url=slack.url, webhook_url=None,
                                  smtp_host=None)
-        [result] = send_groups(settings, connect(settings.database_path), [_group("page")])
+        [result] = send_groups(settings, open_store(settings), [_group("page")])
     assert set(result.outcomes) == {"slack"}
     assert slack.requests[0].json["blocks"][0]["text"]["text"].startswith("PAGE: 1 firing")
 
@@ -214,7 +217,7 @@ def test_a_channel_that_never_answers_is_given_only_what_is_left_of_the_deadline
     with _silent_server() as url:
         settings = load_settings(database_path=tmp_path / "db.sqlite", slack_webhook_url=url, webhook_url=None,
                                  smtp_host=None, notify_timeout_seconds=10)
-        conn = connect(settings.database_path)
+        conn = open_store(settings)
         try:
             [result] = send_groups(settings, conn, [_group()], sleep=sleeps.append, deadline=Deadline(0.3))
         finally:

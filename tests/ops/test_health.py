@@ -21,14 +21,20 @@ from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
 from shared.ops.health import DEGRADED, HEALTHY, check_health, check_readiness
 from shared.simulator.cluster import SimulatedCluster
-from shared.store.connection import SCHEMA_VERSION, connect
-from tests.conftest import FakeClock, make_settings
+from shared.store.connection import SCHEMA_VERSION, open_store
+from shared.store.postgres_schema import MIGRATIONS
+from tests.conftest import BACKENDS, FakeClock, make_settings
 from tests.support.functions import collect_now, get, health_env, post
 from tests.support.servers import REPO, free_port, function_server
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 
 def closed_port_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
+
+
+POSTGRES_SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def test_a_collected_cluster_is_healthy_with_the_details_an_operator_reads(
@@ -45,8 +51,9 @@ def test_a_collected_cluster_is_healthy_with_the_details_an_operator_reads(
         "prometheus_status": "healthy", "collection_status": "healthy"}
     assert body["timestamp"].endswith("Z")
     assert body["version"] == __version__
-    assert body["schema_version"] == body["expected_schema_version"] == SCHEMA_VERSION
-    assert body["database_size_bytes"] >= settings.database_path.stat().st_size
+    assert body["schema_version"] == body["expected_schema_version"] == (
+        POSTGRES_SCHEMA_VERSION if settings.database_url else SCHEMA_VERSION)
+    assert body["database_size_bytes"] >= (100_000 if settings.database_url else settings.database_path.stat().st_size)
     assert body["last_run_status"] == "ok"
     assert 0 <= body["last_successful_collection_age_seconds"] < settings.collect_interval_seconds
     checks = body["checks"]
@@ -81,6 +88,7 @@ def test_each_check_reports_the_seconds_it_took(settings: Settings, clock: FakeC
     assert report.as_dict()["checks"]["prometheus"]["latency_seconds"] == 0.125
 
 
+@pytest.mark.sqlite_only("a SQLite file (tests/store/test_postgres.py has the server's faults)")
 def test_without_a_database_liveness_answers_and_the_rest_is_unhealthy(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)  # no database, no cluster, Prometheus on a closed port
     with function_server("health", health_env(settings)) as url:
@@ -105,9 +113,11 @@ def test_readiness_turns_ready_once_a_collection_created_the_database(settings: 
         after = get(f"{url}/health/readiness")
 
     assert before.status_code == 503
-    assert (after.status_code, after.json()["status"], after.json()["schema_version"]) == (200, "ready", SCHEMA_VERSION)
+    assert (after.status_code, after.json()["status"], after.json()["schema_version"]) == (
+        200, "ready", POSTGRES_SCHEMA_VERSION if settings.database_url else SCHEMA_VERSION)
 
 
+@pytest.mark.sqlite_only("a SQLite file (tests/store/test_postgres.py has the server's faults)")
 def test_a_corrupt_database_is_unhealthy_and_metrics_still_answer(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     settings.database_path.parent.mkdir(parents=True)
@@ -214,7 +224,7 @@ def write_kubeconfig(path: Path, server: str) -> Path:
 @pytest.mark.parametrize("trickle", [False, True], ids=["silent", "trickling"])
 def test_a_dependency_that_never_answers_is_cut_off_by_the_check_timeout(tmp_path: Path, trickle: bool) -> None:
     settings = make_settings(tmp_path)
-    connect(settings.database_path).close()
+    open_store(settings).close()
     with unanswering_server(trickle) as hung:
         env = health_env(settings, PROMETHEUS_URL=hung, HEALTH_CHECK_TIMEOUT_SECONDS="0.5",
                          KUBECONFIG=str(write_kubeconfig(tmp_path / "kubeconfig", hung)))
@@ -236,7 +246,7 @@ def test_a_dependency_that_never_answers_is_cut_off_by_the_check_timeout(tmp_pat
 def test_collection_is_stale_after_the_configured_number_of_intervals(
         settings: Settings, clock: FakeClock) -> None:
     collect_now(settings, clock)
-    conn = connect(settings.database_path, readonly=True)
+    conn = open_store(settings, readonly=True)
     (finished,) = conn.execute("SELECT max(finished_at) FROM runs WHERE status = 'ok'").fetchone()
     conn.close()
     stale_after = settings.alert_stale_intervals * settings.collect_interval_seconds
@@ -261,9 +271,10 @@ def test_a_failed_last_run_is_reported_with_its_reason(
     assert "verb 'list' on resource 'pods'" in body["checks"]["collection"]["last_run_error"]
 
 
+@pytest.mark.sqlite_only("a SQLite file (tests/store/test_postgres.py has the server's faults)")
 def test_an_outdated_schema_is_not_ready(settings: Settings, clock: FakeClock) -> None:
     collect_now(settings, clock)
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     conn.execute("PRAGMA user_version = 0")
     conn.close()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 import time
 from pathlib import Path
 
@@ -20,12 +19,14 @@ from shared.notify.delivery import Attempt
 from shared.notify.dispatch import prune_notifications, record_attempt
 from shared.notify.message import AlertGroup
 from shared.simulator.cluster import SimulatedCluster
-from shared.store.connection import connect, transaction
+from shared.store.connection import open_store, transaction
 from shared.store.retention import apply_retention
-from tests.conftest import FakeClock, make_settings
+from tests.conftest import BACKENDS, FakeClock, make_settings
 from tests.support.functions import get, health_env, post
 from tests.support.report_history import History, random_history, reference_report
 from tests.support.servers import free_port, function_server
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 SPEC_METRICS = {
     "http_requests", "http_request_duration_seconds", "pods_collected_total", "collection_duration_seconds",
@@ -64,10 +65,10 @@ def collect_history(settings: Settings, clock: FakeClock, cluster: SimulatedClus
     cluster.set_scenario(scenario)
 
 
-def record_notifications_and_backups(database: Path, now: float) -> None:
+def record_notifications_and_backups(settings: Settings, now: float) -> None:
     """Notification attempts recorded by the notify feature's own writer; backup rows as the backup writes them."""
     group = AlertGroup("critical", (Alert("X", "critical", {"alertname": "X", "severity": "critical"}, "x", "", now),))
-    conn = connect(database)
+    conn = open_store(settings)
     for channel, status, count in (("slack", "sent", 3), ("slack", "failed", 1), ("email", "sent", 2)):
         for attempt in range(count):
             record_attempt(conn, now + attempt, channel, group, attempt + 1, Attempt(status), None)
@@ -79,8 +80,8 @@ def record_notifications_and_backups(database: Path, now: float) -> None:
     conn.close()
 
 
-def expected_from_database(database: Path) -> dict[str, float]:
-    conn = sqlite3.connect(database)
+def expected_from_database(settings: Settings) -> dict[str, float]:
+    conn = open_store(settings, readonly=True)
     try:
         one = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
         return {
@@ -103,8 +104,8 @@ def expected_from_database(database: Path) -> dict[str, float]:
 def test_metrics_report_what_the_database_holds_and_the_requests_served(
         settings: Settings, clock: FakeClock, cluster: SimulatedCluster, tmp_path: Path) -> None:
     collect_history(settings, clock, cluster, tmp_path)
-    record_notifications_and_backups(settings.database_path, clock())
-    expected = expected_from_database(settings.database_path)
+    record_notifications_and_backups(settings, clock())
+    expected = expected_from_database(settings)
 
     with function_server("health", health_env(settings)) as url:
         for _ in range(3):
@@ -127,7 +128,8 @@ def test_metrics_report_what_the_database_holds_and_the_requests_served(
     assert value("notifications_sent", channel="slack", status="failed") == 1
     assert value("notifications_sent", channel="email", status="sent") == 2
     assert value("backup_last_success_timestamp_seconds") == expected["backup"]
-    assert value("database_size_bytes") >= settings.database_path.stat().st_size
+    assert value("database_size_bytes") >= (settings.database_path.stat().st_size if settings.database_url is None
+                                            else 100_000)
     assert value("database_readable") == 1
     for counter, column in (("prometheus_queries", "prometheus_queries"),
                             ("prometheus_series_returned", "prometheus_series_returned"),
@@ -158,10 +160,10 @@ def _counters(url: str, name: str) -> dict[tuple, float]:
 def test_notifications_sent_never_goes_down_when_old_attempts_are_pruned(tmp_path: Path, clock: FakeClock) -> None:
     """A counter that drops is a reset to Prometheus: increase() would add the whole count again."""
     settings = make_settings(tmp_path)
-    record_notifications_and_backups(settings.database_path, clock())
+    record_notifications_and_backups(settings, clock())
     with function_server("health", health_env(settings)) as url:
         before = _counters(url, "notifications_sent")
-        conn = connect(settings.database_path)
+        conn = open_store(settings)
         prune_notifications(conn, clock() + 3600)  # what send_groups does RETENTION_HOURLY_DAYS later
         left = conn.execute("SELECT COUNT(*) FROM notifications").fetchone()[0]
         conn.close()
@@ -179,7 +181,7 @@ def test_collection_errors_never_go_down_when_retention_deletes_old_runs(
         before = _counters(url, "collection_errors")
         clock.advance((settings.retention_hourly_days + 1) * 86_400)
         apply_retention(settings, clock)
-        conn = connect(settings.database_path)
+        conn = open_store(settings)
         runs_left = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
         conn.close()
         after = _counters(url, "collection_errors")
@@ -189,7 +191,7 @@ def test_collection_errors_never_go_down_when_retention_deletes_old_runs(
 
 def test_metrics_without_any_run_leave_unknown_figures_absent(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    connect(settings.database_path).close()  # an empty, current database
+    open_store(settings).close()  # an empty, current database
     with function_server("health", health_env(settings)) as url:
         families = scrape(url)
 
@@ -223,7 +225,7 @@ def test_every_function_counts_its_requests_and_serves_them_on_metrics(
 def report_history(tmp_path: Path) -> Settings:
     """Three hours of the report tests' history up to now (the health function reads the real clock)."""
     settings = make_settings(tmp_path)
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     random_history(History(conn), int(time.time()) // 300 * 300, hours=3)
     conn.close()
     return settings
@@ -288,7 +290,7 @@ def test_workload_gauges_are_capped_with_the_largest_containers_first(tmp_path: 
         families = scrape(url)
         now = time.time()
     report = default_report(settings)
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     reference = reference_report(conn, day_floor(now - settings.report_window_days * 86_400), int(now) + 1)
     conn.close()
     cpu_total = sum(c["cpu_requested_avg_millicores"] for c in reference.values())
@@ -332,6 +334,7 @@ def as_openmetrics(exposition: str, instances: tuple[str, ...], times: range) ->
     return "\n".join([*lines, "# EOF", ""])
 
 
+@pytest.mark.sqlite_only("the dashboard's queries over a scrape, whatever the store")
 def test_the_resource_dashboard_shows_the_reports_figures_once_in_a_real_prometheus(tmp_path: Path) -> None:
     """Every query of grafana-resources.json answers from the scraped figures (two health instances
     scraped, as when Knative runs two), and the cluster's totals equal the report's, not twice them."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from cloudevents.conversion import to_binary
 from flask import Flask
 
@@ -18,9 +19,12 @@ from shared.entry.delivery import RUNNING_RETRY_AFTER_SECONDS
 from shared.entry.triggers import PING_EVENT_TYPE
 from shared.notify.cloudevents import alert_events
 from shared.notify.message import group_by_severity
-from shared.store.connection import connect
+from shared.store.connection import connect, open_store
 from shared.store.idempotency import STALE_RUNNING_SECONDS, Claim, claim_event
+from tests.conftest import BACKENDS
 from tests.support.notify_receivers import http_receiver
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 T0 = 1_795_000_000.0
 
@@ -61,7 +65,7 @@ def test_an_alert_whose_delivery_was_killed_is_sent_on_the_brokers_retry(tmp_pat
     with http_receiver() as slack:
         settings = load_settings(database_path=tmp_path / "db.sqlite", slack_webhook_url=slack.url, webhook_url=None,
                                  smtp_host=None, alert_webhook_token=None, cluster_name="prod-eu")
-        conn = connect(settings.database_path)
+        conn = open_store(settings)
         try:  # the first delivery claimed the event, then its pod was killed before Slack was called
             assert claim_event(conn, ALERT_NOTIFY, event["source"], event["id"], T0) is Claim.TAKEN
         finally:
@@ -87,7 +91,7 @@ def test_a_collection_whose_run_was_killed_runs_on_the_ping_sources_retry(tmp_pa
     settings = make_settings(tmp_path, cluster)
     trigger = Trigger("cloudevent", event_source="/apis/v1/namespaces/monitoring/pingsources/collect-schedule",
                       event_id="tick-42", event_type=PING_EVENT_TYPE)
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     try:
         assert claim_event(conn, "collect", trigger.event_source or "", "tick-42", clock()) is Claim.TAKEN  # killed
     finally:
@@ -136,7 +140,7 @@ def test_a_collection_redelivered_while_it_runs_and_then_failing_runs_on_a_later
         sender_saw.append(collect_once(settings, tick, clock=clock)[1])
 
     assert sender_saw == [503, 200]
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     try:
         runs = conn.execute("SELECT status FROM runs WHERE event_id = 'tick-7' ORDER BY id").fetchall()
     finally:
@@ -155,7 +159,7 @@ def test_the_redelivery_of_a_running_collection_is_answered_503_with_retry_after
 
     settings = make_settings(tmp_path, cluster)
     tick = _ping("tick-8")
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     try:
         assert claim_event(conn, "collect", tick.event_source or "", "tick-8", time.time()) is Claim.TAKEN  # at work
     finally:
@@ -172,6 +176,7 @@ def test_the_redelivery_of_a_running_collection_is_answered_503_with_retry_after
                              "still being handled by an earlier delivery; retry later")
 
 
+@pytest.mark.sqlite_only("the backup of a SQLite file; PostgreSQL's backup is pg_dump's")
 def test_a_backup_redelivered_while_it_runs_and_then_failing_runs_on_a_later_retry(
         tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from shared.entry import backup as backup_entry
@@ -180,7 +185,7 @@ def test_a_backup_redelivered_while_it_runs_and_then_failing_runs_on_a_later_ret
     from tests.conftest import make_settings
 
     settings = make_settings(tmp_path)
-    connect(settings.database_path).close()
+    open_store(settings).close()
     tick = _ping("tick-9")
     sender_saw: list[int] = []
 

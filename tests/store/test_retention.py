@@ -9,20 +9,25 @@ import shutil
 import time
 from collections import defaultdict
 
+import pytest
+
 from shared.cli import main
 from shared.core.settings import Settings
 from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
 from shared.sources.usage import ContainerUsage
 from shared.store import retention as retention_module
-from shared.store.connection import connect
+from shared.store.connection import open_store
 from shared.store.daily_rollups import FoldResult, fold_samples
 from shared.store.histograms import MAX_RELATIVE_ERROR, from_blob, percentile
 from shared.store.retention import RetentionResult, apply_retention, cutoffs
 from shared.store.runs import RunRecord, store_collection
-from tests.conftest import make_settings
+from tests.conftest import BACKENDS, make_settings
 from tests.support.report_history import SAMPLE_TS, SAMPLES
+from tests.support.store_rows import foreign_key_violations
 from tests.support.synthetic_history import store_synthetic_run, synthetic_inventory
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 HOUR, DAY = 3600, 86_400
 
@@ -33,7 +38,7 @@ def day_start(now: float) -> int:
 
 def store_days(settings: Settings, start: float, days: float, pods: int = 12, nodes: int = 3,
                generation: int = 0, step: int = 300) -> None:
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     try:
         rng, inventory = random.Random(start), synthetic_inventory(pods, generation=generation, nodes=nodes)
         for number in range(int(days * DAY / step)):
@@ -43,7 +48,7 @@ def store_days(settings: Settings, start: float, days: float, pods: int = 12, no
 
 
 def count(settings: Settings, sql: str, *params: object) -> int:
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     try:
         return conn.execute(sql, params).fetchone()[0]
     finally:
@@ -55,7 +60,7 @@ def test_an_old_hour_becomes_one_rollup_per_container_with_avg_max_and_p95(tmp_p
     hour = day_start(clock.now) - 3 * DAY + 5 * HOUR
     inventory = synthetic_inventory(1)  # one pod: containers "app" and "sidecar"
     pod = inventory.pods[0]
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     for number in range(12):
         cpu = 10.0 * (number + 1)  # 10, 20, ... 120 millicores
         usage = {(pod.namespace, pod.name, "app"): ContainerUsage(cpu, cpu + 5, 1000.0 * (number + 1), 20_000.0)}
@@ -66,7 +71,7 @@ def test_an_old_hour_becomes_one_rollup_per_container_with_avg_max_and_p95(tmp_p
     result = apply_retention(settings, clock)
 
     assert (result.hours_rolled_up, result.rollup_rows, result.samples_deleted) == (1, 2, 24)
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     app = conn.execute(
         "SELECT r.* FROM hourly_rollups r JOIN containers c ON c.id = r.container_id WHERE c.name = 'app'"
     ).fetchone()
@@ -111,15 +116,15 @@ def test_retention_keeps_recent_raw_data_and_replaces_older_by_rollups(tmp_path,
     assert count(settings, "SELECT COUNT(*) FROM runs") == (start + 3 * DAY - limits.hourly_before) // 300
     assert count(settings, "SELECT COUNT(*) FROM node_samples n JOIN runs r ON r.id = n.run_id"
                            " WHERE r.started_at < ?", limits.raw_before) == 0
-    conn = connect(settings.database_path)
-    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn = open_store(settings)
+    assert foreign_key_violations(conn) == []
     conn.close()
 
 
 def test_p95_over_days_from_rollups_is_within_the_documented_error(tmp_path, clock):
     settings = make_settings(tmp_path, retention_raw_days=1)
     store_days(settings, day_start(clock.now) - 4 * DAY, days=3, pods=8)
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     exact: dict[int, list[int]] = defaultdict(list)
     for container_id, cpu in conn.execute(
             f"SELECT cs.container_id, s.cpu_usage_avg_millicores FROM {SAMPLES} WHERE {SAMPLE_TS} < ?",
@@ -129,7 +134,7 @@ def test_p95_over_days_from_rollups_is_within_the_documented_error(tmp_path, clo
 
     apply_retention(settings, clock)
 
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     for container_id, values in exact.items():
         values.sort()
         true_p95 = values[math.ceil(0.95 * len(values)) - 1]
@@ -148,12 +153,12 @@ def test_pods_and_identities_nothing_refers_to_are_deleted(tmp_path, clock):
 
     apply_retention(settings, clock)  # day 0 is past the hourly retention, day 1-2 rolled up
 
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     pods = {row[0] for row in conn.execute("SELECT name FROM pods")}
     workloads = {row[0] for row in conn.execute("SELECT name FROM workloads")}
     nodes = {row[0] for row in conn.execute("SELECT name FROM nodes")}
     containers = conn.execute("SELECT COUNT(*) FROM containers").fetchone()[0]
-    orphans = conn.execute("PRAGMA foreign_key_check").fetchall()
+    orphans = foreign_key_violations(conn)
     conn.close()
     assert all("-g1-" in name for name in pods) and len(pods) == 8
     assert workloads == {"app-0", "app-1"}
@@ -167,7 +172,7 @@ def test_containers_with_daily_rollups_are_kept(tmp_path, clock, monkeypatch):
     start = day_start(clock.now) - 4 * DAY
     store_days(settings, start, days=1, pods=12, generation=0, step=900)
     store_days(settings, start + DAY, days=3, pods=8, generation=1, step=900)
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     fold_samples(conn, clock.now, 90)  # the report's day rows, kept 90 days here
     conn.close()
 
@@ -176,9 +181,9 @@ def test_containers_with_daily_rollups_are_kept(tmp_path, clock, monkeypatch):
     monkeypatch.setattr("shared.store.retention.fold_samples", lambda *args: FoldResult())
     apply_retention(settings, clock)
 
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     workloads = {row[0] for row in conn.execute("SELECT name FROM workloads")}
-    orphans = conn.execute("PRAGMA foreign_key_check").fetchall()
+    orphans = foreign_key_violations(conn)
     conn.close()
     assert workloads == {"app-0", "app-1", "app-2"}  # app-2 has no samples or hourly rollups, but day rows
     assert orphans == []
@@ -192,7 +197,7 @@ def test_identities_still_in_rollups_are_kept(tmp_path, clock):
 
     apply_retention(settings, clock)
 
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     workloads = {row[0] for row in conn.execute("SELECT name FROM workloads")}
     pods_of_generation_0 = conn.execute("SELECT COUNT(*) FROM pods WHERE name LIKE '%-g0-%'").fetchone()[0]
     conn.close()
@@ -231,13 +236,14 @@ class _CountdownDeadline:
 
 
 def _rows(settings: Settings, table: str) -> list[tuple]:
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     try:
         return conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
     finally:
         conn.close()
 
 
+@pytest.mark.sqlite_only("compares two copies of the SQLite file")
 def test_passes_cut_short_resume_to_the_same_result_as_one_pass(tmp_path, clock, monkeypatch):
     overrides = {"retention_raw_days": 1, "retention_hourly_days": 2, "retention_batch_rows": 100}
     whole, pieces = make_settings(tmp_path / "whole", **overrides), make_settings(tmp_path / "pieces", **overrides)
@@ -287,6 +293,9 @@ def test_cli_retention_reports_what_it_did(tmp_path, monkeypatch, capsys):
     store_days(settings, day_start(time.time()) - 9 * DAY, days=1, step=1800)
     samples = count(settings, "SELECT COUNT(*) FROM samples")
     monkeypatch.setenv("DATABASE_PATH", str(settings.database_path))
+    if settings.database_url is not None:
+        monkeypatch.setenv("DATABASE_URL", settings.database_url.get_secret_value())
+        monkeypatch.setenv("CLUSTER_NAME", settings.cluster_name)
 
     assert main(["retention"]) == 0
 
@@ -310,7 +319,7 @@ def test_each_pass_folds_new_samples_into_the_daily_rollups_first(tmp_path, cloc
 
     apply_retention(settings, clock)
 
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     folded_run_id, = conn.execute("SELECT folded_run_id FROM daily_rollup_progress").fetchone()
     newest_run, = conn.execute("SELECT MAX(id) FROM runs").fetchone()
     folded = conn.execute("SELECT SUM(samples) FROM daily_rollups").fetchone()[0]

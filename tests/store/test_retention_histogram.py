@@ -5,7 +5,12 @@ from __future__ import annotations
 import math
 import random
 
+import pytest
+
 from shared.store.histograms import MAX_RELATIVE_ERROR, from_blob, nearest_rank, pack_values, percentile, to_blob
+from tests.conftest import BACKENDS
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 
 def test_histograms_of_separate_hours_add_up_to_the_histogram_of_all_of_them():

@@ -14,10 +14,13 @@ from werkzeug.test import EnvironBuilder
 from shared.core.settings import Settings, load_settings
 from shared.entry.report import report_answer
 from shared.store import usage_series, window_usage
-from shared.store.connection import connect
+from shared.store.connection import open_store
 from shared.store.daily_rollups import coverage, fold_samples
 from shared.store.retention import apply_retention
+from tests.conftest import BACKENDS
 from tests.support.report_history import SAMPLE_TS, SAMPLES, History, random_history
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 NOW = 1_767_225_600 + 10 * 86_400 + 13 * 3600  # 2026-01-11 13:00 UTC
 
@@ -37,7 +40,7 @@ def history(tmp_path: Path) -> Settings:
     """60 hours of history up to NOW; raw samples kept for a day."""
     settings = load_settings(database_path=tmp_path / "k8s_metrics.db", retention_raw_days=1,
                              retention_hourly_days=90, collect_interval_seconds=300)
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     random_history(History(conn), NOW, hours=60)
     conn.close()
     return settings
@@ -67,7 +70,7 @@ def meanwhile(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, write: Ca
 def test_a_fold_committing_between_the_reads_of_a_report_counts_no_run_twice(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = history(tmp_path)
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     fold_samples(conn, NOW, 90, Transactions(30))  # some runs folded into day rows, the newest not yet
     folded_before = coverage(conn).folded_run_id
     stored = conn.execute(f"SELECT COUNT(*) FROM {SAMPLES} WHERE cs.phase = 'Running'"
@@ -100,7 +103,7 @@ def test_the_charts_show_the_samples_the_report_counted_whatever_retention_does_
     busy = answer(settings, **workload)
 
     assert retention
-    conn = connect(settings.database_path)
+    conn = open_store(settings)
     assert conn.execute(f"SELECT MIN({SAMPLE_TS}) FROM {SAMPLES}").fetchone()[0] > NOW - 2 * 86_400  # it did delete
     conn.close()
     assert busy == quiet

@@ -27,7 +27,10 @@ def health_env(settings: Settings, **overrides: str) -> dict[str, str]:
         "NAMESPACES_INCLUDE": "",
         "LOG_FORMAT": "json",
         "HEALTH_CHECK_TIMEOUT_SECONDS": "2",
+        "CLUSTER_NAME": settings.cluster_name,
     }
+    if settings.database_url is not None:  # the test's PostgreSQL database
+        env["DATABASE_URL"] = settings.database_url.get_secret_value()
     return {**env, **overrides}
 
 

@@ -77,7 +77,8 @@ class History:
         """A new run at `ts`: the samples added at `ts` from now on are its."""
         self._runs[ts] = self.conn.execute(
             "INSERT INTO runs (trigger, started_at, finished_at, status, window_seconds, namespaces)"
-            " VALUES ('cli', ?, ?, 'ok', ?, ?)", (ts, ts + 1, self.window_seconds, self.namespaces)).lastrowid
+            " VALUES ('cli', ?, ?, 'ok', ?, ?) RETURNING id",
+            (ts, ts + 1, self.window_seconds, self.namespaces)).fetchone()[0]
         return self._runs[ts]
 
     def metadata(self, namespace: str, kind: str, workload: str, annotations: dict[str, str] | None = None,
@@ -120,8 +121,8 @@ class History:
             workload_id = self.conn.execute("SELECT workload_id FROM containers WHERE id = ?",
                                             (container_id,)).fetchone()[0]
             self._pods[key] = self.conn.execute(
-                "INSERT INTO pods (uid, workload_id, name) VALUES (?, ?, ?)",
-                (f"uid-{container_id}-{pod}", workload_id, pod)).lastrowid
+                "INSERT INTO pods (uid, workload_id, name) VALUES (?, ?, ?) RETURNING id",
+                (f"uid-{container_id}-{pod}", workload_id, pod)).fetchone()[0]
         return self._pods[key]
 
     def _span(self, run_id: int, pod_id: int, container_id: int, s: Sample) -> int:
@@ -137,7 +138,8 @@ class History:
         span_id = self.conn.execute(
             "INSERT INTO container_spans (pod_id, container_id, first_run_id, last_run_id, phase,"
             " cpu_request_millicores, cpu_limit_millicores, memory_request_bytes, memory_limit_bytes)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (pod_id, container_id, run_id, run_id, *state)).lastrowid
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (pod_id, container_id, run_id, run_id, *state)).fetchone()[0]
         self._spans[(pod_id, container_id)] = (span_id, state)
         return span_id
 
@@ -210,7 +212,7 @@ def reference_report(conn: sqlite3.Connection, start: int, end: int) -> dict[tup
         " s.cpu_throttled_ratio, s.last_termination_reason, r.window_seconds FROM samples s"
         " JOIN container_spans cs ON cs.id = s.span_id JOIN containers c ON c.id = cs.container_id"
         " JOIN workloads w ON w.id = c.workload_id JOIN runs r ON r.id = s.run_id"
-        " WHERE ts >= ? AND ts < ? ORDER BY ts", (start, end))
+        " WHERE CAST(r.started_at AS INTEGER) >= ? AND CAST(r.started_at AS INTEGER) < ? ORDER BY ts", (start, end))
     grouped: dict[tuple[str, str, str], list[tuple]] = {}
     for row in rows:
         grouped.setdefault(row[:3], []).append(row[3:])

@@ -23,6 +23,7 @@ from shared.domain.alerts.rules import (
     collection_stale,
     database_large,
 )
+from shared.store.dialect import Connection
 from shared.store.run_status import SUCCESSFUL_RUN
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class Evaluation:
         return self.namespaces is None or name not in CONTAINER_RULES or labels.get("namespace") in self.namespaces
 
 
-def evaluate_rules(conn: sqlite3.Connection, settings: Settings, now: float) -> Evaluation:
+def evaluate_rules(conn: Connection, settings: Settings, now: float) -> Evaluation:
     """Every rule's firing alerts now, judged on the latest run that stored samples."""
     latest = conn.execute(
         f"SELECT id, CAST(started_at AS INTEGER), namespaces FROM runs WHERE {SUCCESSFUL_RUN}"

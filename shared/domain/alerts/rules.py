@@ -6,21 +6,23 @@ None when it had nothing to decide on (the alert state is then kept as it was).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.core.formats import format_bytes
 from shared.core.settings import Settings
 from shared.domain.alerts.model import Alert, firing_alert, rfc3339
+from shared.store.connection import store_name
+from shared.store.dialect import Connection
 from shared.store.run_status import SUCCESSFUL_RUN
+from shared.store.size import stored_bytes
 
 
 @dataclass(frozen=True)
 class RuleContext:
     """What every rule may look at: the database, the thresholds, the time, the latest run."""
 
-    conn: sqlite3.Connection
+    conn: Connection
     settings: Settings
     now: float
     run_id: int | None  # the latest run that stored samples (ok or partial)
@@ -33,9 +35,9 @@ Rule = Callable[[RuleContext], list[Alert] | None]  # None: could not be evaluat
 def collection_failing(ctx: RuleContext) -> list[Alert]:
     """More than ALERT_COLLECTION_FAILURES failed runs in the last hour."""
     count, last_error = ctx.conn.execute(
-        "SELECT COUNT(*), (SELECT error FROM runs WHERE status = 'failed' AND started_at >= ?1"
-        " ORDER BY started_at DESC LIMIT 1) FROM runs WHERE status = 'failed' AND started_at >= ?1",
-        (ctx.now - 3600,),
+        "SELECT COUNT(*), (SELECT error FROM runs WHERE status = 'failed' AND started_at >= :since"
+        " ORDER BY started_at DESC LIMIT 1) FROM runs WHERE status = 'failed' AND started_at >= :since",
+        {"since": ctx.now - 3600},
     ).fetchone()
     limit = ctx.settings.alert_collection_failures
     if count <= limit:
@@ -65,12 +67,11 @@ def collection_stale(ctx: RuleContext) -> list[Alert]:
 
 def database_large(ctx: RuleContext) -> list[Alert]:
     """The database file is larger than ALERT_DATABASE_MAX_BYTES."""
-    pages, page_size = (ctx.conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "page_size"))
-    size_bytes, limit = pages * page_size, ctx.settings.alert_database_max_bytes
+    size_bytes, limit = stored_bytes(ctx.conn), ctx.settings.alert_database_max_bytes
     if size_bytes <= limit:
         return []
     return [firing_alert("DatabaseLarge", "warning", ctx.now, f"database is {format_bytes(size_bytes)}",
-                          f"The database {ctx.settings.database_path} holds {format_bytes(size_bytes)}, more than "
+                          f"The database {store_name(ctx.settings)} holds {format_bytes(size_bytes)}, more than "
                           f"ALERT_DATABASE_MAX_BYTES ({format_bytes(limit)}). Lower RETENTION_RAW_DAYS or grow the "
                           "volume.")]
 

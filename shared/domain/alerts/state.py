@@ -8,13 +8,13 @@ channel could take them, so the next run tries again and concurrent runs never t
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from shared.domain.alerts.evaluation import Evaluation
 from shared.domain.alerts.model import Alert, fingerprint
 from shared.store.connection import transaction
+from shared.store.dialect import Connection
 
 RESOLVED_KEEP_SECONDS = 7 * 86_400
 
@@ -26,7 +26,7 @@ class StateChange:
     resolved: list[Alert]
 
 
-def update_state(conn: sqlite3.Connection, evaluation: Evaluation, now: float) -> StateChange:
+def update_state(conn: Connection, evaluation: Evaluation, now: float) -> StateChange:
     """Store the evaluation: new alerts fire, firing ones stay, missing ones it judged resolve."""
     active = {a.fingerprint: a for alerts in evaluation.alerts.values() if alerts for a in alerts}
     started: list[Alert] = []
@@ -62,7 +62,7 @@ def update_state(conn: sqlite3.Connection, evaluation: Evaluation, now: float) -
     return StateChange(started, resolved)
 
 
-def _adopt_unlabelled(conn: sqlite3.Connection, active: Iterable[Alert],
+def _adopt_unlabelled(conn: Connection, active: Iterable[Alert],
                       firing: dict[str, tuple[str, dict[str, str]]]) -> None:
     """Carry alerts stored before alerts had a `cluster` label over to their labelled selves.
 
@@ -83,7 +83,7 @@ def _adopt_unlabelled(conn: sqlite3.Connection, active: Iterable[Alert],
 _ALERT_COLUMNS = "fingerprint, name, severity, labels, summary, description, state, starts_at, ends_at"
 
 
-def _load(conn: sqlite3.Connection, where: str, params: Iterable = ()) -> list[Alert]:
+def _load(conn: Connection, where: str, params: Iterable = ()) -> list[Alert]:
     rows = conn.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE {where} ORDER BY starts_at, name", tuple(params))
     return [
         Alert(name=name, severity=severity, labels=json.loads(labels), summary=summary, description=description,
@@ -92,7 +92,7 @@ def _load(conn: sqlite3.Connection, where: str, params: Iterable = ()) -> list[A
     ]
 
 
-def list_alerts(conn: sqlite3.Connection, now: float, resolved_within_seconds: float) -> list[Alert]:
+def list_alerts(conn: Connection, now: float, resolved_within_seconds: float) -> list[Alert]:
     """Firing alerts, then those resolved within the window, newest first within each."""
     alerts = _load(conn, "state = 'firing' OR ends_at >= ?", (now - resolved_within_seconds,))
     return sorted(alerts, key=lambda a: (a.status != "firing", -(a.ends_at or a.starts_at)))
@@ -107,7 +107,7 @@ class Claim:
     told_before: dict[str, float | None] = field(default_factory=dict)
 
 
-def claim_due(conn: sqlite3.Connection, now: float, repeat_interval_seconds: float) -> Claim:
+def claim_due(conn: Connection, now: float, repeat_interval_seconds: float) -> Claim:
     """Mark and return what people must be told now.
 
     Firing alerts are due when never told or last told a repeat interval ago. A resolved alert is
@@ -129,7 +129,7 @@ def claim_due(conn: sqlite3.Connection, now: float, repeat_interval_seconds: flo
     return Claim(firing + resolved, now, told_before)
 
 
-def release_claim(conn: sqlite3.Connection, claim: Claim, alerts: Iterable[Alert]) -> None:
+def release_claim(conn: Connection, claim: Claim, alerts: Iterable[Alert]) -> None:
     """Undo the mark of `alerts` (no channel took them), so the next evaluation tries again.
 
     Only marks this claim set are undone: an alert that changed state since is left alone.

@@ -4,7 +4,6 @@ at each level and per group, then the order and limit of the query, with the lis
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass, field
 
@@ -17,6 +16,7 @@ from shared.domain.report.explained import ExplainedContainer, assess, explain
 from shared.domain.report.figures import Totals, container_figures
 from shared.domain.report.query import SORTS, ReportQuery
 from shared.domain.rightsizing import RightsizingPolicy
+from shared.store.dialect import Connection
 from shared.store.runs import WindowRuns, window_runs
 from shared.store.snapshot import read_snapshot
 from shared.store.window_usage import WindowUsage, read_window_usage
@@ -49,7 +49,7 @@ class Report:
     patches_skipped: list[SkippedWorkload] = field(default_factory=list)  # workloads with changes but no patch
 
 
-def build_report(conn: sqlite3.Connection, query: ReportQuery, settings: Settings, now: float | None = None) -> Report:
+def build_report(conn: Connection, query: ReportQuery, settings: Settings, now: float | None = None) -> Report:
     """Every selected container's line, the totals, then the order and limit of the query. Its reads are
     one snapshot (or part of the caller's, who reads more of the same state)."""
     generated_at = time.time() if now is None else now
@@ -61,7 +61,7 @@ def build_report(conn: sqlite3.Connection, query: ReportQuery, settings: Setting
         return _report(conn, query, settings, generated_at, usage, runs, ctx)
 
 
-def _report(conn: sqlite3.Connection, query: ReportQuery, settings: Settings, generated_at: float, usage: WindowUsage,
+def _report(conn: Connection, query: ReportQuery, settings: Settings, generated_at: float, usage: WindowUsage,
             runs: WindowRuns, ctx: ReportContext) -> Report:
     covered = usage.covered
     rows = [assess(container_figures(c, covered.seconds_for(c.identity.namespace), settings), ctx)

@@ -7,7 +7,6 @@ samples (shared/store/workload_facts.py) and the runs.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 
 from shared.core.settings import Settings
@@ -15,6 +14,7 @@ from shared.domain.costs import Prices
 from shared.domain.policies import WorkloadPolicy, workload_policy
 from shared.domain.rightsizing import RightsizingPolicy
 from shared.store.covered_time import EVERY_NAMESPACE, CoveredTime
+from shared.store.dialect import Connection
 from shared.store.history_span import first_seen
 from shared.store.run_status import SUCCESSFUL_RUN
 from shared.store.window_usage import Window
@@ -46,7 +46,7 @@ class ReportContext:
     _policies: dict[WorkloadKey, WorkloadPolicy] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def read(cls, conn: sqlite3.Connection, window: Window, covered: CoveredTime, container_ids: list[int],
+    def read(cls, conn: Connection, window: Window, covered: CoveredTime, container_ids: list[int],
              settings: Settings) -> ReportContext:
         """The context of a report over `window` (in the caller's snapshot)."""
         newest = dict(conn.execute(

@@ -8,7 +8,6 @@ the newest successful run.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from shared.core.settings import Settings
 from shared.domain.report.build import build_report
 from shared.domain.report.figures import ContainerFigures
 from shared.domain.report.query import parse_report_query
+from shared.store.dialect import Connection
 from shared.store.run_status import SUCCESSFUL_RUN
 from shared.store.snapshot import read_snapshot
 
@@ -59,7 +59,7 @@ class Summary:
     under_provisioned: list[ContainerFit]  # average CPU or peak memory above the request, worst first
 
 
-def summarize(conn: sqlite3.Connection, settings: Settings, top: int = 5, now: float | None = None) -> Summary | None:
+def summarize(conn: Connection, settings: Settings, top: int = 5, now: float | None = None) -> Summary | None:
     """The summary of the default report; None before the first successful run. One snapshot: the
     cluster's size is that of the newest run the report counted."""
     now = time.time() if now is None else now

@@ -12,12 +12,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from shared.core.database_url import PostgresTarget
 from shared.core.formats import format_bytes
 from shared.core.logs import redact
 from shared.core.settings import Settings
 from shared.ops.diagnose.findings import OK, PROBLEM, UNAVAILABLE, Finding, Section
 from shared.ops.health import database_size_bytes
-from shared.store.connection import SCHEMA_VERSION, SchemaOutdated, SchemaTooNew, StoreError, connect
+from shared.store.connection import SCHEMA_VERSION, SchemaOutdated, SchemaTooNew, StoreError, connect, open_store
+from shared.store.dialect import Connection
+from shared.store.size import stored_bytes
 
 # Below this much free space the next collections, migrations and backups are about to fail to write.
 LOW_FREE_BYTES = 64 * 1024**2
@@ -27,6 +30,8 @@ RESTORE_FIX = ("restore the newest good backup (`k8s-monitor backups`, then `k8s
 
 def database_section(settings: Settings, timeout_seconds: float) -> Section:
     """Size, WAL, schema version, rows per table and `integrity_check`, read-only, within the timeout."""
+    if isinstance(settings.database, PostgresTarget):
+        return _postgres_section(settings, settings.database, timeout_seconds)
     path = settings.database_path
     copies = sorted(p.name for p in path.parent.glob(f"{path.name}.pre-migration-*")) if path.parent.is_dir() else []
     data: dict[str, Any] = {"path": str(path), "exists": path.is_file(), "pre_migration_copies": copies}
@@ -69,10 +74,43 @@ def database_section(settings: Settings, timeout_seconds: float) -> Section:
     return Section(PROBLEM if any(f.status != OK for f in findings) else OK, summary, findings, data)
 
 
-def _read_facts(conn: sqlite3.Connection, data: dict[str, Any], timeout_seconds: float) -> None:
+def _postgres_section(settings: Settings, target: PostgresTarget, timeout_seconds: float) -> Section:
+    """The cluster's schema on the server, named by its URL without the password: version, size, rows per
+    table, and the clusters sharing the database."""
+    from shared.store.postgres import SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION
+    from shared.store.postgres import cluster_schemas, schema_name
+
+    data: dict[str, Any] = {"url": target.shown, "cluster": settings.cluster_name,
+                            "schema": schema_name(settings.cluster_name)}
+    try:
+        conn = open_store(settings, readonly=True, timeout_seconds=timeout_seconds)
+    except (StoreError, sqlite3.Error) as exc:
+        fix = (_open_fix(exc, settings.database_path) if isinstance(exc, StoreError)
+               else "check that the server runs and answers at this address, and DATABASE_PASSWORD")
+        return Section(PROBLEM, f"{target.shown}: cannot be opened", [Finding("open", PROBLEM, redact(str(exc)), fix)],
+                       data)
+    try:
+        data["schema_version"] = data["expected_schema_version"] = POSTGRES_SCHEMA_VERSION
+        data["total_bytes"] = stored_bytes(conn)
+        names = [row[0] for row in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1")]
+        data["rows"] = {name: conn.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in names}
+        data["clusters"] = [name for name, _ in cluster_schemas(conn.raw)]  # type: ignore[attr-defined]
+    except sqlite3.Error as exc:
+        return Section(PROBLEM, f"{target.shown}: cannot be read", [Finding("read", PROBLEM, redact(str(exc)))], data)
+    finally:
+        conn.close()
+    summary = (f"{target.shown} cluster {settings.cluster_name!r}: {format_bytes(data['total_bytes'])}, schema "
+               f"{data['schema_version']}, {sum(data['rows'].values())} rows in {len(data['rows'])} tables; "
+               f"{len(data['clusters'])} cluster(s) in the database")
+    return Section(OK, summary, [], data)
+
+
+def _read_facts(conn: Connection, data: dict[str, Any], timeout_seconds: float) -> None:
     """Schema version, journal mode, pages, rows per table and `integrity_check` into `data`, one by one:
     what was read before the timeout interrupted the rest stays."""
     ends = time.monotonic() + timeout_seconds
+    assert isinstance(conn, sqlite3.Connection)  # PostgreSQL: _postgres_section
     conn.set_progress_handler(lambda: time.monotonic() > ends, 10_000)  # interrupts a scan past the timeout
     data["schema_version"] = conn.execute("PRAGMA user_version").fetchone()[0]
     data["expected_schema_version"] = SCHEMA_VERSION

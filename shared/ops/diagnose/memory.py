@@ -14,7 +14,7 @@ from shared.core.formats import format_bytes
 from shared.core.logs import redact
 from shared.core.settings import Settings
 from shared.ops.diagnose.findings import OK, PROBLEM, Finding, Section
-from shared.store.connection import StoreError, connect
+from shared.store.connection import StoreError, open_store
 from shared.store.run_status import SUCCESSFUL_RUN
 
 # A container whose peak working set comes this close to its limit is one busy run away from OOMKilled.
@@ -45,7 +45,7 @@ def memory_section(settings: Settings, cgroup_root: Path) -> Section:
                                 fix if kills or near else None))
     namespace = settings.pod_namespace or "monitoring"
     try:
-        own = _own_containers(settings.database_path, namespace)
+        own = _own_containers(settings, namespace)
     except (StoreError, sqlite3.Error) as exc:
         own = None
         data["own_containers_error"] = redact(str(exc))
@@ -104,16 +104,15 @@ def container_memory(cgroup_root: Path) -> dict[str, int | None]:
     return {}
 
 
-def _own_containers(path: Path, namespace: str) -> list[dict[str, Any]]:
+def _own_containers(settings: Settings, namespace: str) -> list[dict[str, Any]]:
     """The monitor's containers in the latest ok/partial run, as it collected itself: peak memory vs limit.
 
     They are the pods of the Deployments Knative makes for the MONITOR_SERVICES in `namespace`, or of the
     plain install's SERVE_DEPLOYMENT.
     """
-    conn = connect(path, readonly=True)
+    conn = open_store(settings, readonly=True)
     try:
-        conn.row_factory = sqlite3.Row
-        rows = conn.execute(
+        cursor = conn.execute(
             f"""
             SELECT w.kind, w.name AS workload, c.name AS container, p.name AS pod,
                    s.memory_working_set_max_bytes, cs.memory_limit_bytes, s.restart_count, s.last_termination_reason
@@ -122,10 +121,12 @@ def _own_containers(path: Path, namespace: str) -> list[dict[str, Any]]:
             WHERE w.namespace = ? AND s.run_id = (
                 SELECT id FROM runs WHERE {SUCCESSFUL_RUN} ORDER BY started_at DESC, id DESC LIMIT 1)
             ORDER BY workload, container, pod
-            """, (namespace,)).fetchall()
+            """, (namespace,))
+        names = [column[0] for column in cursor.description]
+        rows = [dict(zip(names, row)) for row in cursor.fetchall()]
     finally:
         conn.close()
-    return [dict(row) for row in rows if row["kind"] == "Deployment" and _is_monitor(row["workload"])]
+    return [row for row in rows if row["kind"] == "Deployment" and _is_monitor(row["workload"])]
 
 
 def _is_monitor(deployment: str) -> bool:

@@ -10,7 +10,7 @@ from shared.core.formats import ago, format_bytes, iso_utc
 from shared.core.logs import redact
 from shared.core.settings import Settings
 from shared.ops.diagnose.findings import OK, PROBLEM, UNAVAILABLE, Finding, Section
-from shared.store.connection import StoreError, connect
+from shared.store.connection import StoreError, open_store
 from shared.store.run_status import SUCCESSFUL_RUN_STATUSES, RunStatus
 
 
@@ -20,11 +20,11 @@ def runs_section(settings: Settings, limit: int, now: float) -> Section:
     `now` (Unix seconds) is when the age of the last successful run is told.
     """
     try:
-        conn = connect(settings.database_path, readonly=True)
+        conn = open_store(settings, readonly=True)
         try:
-            conn.row_factory = sqlite3.Row
-            rows = [dict(row) for row in conn.execute("SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?",
-                                                      (limit,))]
+            cursor = conn.execute("SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?", (limit,))
+            names = [column[0] for column in cursor.description]
+            rows = [dict(zip(names, row)) for row in cursor.fetchall()]
         finally:
             conn.close()
     except (StoreError, sqlite3.Error) as exc:

@@ -1,0 +1,186 @@
+"""Benchmark a fleet in one PostgreSQL: many clusters' runs written through the store, then their reports.
+
+Synthetic runs (benchmarks/synthetic.py) of `--containers` containers every 5 minutes for `--hours`
+hours, for each of `--clusters` clusters, written through shared/store/runs.py (COPY on PostgreSQL,
+executemany on SQLite) in the order a fleet's collectors would: each 5-minute tick, every cluster
+once. Then each cluster's retention pass (fold into day rows, roll hours up), and the reads:
+
+  seconds per run stored (median and p95), one cluster's report over 7 days (the report function's
+  default JSON: 100 containers), the fleet summary over 30 days (one row per cluster), and the bytes
+  per container per day (the cluster's schema's tables and indexes, or the SQLite file), measured over
+  the hours written and scaled to a day.
+
+PostgreSQL is Debian's server started here with its default durability (fsync on, synchronous
+commit), on 127.0.0.1, in a temporary directory (as the `postgres` user when root), unless
+`--database-url` names one. The same figures for SQLite with one cluster follow.
+
+    python benchmarks/fleet.py --clusters 20 --containers 5000 --hours 24
+    python benchmarks/fleet.py --clusters 20 --containers 5000 --hours 4   # what a short session allows
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import glob
+import os
+import pwd
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.synthetic import store_synthetic_run, synthetic_inventory  # noqa: E402
+from shared.core.settings import Settings, load_settings  # noqa: E402
+from shared.domain.report import fleet as fleet_module  # noqa: E402
+from shared.domain.report.build import build_report  # noqa: E402
+from shared.domain.report.fleet import build_fleet  # noqa: E402
+from shared.domain.report.query import parse_report_query  # noqa: E402
+from shared.store.connection import is_postgres, open_store  # noqa: E402
+from shared.store.retention import apply_retention  # noqa: E402
+from shared.store.size import stored_bytes  # noqa: E402
+
+STEP_SECONDS = 300
+CONTAINERS_PER_POD = 1.5  # synthetic_inventory: every other workload's pods have a sidecar
+
+
+@contextlib.contextmanager
+def durable_postgres() -> Iterator[str]:
+    """Debian's PostgreSQL with its default durability, on a free port; its superuser's URL."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda path: int(path.split("/")[4]))
+    if not found:
+        raise SystemExit("PostgreSQL is not installed: run `make test` (it installs Debian's postgresql)")
+    bin_dir = Path(found[-1]).parent
+    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    directory = Path(tempfile.mkdtemp(prefix="k8s-monitor-bench-pg-"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    try:
+        if run_as:
+            user = pwd.getpwnam("postgres")
+            os.chown(directory, user.pw_uid, user.pw_gid)
+        subprocess.run([*run_as, str(bin_dir / "initdb"), "-D", str(directory / "data"), "-A", "trust",
+                        "-U", "postgres", "-E", "UTF8", "--locale=C"], check=True, capture_output=True)
+        subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(directory / "data"), "-l", str(directory / "log"),
+                        "-o", f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={directory}"
+                              " -c shared_buffers=1GB -c max_wal_size=4GB", "-w", "start"],
+                       check=True, capture_output=True)
+        subprocess.run([str(bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-qc",
+                        "CREATE DATABASE fleet"], check=True, capture_output=True)
+        try:
+            yield f"postgresql://postgres@127.0.0.1:{port}/fleet"
+        finally:
+            subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(directory / "data"), "-m", "fast", "-w",
+                            "stop"], capture_output=True)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def settings_for(directory: Path, url: str | None, cluster: str) -> Settings:
+    values: dict[str, object] = {"database_path": directory / "k8s_metrics.db", "cluster_name": cluster,
+                                 "kube_context": None, "kubeconfig": directory / "none", "log_format": "json",
+                                 "prometheus_url": "http://127.0.0.1:9", "retention_budget_seconds": 3600}
+    if url:
+        values["database_url"] = url
+    return load_settings(**values)
+
+
+def measure(clusters: list[Settings], containers: int, hours: float) -> dict[str, float]:
+    """Write the runs, prune, then time the reads; the figures."""
+    pods = round(containers / CONTAINERS_PER_POD)
+    inventory = synthetic_inventory(pods, nodes=max(3, pods // 30))
+    runs = int(hours * 3600 / STEP_SECONDS)
+    start = (time.time() - hours * 3600) // STEP_SECONDS * STEP_SECONDS
+    connections = [open_store(settings) for settings in clusters]
+    rng = random.Random(7)
+    write_seconds = []
+    try:
+        for tick in range(runs):
+            for conn in connections:
+                started = time.perf_counter()
+                store_synthetic_run(conn, inventory, start + tick * STEP_SECONDS, rng)  # type: ignore[arg-type]
+                write_seconds.append(time.perf_counter() - started)
+            if tick % 12 == 11:
+                print(f"  {tick + 1}/{runs} ticks, {len(write_seconds)} runs, median "
+                      f"{statistics.median(write_seconds):.3f}s", file=sys.stderr, flush=True)
+        prune_started = time.perf_counter()
+        for settings in clusters:
+            apply_retention(settings)
+        prune_seconds = time.perf_counter() - prune_started
+        sizes = [stored_bytes(conn) for conn in connections]
+        postgres = is_postgres(connections[0])
+    finally:
+        for conn in connections:
+            conn.close()
+    now = time.time()
+    first = clusters[0]
+    report_seconds = []
+    for _ in range(5):
+        conn = open_store(first, readonly=True)
+        started = time.perf_counter()
+        report = build_report(conn, parse_report_query({"window": "7d"}, first, now), first, now)
+        report_seconds.append(time.perf_counter() - started)
+        conn.close()
+    fleet_seconds, serial_seconds = [], []
+    for workers, seconds in ((1, serial_seconds), (fleet_module.FLEET_WORKERS, fleet_seconds)):
+        default, fleet_module.FLEET_WORKERS = fleet_module.FLEET_WORKERS, workers
+        try:
+            for _ in range(3):
+                started = time.perf_counter()
+                fleet = build_fleet(first, parse_report_query({"window": "30d"}, first, now), now)
+                seconds.append(time.perf_counter() - started)
+        finally:
+            fleet_module.FLEET_WORKERS = default
+    assert report.containers_total > 0  # workload containers: the pods of a workload together
+    assert len(fleet.clusters) == len(clusters) and not any(row.error for row in fleet.clusters), fleet.clusters
+    return {
+        "clusters": len(clusters), "containers": inventory.container_count, "runs": len(write_seconds),
+        "write_median_s": statistics.median(write_seconds),
+        "write_p95_s": sorted(write_seconds)[int(0.95 * (len(write_seconds) - 1))],
+        "prune_s_per_cluster": prune_seconds / len(clusters),
+        "report_7d_s": statistics.median(report_seconds), "fleet_30d_s": statistics.median(fleet_seconds),
+        "fleet_30d_serial_s": statistics.median(serial_seconds),
+        "bytes_per_container_day": statistics.mean(sizes) / inventory.container_count / (hours / 24),
+        "backend": "postgresql" if postgres else "sqlite",
+    }
+
+
+def show(figures: dict[str, float]) -> None:
+    print(f"{figures['backend']}: {figures['clusters']} cluster(s) x {figures['containers']} containers, "
+          f"{figures['runs']} runs written")
+    print(f"  run write: median {figures['write_median_s']:.3f}s, p95 {figures['write_p95_s']:.3f}s")
+    print(f"  retention pass (fold + rollups): {figures['prune_s_per_cluster']:.2f}s per cluster")
+    print(f"  one cluster's 7-day report: {figures['report_7d_s'] * 1000:.0f} ms")
+    print(f"  fleet summary over 30 days: {figures['fleet_30d_s'] * 1000:.0f} ms "
+          f"(clusters one at a time: {figures['fleet_30d_serial_s'] * 1000:.0f} ms)")
+    print(f"  bytes per container per day: {figures['bytes_per_container_day']:.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clusters", type=int, default=20)
+    parser.add_argument("--containers", type=int, default=5000)
+    parser.add_argument("--hours", type=float, default=24.0, help="history written per cluster (5-minute runs)")
+    parser.add_argument("--database-url", help="a PostgreSQL database to use instead of starting one")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        url = args.database_url or stack.enter_context(durable_postgres())
+        clusters = [settings_for(Path(tmp), url, f"cluster-{n:02d}") for n in range(args.clusters)]
+        show(measure(clusters, args.containers, args.hours))
+        if not args.skip_sqlite:
+            show(measure([settings_for(Path(tmp) / "sqlite", None, "cluster-00")], args.containers, args.hours))
+
+
+if __name__ == "__main__":
+    main()
