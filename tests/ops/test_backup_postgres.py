@@ -7,6 +7,7 @@ psql, not by the store: a dump holds whatever the database holds.
 
 from __future__ import annotations
 
+import re
 import socket
 import stat
 import subprocess
@@ -22,6 +23,7 @@ from shared.ops.restore import RestoreError, restore_backup, restore_postgres_ba
 from shared.store.connection import connect
 from tests.conftest import make_settings
 from tests.support.postgres import PostgresServer, postgres_server
+from tests.support.readme import readme_section
 
 DAY = 86_400
 PASSWORD = "pw-Never-Shown-42"
@@ -253,3 +255,33 @@ def test_cli_backs_up_lists_both_kinds_and_restores_with_force(tmp_path, clock, 
     assert f"restored {dump} into postgresql://postgres@127.0.0.1:{server.port}/{scratch}: 2 tables" in \
         capsys.readouterr().out
     assert contents(server, scratch) == expected
+
+
+def test_the_readme_least_privilege_role_backs_up_and_restores_its_database(tmp_path, clock, server):
+    """The SQL of README.md, "The database role and TLS", run as written: its role is enough for the
+    monitor's tables in a schema of their own, a backup, and a forced restore."""
+    (block,) = re.findall(r"```sql\n(.*?)```", readme_section("### The database role and TLS"), re.DOTALL)
+    admin = [str(server.bin_dir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", server.host, "-p",
+             str(server.port), "-U", "postgres", "-d", "postgres"]
+    subprocess.run(admin, input=block, capture_output=True, text=True, check=True)
+    try:
+        as_role = [*admin[:-4], "-U", "k8s_monitor", "-d", "k8s_monitor", "-A", "-t", "-c"]
+        subprocess.run([*as_role, "CREATE SCHEMA cluster_a; CREATE TABLE cluster_a.runs (id int, status text);"
+                        "INSERT INTO cluster_a.runs VALUES (1, 'ok'), (2, 'ok'); SELECT pg_advisory_lock(1)"],
+                       capture_output=True, text=True, check=True)
+        settings = make_settings(tmp_path, database_url=f"postgresql://k8s_monitor@{server.host}:{server.port}"
+                                 "/k8s_monitor", database_password="CHANGE-ME")
+        outcome = run_backup(settings, clock)
+        assert outcome.status == "ok", outcome.error
+        subprocess.run([*as_role, "UPDATE cluster_a.runs SET status = 'failed'"], check=True, capture_output=True)
+
+        with pytest.raises(RestoreError, match="is not empty"):
+            restore_postgres_backup(settings, Path(outcome.backup.file))
+        restore_postgres_backup(settings, Path(outcome.backup.file), force=True)
+
+        restored = subprocess.run([*as_role, "SELECT id, status FROM cluster_a.runs ORDER BY id"],
+                                  capture_output=True, text=True, check=True).stdout.split()
+        assert restored == ["1|ok", "2|ok"]
+    finally:
+        server.drop_database("k8s_monitor")
+        server.psql("DROP ROLE k8s_monitor")
