@@ -9,8 +9,10 @@ run on every kustomization in test_knative.py, these overlays included.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,9 @@ from shared.core.settings import load_settings
 from tests.deploy.test_knative import CRD_SCHEMAS, reference_problems
 from tests.support.crd_schema import feature_flags_used
 from tests.support.kustomize import build, kustomization_dirs, object_id, relative
+from tests.support.postgres import postgres_server
 from tests.support.readme import readme_section
+from tests.support.servers import BIN
 
 REPO = Path(__file__).resolve().parents[2]
 KNATIVE_PG = REPO / "knative" / "overlays" / "postgres"
@@ -197,3 +201,45 @@ def test_reference_check_sees_a_missing_database_secret() -> None:
     assert problems and all(re.search(rf"mounts Secret {SECRET}, which does not exist", p) for p in problems)
     assert {p.split(":")[0] for p in problems} == {"Service/collect", "Service/health", "Service/report",
                                                    "Service/alert-notify", "CronJob/backup"}
+
+
+def test_backup_cronjob_container_dumps_a_real_database_into_its_volume(tmp_path: Path) -> None:
+    """The CronJob's command, environment and mounts as the kubelet would give them (each mount a
+    directory, the Secret's keys as files), against a real PostgreSQL: a verified archive lands in
+    the backup volume, and the password was read from its file."""
+    objects = build(KNATIVE_PG)
+    pod = _one(objects, "CronJob", "backup")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    secret = _one(objects, "Secret", SECRET)
+    mounts = {m["mountPath"]: tmp_path / m["name"] for m in container["volumeMounts"]}
+    for mount in container["volumeMounts"]:
+        (tmp_path / mount["name"]).mkdir()
+
+    def mapped(value: str) -> str:
+        for inside, outside in mounts.items():
+            if value == inside or value.startswith(inside + "/"):
+                return str(outside) + value[len(inside):]
+        return value
+
+    with postgres_server() as server:
+        database = server.create_database()
+        server.psql("CREATE TABLE runs (id int); INSERT INTO runs VALUES (1), (2)", database)
+        secret_dir = next(tmp_path / m["name"] for m in container["volumeMounts"] if "secret" in volumes[m["name"]])
+        for key, encoded in secret["data"].items():
+            value = base64.b64decode(encoded).decode()
+            if key == "url":  # the operator's edit: this server instead of the placeholder host
+                value = server.url(database) + "?sslmode=disable"
+            (secret_dir / key).write_text(value)
+        env = {key: mapped(value) for key, value in _config(objects).items()}
+        env |= {item["name"]: mapped(item["value"]) for item in container["env"]}
+        env |= {"PATH": f"{REPO / 'scripts'}:{BIN}:/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(tmp_path)}
+        done = subprocess.run([*container["command"], *container["args"]], env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    backup_dir = Path(mapped(_config(objects)["BACKUP_DIR"]))
+    (archive,) = backup_dir.glob("k8s_metrics_*.pgdump")
+    assert (backup_dir / (archive.name + ".sha256")).is_file()
+    assert done.stdout.startswith(f"backup {archive}: ")
+    assert base64.b64decode(secret["data"]["password"]).decode().strip() not in done.stdout + done.stderr
