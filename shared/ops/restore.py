@@ -133,8 +133,8 @@ def restore_postgres_backup(settings: Settings, backup: Path, force: bool = Fals
         contents = read_dump(source)
     except PostgresToolError as exc:
         raise RestoreError(f"{exc}; {_UNTOUCHED}") from None
-    if not contents.tables:
-        raise RestoreError(f"{source.name} holds no tables: it is not a backup of this monitor's database; "
+    if not any(table.rpartition(".")[2] == "runs" for table in contents.tables):  # in any cluster's schema
+        raise RestoreError(f"{source.name} holds no `runs` table: it is not a backup of this monitor's database; "
                            f"{_UNTOUCHED}")
     lock = settings.backup_dir / LOCK_NAME
     with ExitStack() as stack:

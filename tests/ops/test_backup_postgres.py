@@ -285,3 +285,19 @@ def test_the_readme_least_privilege_role_backs_up_and_restores_its_database(tmp_
     finally:
         server.drop_database("k8s_monitor")
         server.psql("DROP ROLE k8s_monitor")
+
+
+def test_an_archive_of_another_application_is_refused_before_anything_is_dropped(tmp_path, clock, server, scratch):
+    foreign = server.create_database()
+    try:
+        server.psql("CREATE TABLE invoices (id int); INSERT INTO invoices VALUES (1)", foreign)
+        backup = run_backup(pg_settings(tmp_path, server, foreign), clock).backup
+    finally:
+        server.drop_database(foreign)
+    assert backup is not None
+    server.psql("CREATE TABLE runs (id int); INSERT INTO runs VALUES (7)", scratch)
+
+    with pytest.raises(RestoreError, match="holds no `runs` table: it is not a backup of this monitor's database"):
+        restore_postgres_backup(pg_settings(tmp_path, server, scratch), Path(backup.file), force=True)
+
+    assert server.psql("SELECT * FROM runs", scratch) == "7"
