@@ -1,4 +1,8 @@
-"""`k8s-monitor backups`: the backups in BACKUP_DIR, newest first, with age, size and checksum state."""
+"""`k8s-monitor backups`: the backups in BACKUP_DIR, newest first, with kind, age, size and checksum state.
+
+Both kinds are listed: SQLite backups (`.db.gz`) and PostgreSQL archives (`.pgdump`), so a directory
+that served both backends shows everything it holds.
+"""
 
 from __future__ import annotations
 
@@ -27,14 +31,14 @@ def run(args: argparse.Namespace) -> int:
     now = time.time()
     if args.json:
         print(json.dumps([{"file": b.name, "path": str(b.path), "created_at": b.created_at,
-                           "size_bytes": b.size_bytes, "age_seconds": round(now - b.created_at),
+                           "kind": b.kind, "size_bytes": b.size_bytes, "age_seconds": round(now - b.created_at),
                            "checksum": b.checksum} for b in backups], indent=2))
         return 0
     if not backups:
         print(f"No backups in {settings.backup_dir} (BACKUP_DIR); `k8s-monitor backup` makes one.")
         return 0
-    rows = [("BACKUP", "TAKEN (UTC)", "AGE", "SIZE", "CHECKSUM")]
-    rows += [(b.name, utc_second(b.created_at).removesuffix(" UTC"), format_duration(now - b.created_at),
+    rows = [("BACKUP", "KIND", "TAKEN (UTC)", "AGE", "SIZE", "CHECKSUM")]
+    rows += [(b.name, b.kind, utc_second(b.created_at).removesuffix(" UTC"), format_duration(now - b.created_at),
               format_bytes(b.size_bytes), CHECKSUM_WORDS[b.checksum]) for b in backups]
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     for row in rows:

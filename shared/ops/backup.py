@@ -8,8 +8,14 @@ temporary names (`.k8s_metrics_*`), fsynced, and renamed only at the end, the `.
 (sha256sum format) first, so a final-named backup always has its checksum beside it. A backup
 killed half way leaves only temporary files, which the next backup removes.
 
-Backups older than BACKUP_RETENTION_DAYS are then deleted, except the newest one whose checksum
-verifies, whatever its age. A failed backup deletes nothing, so the older ones stay.
+On PostgreSQL (DATABASE_URL postgresql://...) the backup is a `pg_dump` custom-format archive,
+compressed by pg_dump and checked with `pg_restore --list` (shared/ops/postgres_dump.py), written as
+`k8s_metrics_YYYYmmdd_HHMMSS.pgdump` under the same rules: hidden temporary name, sidecar, rename.
+Its attempts are not recorded in the database yet: `k8s-monitor backups` lists them from BACKUP_DIR.
+
+Backups older than BACKUP_RETENTION_DAYS are then deleted, except the newest one of each kind
+(SQLite, PostgreSQL) whose checksum verifies, whatever its age. A failed backup deletes nothing, so
+the older ones stay.
 """
 
 from __future__ import annotations
@@ -27,21 +33,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from shared.core.database_url import DatabaseTarget, PostgresTarget
 from shared.core.formats import file_stamp, parse_file_stamp
 from shared.core.locking import try_file_lock
 from shared.core.settings import Settings
 from shared.core.timeutil import DAY_SECONDS
+from shared.ops.postgres_dump import PostgresToolError, dump_database, read_dump
 from shared.store.connection import BUSY_TIMEOUT_MS, StoreError, connect, transaction
 
 log = logging.getLogger(__name__)
 
 NAME_PREFIX = "k8s_metrics_"
 NAME_SUFFIX = ".db.gz"
+DUMP_SUFFIX = ".pgdump"
+KINDS = {NAME_SUFFIX: "sqlite", DUMP_SUFFIX: "postgresql"}  # a backup's kind, by its name's suffix
 CHECKSUM_SUFFIX = ".sha256"
 LOCK_NAME = ".backup.lock"
 COMPRESS_LEVEL = 6
 CHUNK_BYTES = 1024 * 1024
-_NAME = re.compile(r"^k8s_metrics_(\d{8}_\d{6})\.db\.gz$")
+_NAME = re.compile(r"^k8s_metrics_(\d{8}_\d{6})(\.db\.gz|\.pgdump)$")
 _SIDECAR_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 _DAMAGED_ADVICE = "older backups were kept; restore the newest good one with `k8s-monitor restore`"
 
@@ -84,6 +94,11 @@ class BackupFile:
         """The backup's file name, which carries its creation time."""
         return self.path.name
 
+    @property
+    def kind(self) -> str:
+        """`sqlite` (a gzipped database file) or `postgresql` (a pg_dump archive)."""
+        return backup_kind(self.name)
+
 
 @dataclass
 class BackupOutcome:
@@ -96,9 +111,17 @@ class BackupOutcome:
     retriable: bool = False
 
 
-def backup_name(at: float) -> str:
+def backup_name(at: float, suffix: str = NAME_SUFFIX) -> str:
     """The file name of a backup taken at `at` (Unix seconds), its UTC time in the name so names sort by age."""
-    return f"{NAME_PREFIX}{file_stamp(at)}{NAME_SUFFIX}"
+    return f"{NAME_PREFIX}{file_stamp(at)}{suffix}"
+
+
+def backup_kind(name: str) -> str:
+    """The kind of the backup named `name`: `sqlite` or `postgresql` (ValueError for another name)."""
+    match = _NAME.match(name)
+    if not match:
+        raise ValueError(f"{name} is not the name of a backup")
+    return KINDS[match.group(2)]
 
 
 def backup_time(name: str) -> float | None:
@@ -116,8 +139,8 @@ def checksum_path(backup: Path) -> Path:
 
 def run_backup(settings: Settings, clock: Callable[[], float] = time.time) -> BackupOutcome:
     """Back the database up and prune old backups, unless another backup holds the lock."""
-    database, backup_dir = settings.database_path, settings.backup_dir
-    if not database.exists():
+    target, database, backup_dir = settings.database, settings.database_path, settings.backup_dir
+    if not isinstance(target, PostgresTarget) and not database.exists():
         return BackupOutcome("failed", error=f"database {database} does not exist (DATABASE_PATH); nothing to back up")
     try:
         backup_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -129,12 +152,15 @@ def run_backup(settings: Settings, clock: Callable[[], float] = time.time) -> Ba
         started = clock()
         remove_partial_files(backup_dir)
         try:
-            info = write_backup(database, backup_dir, started, clock)
+            if isinstance(target, PostgresTarget):
+                info = write_dump(target, backup_dir, started, clock)
+            else:
+                info = write_backup(database, backup_dir, started, clock)
         except BackupError as exc:
-            _record(database, started, clock(), "failed", error=str(exc))
+            _record(target, started, clock(), "failed", error=str(exc))
             log.error("backup failed: %s", exc)
             return BackupOutcome("failed", error=str(exc), retriable=exc.retriable)
-        _record(database, started, info.finished_at, "ok", info=info)
+        _record(target, started, info.finished_at, "ok", info=info)
         removed = prune_backups(backup_dir, settings.backup_retention_days, clock())
     log.info("backup %s: %d bytes in %.2fs; %d old backup(s) removed", info.file, info.size_bytes,
              info.duration_seconds, len(removed))
@@ -178,6 +204,38 @@ def write_backup(database: Path, backup_dir: Path, started: float,
     return BackupInfo(name, size, digest, started, clock())
 
 
+def write_dump(target: PostgresTarget, backup_dir: Path, started: float,
+               clock: Callable[[], float] = time.time) -> BackupInfo:
+    """`pg_dump` the PostgreSQL database, check the archive, checksum it, and give it its final name.
+
+    The caller holds the backup lock. On any failure every file this call created is removed.
+    """
+    name = _free_name(backup_dir, started, DUMP_SUFFIX)
+    final = backup_dir / name
+    partial = backup_dir / f".{name}.partial"
+    sidecar = backup_dir / f".{name}{CHECKSUM_SUFFIX}.partial"
+    try:
+        _write_new_file(partial, b"")  # created 0600 before pg_dump writes the data into it
+        dump_database(target, partial)
+        read_dump(partial)
+        _fsync_file(partial)
+        digest, size = file_sha256(partial), partial.stat().st_size
+        _write_new_file(sidecar, f"{digest}  {name}\n".encode())
+        os.replace(sidecar, checksum_path(final))
+        os.replace(partial, final)
+        fsync_directory(backup_dir)
+    except OSError as exc:
+        raise BackupError(_describe_os_error(exc, backup_dir)) from exc
+    except PostgresToolError as exc:
+        raise BackupError(str(exc), retriable=exc.retriable) from exc
+    finally:
+        for path in (partial, sidecar):
+            path.unlink(missing_ok=True)
+        if not final.exists():
+            checksum_path(final).unlink(missing_ok=True)
+    return BackupInfo(name, size, digest, started, clock())
+
+
 def remove_partial_files(backup_dir: Path) -> list[str]:
     """Remove what a killed backup left: temporary files, and sidecars whose backup never got its name.
 
@@ -185,7 +243,8 @@ def remove_partial_files(backup_dir: Path) -> list[str]:
     """
     removed = []
     for path in backup_dir.iterdir():
-        orphan_sidecar = path.name.endswith(NAME_SUFFIX + CHECKSUM_SUFFIX) and not path.with_suffix("").exists()
+        backup = path.name.removesuffix(CHECKSUM_SUFFIX)
+        orphan_sidecar = backup != path.name and backup_time(backup) is not None and not (backup_dir / backup).exists()
         if path.name.startswith("." + NAME_PREFIX) or (path.name.startswith(NAME_PREFIX) and orphan_sidecar):
             path.unlink(missing_ok=True)
             removed.append(path.name)
@@ -236,13 +295,16 @@ def file_sha256(path: Path) -> str:
 
 
 def prune_backups(backup_dir: Path, retention_days: int, now: float) -> list[str]:
-    """Delete backups taken more than `retention_days` before `now`, keeping the newest verified one."""
+    """Delete backups taken more than `retention_days` before `now`, keeping the newest verified one of each kind."""
     backups = list_backups(backup_dir, verify=False)
-    newest_good = next((b.path for b in backups if verify_checksum(b.path) == "ok"), None)
+    newest_good: dict[str, Path] = {}
+    for backup in backups:  # newest first: each kind's files are read only until one verifies
+        if backup.kind not in newest_good and verify_checksum(backup.path) == "ok":
+            newest_good[backup.kind] = backup.path
     cutoff = now - retention_days * DAY_SECONDS
     removed = []
     for backup in backups:
-        if backup.created_at >= cutoff or backup.path == newest_good:
+        if backup.created_at >= cutoff or backup.path in newest_good.values():
             continue
         try:
             backup.path.unlink()
@@ -265,12 +327,12 @@ def last_backup(conn: sqlite3.Connection) -> BackupInfo | None:
     return BackupInfo(*row) if row else None
 
 
-def _free_name(backup_dir: Path, at: float) -> str:
+def _free_name(backup_dir: Path, at: float, suffix: str = NAME_SUFFIX) -> str:
     """The backup's name; a second backup within the same second takes the next free second."""
-    name = backup_name(at)
+    name = backup_name(at, suffix)
     while (backup_dir / name).exists():
         at += 1
-        name = backup_name(at)
+        name = backup_name(at, suffix)
     return name
 
 
@@ -342,6 +404,12 @@ def _write_new_file(path: Path, data: bytes) -> None:
         os.fsync(file.fileno())
 
 
+def _fsync_file(path: Path) -> None:
+    """Make a file another process wrote durable before it gets its final name."""
+    with open(path, "rb+") as file:
+        os.fsync(file.fileno())
+
+
 def fsync_directory(directory: Path) -> None:
     """Make the renames durable: a rename lives in the directory, not in the file."""
     fd = os.open(directory, os.O_RDONLY)
@@ -371,11 +439,17 @@ def _no_space(backup_dir: Path) -> str:
             f"older backups were kept")
 
 
-def _record(database: Path, started: float, finished: float, status: str, info: BackupInfo | None = None,
+def _record(target: DatabaseTarget, started: float, finished: float, status: str, info: BackupInfo | None = None,
             error: str | None = None) -> None:
-    """Add the attempt to the `backups` table; a database that cannot take it is logged, not fatal."""
+    """Add the attempt to the `backups` table; a database that cannot take it is logged, not fatal.
+
+    Not on PostgreSQL yet (the store's PostgreSQL connection is not in this package): there the
+    backups are listed from BACKUP_DIR only.
+    """
+    if isinstance(target, PostgresTarget):
+        return
     try:
-        conn = connect(database)
+        conn = connect(target.path)
         try:
             with transaction(conn):
                 conn.execute(

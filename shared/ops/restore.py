@@ -9,6 +9,11 @@ file is refused with the reason and the current database stays as it was.
 
 The monitor's writers must be stopped while restoring: collections and backups are locked out here
 (their file locks), and a database another process holds open is refused rather than swapped under it.
+
+On PostgreSQL a restore loads a verified `pg_dump` archive (`restore_postgres_backup`) into an empty
+database in one transaction. A database that already holds tables is refused unless forced: then the
+objects the archive holds are dropped and recreated (`pg_restore --clean --if-exists`), in the same
+transaction, so a failure leaves the database as it was. Objects the archive does not hold stay.
 """
 
 from __future__ import annotations
@@ -26,18 +31,21 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.core.database_url import PostgresTarget
 from shared.core.formats import file_stamp
 from shared.core.locking import try_file_lock
 from shared.core.settings import Settings
 from shared.ops.backup import (
     CHUNK_BYTES,
     LOCK_NAME,
+    backup_kind,
     checksum_path,
     expected_checksum,
     file_sha256,
     fsync_directory,
     journal_files,
 )
+from shared.ops.postgres_dump import PostgresToolError, read_dump, restore_dump, user_objects
 from shared.store.connection import SCHEMA_VERSION, connect, schema_version
 from shared.store.retention import retention_lock_path
 
@@ -66,9 +74,24 @@ class RestoreResult:
     last_run_at: float | None
 
 
+@dataclass(frozen=True)
+class DumpRestoreResult:
+    """What a restore into PostgreSQL did: which archive, into which database (shown URL), how many
+    tables it loaded, and the objects the database held before (dropped and recreated when forced)."""
+
+    backup: Path
+    database: str
+    tables: int
+    objects_before: list[str]
+
+
 def restore_backup(settings: Settings, backup: Path, clock: Callable[[], float] = time.time) -> RestoreResult:
-    """Verify `backup` (a path, or a name in BACKUP_DIR) and swap it in as the database."""
+    """Verify `backup` (a path, or a name in BACKUP_DIR) and swap it in as the SQLite database."""
+    if isinstance(settings.database, PostgresTarget):
+        raise RestoreError(f"DATABASE_URL names PostgreSQL ({settings.database.shown}): its backups are restored "
+                           f"with restore_postgres_backup; {_UNTOUCHED}")
     source = resolve_backup(backup, settings.backup_dir)
+    _refuse_other_kind(source, "sqlite", settings.database_path.as_posix())
     verify_backup_checksum(source)
     database = settings.database_path
     database.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +114,56 @@ def restore_backup(settings: Settings, backup: Path, clock: Callable[[], float] 
         conn.close()
     log.info("restored %s into %s (replaced file kept at %s)", source, database, replaced)
     return RestoreResult(source, database, replaced, version, runs, last_run_at)
+
+
+def restore_postgres_backup(settings: Settings, backup: Path, force: bool = False) -> DumpRestoreResult:
+    """Verify the archive `backup` (a path, or a name in BACKUP_DIR) and load it into the PostgreSQL database.
+
+    Refuses a database holding tables, views or sequences unless `force`: then the objects the
+    archive holds are dropped and recreated. The archive is not migrated here; the next run of any
+    function (or `k8s-monitor migrate`) brings an older schema up to date.
+    """
+    target = settings.database
+    if not isinstance(target, PostgresTarget):
+        raise RestoreError(f"DATABASE_URL names no PostgreSQL database (the store is {target.shown}); {_UNTOUCHED}")
+    source = resolve_backup(backup, settings.backup_dir)
+    _refuse_other_kind(source, "postgresql", target.shown)
+    verify_backup_checksum(source)
+    try:
+        contents = read_dump(source)
+    except PostgresToolError as exc:
+        raise RestoreError(f"{exc}; {_UNTOUCHED}") from None
+    if not any(table.rpartition(".")[2] == "runs" for table in contents.tables):  # in any cluster's schema
+        raise RestoreError(f"{source.name} holds no `runs` table: it is not a backup of this monitor's database; "
+                           f"{_UNTOUCHED}")
+    lock = settings.backup_dir / LOCK_NAME
+    with ExitStack() as stack:
+        if lock.parent.is_dir() and not stack.enter_context(try_file_lock(lock)):
+            raise RestoreError(f"a backup is running; wait until it finishes and restore again; {_UNTOUCHED}")
+        try:
+            before = user_objects(target)
+            if before and not force:
+                shown = ", ".join(before[:5]) + (f" and {len(before) - 5} more" if len(before) > 5 else "")
+                raise RestoreError(
+                    f"database {target.shown} is not empty (it holds {shown}): restore into an empty database, or "
+                    f"pass --force to drop and recreate the objects the backup holds; {_UNTOUCHED}")
+            restore_dump(target, source, replace=force)
+        except PostgresToolError as exc:
+            raise RestoreError(f"{exc}; the restore ran in one transaction: {_UNTOUCHED}") from None
+    log.info("restored %s into %s (%d tables; %d objects were there before)", source, target.shown,
+             len(contents.tables), len(before))
+    return DumpRestoreResult(source, target.shown, len(contents.tables), before)
+
+
+def _refuse_other_kind(backup: Path, kind: str, database: str) -> None:
+    """A SQLite backup goes into SQLite, a pg_dump archive into PostgreSQL: say so instead of failing later."""
+    try:
+        found = backup_kind(backup.name)
+    except ValueError:
+        return  # a renamed backup: its content is checked as usual
+    if found != kind:
+        raise RestoreError(f"{backup.name} is a {found} backup and the database ({database}) is {kind}: a backup is "
+                           f"restored into the kind of database it was taken from; {_UNTOUCHED}")
 
 
 def resolve_backup(backup: Path, backup_dir: Path) -> Path:

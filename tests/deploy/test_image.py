@@ -77,6 +77,22 @@ def test_dependencies_are_installed_before_the_code_is_copied() -> None:
     assert "--no-cache-dir" in order[pip_install]
 
 
+def test_image_has_the_postgresql_client_tools_the_backups_call_without_the_package_weight() -> None:
+    """shared/ops/postgres_dump.py runs pg_dump, pg_restore and psql from PATH; the image keeps those
+    binaries and libpq, not Debian's wrapper scripts and the perl they need, nor apt's lists."""
+    called = set(re.findall(r'"(pg_dump|pg_restore|psql)"', (REPO / "shared/ops/postgres_dump.py").read_text()))
+    assert called == {"pg_dump", "pg_restore", "psql"}
+    (install,) = [run for run in instructions("RUN") if "postgresql-client" in run]
+    assert "--no-install-recommends" in install and "rm -rf /var/lib/apt/lists/*" in install
+    copied = re.search(r"cp ((?:/usr/lib/postgresql/\d+/bin/\S+\s+)+)/usr/local/bin/", install)
+    assert copied and {Path(path).name for path in copied.group(1).split()} == called
+    assert "apt-mark manual libpq5" in install and "purge -y --auto-remove postgresql-client" in install
+    assert all(f"{tool} --version" in install for tool in called), "the build fails if a library went missing"
+    order = [f"{kw} {args}" for kw, args in INSTRUCTIONS]
+    assert order.index(f"RUN {install}") < next(i for i, line in enumerate(order) if line.startswith("COPY")), \
+        "a code or requirements change must not reinstall the client"
+
+
 def test_image_runs_as_the_numeric_non_root_user_the_installs_expect() -> None:
     users = instructions("USER")
     assert users and INSTRUCTIONS[-1][0] == "CMD"

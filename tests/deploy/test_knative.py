@@ -49,6 +49,7 @@ KUBERNETES_VERSION = "1.32"
 NAMESPACE = "monitoring"
 KSVC = ("serving.knative.dev/v1", "Service")
 DEPLOYMENT = ("apps/v1", "Deployment")
+CRONJOB = ("batch/v1", "CronJob")
 MONITORING_GROUP = "monitoring.coreos.com"
 PROMETHEUS_OPERATOR_KINDS = {(f"{MONITORING_GROUP}/v1", "ServiceMonitor"), (f"{MONITORING_GROUP}/v1", "PrometheusRule")}
 IMAGE = "k8s-resource-monitor"
@@ -392,12 +393,14 @@ def test_knative_pod_template_is_a_valid_core_pod_spec(ksvc: dict) -> None:
 
 
 def pod_templates(objects: list[dict] | tuple[dict, ...]) -> list[tuple[dict, dict]]:
-    """(workload, its pod template) for Deployments and Knative Services. The labels of a Knative
-    Service's pods are its template's plus the `serving.knative.dev/service` label Knative adds."""
+    """(workload, its pod template) for Deployments, CronJobs and Knative Services. The labels of a
+    Knative Service's pods are its template's plus the `serving.knative.dev/service` label Knative adds."""
     templates = []
     for obj in objects:
         if (obj["apiVersion"], obj["kind"]) == DEPLOYMENT:
             templates.append((obj, obj["spec"]["template"]))
+        elif (obj["apiVersion"], obj["kind"]) == CRONJOB:
+            templates.append((obj, obj["spec"]["jobTemplate"]["spec"]["template"]))
         elif (obj["apiVersion"], obj["kind"]) == KSVC:
             template = json.loads(json.dumps(obj["spec"]["template"]))
             template.setdefault("metadata", {}).setdefault("labels", {})["serving.knative.dev/service"] = \
@@ -435,6 +438,9 @@ def _pod_problems(workload: dict, template: dict, names: Names) -> list[str]:
               for name, v in volumes.items() if "persistentVolumeClaim" in v}
     problems += [f"{where}: volume {name} claims {claim}, which does not exist"
                  for name, claim in claims.items() if ("PersistentVolumeClaim", claim) not in names]
+    problems += [f"{where}: volume {name} mounts Secret {v['secret']['secretName']}, which does not exist"
+                 for name, v in volumes.items() if "secret" in v and not v["secret"].get("optional")
+                 and ("Secret", v["secret"]["secretName"]) not in names]
     mounted = {m["name"] for c in spec["containers"] for m in c.get("volumeMounts") or ()}
     problems += [f"{where}: mount of {name}, which is no volume" for name in sorted(mounted - set(volumes))]
     problems += [f"{where}: {kind} {ref['name']} does not exist and is not optional"
@@ -640,9 +646,9 @@ def _needed_feature_flags() -> set[str]:
 
 
 def _documented_feature_flags() -> set[str]:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    readme = readme_section("### Knative feature flags")  # the PostgreSQL install has its own, shorter one
     match = re.search(r"kubectl patch configmap/config-features -n knative-serving --type merge -p '([^']+)'", readme)
-    assert match, "README.md has no `kubectl patch configmap/config-features` command"
+    assert match, "README.md has no `kubectl patch configmap/config-features` command under Knative feature flags"
     data = json.loads(match.group(1))["data"]
     assert set(data.values()) == {"enabled"}
     return set(data)
