@@ -64,6 +64,10 @@ def test_the_workload_view_shows_the_hpa_confidence_change_marker_and_patch(serv
     section = page.locator("section.container[data-container=app]")
 
     assert section.locator("dd.hpa").inner_text() == "HPA api: 1 to 4 replicas, 4 now, scaling on CPU utilisation 70%"
+    why = dict(zip(section.locator("dl.why dt").all_inner_texts(), section.locator("dl.why dd").all_inner_texts(),
+                   strict=True))
+    assert "REPORT_CPU_LIMIT_POLICY" in why["CPU limit"] and "REPORT_MEMORY_LIMIT_POLICY" in why["Memory limit"]
+    assert why["CPU request"] != why["CPU limit"] and why["Memory request"] != why["Memory limit"]
     assert "HPA at max" in section.locator("p.flags").inner_text()
     # 144 runs of 2 pods: 12h - 5 min of history / 7d = 0.07, 288 samples / 2016 = 0.14: the lower
     assert section.locator("dd.confidence").inner_text().startswith("7% (low): min(1, ")
