@@ -103,9 +103,10 @@ class MonitorAnnotations(_Wire):
     allow_hpa: str | None = msgspec.field(default=None, name="k8s-monitor.io/allow-hpa")
 
     def present(self) -> dict[str, str]:
-        """The annotations set, by their names (`k8s-monitor.io/cpu-percentile`), sorted."""
-        return {f.encode_name: value for f in msgspec.structs.fields(self)
-                if (value := getattr(self, f.name)) is not None}
+        """The annotations set, by their names (`k8s-monitor.io/cpu-percentile`), sorted. Read from the class's
+        field tuples: msgspec.structs.fields() evaluates the type hints on every call (0.5 ms a pod)."""
+        return {name: value for field, name in zip(self.__struct_fields__, self.__struct_encode_fields__, strict=True)
+                if (value := getattr(self, field)) is not None}
 
 
 class PodMeta(ObjectMeta):
