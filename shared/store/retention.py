@@ -60,6 +60,7 @@ class RetentionResult:
     rollup_rows: int = 0
     samples_deleted: int = 0
     node_samples_deleted: int = 0
+    hpa_rows_deleted: int = 0  # what runs saw of HPAs (samples, listings) and declarations no run names any more
     runs_deleted: int = 0
     rollups_deleted: int = 0
     spans_deleted: int = 0
@@ -74,7 +75,8 @@ class RetentionResult:
     @property
     def deleted_rows(self) -> int:
         """Every row the pass deleted, whatever the table."""
-        return (self.samples_deleted + self.node_samples_deleted + self.runs_deleted + self.rollups_deleted
+        return (self.samples_deleted + self.node_samples_deleted + self.hpa_rows_deleted + self.runs_deleted
+                + self.rollups_deleted
                 + self.spans_deleted + self.pods_deleted + self.containers_deleted + self.workloads_deleted
                 + self.nodes_deleted)
 
@@ -201,6 +203,17 @@ _OLD_NODE_SAMPLES = (
     f"DELETE FROM node_samples WHERE (run_id, node_id) IN (SELECT ns.run_id, ns.node_id {_OLD_NODE_SAMPLES_SELECT}"
     " LIMIT :rows)",
 )
+# What each run saw of HPAs goes with the raw samples (hpa_samples and hpa_listings are keyed by run id).
+_OLD_HPA_SAMPLES_SELECT = "FROM hpa_samples WHERE run_id <= (SELECT MAX(id) FROM runs WHERE started_at < :before)"
+_OLD_HPA_SAMPLES = (
+    f"SELECT 1 {_OLD_HPA_SAMPLES_SELECT} LIMIT 1",
+    f"DELETE FROM hpa_samples WHERE (run_id, hpa_id) IN (SELECT run_id, hpa_id {_OLD_HPA_SAMPLES_SELECT} LIMIT :rows)",
+)
+_OLD_HPA_LISTINGS_SELECT = "FROM hpa_listings WHERE run_id <= (SELECT MAX(id) FROM runs WHERE started_at < :before)"
+_OLD_HPA_LISTINGS = (
+    f"SELECT 1 {_OLD_HPA_LISTINGS_SELECT} LIMIT 1",
+    f"DELETE FROM hpa_listings WHERE run_id IN (SELECT run_id {_OLD_HPA_LISTINGS_SELECT} LIMIT :rows)",
+)
 _OLD_RUNS_SELECT = (
     "FROM runs r WHERE started_at < :before AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.run_id = r.id)"
     " AND NOT EXISTS (SELECT 1 FROM node_samples ns WHERE ns.run_id = r.id)"
@@ -249,6 +262,8 @@ _UNUSED_WORKLOADS = (
     "workloads",
     "id NOT IN (SELECT workload_id FROM containers) AND id NOT IN (SELECT workload_id FROM pods)",
 )
+_UNUSED_HPA_SPECS = ("hpa_specs", "id NOT IN (SELECT spec_id FROM hpa_samples)")
+_UNUSED_HPAS = ("hpas", "id NOT IN (SELECT hpa_id FROM hpa_specs)")
 _UNUSED_NODES = (
     "nodes",
     "id NOT IN (SELECT node_id FROM node_samples) AND id NOT IN (SELECT node_id FROM pods WHERE node_id IS NOT NULL)",
@@ -290,11 +305,16 @@ class _Pass:
                 r.samples_deleted += drop_sample_partitions(self.conn, raw_before)  # type: ignore[arg-type]
         r.samples_deleted += self._delete(_OLD_SAMPLES, raw_before)
         r.node_samples_deleted = self._delete(_OLD_NODE_SAMPLES, raw_before)
+        r.hpa_rows_deleted = self._delete(_OLD_HPA_SAMPLES, raw_before) + self._delete(_OLD_HPA_LISTINGS, raw_before)
         r.rollups_deleted = self._delete(_OLD_ROLLUPS, self.limits.hourly_before)
         self._delete(_OLD_HOURS_COVERED, self.limits.hourly_before)  # a row per hour: not counted as rollups
         if self._moved_samples_left():  # they refer to runs and identities: those wait until they are gone
             return r
         r.runs_deleted = self._delete(_OLD_RUNS, self.limits.hourly_before)
+        if r.hpa_rows_deleted:
+            with self._foreign_keys_off():  # nothing refers to a declaration no sample names, nor to its HPA then
+                r.hpa_rows_deleted += self._delete_unreferenced(*_UNUSED_HPA_SPECS)
+                r.hpa_rows_deleted += self._delete_unreferenced(*_UNUSED_HPAS)
         if r.samples_deleted or r.node_samples_deleted or r.rollups_deleted or r.runs_deleted:
             with self._foreign_keys_off():
                 r.spans_deleted = self._delete_unreferenced(*_UNUSED_SPANS)

@@ -438,18 +438,27 @@ MIGRATIONS: list[str | BatchedMigration] = [
         name TEXT NOT NULL,
         UNIQUE (namespace, name)
     );
-    -- Each HPA as each run saw it; deleted with the raw samples (run ids, not references).
-    CREATE TABLE hpa_samples (
-        run_id INTEGER NOT NULL,
+    -- What an HPA declares (its target, bounds and metrics), once per distinct declaration: runs see the
+    -- same one for weeks, so each run's row keeps only the replicas and names this.
+    CREATE TABLE hpa_specs (
+        id INTEGER PRIMARY KEY,
         hpa_id INTEGER NOT NULL REFERENCES hpas (id),
         target_kind TEXT NOT NULL,
         target_name TEXT NOT NULL,
         min_replicas INTEGER NOT NULL,
         max_replicas INTEGER NOT NULL,
-        current_replicas INTEGER,
-        desired_replicas INTEGER,
         metrics TEXT NOT NULL,  -- JSON list of {type, resource, container, target_type, target_utilization_percent,
                                 -- target_value}
+        UNIQUE (hpa_id, target_kind, target_name, min_replicas, max_replicas, metrics)
+    );
+    -- Each HPA's replicas as each run saw them, under the declaration then in force; deleted with the raw
+    -- samples (run ids, not references).
+    CREATE TABLE hpa_samples (
+        run_id INTEGER NOT NULL,
+        hpa_id INTEGER NOT NULL REFERENCES hpas (id),
+        spec_id INTEGER NOT NULL REFERENCES hpa_specs (id),
+        current_replicas INTEGER,
+        desired_replicas INTEGER,
         PRIMARY KEY (run_id, hpa_id)
     ) WITHOUT ROWID;
     -- Whether each run could list HPAs: error NULL, it could (and hpa_samples hold all it saw).

@@ -5,8 +5,10 @@
   initContainers), one row per workload, keyed by its name (not its id, which
   retention may free and a new workload reuse), written only when they change, kept after the
   workload is gone so its report still follows its policy;
-- `hpas` and `hpa_samples`: each HPA as each run saw it (target, bounds, replicas, metrics), so the
-  report can tell whether it sat at its maximum for most of a window; deleted with the raw samples;
+- `hpas`, `hpa_specs` and `hpa_samples`: each HPA's declaration (target, bounds, metrics) once per
+  distinct one, and its replicas as each run saw them, so the report can tell whether it sat at its
+  maximum for most of a window; samples deleted with the raw samples, declarations when no sample
+  names them any more;
 - `hpa_listings`: per run, whether HPAs could be listed (and why not), so a report says when it
   could not allow for them rather than assume there were none.
 
@@ -63,11 +65,18 @@ def store_workload_facts(conn: Connection, run_id: int, inventory: Inventory, gr
         conn.executemany("INSERT INTO hpas (namespace, name) VALUES (?, ?) ON CONFLICT (namespace, name) DO NOTHING",
                          [(h.namespace, h.name) for h in inventory.hpas])
         ids = _hpa_ids(conn, inventory.hpas)
+        specs = [(h, (ids[(h.namespace, h.name)], h.target_kind, h.target_name, h.min_replicas, h.max_replicas,
+                      msgspec.json.encode(h.metrics).decode())) for h in inventory.hpas]
+        declared = {spec for _, spec in specs}
         conn.executemany(
-            "INSERT INTO hpa_samples (run_id, hpa_id, target_kind, target_name, min_replicas, max_replicas,"
-            " current_replicas, desired_replicas, metrics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, ids[(h.namespace, h.name)], h.target_kind, h.target_name, h.min_replicas, h.max_replicas,
-              h.current_replicas, h.desired_replicas, msgspec.json.encode(h.metrics).decode()) for h in inventory.hpas])
+            "INSERT INTO hpa_specs (hpa_id, target_kind, target_name, min_replicas, max_replicas, metrics)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hpa_id, target_kind, target_name, min_replicas, max_replicas,"
+            " metrics) DO NOTHING", sorted(declared))
+        spec_ids = _hpa_spec_ids(conn, declared)
+        conn.executemany(
+            "INSERT INTO hpa_samples (run_id, hpa_id, spec_id, current_replicas, desired_replicas)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(run_id, spec[0], spec_ids[spec], h.current_replicas, h.desired_replicas) for h, spec in specs])
 
 
 def _stored_metadata(conn: Connection, keys: Iterable[WorkloadKey]) -> dict[WorkloadKey, tuple]:
@@ -84,6 +93,13 @@ def _hpa_ids(conn: Connection, hpas: list[HpaRecord]) -> dict[tuple[str, str], i
     rows = conn.execute("SELECT id, namespace, name FROM hpas WHERE namespace IN (SELECT value FROM json_each(?))",
                         (json.dumps(namespaces),))
     return {(ns, name): hpa_id for hpa_id, ns, name in rows if (ns, name) in wanted}
+
+
+def _hpa_spec_ids(conn: Connection, specs: set[tuple]) -> dict[tuple, int]:
+    hpa_ids = sorted({spec[0] for spec in specs})
+    rows = conn.execute("SELECT id, hpa_id, target_kind, target_name, min_replicas, max_replicas, metrics"
+                        " FROM hpa_specs WHERE hpa_id IN (SELECT value FROM json_each(?))", (json.dumps(hpa_ids),))
+    return {tuple(spec): spec_id for spec_id, *spec in rows if tuple(spec) in specs}
 
 
 def read_workload_metadata(conn: Connection) -> dict[WorkloadKey, WorkloadMetadata]:
@@ -104,15 +120,17 @@ def window_hpas(conn: Connection, start: float, end: float) -> dict[WorkloadKey,
     """The HPAs seen by the successful runs started in [start, end), by the workload they scale (as the
     newest run saw their target)."""
     rows = conn.execute(
-        "WITH seen AS (SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.hpa_id ORDER BY s.run_id DESC) AS newest,"
+        "WITH seen AS (SELECT s.hpa_id, s.spec_id, s.current_replicas, s.desired_replicas,"
+        "  ROW_NUMBER() OVER (PARTITION BY s.hpa_id ORDER BY s.run_id DESC) AS newest,"
         "  COUNT(*) OVER (PARTITION BY s.hpa_id) AS runs,"
-        "  SUM(CASE WHEN s.current_replicas >= s.max_replicas THEN 1 ELSE 0 END) OVER (PARTITION BY s.hpa_id)"
+        "  SUM(CASE WHEN s.current_replicas >= p.max_replicas THEN 1 ELSE 0 END) OVER (PARTITION BY s.hpa_id)"
         "  AS runs_at_max"
-        " FROM hpa_samples s JOIN runs r ON r.id = s.run_id"
+        " FROM hpa_samples s JOIN hpa_specs p ON p.id = s.spec_id JOIN runs r ON r.id = s.run_id"
         f" WHERE r.{SUCCESSFUL_RUN} AND r.started_at >= ? AND r.started_at < ?)"
-        " SELECT h.namespace, h.name, seen.target_kind, seen.target_name, seen.min_replicas, seen.max_replicas,"
-        " seen.current_replicas, seen.desired_replicas, seen.metrics, seen.runs, seen.runs_at_max"
-        " FROM seen JOIN hpas h ON h.id = seen.hpa_id WHERE seen.newest = 1 ORDER BY h.namespace, h.name",
+        " SELECT h.namespace, h.name, p.target_kind, p.target_name, p.min_replicas, p.max_replicas,"
+        " seen.current_replicas, seen.desired_replicas, p.metrics, seen.runs, seen.runs_at_max"
+        " FROM seen JOIN hpa_specs p ON p.id = seen.spec_id JOIN hpas h ON h.id = seen.hpa_id"
+        " WHERE seen.newest = 1 ORDER BY h.namespace, h.name",
         (start, end))
     found: dict[WorkloadKey, list[HpaWindow]] = {}
     for ns, name, kind, target, low, high, current, desired, metrics, runs, at_max in rows:

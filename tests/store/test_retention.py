@@ -15,6 +15,7 @@ from shared.cli import main
 from shared.core.settings import Settings
 from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
+from shared.sources.hpas import HpaRecord
 from shared.sources.usage import ContainerUsage
 from shared.store import retention as retention_module
 from shared.store.connection import open_store
@@ -328,3 +329,39 @@ def test_each_pass_folds_new_samples_into_the_daily_rollups_first(tmp_path, cloc
     assert folded_run_id == newest_run
     assert folded == 3 * 24 * 8  # every stored sample (4 pods, app and sidecar, hourly), also those deleted since
     assert days == 3
+
+
+def test_what_runs_saw_of_hpas_goes_with_the_raw_samples(tmp_path, clock):
+    """HPA samples and listings are deleted with the raw samples of their runs; a declaration (bounds,
+    metrics) no kept run saw goes with them, and an HPA no declaration is left of."""
+    settings = make_settings(tmp_path, retention_raw_days=1, retention_hourly_days=3)
+    start = day_start(clock.now) - 3 * DAY
+
+    def hpa(name: str, max_replicas: int) -> HpaRecord:
+        return HpaRecord("default", name, "Deployment", "app-0", 1, max_replicas, 2, 2, [])
+
+    conn = open_store(settings)
+    rng = random.Random(7)
+    for number in range(3 * 24):  # hourly runs over three days; "web" is allowed 6 replicas from the second
+        inventory = synthetic_inventory(4)
+        inventory.hpas = [hpa("web", 4 if number < 24 else 6)] + ([hpa("old", 3)] if number < 12 else [])
+        store_synthetic_run(conn, inventory, start + number * HOUR, rng)
+    conn.close()
+
+    apply_retention(settings, clock)
+
+    raw_before = cutoffs(settings, clock.now).raw_before
+    conn = open_store(settings)
+    first_kept_run = conn.execute(f"SELECT MIN(s.run_id) FROM {SAMPLES}").fetchone()[0]
+    hpa_runs = [row[0] for row in conn.execute("SELECT DISTINCT run_id FROM hpa_samples ORDER BY 1")]
+    listing_runs = [row[0] for row in conn.execute("SELECT run_id FROM hpa_listings ORDER BY 1")]
+    declarations = conn.execute("SELECT h.name, s.max_replicas FROM hpa_specs s JOIN hpas h ON h.id = s.hpa_id"
+                                " ORDER BY 1, 2").fetchall()
+    hpas = [row[0] for row in conn.execute("SELECT name FROM hpas ORDER BY 1")]
+    orphans = foreign_key_violations(conn)
+    oldest = conn.execute("SELECT MIN(r.started_at) FROM hpa_samples s JOIN runs r ON r.id = s.run_id").fetchone()[0]
+    conn.close()
+    assert hpa_runs[0] == listing_runs[0] == first_kept_run and oldest >= raw_before - HOUR
+    assert len(hpa_runs) == len(listing_runs) < 3 * 24
+    assert declarations == [("web", 6)] and hpas == ["web"]
+    assert orphans == []

@@ -104,8 +104,14 @@ class History:
                           (namespace, name))
         hpa_id = self.conn.execute("SELECT id FROM hpas WHERE namespace = ? AND name = ?",
                                    (namespace, name)).fetchone()[0]
-        self.conn.execute("INSERT INTO hpa_samples VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
-                          (run_id, hpa_id, *target, max_replicas, current_replicas, current_replicas, metrics))
+        self.conn.execute("INSERT INTO hpa_specs (hpa_id, target_kind, target_name, min_replicas, max_replicas,"
+                          " metrics) VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING",
+                          (hpa_id, *target, max_replicas, metrics))
+        spec_id = self.conn.execute("SELECT id FROM hpa_specs WHERE hpa_id = ? AND target_kind = ? AND target_name = ?"
+                                    " AND max_replicas = ? AND metrics = ?",
+                                    (hpa_id, *target, max_replicas, metrics)).fetchone()[0]
+        self.conn.execute("INSERT INTO hpa_samples VALUES (?, ?, ?, ?, ?)",
+                          (run_id, hpa_id, spec_id, current_replicas, current_replicas))
 
     def failed_run(self, ts: int) -> None:
         """A run at `ts` that stored nothing (Kubernetes refused it)."""
