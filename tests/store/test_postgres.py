@@ -74,6 +74,8 @@ def test_sqlite_spellings_are_translated_and_literals_kept() -> None:
         "SELECT MAX(a), LEAST(COALESCE(b, 0), %(c)s) FROM t WHERE x LIKE '50%%?:no'"
     assert to_postgres("SELECT CAST(ROUND(x * 2) AS INTEGER), CAST(y AS REAL) FROM a CROSS JOIN b ON b.id = a.id") == \
         "SELECT CAST(trunc(ROUND(x * 2)) AS bigint), CAST(y AS double precision) FROM a JOIN b ON b.id = a.id"
+    assert to_postgres("SELECT id FROM hpas WHERE namespace IN (SELECT value FROM json_each(?))") == \
+        "SELECT id FROM hpas WHERE namespace IN (SELECT jsonb_array_elements_text(CAST(%s AS jsonb)))"
 
 
 def test_each_cluster_writes_its_own_rows_into_one_database(settings: Settings, clock: FakeClock) -> None:
