@@ -6,7 +6,9 @@ import json
 import sqlite3
 import threading
 import time
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import functions_framework
 import psycopg
@@ -243,6 +245,59 @@ def test_the_fleet_lists_every_cluster_stale_first_and_each_cluster_reports_alon
     assert own["cluster_name"] == settings.cluster_name and theirs["cluster_name"] == "east"
     unknown = client.get("/?cluster=nowhere")
     assert unknown.status_code == 404 and "east" in unknown.json["error"]
+
+
+class _Links(HTMLParser):
+    """The page's link addresses and its form's hidden fields."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.hidden: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "a" and (found.get("href") or "").startswith("?"):
+            self.hrefs.append(found["href"] or "")
+        if tag == "input" and found.get("type") == "hidden":
+            self.hidden[found.get("name") or ""] = found.get("value") or ""
+
+
+def page_links(client, address: str) -> _Links:  # type: ignore[no-untyped-def]
+    answer = client.get(address, headers={"Accept": "text/html"})
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
+    links = _Links()
+    links.feed(answer.get_data(as_text=True))
+    return links
+
+
+def test_the_fleet_links_each_cluster_to_its_page_whose_links_stay_on_that_cluster(
+        settings: Settings, clock: FakeClock) -> None:
+    clock.now = time.time()
+    east = settings.model_copy(update={"cluster_name": "east"})
+    for cluster_settings in (east, settings):
+        assert collect_once(cluster_settings, Trigger("cli"), clock=clock)[1] == 200
+    client = report_app(settings)
+
+    fleet = page_links(client, "/fleet?window=24h").hrefs
+    [east_page] = [href for href in fleet if parse_qs(href[1:]).get("cluster") == ["east"]]
+    views = {"cluster": f"/{east_page}&limit=2", "namespace": f"/{east_page}&namespace=shop&limit=2"}
+    for view, address in views.items():
+        links = page_links(client, address)
+        assert links.hidden.get("cluster") == "east", f"the {view} view's filter form keeps the cluster"
+        assert len(links.hrefs) > 5, links.hrefs  # sorting, paging, views, downloads
+        for href in links.hrefs:
+            assert parse_qs(href[1:]).get("cluster") == ["east"], f"{view} view: {href}"
+        for href in links.hrefs:  # every link answers the east cluster's report: a page, or a download
+            answer = client.get(f"/{href}", headers={"Accept": "text/html"})
+            assert answer.status_code == 200, href
+            if answer.content_type.startswith("text/html"):  # the workload view among them: its links too
+                assert "<title>east:" in answer.get_data(as_text=True), href
+                followed = _Links()
+                followed.feed(answer.get_data(as_text=True))
+                assert all(parse_qs(h[1:]).get("cluster") == ["east"] for h in followed.hrefs), followed.hrefs
+            elif answer.content_type.startswith("application/json"):
+                assert answer.json["cluster_name"] == "east", href
 
 
 def test_health_judges_the_cluster_asked_for(settings: Settings, clock: FakeClock) -> None:
