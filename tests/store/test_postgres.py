@@ -20,6 +20,7 @@ from shared.entry.collect import collect_once
 from shared.entry.http import use_settings
 from shared.ops.health import check_health, check_readiness
 from shared.simulator.cluster import SimulatedCluster
+from shared.store import postgres
 from shared.store import runs as store_runs
 from shared.store.connection import SchemaTooNew, ServerUnavailable, connect, open_store
 from shared.store.postgres import SCHEMA_VERSION, cluster_schemas, schema_name
@@ -55,6 +56,21 @@ def test_both_backends_migrate_to_the_same_tables_and_columns(settings: Settings
             postgres.setdefault(table, []).append(column)
 
     assert {table: sorted(names) for table, names in postgres.items()} == columns_sqlite(tmp_path / "parity.db")
+
+
+def test_a_cluster_schema_of_version_1_upgrades_and_then_keeps_what_recommendations_need(
+        settings: Settings, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as old:  # the release before issue 17's tables
+        old.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS[:1])
+        old.setattr(postgres, "SCHEMA_VERSION", 1)
+        open_store(settings).close()
+        assert store_value(settings, "SELECT to_regclass('hpa_listings')") is None
+
+    assert collect_once(settings, Trigger("cli"), clock=clock)[1] == 200
+
+    assert store_value(settings, "SELECT version FROM schema_version") == SCHEMA_VERSION
+    assert store_value(settings, "SELECT COUNT(*) FROM workload_metadata") > 0
+    assert store_value(settings, "SELECT COUNT(*) FROM hpa_listings WHERE error IS NULL") == 1
 
 
 def test_a_schema_newer_than_the_code_is_refused(settings: Settings) -> None:
