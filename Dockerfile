@@ -12,14 +12,19 @@ WORKDIR /app
 
 # pg_dump, pg_restore and psql: backups and restores of a PostgreSQL store (shared/ops/postgres_dump.py).
 # Debian's client package pulls in perl (about 47 MB) for its version-choosing wrapper scripts; only the
-# three binaries and libpq are kept, so the image grows by about 5 MB instead of 60. The client is
+# three binaries and the libraries they link are kept (their packages marked manual before the purge;
+# ldd names /lib/..., dpkg knows each library as /lib/... or /usr/lib/... on Debian 12's merged /usr,
+# so both names are asked and the unknown one ignored), so the image
+# grows by about 5 MB instead of 60. The client is
 # PostgreSQL 15 (Debian 12's): it dumps servers up to 15. For a newer server, install that version's
 # client from apt.postgresql.org here instead (README.md, "Backups on PostgreSQL").
 RUN apt-get update \
     && apt-get install -y --no-install-recommends postgresql-client-15 \
     && cp /usr/lib/postgresql/15/bin/pg_dump /usr/lib/postgresql/15/bin/pg_restore /usr/lib/postgresql/15/bin/psql \
        /usr/local/bin/ \
-    && apt-mark manual libpq5 \
+    && for b in pg_dump pg_restore psql; do ldd /usr/lib/postgresql/15/bin/$b; done \
+       | awk '/=> \//{print $3}' | sed 's|^/usr||' | sort -u | sed 'p; s|^|/usr|' \
+       | xargs dpkg -S 2>/dev/null | cut -d: -f1 | sort -u | xargs apt-mark manual \
     && apt-get purge -y --auto-remove postgresql-client-15 postgresql-client-common \
     && rm -rf /var/lib/apt/lists/* \
     && pg_dump --version && pg_restore --version && psql --version

@@ -47,9 +47,10 @@ def report_answer(request: Any, settings: Settings, clock: Callable[[], float] =
     now = clock()
     if request.path.rstrip("/") == "/fleet" or params.get("view") == "fleet":
         return _fleet(params, settings, fmt, now)
-    settings = for_cluster(settings, params.pop("cluster", None))
+    cluster = params.pop("cluster", None)
+    settings = for_cluster(settings, cluster)
     if fmt == "html":
-        return _page(params, settings, now)
+        return _page(params, settings, now, cluster)
     query = parse_report_query(params, settings, now, DEFAULT_LIMITS[fmt], extra=("format",))
     try:
         conn = open_store(settings, readonly=True)
@@ -122,9 +123,10 @@ def _single_values(args: Any) -> dict[str, str]:
     return params
 
 
-def _page(params: dict[str, str], settings: Settings, now: float) -> Answer:
+def _page(params: dict[str, str], settings: Settings, now: float, cluster: str | None) -> Answer:
     """The page of the view the filters ask for: the report of every selected container (the page
-    sorts and pages them itself), and the charts of the containers it shows, from one snapshot."""
+    sorts and pages them itself), and the charts of the containers it shows, from one snapshot. Its
+    links keep `cluster`, the cluster asked for (the fleet page's links)."""
     from shared.domain.report.assets import content_security_policy
     from shared.domain.report.links import PAGE_PARAMETERS
     from shared.domain.report.page import (
@@ -153,8 +155,8 @@ def _page(params: dict[str, str], settings: Settings, now: float) -> Answer:
             report = build_report(conn, replace(query, limit=containers_to_list(request)), settings, now)
             namespaces = [row[0] for row in conn.execute("SELECT DISTINCT namespace FROM workloads ORDER BY 1")]
             max_days = max(settings.retention_hourly_days, settings.retention_raw_days)
-            body = render_page(report, request, params, namespaces, query.limit, max_days, load_series,
-                               settings.collect_interval_seconds)
+            body = render_page(report, request, {**params, "cluster": cluster or ""}, namespaces, query.limit,
+                               max_days, load_series, settings.collect_interval_seconds)
     finally:
         conn.close()
     return body, 200, {"Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": content_security_policy(),

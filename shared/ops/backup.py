@@ -11,7 +11,7 @@ killed half way leaves only temporary files, which the next backup removes.
 On PostgreSQL (DATABASE_URL postgresql://...) the backup is a `pg_dump` custom-format archive,
 compressed by pg_dump and checked with `pg_restore --list` (shared/ops/postgres_dump.py), written as
 `k8s_metrics_YYYYmmdd_HHMMSS.pgdump` under the same rules: hidden temporary name, sidecar, rename.
-Its attempts are not recorded in the database yet: `k8s-monitor backups` lists them from BACKUP_DIR.
+A dump holds every cluster's schema, so its attempt is recorded in each cluster's `backups` table.
 
 Backups older than BACKUP_RETENTION_DAYS are then deleted, except the newest one of each kind
 (SQLite, PostgreSQL) whose checksum verifies, whatever its age. A failed backup deletes nothing, so
@@ -33,13 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from shared.core.database_url import DatabaseTarget, PostgresTarget
+from shared.core.database_url import PostgresTarget
 from shared.core.formats import file_stamp, parse_file_stamp
 from shared.core.locking import try_file_lock
 from shared.core.settings import Settings
 from shared.core.timeutil import DAY_SECONDS
 from shared.ops.postgres_dump import PostgresToolError, dump_database, read_dump
-from shared.store.connection import BUSY_TIMEOUT_MS, StoreError, connect, transaction
+from shared.store.connection import BUSY_TIMEOUT_MS, StoreError, open_store, store_clusters, transaction
+from shared.store.dialect import Connection
 
 log = logging.getLogger(__name__)
 
@@ -157,10 +158,10 @@ def run_backup(settings: Settings, clock: Callable[[], float] = time.time) -> Ba
             else:
                 info = write_backup(database, backup_dir, started, clock)
         except BackupError as exc:
-            _record(target, started, clock(), "failed", error=str(exc))
+            _record(settings, started, clock(), "failed", error=str(exc))
             log.error("backup failed: %s", exc)
             return BackupOutcome("failed", error=str(exc), retriable=exc.retriable)
-        _record(target, started, info.finished_at, "ok", info=info)
+        _record(settings, started, info.finished_at, "ok", info=info)
         removed = prune_backups(backup_dir, settings.backup_retention_days, clock())
     log.info("backup %s: %d bytes in %.2fs; %d old backup(s) removed", info.file, info.size_bytes,
              info.duration_seconds, len(removed))
@@ -318,7 +319,7 @@ def prune_backups(backup_dir: Path, retention_days: int, now: float) -> list[str
     return removed
 
 
-def last_backup(conn: sqlite3.Connection) -> BackupInfo | None:
+def last_backup(conn: Connection) -> BackupInfo | None:
     """The newest successful backup recorded in the database (for /health and /metrics), or None."""
     row = conn.execute(
         "SELECT file, size_bytes, sha256, started_at, finished_at FROM backups WHERE status = 'ok'"
@@ -439,26 +440,32 @@ def _no_space(backup_dir: Path) -> str:
             f"older backups were kept")
 
 
-def _record(target: DatabaseTarget, started: float, finished: float, status: str, info: BackupInfo | None = None,
+def _record(settings: Settings, started: float, finished: float, status: str, info: BackupInfo | None = None,
             error: str | None = None) -> None:
-    """Add the attempt to the `backups` table; a database that cannot take it is logged, not fatal.
-
-    Not on PostgreSQL yet (the store's PostgreSQL connection is not in this package): there the
-    backups are listed from BACKUP_DIR only.
-    """
-    if isinstance(target, PostgresTarget):
-        return
-    try:
-        conn = connect(target.path)
+    """Add the attempt to the `backups` table of every cluster the backup holds, for /health, /metrics and
+    BackupMissing; a store that cannot take it is logged, not fatal."""
+    row = (started, finished, status, info.file if info else None, info.size_bytes if info else None,
+           info.sha256 if info else None, error)
+    for cluster in _clusters_backed_up(settings):
         try:
-            with transaction(conn):
-                conn.execute(
-                    "INSERT INTO backups (started_at, finished_at, status, file, size_bytes, sha256, error)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (started, finished, status, info.file if info else None, info.size_bytes if info else None,
-                     info.sha256 if info else None, error),
-                )
-        finally:
-            conn.close()
+            # Another cluster's schema is left at its version: its own collector migrates it.
+            conn = open_store(settings, cluster=cluster, migrate=cluster == settings.cluster_name)
+            try:
+                with transaction(conn):
+                    conn.execute("INSERT INTO backups (started_at, finished_at, status, file, size_bytes, sha256,"
+                                 " error) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            finally:
+                conn.close()
+        except (StoreError, sqlite3.Error) as exc:
+            log.warning("could not record the backup in the store of cluster %s: %s", cluster, exc)
+
+
+def _clusters_backed_up(settings: Settings) -> list[str]:
+    """CLUSTER_NAME's, the one cluster of a SQLite file; on PostgreSQL every cluster of the database too,
+    since a dump holds every cluster's schema."""
+    try:
+        clusters = store_clusters(settings)
     except (StoreError, sqlite3.Error) as exc:
-        log.warning("could not record the backup in the database: %s", exc)
+        log.warning("could not list the clusters of the store: %s", exc)
+        clusters = []
+    return [settings.cluster_name, *(name for name in clusters if name != settings.cluster_name)]

@@ -74,7 +74,7 @@ def read_monitor_state(conn: Connection) -> MonitorState:
         f"SELECT {_RUN_COLUMNS} FROM runs WHERE {SUCCESSFUL_RUN} "
         "ORDER BY started_at DESC, id DESC LIMIT 1"
     ).fetchone()
-    backup = last_backup(conn)  # type: ignore[arg-type]  # typed for SQLite in backup.py; its query runs on both
+    backup = last_backup(conn)
     return MonitorState(
         RunSummary(*last_run) if last_run else None,
         RunSummary(*last_success) if last_success else None,

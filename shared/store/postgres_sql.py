@@ -4,8 +4,9 @@ The store keeps one text per query (SQLite's, which runs unchanged and as fast a
 module rewrites the few spellings PostgreSQL lacks: `?` and `:name` parameters become psycopg's
 `%s` and `%(name)s`, `INSERT OR IGNORE` becomes `ON CONFLICT DO NOTHING`, the two-argument scalar
 MAX/MIN become GREATEST/LEAST, `group_concat` becomes `string_agg`, `CAST(x AS INTEGER)` truncates as
-SQLite does (PostgreSQL would round), `REAL` is double precision, and `json_each(?)` of ids becomes
-`json_ids(?)`, and `CROSS JOIN t ON` (SQLite's join-order hint) is a plain JOIN.
+SQLite does (PostgreSQL would round), `REAL` is double precision, `json_each(?)` of ids becomes
+`json_ids(?)` (of namespaces, text: `jsonb_array_elements_text`), and `CROSS JOIN t ON` (SQLite's
+join-order hint) is a plain JOIN.
 IIF, TOTAL and SUM of comparisons exist on PostgreSQL as functions the schema creates
 (shared/store/postgres_schema.py). Queries that differ in more than spelling branch on the dialect
 where they live.
@@ -20,6 +21,8 @@ _INSERT_OR_IGNORE = re.compile(r"\bINSERT\s+OR\s+IGNORE\s+INTO\b", re.IGNORECASE
 _SCALAR_MAX_MIN = re.compile(r"\b(MAX|MIN)\(", re.IGNORECASE)
 _GROUP_CONCAT = re.compile(r"\bgroup_concat\(([^(),]+)\)", re.IGNORECASE)
 _UID_IN = "uid IN (SELECT value FROM json_each(?))"
+# A JSON array of namespaces (text, where json_ids reads bigint ids): the same parameter on both backends.
+_NAMESPACE_IN = re.compile(r"\bnamespace IN \(SELECT value FROM json_each\(\?\)\)", re.IGNORECASE)
 _JSON_EACH = re.compile(r"\bjson_each\(", re.IGNORECASE)
 _CAST_REAL = re.compile(r"\bAS\s+REAL\)", re.IGNORECASE)
 _CAST = re.compile(r"\bCAST\(", re.IGNORECASE)
@@ -45,6 +48,7 @@ def to_postgres(sql: str) -> str:
     text = _CROSS_JOIN_ON.sub(r"JOIN \1 ON", text)  # SQLite's join-order hint; PostgreSQL plans the order itself
     text = _GROUP_CONCAT.sub(r"string_agg(CAST(\1 AS text), ',')", text)
     text = text.replace(_UID_IN, "uid = ANY(?)")  # pod uids, text: the caller passes a list (a text[])
+    text = _NAMESPACE_IN.sub("namespace IN (SELECT jsonb_array_elements_text(CAST(? AS jsonb)))", text)
     text = _JSON_EACH.sub("json_ids(", text)
     text = _CAST_REAL.sub("AS double precision)", text)
     text = _truncating_integer_casts(text)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -86,11 +87,32 @@ def test_image_has_the_postgresql_client_tools_the_backups_call_without_the_pack
     assert "--no-install-recommends" in install and "rm -rf /var/lib/apt/lists/*" in install
     copied = re.search(r"cp ((?:/usr/lib/postgresql/\d+/bin/\S+\s+)+)/usr/local/bin/", install)
     assert copied and {Path(path).name for path in copied.group(1).split()} == called
-    assert "apt-mark manual libpq5" in install and "purge -y --auto-remove postgresql-client" in install
+    assert "purge -y --auto-remove postgresql-client" in install
+    marking = re.search(r"&& (for b in pg_dump pg_restore psql; .*?)\s+\| xargs apt-mark manual\s+&&", install)
+    assert marking, "the packages of the libraries the binaries link are marked manual before the purge"
     assert all(f"{tool} --version" in install for tool in called), "the build fails if a library went missing"
     order = [f"{kw} {args}" for kw, args in INSTRUCTIONS]
     assert order.index(f"RUN {install}") < next(i for i, line in enumerate(order) if line.startswith("COPY")), \
         "a code or requirements change must not reinstall the client"
+
+
+@pytest.mark.skipif(not Path("/usr/lib/postgresql/15/bin/psql").exists(), reason="Debian's postgresql-client-15")
+def test_the_client_step_marks_the_package_of_every_library_the_binaries_link() -> None:
+    """Run on this Debian 12 (merged /usr: ldd says /lib/..., dpkg knows some as /usr/lib/...), the
+    Dockerfile's listing names a package for each library, so --auto-remove leaves them all."""
+    (install,) = [run for run in instructions("RUN") if "postgresql-client" in run]
+    listing = re.search(r"&& (for b in pg_dump pg_restore psql; .*?)\s+\| xargs apt-mark manual\s+&&", install)
+    assert listing
+    done = subprocess.run(["sh", "-c", listing.group(1)], capture_output=True, text=True, check=True)
+    marked = set(done.stdout.split())
+    linked = subprocess.run(["sh", "-c", "for b in pg_dump pg_restore psql; do ldd /usr/lib/postgresql/15/bin/$b;"
+                             " done | awk '/=> \\//{print $3}' | sort -u"], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert len(linked) > 10 and done.stderr == "", done.stderr
+    assert {"libpq5", "libreadline8", "libssl3", "libldap-2.5-0", "libc6"} <= marked
+    owners = subprocess.run(["dpkg", "-S", *(os.path.realpath(lib) for lib in linked)], capture_output=True,
+                            text=True).stdout
+    assert {line.split(":")[0] for line in owners.splitlines()} <= marked
 
 
 def test_image_runs_as_the_numeric_non_root_user_the_installs_expect() -> None:

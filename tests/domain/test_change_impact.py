@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,9 +14,13 @@ from shared.domain.change_impact import Declared, change_times
 from shared.domain.report.build import build_report
 from shared.domain.report.output import report_csv, report_json
 from shared.domain.report.query import parse_report_query
-from shared.store.connection import connect
+from shared.store.connection import open_store, transaction
+from shared.store.dialect import Connection
 from shared.store.resource_history import DeclaredSpan
+from tests.conftest import BACKENDS
 from tests.support.report_history import History, Sample
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 MiB = 1024**2
 T0 = 1_768_089_600  # 2026-01-11T00:00:00Z: the first run
@@ -46,23 +49,23 @@ def new_pod(run: int) -> Sample:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[tuple[sqlite3.Connection, Settings]]:
-    settings = load_settings(database_path=tmp_path / "k8s_metrics.db", alert_resource_change_hurt=True)
-    conn = connect(settings.database_path)
+def db(tmp_path: Path, backend: dict[str, object]) -> Iterator[tuple[Connection, Settings]]:
+    settings = load_settings(database_path=tmp_path / "k8s_metrics.db", alert_resource_change_hurt=True, **backend)
+    conn = open_store(settings)
     history = History(conn)
-    app = history.container("shop", "Deployment", "api", "app")
-    for run in range(48):  # in time order, as a collector writes them
-        ts = T0 + run * STEP
-        if run < 27:  # the old pod lives on for three runs of the rollout, the last one Succeeded (a new span)
-            history.add(app, ts, old_pod(run))
-        if run >= 24:
-            history.add(app, ts, new_pod(run))
-    conn.commit()
+    with transaction(conn):
+        app = history.container("shop", "Deployment", "api", "app")
+        for run in range(48):  # in time order, as a collector writes them
+            ts = T0 + run * STEP
+            if run < 27:  # the old pod lives on for three runs of the rollout, the last one Succeeded (a new span)
+                history.add(app, ts, old_pod(run))
+            if run >= 24:
+                history.add(app, ts, new_pod(run))
     yield conn, settings
     conn.close()
 
 
-def test_every_figure_before_and_after_a_known_change(db: tuple[sqlite3.Connection, Settings]) -> None:
+def test_every_figure_before_and_after_a_known_change(db: tuple[Connection, Settings]) -> None:
     conn, settings = db
     now = END + 1
     body = report_json(build_report(conn, parse_report_query({"window": "6h"}, settings, now), settings, now))
@@ -101,7 +104,7 @@ def test_every_figure_before_and_after_a_known_change(db: tuple[sqlite3.Connecti
     assert values["newest_change"] == "2026-01-11T02:00:00Z CPU request 500m -> 250m; CPU limit 1000m -> 300m"
 
 
-def test_the_terminal_table_says_what_followed_the_change(db: tuple[sqlite3.Connection, Settings]) -> None:
+def test_the_terminal_table_says_what_followed_the_change(db: tuple[Connection, Settings]) -> None:
     conn, settings = db
     table = render_table(build_report(conn, parse_report_query({"window": "6h"}, settings, END + 1), settings, END + 1))
     assert " ".join(table[table.index("Changed shop/api/app"):].split()).startswith(
@@ -109,7 +112,7 @@ def test_the_terminal_table_says_what_followed_the_change(db: tuple[sqlite3.Conn
         " after: p95 122m -> 244m, peak 223Mi -> 300Mi, throttled 5% -> 37%, OOM kills 0 -> 1, restarts 0 -> 3")
 
 
-def test_resource_change_hurt_fires_after_the_change_when_enabled(db: tuple[sqlite3.Connection, Settings]) -> None:
+def test_resource_change_hurt_fires_after_the_change_when_enabled(db: tuple[Connection, Settings]) -> None:
     conn, settings = db
     alerts = evaluate_rules(conn, settings, END + 60).alerts["ResourceChangeHurt"]
     assert alerts is not None and len(alerts) == 1

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
+
 from shared.core.settings import Settings
 from shared.domain.report.build import build_report
 from shared.domain.report.output import report_json
@@ -14,10 +16,12 @@ from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
 from shared.simulator.cluster import SimulatedCluster
 from shared.simulator.scenario import team_of
-from shared.store.connection import connect
-from tests.conftest import FakeClock, make_settings
+from shared.store.connection import open_store
+from tests.conftest import BACKENDS, FakeClock, make_settings
 
 RUNS = 14  # at least REPORT_MIN_SAMPLES (12) samples per pod
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 
 def collect(settings: Settings, clock: FakeClock, runs: int = RUNS) -> list[dict]:
@@ -31,7 +35,7 @@ def collect(settings: Settings, clock: FakeClock, runs: int = RUNS) -> list[dict
 
 
 def report(settings: Settings, clock: FakeClock, **params: str) -> dict:
-    conn = connect(settings.database_path, readonly=True)
+    conn = open_store(settings, readonly=True)
     try:
         query = parse_report_query({"window": "6h", "limit": "all", **params}, settings, clock.now)
         return report_json(build_report(conn, query, settings, clock.now))

@@ -3,7 +3,6 @@ groups as stored by the collection; hand-computed from histories written sample 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,24 +12,28 @@ from shared.core.settings import Settings, load_settings
 from shared.domain.report.build import build_report
 from shared.domain.report.output import report_json, report_patches
 from shared.domain.report.query import parse_report_query
-from shared.store.connection import connect
+from shared.store.connection import open_store, transaction
+from shared.store.dialect import Connection
 from shared.store.window_usage import parse_window
+from tests.conftest import BACKENDS
 from tests.support.report_history import History, Sample, random_history, reference_recommendation, reference_report
 
 MiB = 1024**2
 START = 1_768_089_600  # 2026-01-11T00:00:00Z
 RUNS = 12
 
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[tuple[sqlite3.Connection, Settings]]:
-    settings = load_settings(database_path=tmp_path / "k8s_metrics.db")
-    conn = connect(settings.database_path)
+def db(tmp_path: Path, backend: dict[str, object]) -> Iterator[tuple[Connection, Settings]]:
+    settings = load_settings(database_path=tmp_path / "k8s_metrics.db", **backend)
+    conn = open_store(settings)
     yield conn, settings
     conn.close()
 
 
-def report(conn: sqlite3.Connection, settings: Settings, now: int, **params: str) -> dict:
+def report(conn: Connection, settings: Settings, now: int, **params: str) -> dict:
     query = parse_report_query({"window": "6h", "limit": "all", **params}, settings, now)
     return report_json(build_report(conn, query, settings, now))
 
@@ -40,7 +43,7 @@ def by_workload(body: dict) -> dict[str, dict]:
 
 
 def test_a_gone_workload_stays_marked_with_when_it_was_last_seen_and_out_of_savings(
-        db: tuple[sqlite3.Connection, Settings]) -> None:
+        db: tuple[Connection, Settings]) -> None:
     conn, settings = db
     history = History(conn)
     api = history.container("shop", "Deployment", "api", "app")
@@ -73,7 +76,7 @@ def test_a_gone_workload_stays_marked_with_when_it_was_last_seen_and_out_of_savi
     assert [c["workload_name"] for c in later["containers"]] == ["api"]  # a window without it lists it no more
 
 
-def test_a_gone_workload_with_changes_gets_no_patch_but_is_named(db: tuple[sqlite3.Connection, Settings]) -> None:
+def test_a_gone_workload_with_changes_gets_no_patch_but_is_named(db: tuple[Connection, Settings]) -> None:
     conn, settings = db
     history = History(conn)
     api = history.container("shop", "Deployment", "api", "app")
@@ -84,7 +87,6 @@ def test_a_gone_workload_with_changes_gets_no_patch_but_is_named(db: tuple[sqlit
             history.add(preview, START + run * 300, Sample(pod="preview-0"))
     history.add(api, START + (RUNS + 1) * 300, Sample())
     now = START + (RUNS + 2) * 300
-    conn.commit()
     query = parse_report_query({"window": "6h", "limit": "all", "sort": "name"}, settings, now)
     text = report_patches(build_report(conn, query, settings, now))
     assert "# no patch for ci/Deployment/preview: gone: not seen by the newest collection\n" in text
@@ -93,7 +95,7 @@ def test_a_gone_workload_with_changes_gets_no_patch_but_is_named(db: tuple[sqlit
 
 @pytest.mark.parametrize(("at_max", "flagged"), [(6, True), (5, False)])
 def test_hpa_at_max_means_at_its_maximum_in_most_of_the_windows_runs(
-        db: tuple[sqlite3.Connection, Settings], at_max: int, flagged: bool) -> None:
+        db: tuple[Connection, Settings], at_max: int, flagged: bool) -> None:
     conn, settings = db
     history = History(conn)
     web = history.container("shop", "Deployment", "web", "app")
@@ -109,10 +111,9 @@ def test_hpa_at_max_means_at_its_maximum_in_most_of_the_windows_runs(
                 "scale out further; raise maxReplicas, or the requests if the pods are starved"} in found["flags"]
 
 
-def test_stored_policies_and_groups_apply_to_their_workloads(db: tuple[sqlite3.Connection, Settings],
-                                                             tmp_path: Path) -> None:
-    conn, _ = db
-    settings = load_settings(database_path=tmp_path / "k8s_metrics.db", report_group_by_label="team")
+def test_stored_policies_and_groups_apply_to_their_workloads(db: tuple[Connection, Settings]) -> None:
+    conn, stored = db
+    settings = stored.model_copy(update={"report_group_by_label": "team"})
     history = History(conn)
     strict = history.container("shop", "Deployment", "strict", "app")
     other = history.container("shop", "Deployment", "other", "app")
@@ -134,18 +135,19 @@ def test_stored_policies_and_groups_apply_to_their_workloads(db: tuple[sqlite3.C
 
 
 def test_recommendations_confidence_and_money_equal_an_independent_computation(
-        db: tuple[sqlite3.Connection, Settings]) -> None:
+        db: tuple[Connection, Settings]) -> None:
     conn, settings = db
     now = 1_768_136_400  # 2026-01-11T13:00:00Z
     history = History(conn)
-    random_history(history, now, hours=60)  # under-provisioned: raises, one OOM-killed container
-    idle = [history.container(namespace, "Deployment", "idle", "app") for namespace in ("shop", "kube-system")]
-    young = history.container("shop", "Deployment", "young", "app")
-    for step in range(60 * 12):  # over-provisioned (500m for 100m, 256Mi for 110Mi), one in kube-system
-        for container in idle:
-            history.add(container, now - step * 300, Sample(pod="idle-0"))
-        if step < 36:  # 3 hours of history: low confidence
-            history.add(young, now - step * 300, Sample(pod="young-0", cpu_usage_avg_millicores=450))
+    with transaction(conn):
+        random_history(history, now, hours=60)  # under-provisioned: raises, one OOM-killed container
+        idle = [history.container(namespace, "Deployment", "idle", "app") for namespace in ("shop", "kube-system")]
+        young = history.container("shop", "Deployment", "young", "app")
+        for step in range(60 * 12):  # over-provisioned (500m for 100m, 256Mi for 110Mi), one in kube-system
+            for container in idle:
+                history.add(container, now - step * 300, Sample(pod="idle-0"))
+            if step < 36:  # 3 hours of history: low confidence
+                history.add(young, now - step * 300, Sample(pod="young-0", cpu_usage_avg_millicores=450))
     window = parse_window("2d", now, 90)
     body = report(conn, settings, now, window="2d", sort="name")
     expected = reference_report(conn, window.start, window.end)

@@ -17,10 +17,15 @@ from pathlib import Path
 import pytest
 
 from shared.cli import main
+from shared.core.formats import iso_utc
 from shared.core.settings import Settings
-from shared.ops.backup import list_backups, prune_backups, run_backup
+from shared.domain.alerts.evaluation import evaluate_rules
+from shared.domain.trigger import Trigger
+from shared.entry.collect import collect_once
+from shared.ops.backup import last_backup, list_backups, prune_backups, run_backup
+from shared.ops.health import check_health
 from shared.ops.restore import RestoreError, restore_backup, restore_postgres_backup
-from shared.store.connection import connect
+from shared.store.connection import connect, open_store
 from tests.conftest import make_settings
 from tests.support.postgres import PostgresServer, postgres_server
 from tests.support.readme import readme_section
@@ -301,3 +306,38 @@ def test_an_archive_of_another_application_is_refused_before_anything_is_dropped
         restore_postgres_backup(pg_settings(tmp_path, server, scratch), Path(backup.file), force=True)
 
     assert server.psql("SELECT * FROM runs", scratch) == "7"
+
+
+def test_a_dump_is_recorded_in_every_clusters_store_for_health_and_the_backup_alert(tmp_path, clock, server, cluster):
+    database = server.create_database()
+    try:
+        west = make_settings(tmp_path, cluster, database_url=server.url(database), cluster_name="west")
+        east = west.model_copy(update={"cluster_name": "east"})
+        for settings in (west, east):
+            assert collect_once(settings, Trigger("cli"), clock=clock)[1] == 200
+        clock.advance(27 * 3600)
+        assert [backup_missing(settings, clock.now) for settings in (west, east)] == [True, True]
+
+        outcome = run_backup(west, clock)
+
+        assert outcome.status == "ok", outcome.error
+        for settings in (west, east):  # the dump holds every cluster's schema
+            health = check_health(settings, now=clock.now + 60).as_dict()
+            assert (health["last_backup"], health["last_backup_age_seconds"]) == (iso_utc(clock.now), 60.0)
+            assert backup_missing(settings, clock.now + 60) is False
+            conn = open_store(settings, readonly=True)
+            try:
+                assert last_backup(conn) == outcome.backup
+            finally:
+                conn.close()
+    finally:
+        server.drop_database(database)
+
+
+def backup_missing(settings: Settings, now: float) -> bool:
+    """Whether the BackupMissing alert fires for the cluster of `settings` at `now`."""
+    conn = open_store(settings, readonly=True)
+    try:
+        return bool(evaluate_rules(conn, settings, now).alerts["BackupMissing"])
+    finally:
+        conn.close()

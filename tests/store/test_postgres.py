@@ -6,7 +6,9 @@ import json
 import sqlite3
 import threading
 import time
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import functions_framework
 import psycopg
@@ -18,6 +20,7 @@ from shared.entry.collect import collect_once
 from shared.entry.http import use_settings
 from shared.ops.health import check_health, check_readiness
 from shared.simulator.cluster import SimulatedCluster
+from shared.store import postgres
 from shared.store import runs as store_runs
 from shared.store.connection import SchemaTooNew, ServerUnavailable, connect, open_store
 from shared.store.postgres import SCHEMA_VERSION, cluster_schemas, schema_name
@@ -55,6 +58,21 @@ def test_both_backends_migrate_to_the_same_tables_and_columns(settings: Settings
     assert {table: sorted(names) for table, names in postgres.items()} == columns_sqlite(tmp_path / "parity.db")
 
 
+def test_a_cluster_schema_of_version_1_upgrades_and_then_keeps_what_recommendations_need(
+        settings: Settings, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as old:  # the release before issue 17's tables
+        old.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS[:1])
+        old.setattr(postgres, "SCHEMA_VERSION", 1)
+        open_store(settings).close()
+        assert store_value(settings, "SELECT to_regclass('hpa_listings')") is None
+
+    assert collect_once(settings, Trigger("cli"), clock=clock)[1] == 200
+
+    assert store_value(settings, "SELECT version FROM schema_version") == SCHEMA_VERSION
+    assert store_value(settings, "SELECT COUNT(*) FROM workload_metadata") > 0
+    assert store_value(settings, "SELECT COUNT(*) FROM hpa_listings WHERE error IS NULL") == 1
+
+
 def test_a_schema_newer_than_the_code_is_refused(settings: Settings) -> None:
     open_store(settings).close()
     with psycopg.connect(settings.database_url.get_secret_value(), autocommit=True) as raw:  # type: ignore[union-attr]
@@ -74,6 +92,8 @@ def test_sqlite_spellings_are_translated_and_literals_kept() -> None:
         "SELECT MAX(a), LEAST(COALESCE(b, 0), %(c)s) FROM t WHERE x LIKE '50%%?:no'"
     assert to_postgres("SELECT CAST(ROUND(x * 2) AS INTEGER), CAST(y AS REAL) FROM a CROSS JOIN b ON b.id = a.id") == \
         "SELECT CAST(trunc(ROUND(x * 2)) AS bigint), CAST(y AS double precision) FROM a JOIN b ON b.id = a.id"
+    assert to_postgres("SELECT id FROM hpas WHERE namespace IN (SELECT value FROM json_each(?))") == \
+        "SELECT id FROM hpas WHERE namespace IN (SELECT jsonb_array_elements_text(CAST(%s AS jsonb)))"
 
 
 def test_each_cluster_writes_its_own_rows_into_one_database(settings: Settings, clock: FakeClock) -> None:
@@ -241,6 +261,59 @@ def test_the_fleet_lists_every_cluster_stale_first_and_each_cluster_reports_alon
     assert own["cluster_name"] == settings.cluster_name and theirs["cluster_name"] == "east"
     unknown = client.get("/?cluster=nowhere")
     assert unknown.status_code == 404 and "east" in unknown.json["error"]
+
+
+class _Links(HTMLParser):
+    """The page's link addresses and its form's hidden fields."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.hidden: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "a" and (found.get("href") or "").startswith("?"):
+            self.hrefs.append(found["href"] or "")
+        if tag == "input" and found.get("type") == "hidden":
+            self.hidden[found.get("name") or ""] = found.get("value") or ""
+
+
+def page_links(client, address: str) -> _Links:  # type: ignore[no-untyped-def]
+    answer = client.get(address, headers={"Accept": "text/html"})
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
+    links = _Links()
+    links.feed(answer.get_data(as_text=True))
+    return links
+
+
+def test_the_fleet_links_each_cluster_to_its_page_whose_links_stay_on_that_cluster(
+        settings: Settings, clock: FakeClock) -> None:
+    clock.now = time.time()
+    east = settings.model_copy(update={"cluster_name": "east"})
+    for cluster_settings in (east, settings):
+        assert collect_once(cluster_settings, Trigger("cli"), clock=clock)[1] == 200
+    client = report_app(settings)
+
+    fleet = page_links(client, "/fleet?window=24h").hrefs
+    [east_page] = [href for href in fleet if parse_qs(href[1:]).get("cluster") == ["east"]]
+    views = {"cluster": f"/{east_page}&limit=2", "namespace": f"/{east_page}&namespace=shop&limit=2"}
+    for view, address in views.items():
+        links = page_links(client, address)
+        assert links.hidden.get("cluster") == "east", f"the {view} view's filter form keeps the cluster"
+        assert len(links.hrefs) > 5, links.hrefs  # sorting, paging, views, downloads
+        for href in links.hrefs:
+            assert parse_qs(href[1:]).get("cluster") == ["east"], f"{view} view: {href}"
+        for href in links.hrefs:  # every link answers the east cluster's report: a page, or a download
+            answer = client.get(f"/{href}", headers={"Accept": "text/html"})
+            assert answer.status_code == 200, href
+            if answer.content_type.startswith("text/html"):  # the workload view among them: its links too
+                assert "<title>east:" in answer.get_data(as_text=True), href
+                followed = _Links()
+                followed.feed(answer.get_data(as_text=True))
+                assert all(parse_qs(h[1:]).get("cluster") == ["east"] for h in followed.hrefs), followed.hrefs
+            elif answer.content_type.startswith("application/json"):
+                assert answer.json["cluster_name"] == "east", href
 
 
 def test_health_judges_the_cluster_asked_for(settings: Settings, clock: FakeClock) -> None:

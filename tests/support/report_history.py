@@ -7,8 +7,9 @@ container with its phase, requests and limits, one span for as long as they stay
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
+
+from shared.store.dialect import Connection
 
 MiB = 1024**2
 # What a sample was: its row (s), its run (r: when, the window) and its span (cs: container, pod, phase,
@@ -43,7 +44,7 @@ class History:
     `start_run` begins another at a timestamp already used (two collections in one second). Runs
     cover `window_seconds` each (the collection interval when they ran)."""
 
-    conn: sqlite3.Connection
+    conn: Connection
     window_seconds: int = 300
     namespaces: str | None = None  # the runs' scope (comma-separated); None: every namespace
     _runs: dict[int, int] = field(default_factory=dict)
@@ -196,13 +197,13 @@ def random_history(history: History, now: int, hours: int, seed: int = 3, every_
                 history.add(container_id, ts, sample)
 
 
-def covered_seconds(conn: sqlite3.Connection, start: int, end: int) -> int:
+def covered_seconds(conn: Connection, start: int, end: int) -> int:
     """The seconds the successful runs started in [start, end) cover: what averages over time divide by."""
     return conn.execute("SELECT COALESCE(SUM(window_seconds), 0) FROM runs WHERE status IN ('ok', 'partial')"
                         " AND started_at >= ? AND started_at < ?", (start, end)).fetchone()[0]
 
 
-def reference_report(conn: sqlite3.Connection, start: int, end: int) -> dict[tuple[str, str, str], dict]:
+def reference_report(conn: Connection, start: int, end: int) -> dict[tuple[str, str, str], dict]:
     """The report's per-container figures computed independently, in plain Python over the raw rows.
 
     Each sample stands for the window its run covers (runs.window_seconds): averages over time are

@@ -15,6 +15,8 @@ from shared.domain.report.tables import Column
 DOWNLOADS = ("json", "csv")
 # The page's own parameters, beside the report's (namespace, workload, window, sort, limit).
 PAGE_PARAMETERS = ("format", "group", "order", "dir", "page", "flag")
+# What every link and the filter form keep: the window, the format and the cluster (of a shared store).
+_KEPT = ("window", "format", "cluster")
 
 
 class PageLinks:
@@ -36,12 +38,12 @@ class PageLinks:
         return "?" + urlencode(merged)
 
     def hidden_fields(self) -> list[tuple[str, str]]:
-        """What the filter form keeps of the current view that it has no control for: order, format."""
-        return [(name, self._params[name]) for name in ("order", "dir", "format") if name in self._params]
+        """What the filter form keeps of the current view that it has no control for: order, format, cluster."""
+        return [(name, self._params[name]) for name in ("order", "dir", "format", "cluster") if name in self._params]
 
     def view(self, namespace: str | None = None, workload: str | None = None) -> str:
-        """Another view under the same window: the cluster, a namespace or a workload."""
-        kept: dict[str, str] = {name: self._params[name] for name in ("window", "format") if name in self._params}
+        """Another view under the same window (and cluster): the cluster, a namespace or a workload."""
+        kept: dict[str, str] = {name: self._params[name] for name in _KEPT if name in self._params}
         for name, value in (("namespace", namespace), ("workload", workload)):
             if value:
                 kept[name] = value
