@@ -40,7 +40,8 @@ def _summary(name: str, body: dict) -> str:
         size = body["database_size_bytes"] or 0
         backup = (f"last backup {ago(body['last_backup_age_seconds'])}" if body["last_backup"]
                   else "no backup yet")
-        return f"{check['path']}, {format_bytes(size)}, schema {body['schema_version']}, {backup}"
+        where = check.get("path") or check.get("url")  # a SQLite file, or a PostgreSQL server (shown URL)
+        return f"{where}, {format_bytes(size)}, schema {body['schema_version']}, {backup}"
     if name == "kubernetes":
         return f"{check['server']}, may list pods"
     if name == "prometheus":

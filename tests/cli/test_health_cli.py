@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from shared.core.database_url import PostgresTarget
 from shared.core.settings import Settings
 from shared.store.connection import SCHEMA_VERSION
-from tests.conftest import FakeClock, make_settings
+from shared.store.postgres_schema import MIGRATIONS as POSTGRES_MIGRATIONS
+from tests.conftest import BACKENDS, FakeClock, make_settings
 from tests.support.functions import collect_now, health_env, k8s_monitor
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 def test_health_prints_one_line_per_component_and_exits_zero_when_healthy(
         settings: Settings, clock: FakeClock) -> None:
     collect_now(settings, clock)
@@ -25,7 +28,10 @@ def test_health_prints_one_line_per_component_and_exits_zero_when_healthy(
     assert lines[0].startswith("k8s-resource-monitor ") and ": HEALTHY at " in lines[0]
     assert [line.split()[:2] for line in lines[1:]] == [
         ["database", "healthy"], ["kubernetes", "healthy"], ["prometheus", "healthy"], ["collection", "healthy"]]
-    assert f"schema {SCHEMA_VERSION}," in lines[1] and "no backup yet" in lines[1]
+    target = settings.database
+    database, version = ((target.shown, len(POSTGRES_MIGRATIONS)) if isinstance(target, PostgresTarget)
+                         else (str(settings.database_path), SCHEMA_VERSION))
+    assert f"{database}, " in lines[1] and f"schema {version}," in lines[1] and "no backup yet" in lines[1]
     assert "last run ok" in lines[4]
 
 
