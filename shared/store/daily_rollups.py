@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import TypeVar
 
 from shared.core.deadline import Deadline
@@ -289,11 +290,13 @@ def _fold_runs(conn: Connection, progress: Coverage, last_run_id: int) -> tuple[
     day, oldest first; (samples folded, rows written). Containers are folded FOLD_CONTAINERS ids at a
     time: a container's rows never depend on another's, and a 150,000-container cluster's pieces and
     stored day rows all at once would take hundreds of MB for a moment."""
-    low, high = conn.execute("SELECT MIN(id), MAX(id) FROM containers").fetchone()
+    # Groups of FOLD_CONTAINERS existing ids (ids retention freed leave gaps: a range of ids could be empty)
+    ids = [row[0] for row in conn.execute("SELECT id FROM containers ORDER BY id")]
+    bounds = [*ids[::FOLD_CONTAINERS], (ids[-1] + 1 if ids else 0)]
     folded = written = 0
-    for first_id in range(low or 0, (high or 0) + 1, FOLD_CONTAINERS):
+    for first_id, next_id in pairwise(bounds):
         params = {"after": progress.folded_run_id, "last": last_run_id, "from": progress.folded_from,
-                  "low": first_id, "high": first_id + FOLD_CONTAINERS}
+                  "low": first_id, "high": next_id}
         pieces = _sample_figures(conn, SAMPLES_BY_RUN, "r.id > :after AND r.id <= :last AND +r.started_at >= :from"
                                  " AND cs.container_id >= :low AND cs.container_id < :high", params, by_day=True)
         days: dict[int, dict[int, dict]] = {}
@@ -304,7 +307,7 @@ def _fold_runs(conn: Connection, progress: Coverage, last_run_id: int) -> tuple[
         del pieces
         for day in sorted(days):
             folded += sum(piece["samples"] for piece in days[day].values())
-            written += _fold_day(conn, day, days[day], first_id, first_id + FOLD_CONTAINERS)
+            written += _fold_day(conn, day, days[day], first_id, next_id)
     covered_time.fold_days(conn, progress.folded_run_id, last_run_id, progress.folded_from)
     conn.execute("UPDATE daily_rollup_progress SET folded_run_id = ? WHERE id = 1", (last_run_id,))
     return folded, written
