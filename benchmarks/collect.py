@@ -11,25 +11,33 @@ figures are each collector's alone, on one machine at one time:
   creates the schema); and the same for the Kubernetes part alone (`read_inventory`), because the
   simulated Prometheus, in Python, dominates a whole collection's wall time.
 
+`--prometheus real` answers the queries from Debian's Prometheus instead, as in a cluster: the scenario's
+cAdvisor series (a minute apart, from 15 minutes before the start to an hour after) backfilled with
+promtool, served on 127.0.0.1. Then the wall time is the collector's and a real server's.
+
 The baseline defaults to the merge-base with `main` (the code before a branch's change), or to the
 first parent when HEAD is on main (the code before the last merge). It prints figures and asserts nothing.
 
     python benchmarks/collect.py --pods 1000 10000 50000 100000
     python benchmarks/collect.py --pods 10000 --baseline HEAD~3 --profile
+    python benchmarks/collect.py --pods 10000 --prometheus real --baseline 971bd39
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,6 +56,8 @@ def main() -> None:
                                            "on main)")
     parser.add_argument("--no-baseline", action="store_true", help="measure this tree only")
     parser.add_argument("--profile", action="store_true", help="also print each code path's top functions")
+    parser.add_argument("--prometheus", choices=("simulated", "real"), default="simulated",
+                        help="the simulator's Prometheus (default), or Debian's holding the same series")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)  # the tree a worker imports from
     parser.add_argument("--kubeconfig", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--prometheus-url", help=argparse.SUPPRESS)
@@ -101,10 +111,11 @@ def _compare(pods: int, args: argparse.Namespace, trees: dict[str, Path]) -> Non
     workdir = Path(tempfile.mkdtemp(prefix="bench-collect-"))
     kubeconfig = workdir / "kubeconfig"
     try:
-        with _simulator(pods, args.seed, "kubernetes", kubeconfig) as kube, \
-                _simulator(pods, args.seed, "prometheus", None) as prometheus:
+        prometheus_server = (_real_prometheus(pods, args.seed, workdir) if args.prometheus == "real"
+                             else _simulator(pods, args.seed, "prometheus", None))
+        with _simulator(pods, args.seed, "kubernetes", kubeconfig) as kube, prometheus_server as prometheus:
             print(f"\n{pods} pods: simulator ready (Kubernetes API in {kube['ready_seconds']:.1f}s, "
-                  f"{kube['rss_mb']:.0f} MB; Prometheus in {prometheus['ready_seconds']:.1f}s, "
+                  f"{kube['rss_mb']:.0f} MB; {args.prometheus} Prometheus in {prometheus['ready_seconds']:.1f}s, "
                   f"{prometheus['rss_mb']:.0f} MB)", flush=True)
             results = {name: _work(tree, kubeconfig, prometheus["prometheus_url"], args)
                        for name, tree in trees.items()}
@@ -124,6 +135,45 @@ def _simulator(pods: int, seed: int, serve: str, kubeconfig: Path | None) -> Ite
     try:
         endpoints = json.loads(process.stdout.readline())  # type: ignore[union-attr]
         yield {**endpoints, "ready_seconds": time.perf_counter() - started, "rss_mb": _rss_mb(process.pid)}
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+@contextmanager
+def _real_prometheus(pods: int, seed: int, workdir: Path) -> Iterator[dict[str, Any]]:
+    """Debian's Prometheus holding the scenario's series from 15 minutes ago to an hour ahead (queries at
+    `now` see only the past), backfilled with promtool; its URL once it is ready."""
+    if not (shutil.which("prometheus") and shutil.which("promtool")):
+        raise SystemExit("prometheus and promtool are not installed: run `make test` (it installs Debian's)")
+    started = time.perf_counter()
+    now = int(time.time()) // 60 * 60
+    history, data = workdir / "cadvisor.om", workdir / "prometheus"
+    subprocess.run([sys.executable, "-m", "shared.simulator", "--pods", str(pods), "--seed", str(seed),
+                    "--openmetrics", str(history), "--from", str(now - 900), "--to", str(now + 3600)],
+                   check=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(history), str(data)],
+                   check=True, capture_output=True)
+    history.unlink()
+    config = workdir / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 60s\nscrape_configs: []\n")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={data}",
+                                f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=3650d"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"prometheus exited with {process.returncode} before it was ready")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as answer:
+                    if answer.status == 200:
+                        break
+            time.sleep(0.1)
+        yield {"prometheus_url": url, "ready_seconds": time.perf_counter() - started, "rss_mb": _rss_mb(process.pid)}
     finally:
         process.terminate()
         process.wait(30)

@@ -16,6 +16,7 @@ commit), on 127.0.0.1, in a temporary directory (as the `postgres` user when roo
 
     python benchmarks/fleet.py --clusters 20 --containers 5000 --hours 24
     python benchmarks/fleet.py --clusters 20 --containers 5000 --hours 4   # what a short session allows
+    python benchmarks/fleet.py --database-url postgresql://... --reads-only   # the reads again, same data
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from shared.domain.report import fleet as fleet_module  # noqa: E402
 from shared.domain.report.build import build_report  # noqa: E402
 from shared.domain.report.fleet import build_fleet  # noqa: E402
 from shared.domain.report.query import parse_report_query  # noqa: E402
+from shared.sources.inventory import Inventory  # noqa: E402
 from shared.store.connection import is_postgres, open_store  # noqa: E402
 from shared.store.retention import apply_retention  # noqa: E402
 from shared.store.size import stored_bytes  # noqa: E402
@@ -95,10 +97,17 @@ def settings_for(directory: Path, url: str | None, cluster: str) -> Settings:
     return load_settings(**values)
 
 
-def measure(clusters: list[Settings], containers: int, hours: float) -> dict[str, float]:
-    """Write the runs, prune, then time the reads; the figures."""
+def measure(clusters: list[Settings], containers: int, hours: float, reads_only: bool = False) -> dict[str, float]:
+    """Write the runs and prune (unless `reads_only`: they were written by an earlier run), then time the
+    reads; the figures."""
     pods = round(containers / CONTAINERS_PER_POD)
     inventory = synthetic_inventory(pods, nodes=max(3, pods // 30))
+    figures = {} if reads_only else write_history(clusters, inventory, hours)
+    return figures | read_figures(clusters, inventory.container_count, hours)
+
+
+def write_history(clusters: list[Settings], inventory: Inventory, hours: float) -> dict[str, float]:
+    """Every cluster's runs over `hours`, tick by tick, then each cluster's retention pass; their timings."""
     runs = int(hours * 3600 / STEP_SECONDS)
     start = (time.time() - hours * 3600) // STEP_SECONDS * STEP_SECONDS
     connections = [open_store(settings) for settings in clusters]
@@ -117,6 +126,18 @@ def measure(clusters: list[Settings], containers: int, hours: float) -> dict[str
         for settings in clusters:
             apply_retention(settings)
         prune_seconds = time.perf_counter() - prune_started
+    finally:
+        for conn in connections:
+            conn.close()
+    return {"runs": len(write_seconds), "write_median_s": statistics.median(write_seconds),
+            "write_p95_s": sorted(write_seconds)[int(0.95 * (len(write_seconds) - 1))],
+            "prune_s_per_cluster": prune_seconds / len(clusters)}
+
+
+def read_figures(clusters: list[Settings], containers: int, hours: float) -> dict[str, float]:
+    """The stored bytes, one cluster's 7-day report and the fleet summary over 30 days."""
+    connections = [open_store(settings, readonly=True) for settings in clusters]
+    try:
         sizes = [stored_bytes(conn) for conn in connections]
         postgres = is_postgres(connections[0])
     finally:
@@ -144,22 +165,20 @@ def measure(clusters: list[Settings], containers: int, hours: float) -> dict[str
     assert report.containers_total > 0  # workload containers: the pods of a workload together
     assert len(fleet.clusters) == len(clusters) and not any(row.error for row in fleet.clusters), fleet.clusters
     return {
-        "clusters": len(clusters), "containers": inventory.container_count, "runs": len(write_seconds),
-        "write_median_s": statistics.median(write_seconds),
-        "write_p95_s": sorted(write_seconds)[int(0.95 * (len(write_seconds) - 1))],
-        "prune_s_per_cluster": prune_seconds / len(clusters),
+        "clusters": len(clusters), "containers": containers,
         "report_7d_s": statistics.median(report_seconds), "fleet_30d_s": statistics.median(fleet_seconds),
         "fleet_30d_serial_s": statistics.median(serial_seconds),
-        "bytes_per_container_day": statistics.mean(sizes) / inventory.container_count / (hours / 24),
+        "bytes_per_container_day": statistics.mean(sizes) / containers / (hours / 24),
         "backend": "postgresql" if postgres else "sqlite",
     }
 
 
 def show(figures: dict[str, float]) -> None:
-    print(f"{figures['backend']}: {figures['clusters']} cluster(s) x {figures['containers']} containers, "
-          f"{figures['runs']} runs written")
-    print(f"  run write: median {figures['write_median_s']:.3f}s, p95 {figures['write_p95_s']:.3f}s")
-    print(f"  retention pass (fold + rollups): {figures['prune_s_per_cluster']:.2f}s per cluster")
+    print(f"{figures['backend']}: {figures['clusters']} cluster(s) x {figures['containers']} containers")
+    if "runs" in figures:
+        print(f"  {figures['runs']} runs written: median {figures['write_median_s']:.3f}s, "
+              f"p95 {figures['write_p95_s']:.3f}s")
+        print(f"  retention pass (fold + rollups): {figures['prune_s_per_cluster']:.2f}s per cluster")
     print(f"  one cluster's 7-day report: {figures['report_7d_s'] * 1000:.0f} ms")
     print(f"  fleet summary over 30 days: {figures['fleet_30d_s'] * 1000:.0f} ms "
           f"(clusters one at a time: {figures['fleet_30d_serial_s'] * 1000:.0f} ms)")
@@ -172,13 +191,17 @@ def main() -> None:
     parser.add_argument("--containers", type=int, default=5000)
     parser.add_argument("--hours", type=float, default=24.0, help="history written per cluster (5-minute runs)")
     parser.add_argument("--database-url", help="a PostgreSQL database to use instead of starting one")
+    parser.add_argument("--reads-only", action="store_true",
+                        help="time the reads of what an earlier run with the same --database-url wrote")
     parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
+    if args.reads_only and not args.database_url:
+        parser.error("--reads-only needs --database-url: the database an earlier run wrote")
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         url = args.database_url or stack.enter_context(durable_postgres())
         clusters = [settings_for(Path(tmp), url, f"cluster-{n:02d}") for n in range(args.clusters)]
-        show(measure(clusters, args.containers, args.hours))
-        if not args.skip_sqlite:
+        show(measure(clusters, args.containers, args.hours, args.reads_only))
+        if not args.skip_sqlite and not args.reads_only:
             show(measure([settings_for(Path(tmp) / "sqlite", None, "cluster-00")], args.containers, args.hours))
 
 

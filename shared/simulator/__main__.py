@@ -37,12 +37,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deny", default="", help="comma-separated resources answering 403, e.g. nodes")
     parser.add_argument("--serve", choices=("both", "kubernetes", "prometheus"), default="both",
                         help="which API to serve (default both)")
+    parser.add_argument("--openmetrics", type=Path, help="write the cAdvisor series to this file and exit")
+    parser.add_argument("--from", dest="start_seconds", type=int, help="with --openmetrics: first sample (unix s)")
+    parser.add_argument("--to", dest="end_seconds", type=int, help="with --openmetrics: last sample (unix s)")
+    parser.add_argument("--step", dest="step_seconds", type=int, default=60,
+                        help="with --openmetrics: seconds between samples (default 60)")
     args = parser.parse_args(argv)
-    if args.serve != "prometheus" and args.kubeconfig is None:
+    if args.openmetrics and (args.start_seconds is None or args.end_seconds is None):
+        parser.error("--openmetrics needs --from and --to (unix seconds)")
+    if not args.openmetrics and args.serve != "prometheus" and args.kubeconfig is None:
         parser.error("--kubeconfig is required to serve the Kubernetes API")
 
     gc.disable()  # building makes millions of objects that all live on: collecting meanwhile finds nothing
     scenario = build_scenario(args.pods, args.seed, args.epoch_seconds)
+    if args.openmetrics:
+        from shared.simulator.openmetrics import write_openmetrics
+
+        write_openmetrics(scenario, args.openmetrics, args.start_seconds, args.end_seconds, args.step_seconds)
+        return 0
     denied = frozenset(part.strip() for part in args.deny.split(",") if part.strip())
     if denied:
         scenario = replace(scenario, denied=denied)
