@@ -7,6 +7,7 @@ a report, an alert, the CLI and the page never disagree about the same number.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 from shared.core.timeutil import DAY_SECONDS, HOUR_SECONDS
@@ -50,6 +51,7 @@ def format_percent(part: float, whole: float | None) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "-"
 
 
+@functools.lru_cache(maxsize=256)  # a report writes the same covered time into every container's reasons
 def format_duration(seconds: float) -> str:
     """A duration: `45s` under a minute, then `17min`, `5h`, `1.5d`, `7d` (one decimal, none when whole)."""
     seconds = max(0.0, seconds)

@@ -128,6 +128,8 @@ def workload_policy(annotations: Mapping[str, str], defaults: RightsizingPolicy)
         except ValueError:
             errors.append(f"{PREFIX}ignore: {annotations[PREFIX + 'ignore'][:60]!r} is not \"true\" or \"false\"; "
                           f"the workload is not ignored")
+    if not changes:  # most workloads: the defaults as they are (replace would rebuild and check them)
+        return WorkloadPolicy(defaults, ignored, dict(annotations), tuple(errors))
     errors += _contradictions(changes, defaults)
     return WorkloadPolicy(replace(defaults, **changes), ignored, dict(annotations), tuple(errors))
 

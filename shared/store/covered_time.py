@@ -36,16 +36,22 @@ class CoveredTime:
     """Seconds covered by successful runs, per scope of namespaces (comma-separated; '' for every one)."""
 
     seconds_by_scope: dict[str, int] = field(default_factory=dict)
+    _by_namespace: dict[str, int] = field(default_factory=dict, repr=False, compare=False)  # seconds_for, kept
 
     def add(self, seconds_by_scope: dict[str, int]) -> None:
         """Count another piece of the window in."""
+        self._by_namespace.clear()
         for scope, seconds in seconds_by_scope.items():
             self.seconds_by_scope[scope] = self.seconds_by_scope.get(scope, 0) + seconds
 
     def seconds_for(self, namespace: str) -> int:
-        """The seconds that runs collecting `namespace` covered."""
-        return sum(seconds for scope, seconds in self.seconds_by_scope.items()
-                   if scope == EVERY_NAMESPACE or namespace in scope.split(","))
+        """The seconds that runs collecting `namespace` covered (asked for every container of a report)."""
+        found = self._by_namespace.get(namespace)
+        if found is None:
+            found = self._by_namespace[namespace] = sum(
+                seconds for scope, seconds in self.seconds_by_scope.items()
+                if scope == EVERY_NAMESPACE or namespace in scope.split(","))
+        return found
 
     @property
     def seconds(self) -> int:

@@ -23,8 +23,10 @@ from __future__ import annotations
 import math
 import sys
 from array import array
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from itertools import accumulate
 
 GROWTH = 2 ** (1 / 8)
 MAX_INDEX = 255
@@ -71,17 +73,13 @@ def from_blob(blob: bytes | None) -> int:
 def percentile(histogram: int, percent: float) -> float | None:
     """Nearest-rank percentile (0 < percent <= 100) in millicores: the geometric middle of the bucket
     holding that rank (0 for the first bucket); None when the histogram is empty."""
-    buckets = _counts(histogram)
-    samples = sum(buckets)
+    seen = list(accumulate(_counts(histogram)))  # samples up to and including each bucket
+    samples = seen[-1] if seen else 0
     if samples == 0:
         return None
     rank = min(samples, max(1, math.ceil(percent / 100 * samples)))
-    seen = 0
-    for index, count in enumerate(buckets):
-        seen += count
-        if seen >= rank:
-            return 0.0 if index == 0 else GROWTH ** (index - 0.5)
-    raise AssertionError("unreachable: the rank is at most the number of samples")
+    index = bisect_left(seen, rank)  # the first bucket holding that rank
+    return 0.0 if index == 0 else GROWTH ** (index - 0.5)
 
 
 def _bucket_index(millicores: float) -> int:

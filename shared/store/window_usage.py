@@ -144,24 +144,26 @@ class ContainerWindowUsage:
             if self.cpu_percentile_exact:
                 value = usage_histogram.nearest_rank(sorted(self.cpu_values), percent)
             else:
-                value = usage_histogram.percentile(
-                    self.cpu_histogram + usage_histogram.pack_values(self.cpu_values), percent)
+                raw = usage_histogram.pack_values(self.cpu_values) if self.cpu_values else 0
+                value = usage_histogram.percentile(self.cpu_histogram + raw, percent)
             self._percentiles[percent] = value
         return self._percentiles[percent]
 
     def add(self, piece: dict) -> None:
         """Add one source's figures (a dict with the day-row names) to this container's."""
         self._percentiles.clear()
+        figures = vars(self)  # the fields by name: a report adds a piece per container and source
         if self.last_ts is None or piece["last_ts"] >= self.last_ts:
             for name in daily_rollups.LATEST:
-                setattr(self, name, piece[name])
+                figures[name] = piece[name]
         self.last_ts = larger(self.last_ts, piece["last_ts"])
         for name in daily_rollups.SUMS:
-            setattr(self, name, getattr(self, name) + (piece[name] or 0))
+            figures[name] += piece[name] or 0
         for name in daily_rollups.MAXIMA:
-            setattr(self, name, larger(getattr(self, name), piece[name]))
+            figures[name] = larger(figures[name], piece[name])
         self.cpu_histogram += piece.get("cpu_histogram", 0)
-        self.cpu_values.extend(piece.get("cpu_values", ()))
+        if "cpu_values" in piece:
+            self.cpu_values.extend(piece["cpu_values"])
 
 
 @dataclass
@@ -264,14 +266,14 @@ _DAILY_EDGE = ("{edge}.day = (SELECT {pick}(day) FROM daily_rollups"
                " WHERE container_id = c.id AND day BETWEEN :first AND :last)")
 _DAILY_EDGES = f"""
 SELECT c.id, l.last_ts, {', '.join(f'l.{name}' for name in daily_rollups.LATEST)},
-       {', '.join(f'f.{name}' for name in daily_rollups.SUMS)}, f.cpu_usage_histogram,
-       {', '.join(f'f.{name}' for name in daily_rollups.CUMULATIVE)},
-       {', '.join(f'l.{name}' for name in daily_rollups.CUMULATIVE)}
+       {', '.join(f'l.{name}_cumulative - f.{name}_cumulative + f.{name}' for name in daily_rollups.SUMS)},
+       f.cpu_usage_histogram, f.cpu_usage_histogram_cumulative, l.cpu_usage_histogram_cumulative
 FROM containers c
 JOIN daily_rollups f ON f.container_id = c.id AND {_DAILY_EDGE.format(edge="f", pick="MIN")}
 JOIN daily_rollups l ON l.container_id = c.id AND {_DAILY_EDGE.format(edge="l", pick="MAX")}
 {{containers}}
 """
+_DAILY_EDGE_NAMES = ("last_ts", *daily_rollups.LATEST, *daily_rollups.SUMS)
 
 
 def _from_daily(conn: Connection, start: int, end: int, ids: list[int] | None) -> dict[int, dict]:
@@ -281,20 +283,15 @@ def _from_daily(conn: Connection, start: int, end: int, ids: list[int] | None) -
     where = ""
     if ids is not None:
         where, params["ids"] = "WHERE c.id IN (SELECT value FROM json_each(:ids))", json.dumps(ids)
-    maxima = {row[0]: row[1:] for row in conn.execute(_DAILY_MAXIMA.format(containers=where), params)}
-    sums, cumulative = len(daily_rollups.SUMS), len(daily_rollups.CUMULATIVE)
+    maxima = {row[0]: dict(zip(daily_rollups.MAXIMA, row[1:]))
+              for row in conn.execute(_DAILY_MAXIMA.format(containers=where), params).fetchall()}
     from_blob = usage_histogram.from_blob
     pieces = {}
-    for row in conn.execute(_DAILY_EDGES.format(containers=where), params):
-        cid, last_ts, *values = row
-        latest, values = values[:4], values[4:]
-        own, own_histogram, values = values[:sums], values[sums], values[sums + 1:]
-        first, last = values[:cumulative], values[cumulative:]
-        piece = {"last_ts": last_ts, **dict(zip(daily_rollups.LATEST, latest)),
-                 **dict(zip(daily_rollups.MAXIMA, maxima[cid]))}
-        for name, mine, before, after in zip(daily_rollups.SUMS, own, first, last):
-            piece[name] = after - before + mine
-        piece["cpu_histogram"] = from_blob(last[-1]) - from_blob(first[-1]) + from_blob(own_histogram)
+    for cid, *values, own_histogram, first_histogram, last_histogram in conn.execute(
+            _DAILY_EDGES.format(containers=where), params).fetchall():
+        piece = dict(zip(_DAILY_EDGE_NAMES, values))
+        piece.update(maxima[cid])
+        piece["cpu_histogram"] = from_blob(last_histogram) - from_blob(first_histogram) + from_blob(own_histogram)
         pieces[cid] = piece
     return pieces
 

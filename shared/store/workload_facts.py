@@ -104,7 +104,8 @@ def _hpa_spec_ids(conn: Connection, specs: set[tuple]) -> dict[tuple, int]:
 
 def read_workload_metadata(conn: Connection) -> dict[WorkloadKey, WorkloadMetadata]:
     """Every workload's stored metadata (a row per workload ever seen with pods)."""
-    return {(ns, kind, name): WorkloadMetadata(json.loads(annotations), label, value, tuple(json.loads(sidecars)))
+    decode = msgspec.json.decode  # a report reads every workload's: several times json.loads's speed
+    return {(ns, kind, name): WorkloadMetadata(decode(annotations), label, value, tuple(decode(sidecars)))
             for ns, kind, name, annotations, label, value, sidecars in conn.execute(
                 "SELECT namespace, kind, name, annotations, group_label, group_value, sidecars FROM workload_metadata")}
 

@@ -68,24 +68,27 @@ def _report(conn: Connection, query: ReportQuery, settings: Settings, generated_
             for c in usage.containers]
     cluster = Totals()
     namespaces: dict[str, Totals] = {}
-    workloads: dict[str, Totals] = {}
     groups: dict[str, Totals] = {}
     for row in rows:
         cluster.add(row)
         namespaces.setdefault(row.namespace, Totals()).add(row)
-        workloads.setdefault(row.workload, Totals()).add(row)
         if ctx.group_label is not None:
             groups.setdefault(row.group or NO_GROUP, Totals()).add(row)
     key = SORTS[query.sort][0]
     rows.sort(key=lambda c: (key(c), c.name_key))
     listed = rows if query.limit is None else rows[:query.limit]
+    workloads: dict[str, Totals] = {c.workload: Totals() for c in listed}  # the totals of the listed ones only
+    if workloads:
+        for row in rows:
+            totals = workloads.get(row.workload)
+            if totals is not None:
+                totals.add(row)
     changes = container_changes(conn, [c.container_id for c in listed], query.window.start, query.window.end,
                                 round(settings.report_change_window_hours * 3600), settings.alert_cpu_throttled_ratio)
     for c in listed:
         c.change_impacts = changes.get(c.container_id, [])
         explain(c, ctx)
-    listed_workloads = {c.workload: workloads[c.workload] for c in listed}
     patches, skipped = workload_patches(listed)
     return Report(query, settings.cluster_name, generated_at, covered.seconds, ctx.defaults, usage.sources, cluster,
-                  dict(sorted(namespaces.items())), listed_workloads, listed, len(rows), runs, ctx.prices,
+                  dict(sorted(namespaces.items())), workloads, listed, len(rows), runs, ctx.prices,
                   ctx.group_label, dict(sorted(groups.items())), ctx.hpa_error, patches, skipped)

@@ -8,7 +8,7 @@ which is what JSON, CSV, the table and the page render.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.core.formats import format_bytes, format_duration, format_millicores, utc_minute
@@ -72,8 +72,8 @@ def assess(row: ContainerFigures, ctx: ReportContext) -> ExplainedContainer:
     costs = container_costs(row.cpu_requested_avg_millicores, row.cpu_idle_millicores,
                             row.memory_requested_avg_bytes, row.memory_idle_bytes, row.pods_avg, recommendation,
                             ctx.prices, excluded)
-    figures: dict[str, Any] = {f.name: getattr(row, f.name) for f in fields(row)}
-    figures["flags"] = [*row.flags, *_hpa_flags(hpas)]
+    figures: dict[str, Any] = dict(vars(row))  # every field of the row: a dataclass without slots keeps them there
+    figures["flags"] = [*row.flags, *_hpa_flags(hpas)] if hpas else row.flags
     return ExplainedContainer(**figures, recommendation=recommendation, policy=policy, hpas=hpas,
                               group=ctx.group(key), last_seen_ts=c.last_ts, gone=gone,
                               sidecar=ctx.is_sidecar(key, row.container), costs=costs)
