@@ -168,10 +168,9 @@ def _real_prometheus(pods: int, seed: int, workdir: Path) -> Iterator[dict[str, 
         while True:
             if process.poll() is not None:
                 raise SystemExit(f"prometheus exited with {process.returncode} before it was ready")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as answer:
-                    if answer.status == 200:
-                        break
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/-/ready", timeout=1) as answer:
+                if answer.status == 200:
+                    break
             time.sleep(0.1)
         yield {"prometheus_url": url, "ready_seconds": time.perf_counter() - started, "rss_mb": _rss_mb(process.pid)}
     finally:
