@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 MARK = "--- function import starts ---"
-HEAVY = ("kubernetes", "requests")
+HEAVY = ("shared.sources.kube", "requests")  # the Kubernetes client and requests
 
 _LOAD = f"""
 import importlib.util, json, sys, time

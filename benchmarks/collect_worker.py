@@ -75,7 +75,12 @@ def _collect(settings: Any) -> dict[str, Any]:
 
 def _read_inventory(settings: Any) -> dict[str, Any]:
     from shared.sources.inventory import read_inventory  # noqa: PLC0415
-    from shared.sources.kube import KubeClient, load_credentials  # noqa: PLC0415
+    from shared.sources.kube import KubeClient  # noqa: PLC0415
+
+    try:
+        from shared.sources.kube_credentials import load_credentials  # noqa: PLC0415
+    except ImportError:  # a baseline from before kube_credentials.py
+        from shared.sources.kube import load_credentials  # type: ignore[attr-defined,no-redef]  # noqa: PLC0415
 
     with KubeClient(load_credentials(settings), settings) as kube:
         inventory = read_inventory(kube, None, (), settings.kube_page_size)

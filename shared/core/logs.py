@@ -35,7 +35,7 @@ JSON_FIELDS = "%(levelname)s %(name)s %(message)s %(module)s %(funcName)s %(line
 JSON_RENAMES = {"levelname": "level", "name": "logger", "funcName": "function", "lineno": "line",
                 "exc_info": "exception"}
 # Chatty libraries: their INFO lines (one per connection) drown the monitor's own.
-QUIET_LOGGERS = ("urllib3", "werkzeug", "kubernetes", "gunicorn.access")
+QUIET_LOGGERS = ("urllib3", "werkzeug", "gunicorn.access")
 
 _context: contextvars.ContextVar[Mapping[str, str | int]] = contextvars.ContextVar(
     "log_context", default=MappingProxyType({}))

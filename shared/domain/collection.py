@@ -25,7 +25,8 @@ from shared.core.deadline import BudgetExceeded, Deadline
 from shared.core.settings import Settings, is_namespace_name
 from shared.domain.errors import InvalidInput
 from shared.domain.trigger import Trigger
-from shared.sources.kube import KubeClient, KubeError, load_credentials
+from shared.sources.kube import KubeClient, KubeError
+from shared.sources.kube_credentials import KubeCredentialsError, load_credentials
 from shared.sources.usage import UsageResult
 from shared.store.collector_lock import collector_lock
 from shared.store.connection import ServerUnavailable, StoreError, open_store
@@ -141,8 +142,8 @@ def _collect_under_lease(
     holder = settings.pod_name or socket.gethostname()
     try:
         client = KubeClient(load_credentials(settings), settings, sleep=sleep)
-    except KubeError as exc:
-        return _failed(settings, trigger, started, clock, f"Kubernetes: {exc}", exc.retriable)
+    except KubeCredentialsError as exc:
+        return _failed(settings, trigger, started, clock, f"Kubernetes: {exc}", False)
     try:
         lease = CollectorLease(client, namespace, settings.lease_name, holder, settings.lease_duration_seconds, clock)
         try:
@@ -234,7 +235,7 @@ def _collect(
                     kube_stats = kube.stats
                     inventory = read_inventory(kube, scope, settings.namespaces_exclude,
                                                settings.kube_page_size, deadline, settings.report_group_by_label)
-            except (KubeError, BudgetExceeded) as exc:
+            except (KubeError, KubeCredentialsError, BudgetExceeded) as exc:
                 namespaces.set_result(())
                 retriable = isinstance(exc, KubeError) and exc.retriable
                 run = _run_record(trigger, started, clock(), RunStatus.FAILED, settings, error=f"Kubernetes: {exc}",

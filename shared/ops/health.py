@@ -205,13 +205,12 @@ def check_health(settings: Settings, now: float | None = None,
 def _import_clients() -> None:
     """Import what the checks use before their timeouts start, once per process.
 
-    Importing the Kubernetes client takes about 0.3 s, seconds on a throttled CPU: a cold import
-    is not a slow dependency, and must not make the first check after a scale from zero fail.
+    Importing the clients (requests, msgspec) takes a tenth of a second, more on a throttled CPU: a
+    cold import is not a slow dependency, and must not make the first check after a scale from zero fail.
     """
-    import kubernetes.config  # noqa: F401 — what shared.sources.kube.load_credentials imports when called
-
     import shared.sources.access  # noqa: F401
     import shared.sources.kube  # noqa: F401
+    import shared.sources.kube_credentials  # noqa: F401
     import shared.sources.metric_presence  # noqa: F401
     import shared.sources.prometheus  # noqa: F401
 
@@ -365,7 +364,8 @@ def _check_kubernetes(settings: Settings, timeout_seconds: float, timer: Callabl
     """
     from shared.core.deadline import BudgetExceeded, Deadline
     from shared.sources.access import ReviewsRefused, can_i, try_read
-    from shared.sources.kube import PODS, KubeClient, KubeError, load_credentials
+    from shared.sources.kube import PODS, KubeClient, KubeError
+    from shared.sources.kube_credentials import KubeCredentialsError, load_credentials
 
     started = timer()
     quick = settings.model_copy(update={"kube_timeout_seconds": timeout_seconds, "kube_max_retries": 0})
@@ -384,7 +384,7 @@ def _check_kubernetes(settings: Settings, timeout_seconds: float, timer: Callabl
                 access = try_read(kube, "list", PODS, namespace)
                 details["asked_with"] = "list pods"
                 missing = access.reason  # the client's words name the verb and resource
-    except (KubeError, BudgetExceeded) as exc:
+    except (KubeError, KubeCredentialsError, BudgetExceeded) as exc:
         return ComponentCheck(DEGRADED, timer() - started, redact(f"Kubernetes API: {exc}"), details)
     if not access.allowed:
         return ComponentCheck(DEGRADED, timer() - started, redact(

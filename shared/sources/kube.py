@@ -1,11 +1,10 @@
 """A small Kubernetes REST client: JSON pages decoded as they arrive, timeouts, retries, actionable errors.
 
-The official client is used only to load credentials (kubeconfig with contexts and exec plugins, or
-the in-cluster service account): its model objects cost about 8x the time and memory on big
-clusters. Requests go through `requests`. A list is read page by page, each page decoded into the
-typed Structs of kube_objects.py (only the fields the monitor reads) and its raw bytes dropped
-before the next page is asked for, so at most one page of JSON is alive at a time. Single objects
-(Leases, access reviews) come back as plain dicts.
+Credentials come from kube_credentials.py (a kubeconfig or the pod's service account, loaded as
+kubectl loads them); the official client is not used. Requests go through `requests`. A list is
+read page by page, each page decoded into the typed Structs of kube_objects.py (only the fields
+the monitor reads) and its raw bytes dropped before the next page is asked for, so at most one
+page of JSON is alive at a time. Single objects (Leases, access reviews) come back as plain dicts.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ import urllib3
 
 from shared.core.deadline import Deadline
 from shared.core.retry import GaveUp, RetryPolicy, TryAgain, retry_after_seconds, with_retries
+from shared.sources.kube_credentials import KubeCredentials, KubeCredentialsError
 from shared.sources.kube_objects import Item, Status, list_decoder
 
 if TYPE_CHECKING:
@@ -54,10 +54,6 @@ class KubeError(Exception):
         self.reason = reason
         self.retriable = retriable
         self.retry_after_seconds = retry_after_seconds
-
-
-class KubeCredentialsError(KubeError):
-    """The credentials could not be loaded (kubeconfig, context or service account): nothing was asked yet."""
 
 
 class KubeForbidden(KubeError):
@@ -110,50 +106,6 @@ class KubeStats:
     seconds: float = 0.0
 
 
-@dataclass(frozen=True)
-class KubeCredentials:
-    """Where the API server is and how to authenticate, loaded once per process."""
-
-    host: str
-    verify: bool | str
-    cert: str | tuple[str, str] | None  # a client certificate file, or certificate and key files
-    configuration: Any  # kubernetes.client.Configuration, asked for a fresh token per request
-
-    def authorization(self) -> str | None:
-        """The `Authorization` header value, read per request so a rotated token is picked up; None without one."""
-        # the client's config loaders store the token under "BearerToken" (kubeconfig and in-cluster)
-        return self.configuration.get_api_key_with_prefix("BearerToken", alias="authorization") or None
-
-
-def load_credentials(settings: Settings) -> KubeCredentials:
-    """In-cluster service account, else KUBECONFIG / KUBE_CONTEXT (or ~/.kube/config)."""
-    from kubernetes.client import Configuration
-
-    from kubernetes import config as kube_config  # heavy: imported only by functions that call Kubernetes
-
-    configuration = Configuration()
-    try:
-        if settings.in_cluster:
-            kube_config.load_incluster_config(client_configuration=configuration)
-        else:
-            kube_config.load_kube_config(
-                config_file=str(settings.kubeconfig) if settings.kubeconfig else None,
-                context=settings.kube_context,
-                client_configuration=configuration,
-            )
-    except (kube_config.ConfigException, OSError, TypeError) as exc:
-        where = settings.kubeconfig or "~/.kube/config"
-        raise KubeCredentialsError(
-            f"cannot load Kubernetes credentials (KUBECONFIG={where}, KUBE_CONTEXT="
-            f"{settings.kube_context or 'current'}): {exc}"
-        ) from None
-    verify: bool | str = configuration.ssl_ca_cert or bool(configuration.verify_ssl)
-    cert: str | tuple[str, str] | None = configuration.cert_file or None
-    if configuration.cert_file and configuration.key_file:
-        cert = (configuration.cert_file, configuration.key_file)
-    return KubeCredentials(configuration.host.rstrip("/"), verify, cert, configuration)
-
-
 class KubeClient:
     """JSON over HTTP to the API server with a timeout on every request and bounded retries."""
 
@@ -168,8 +120,11 @@ class KubeClient:
         self._deadline = deadline or Deadline(None)
         self._sleep, self._rng = sleep, rng
         self._session = requests.Session()
-        self._session.verify = credentials.verify
-        self._session.cert = credentials.cert
+        if credentials.tls_server_name:
+            self._session.mount("https://", _TlsServerName(credentials.tls_server_name))
+        # given per request, where REQUESTS_CA_BUNDLE and the proxy variables do not override them as they do a
+        # session's verify and proxies
+        self._proxies = {"http": credentials.proxy, "https": credentials.proxy} if credentials.proxy else None
         self._session.headers["Accept"] = "application/json"
         self._session.headers["User-Agent"] = "k8s-resource-monitor"
         self.stats = KubeStats()
@@ -268,7 +223,10 @@ class KubeClient:
     def _send(self, method: str, url: str, resource: Resource, verb: str, params: dict[str, str | int] | None,
               body: dict | None, decoder: msgspec.json.Decoder[Decoded]) -> Decoded:
         headers = {}
-        authorization = self._credentials.authorization()
+        try:
+            authorization = self._credentials.authorization()
+        except KubeCredentialsError as exc:  # an expired exec credential that could not be renewed
+            raise KubeError(str(exc)) from None
         if authorization:
             headers["Authorization"] = authorization
         timeout = self._deadline.timeout(self._timeout)
@@ -276,7 +234,8 @@ class KubeClient:
         self.stats.requests += 1
         try:
             with self._session.request(method, url, params=params, json=body, headers=headers, timeout=timeout,
-                                       stream=True) as response:
+                                       stream=True, proxies=self._proxies, verify=self._credentials.verify,
+                                       cert=self._credentials.cert) as response:
                 content = _read_body(response)
         except requests.RequestException as exc:
             if not _timed_out(exc):
@@ -297,6 +256,20 @@ class KubeClient:
         except msgspec.DecodeError as exc:  # cut short or mangled on the way: worth asking again
             raise KubeError(f"Kubernetes API answered {verb} {resource.plural} with invalid JSON: {exc}",
                             response.status_code, retriable=True) from None
+
+
+class _TlsServerName(requests.adapters.HTTPAdapter):
+    """Checks the server's certificate for the kubeconfig's tls-server-name, sent as SNI, not for the URL's host."""
+
+    def __init__(self, server_name: str) -> None:
+        self._server_name = server_name
+        super().__init__()
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: bool | str, cert: str | tuple[str, str] | None = None,
+    ) -> tuple[Any, Any]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        return host_params, {**pool_kwargs, "server_hostname": self._server_name}
 
 
 def _read_body(response: requests.Response) -> bytes:

@@ -299,7 +299,8 @@ def test_the_health_function_starts_without_the_kubernetes_client_or_requests(tm
     """Cold start after scale-to-zero pays for every import: the heavy clients load only when checked."""
     load = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('main', sys.argv[1]);"
             "spec.loader.exec_module(importlib.util.module_from_spec(spec));"
-            "print(sorted(m for m in ('kubernetes', 'requests', 'urllib3') if m in sys.modules))")
+            "print(sorted(m for m in ('shared.sources.kube', 'shared.sources.kube_credentials', 'requests', 'urllib3')"
+            " if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", load, "functions/health/main.py"], cwd=REPO, capture_output=True,
                           text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO),
                                                       "DATABASE_PATH": str(tmp_path / "k8s_metrics.db")})

@@ -281,25 +281,32 @@ def test_owner_lists_name_every_replicaset_and_job(sim, kube, scenario) -> None:
 
 
 def test_hpas_are_served_as_autoscaling_v2_lists_them(sim, kube, scenario) -> None:
-    from kubernetes.client import ApiClient
+    import kubernetes_validate
 
     response = _get(kube, sim, "/apis/autoscaling/v2/horizontalpodautoscalers")
     body = response.json()
     assert (body["kind"], body["apiVersion"]) == ("HorizontalPodAutoscalerList", "autoscaling/v2")
-    # the official client's models read it: every field it requires is there, of its type
-    hpas = ApiClient().deserialize(response.text, "V2HorizontalPodAutoscalerList", "application/json").items
-    assert [(h.metadata.namespace, h.metadata.name, h.spec.scale_target_ref.kind, h.spec.scale_target_ref.name,
-             h.spec.min_replicas, h.spec.max_replicas, h.status.current_replicas) for h in hpas] == [
+    # Kubernetes' own schema of the list: every field it requires is there, of its type, and no other
+    kubernetes_validate.validate(body, "1.37", strict=True)
+    hpas = body["items"]
+    expected = sorted(scenario.hpas, key=lambda h: (h.namespace, h.name))
+    assert [(h["metadata"]["namespace"], h["metadata"]["name"], h["spec"]["scaleTargetRef"]["kind"],
+             h["spec"]["scaleTargetRef"]["name"], h["spec"]["minReplicas"], h["spec"]["maxReplicas"],
+             h["status"]["currentReplicas"]) for h in hpas] == [
         (h.namespace, h.name, h.target_kind, h.target_name, h.min_replicas, h.max_replicas, h.current_replicas)
-        for h in sorted(scenario.hpas, key=lambda h: (h.namespace, h.name))]
-    assert [[(m.type, (m.resource or m.container_resource or m.external).target.type) for m in h.spec.metrics]
-            for h in hpas] == [[(m.type, "Utilization" if m.utilization_percent else "AverageValue") for m in h.metrics]
-                               for h in sorted(scenario.hpas, key=lambda h: (h.namespace, h.name))]
-    assert all(h.spec.behavior.scale_down.stabilization_window_seconds == 300 for h in hpas)
+        for h in expected]
+    assert [[(m["type"], _metric_source(m)["target"]["type"]) for m in h["spec"]["metrics"]] for h in hpas] == [
+        [(m.type, "Utilization" if m.utilization_percent else "AverageValue") for m in h.metrics] for h in expected]
+    assert all(h["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300 for h in hpas)
     namespace = scenario.hpas[0].namespace
     in_namespace = _get(kube, sim, f"/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers").json()
     assert {h["metadata"]["namespace"] for h in in_namespace["items"]} == {namespace}
     assert _get(kube, sim, "/apis/autoscaling/v1/horizontalpodautoscalers").status_code == 404  # v2 only, here
+
+
+def _metric_source(metric: dict) -> dict:
+    """The part of an HPA metric its type names: `resource`, `containerResource` or `external`."""
+    return metric.get("resource") or metric.get("containerResource") or metric["external"]
 
 
 def test_pods_carry_their_workloads_policy_annotations_and_team_label(sim, kube, scenario) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 from shared.simulator.cluster import SimulatedCluster
 from shared.sources.hpas import HpaMetric, HpaRecord, parse_hpa
 from shared.sources.inventory import read_inventory
-from shared.sources.kube import KubeClient, load_credentials
+from shared.sources.kube import KubeClient
+from shared.sources.kube_credentials import load_credentials
 from shared.sources.kube_objects import HorizontalPodAutoscaler, list_decoder
 from tests.conftest import make_settings
 

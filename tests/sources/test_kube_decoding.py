@@ -18,7 +18,8 @@ import requests
 from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
 from shared.sources.inventory import ContainerRecord, PodRecord, parse_pod
-from shared.sources.kube import PODS, KubeClient, load_credentials
+from shared.sources.kube import PODS, KubeClient
+from shared.sources.kube_credentials import load_credentials
 from shared.sources.kube_objects import Pod, list_decoder
 from tests.conftest import make_settings
 
@@ -145,7 +146,7 @@ def test_no_page_is_alive_while_the_next_page_is_asked_for(tmp_path, cluster, sm
         record(request)
 
     cluster.kube.record = observe
-    credentials = load_credentials(settings)  # imports the kubernetes package: not a page
+    credentials = load_credentials(settings)  # reads the kubeconfig: not a page
     tracemalloc.start(64)
     try:
         with KubeClient(credentials, settings) as kube:

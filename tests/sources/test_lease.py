@@ -17,7 +17,8 @@ from shared.core.settings import load_settings
 from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
 from shared.simulator.cluster import SimulatedCluster
-from shared.sources.kube import LEASES, KubeClient, load_credentials
+from shared.sources.kube import LEASES, KubeClient
+from shared.sources.kube_credentials import load_credentials
 from shared.sources.lease import CollectorLease, format_micro_time
 from tests.conftest import make_settings
 from tests.support.servers import REPO

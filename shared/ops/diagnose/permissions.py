@@ -81,7 +81,8 @@ def permissions_section(settings: Settings, timeout_seconds: float) -> Section:
     """Ask the API server, with a SelfSubjectAccessReview per call, whether these credentials may make it."""
     from shared.core.deadline import BudgetExceeded, Deadline
     from shared.domain.collection import lease_namespace
-    from shared.sources.kube import KubeClient, KubeError, load_credentials
+    from shared.sources.kube import KubeClient, KubeError
+    from shared.sources.kube_credentials import KubeCredentialsError, load_credentials
 
     quick = settings.model_copy(update={"kube_timeout_seconds": min(settings.kube_timeout_seconds, timeout_seconds),
                                         "kube_max_retries": 0})
@@ -94,7 +95,7 @@ def permissions_section(settings: Settings, timeout_seconds: float) -> Section:
     cannot_ask = "the API server cannot be asked"
     try:
         credentials = load_credentials(quick)
-    except KubeError as exc:  # raised by loading alone: there are no credentials to ask with
+    except KubeCredentialsError as exc:  # raised by loading alone: there are no credentials to ask with
         finding = Finding("Kubernetes API", UNAVAILABLE, redact(str(exc)),
                           "set KUBECONFIG / KUBE_CONTEXT, or run in a pod with a service account")
         return Section(UNAVAILABLE, cannot_ask, [finding], data)
