@@ -33,13 +33,17 @@ def run(tree: Path, kubeconfig: Path, prometheus_url: str, runs: int, inventory_
         raise SystemExit(f"imported shared from {shared.__file__}, not from {tree}")
     with tempfile.TemporaryDirectory(prefix="bench-worker-") as workdir:
         settings = _settings(Path(workdir) / "k8s_metrics.db", kubeconfig, prometheus_url)
-        for number in range(1, inventory_runs + 1):  # first: the heap holds nothing of a collection yet
-            _emit("inventory", run=number, **_measured(lambda: _read_inventory(settings)))
-        for number in range(1, runs + 1):
-            _emit("collect", run=number, **_collect(settings))
-        if profile:
-            _emit("profile", what="one collection (every thread)", text=_profiled(lambda: _collect(settings)))
-            _emit("profile", what="the Kubernetes part", text=_profiled(lambda: _read_inventory(settings)))
+        try:
+            for number in range(1, inventory_runs + 1):  # first: the heap holds nothing of a collection yet
+                _emit("inventory", run=number, **_measured(lambda: _read_inventory(settings)))
+            for number in range(1, runs + 1):
+                _emit("collect", run=number, **_collect(settings))
+            if profile:
+                _emit("profile", what="one collection (every thread)", text=_profiled(lambda: _collect(settings)))
+                _emit("profile", what="the Kubernetes part", text=_profiled(lambda: _read_inventory(settings)))
+        except ModuleNotFoundError as exc:  # a baseline from before a dependency was dropped (kubernetes)
+            raise SystemExit(f"the code in {tree} imports {exc.name!r}, which this environment no longer has: "
+                             f"install what that revision's requirements.txt pins into it") from None
 
 
 def _settings(database: Path, kubeconfig: Path, prometheus_url: str) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 from shared.core.deadline import Deadline
 from shared.core.logs import log_context
-from shared.core.memory import release_freed_memory
+from shared.core.memory import limit_malloc_arenas, release_freed_memory
 from shared.core.settings import Settings
 from shared.domain.collection import CollectRequest, parse_collect_request, run_collection
 from shared.domain.trigger import Trigger
@@ -48,6 +48,7 @@ def collect_once(
     retention pass in whatever time is left, so Knative's timeoutSeconds is never reached. `sleep`
     is how the collection waits between retries of its Kubernetes and Prometheus calls.
     """
+    limit_malloc_arenas()  # once per process, before the collection's threads allocate
     request = request or CollectRequest()
     request.scope(settings)  # a request outside NAMESPACES_INCLUDE is refused before anything is claimed
     deadline = Deadline(settings.collect_budget_seconds)
