@@ -7,6 +7,7 @@ import io
 import json
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from shared.cli import main as cli_main
 from shared.core.settings import Settings, load_settings
 from shared.domain.errors import InvalidInput
 from shared.domain.report.build import NO_DATA, build_report
+from shared.domain.report.explained import ExplainedContainer
 from shared.domain.report.output import report_csv, report_json
 from shared.domain.report.query import parse_report_query
 from shared.domain.report.summary import summarize
@@ -255,6 +257,20 @@ def test_sort_and_limit_choose_the_listed_containers(db: tuple[sqlite3.Connectio
     names = [(c["namespace"], c["workload_name"], c["container"])
              for c in report(conn, settings, sort="name", limit="all")["containers"]]
     assert names == sorted(names)
+
+
+def test_every_assessed_container_has_every_field_of_its_class(db: tuple[sqlite3.Connection, Settings]) -> None:
+    # ExplainedContainer.of skips the generated __init__: a field added to the class must still be there
+    conn, settings = db
+    random_history(History(conn), NOW, hours=3)
+    built = build_report(conn, parse_report_query({"limit": "all"}, settings, NOW), settings, NOW)
+    names = {f.name for f in fields(ExplainedContainer)}
+    assert built.containers_total == 9
+    for c in built.containers:
+        assert names <= set(vars(c)), names - set(vars(c))
+        assert c.reasons and isinstance(c.change_impacts, list)  # the listed ones are explained
+    totals_only = build_report(conn, replace(parse_report_query({}, settings, NOW), limit=0), settings, NOW)
+    assert totals_only.containers == [] and totals_only.cluster == built.cluster
 
 
 @pytest.mark.parametrize(("params", "message"), [

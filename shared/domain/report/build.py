@@ -74,8 +74,9 @@ def _report(conn: Connection, query: ReportQuery, settings: Settings, generated_
         namespaces.setdefault(row.namespace, Totals()).add(row)
         if ctx.group_label is not None:
             groups.setdefault(row.group or NO_GROUP, Totals()).add(row)
-    key = SORTS[query.sort][0]
-    rows.sort(key=lambda c: (key(c), c.name_key))
+    if query.limit != 0:  # 0: the totals alone (the fleet's rows)
+        key = SORTS[query.sort][0]
+        rows.sort(key=lambda c: (key(c), c.name_key))
     listed = rows if query.limit is None else rows[:query.limit]
     workloads: dict[str, Totals] = {c.workload: Totals() for c in listed}  # the totals of the listed ones only
     if workloads:

@@ -44,6 +44,7 @@ class ReportContext:
     newest_run_ts: dict[str, int]  # scope (runs.namespaces, '' for all) -> its newest successful run's sample time
     first_seen_ts: dict[int, int]  # container id -> time of its first sample in the window
     _policies: dict[WorkloadKey, WorkloadPolicy] = field(default_factory=dict, repr=False)
+    _newest_run: dict[str, int | None] = field(default_factory=dict, repr=False)  # newest_run_for, kept
 
     @classmethod
     def read(cls, conn: Connection, window: Window, covered: CoveredTime, container_ids: list[int],
@@ -79,7 +80,10 @@ class ReportContext:
         return metadata is not None and container in metadata.sidecars
 
     def newest_run_for(self, namespace: str) -> int | None:
-        """The sample time of the newest successful run that collected `namespace`; None: no run did."""
-        times = [ts for scope, ts in self.newest_run_ts.items()
-                 if scope == EVERY_NAMESPACE or namespace in scope.split(",")]
-        return max(times, default=None)
+        """The sample time of the newest successful run that collected `namespace`; None: no run did (asked
+        for every container)."""
+        if namespace not in self._newest_run:
+            self._newest_run[namespace] = max((ts for scope, ts in self.newest_run_ts.items()
+                                               if scope == EVERY_NAMESPACE or namespace in scope.split(",")),
+                                              default=None)
+        return self._newest_run[namespace]

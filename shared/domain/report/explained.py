@@ -40,6 +40,15 @@ class ExplainedContainer(ContainerFigures):
     # window and what followed each, oldest first (filled for the listed containers, like `reasons`)
     reasons: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, row: ContainerFigures, **assessment: Any) -> ExplainedContainer:
+        """`row` with its assessment (every field ExplainedContainer adds but the two filled for the listed
+        containers). Built without the generated __init__: a fleet page assesses 25,000 containers, and
+        passing 45 fields one by one was a tenth of its time."""
+        made = cls.__new__(cls)
+        vars(made).update(vars(row), change_impacts=[], reasons={}, **assessment)
+        return made
+
     @property
     def hpa_at_max(self) -> bool:
         """Whether an HPA scaling it sat at its maximum replicas in most of the window's runs."""
@@ -72,11 +81,10 @@ def assess(row: ContainerFigures, ctx: ReportContext) -> ExplainedContainer:
     costs = container_costs(row.cpu_requested_avg_millicores, row.cpu_idle_millicores,
                             row.memory_requested_avg_bytes, row.memory_idle_bytes, row.pods_avg, recommendation,
                             ctx.prices, excluded)
-    figures: dict[str, Any] = dict(vars(row))  # every field of the row: a dataclass without slots keeps them there
-    figures["flags"] = [*row.flags, *_hpa_flags(hpas)] if hpas else row.flags
-    return ExplainedContainer(**figures, recommendation=recommendation, policy=policy, hpas=hpas,
-                              group=ctx.group(key), last_seen_ts=c.last_ts, gone=gone,
-                              sidecar=ctx.is_sidecar(key, row.container), costs=costs)
+    return ExplainedContainer.of(row, flags=[*row.flags, *_hpa_flags(hpas)] if hpas else row.flags,
+                                 recommendation=recommendation, policy=policy, hpas=hpas, group=ctx.group(key),
+                                 last_seen_ts=c.last_ts, gone=gone, sidecar=ctx.is_sidecar(key, row.container),
+                                 costs=costs)
 
 
 def _oom_kills(row: ContainerFigures) -> str:
