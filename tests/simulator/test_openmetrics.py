@@ -89,3 +89,19 @@ def test_copies_and_the_duplicate_check_agree_with_a_real_prometheus(real_centra
             for key, value in real.items():
                 assert math.isclose(ours[key], value, rel_tol=1e-9, abs_tol=1e-12), (query.figure, key)
     assert bool(real) == (scope.get("prometheus_selector") is None)  # the duplicates found, or none left
+
+
+def test_the_simulator_command_writes_the_history_promtool_reads(tmp_path: Path) -> None:
+    # `python -m shared.simulator --openmetrics` is how benchmarks/collect.py feeds a real Prometheus
+    import subprocess
+    import sys
+
+    target = tmp_path / "cadvisor.om"
+    done = subprocess.run([sys.executable, "-m", "shared.simulator", "--pods", "20", "--openmetrics", str(target),
+                           "--from", str(START), "--to", str(START + 600)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert target.read_text() == write_openmetrics(build_scenario(20), tmp_path / "same.om", START, START + 600) \
+        .read_text()
+    missing = subprocess.run([sys.executable, "-m", "shared.simulator", "--openmetrics", str(target)],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "--openmetrics needs --from and --to" in missing.stderr

@@ -44,7 +44,7 @@ class ExplainedContainer(ContainerFigures):
     def of(cls, row: ContainerFigures, **assessment: Any) -> ExplainedContainer:
         """`row` with its assessment (every field ExplainedContainer adds but the two filled for the listed
         containers). Built without the generated __init__: a fleet page assesses 25,000 containers, and
-        passing 45 fields one by one was a tenth of its time."""
+        passing 45 fields one by one was about a tenth of its time."""
         made = cls.__new__(cls)
         vars(made).update(vars(row), change_impacts=[], reasons={}, **assessment)
         return made
