@@ -178,15 +178,11 @@ def write_backup(database: Path, backup_dir: Path, started: float,
     final = backup_dir / name
     raw_copy = backup_dir / f".{name.removesuffix('.gz')}.partial"
     compressed = backup_dir / f".{name}.partial"
-    sidecar = backup_dir / f".{name}{CHECKSUM_SUFFIX}.partial"
     try:
         _copy_database(database, raw_copy)
         _check_copy(raw_copy)
         digest, size = _compress(raw_copy, compressed, name.removesuffix(".gz"), started)
-        _write_new_file(sidecar, f"{digest}  {name}\n".encode())
-        os.replace(sidecar, checksum_path(final))
-        os.replace(compressed, final)
-        fsync_directory(backup_dir)
+        _publish(compressed, final, digest)
     except OSError as exc:
         raise BackupError(_describe_os_error(exc, backup_dir)) from exc
     except sqlite3.Error as exc:
@@ -198,10 +194,8 @@ def write_backup(database: Path, backup_dir: Path, started: float,
         busy = code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
         raise BackupError(f"could not copy database {database}: {exc}", retriable=busy) from exc
     finally:
-        for path in (raw_copy, compressed, sidecar, *journal_files(raw_copy)):
+        for path in (raw_copy, compressed, *journal_files(raw_copy)):
             path.unlink(missing_ok=True)
-        if not final.exists():
-            checksum_path(final).unlink(missing_ok=True)
     return BackupInfo(name, size, digest, started, clock())
 
 
@@ -214,27 +208,35 @@ def write_dump(target: PostgresTarget, backup_dir: Path, started: float,
     name = _free_name(backup_dir, started, DUMP_SUFFIX)
     final = backup_dir / name
     partial = backup_dir / f".{name}.partial"
-    sidecar = backup_dir / f".{name}{CHECKSUM_SUFFIX}.partial"
     try:
         _write_new_file(partial, b"")  # created 0600 before pg_dump writes the data into it
         dump_database(target, partial)
         read_dump(partial)
         _fsync_file(partial)
         digest, size = file_sha256(partial), partial.stat().st_size
-        _write_new_file(sidecar, f"{digest}  {name}\n".encode())
-        os.replace(sidecar, checksum_path(final))
-        os.replace(partial, final)
-        fsync_directory(backup_dir)
+        _publish(partial, final, digest)
     except OSError as exc:
         raise BackupError(_describe_os_error(exc, backup_dir)) from exc
     except PostgresToolError as exc:
         raise BackupError(str(exc), retriable=exc.retriable) from exc
     finally:
-        for path in (partial, sidecar):
-            path.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
+    return BackupInfo(name, size, digest, started, clock())
+
+
+def _publish(archive: Path, final: Path, digest: str) -> None:
+    """Give a finished, checked archive its checksum sidecar, then its final name: a backup under its final
+    name always has its checksum beside it. On failure neither is left behind."""
+    sidecar = final.with_name(f".{final.name}{CHECKSUM_SUFFIX}.partial")
+    try:
+        _write_new_file(sidecar, f"{digest}  {final.name}\n".encode())
+        os.replace(sidecar, checksum_path(final))
+        os.replace(archive, final)
+        fsync_directory(final.parent)
+    finally:
+        sidecar.unlink(missing_ok=True)
         if not final.exists():
             checksum_path(final).unlink(missing_ok=True)
-    return BackupInfo(name, size, digest, started, clock())
 
 
 def remove_partial_files(backup_dir: Path) -> list[str]:
