@@ -6,9 +6,11 @@ executemany on SQLite) in the order a fleet's collectors would: each 5-minute ti
 once. Then each cluster's retention pass (fold into day rows, roll hours up), and the reads:
 
   seconds per run stored (median and p95), one cluster's report over 7 days (the report function's
-  default JSON: 100 containers), the fleet summary over 30 days (one row per cluster), and the bytes
-  per container per day (the cluster's schema's tables and indexes, or the SQLite file), measured over
-  the hours written and scaled to a day.
+  default JSON: 100 containers), the fleet summary over 30 days (one row per cluster) computed cluster
+  by cluster, what storing each cluster's totals adds to its collection, the fleet summary read from
+  them (what the fleet page does after collections), and the bytes per container per day (the
+  cluster's schema's tables and indexes, or the SQLite file), measured over the hours written and
+  scaled to a day.
 
 PostgreSQL is Debian's server started here with its default durability (fsync on, synchronous
 commit), on 127.0.0.1, in a temporary directory (as the `postgres` user when root), unless
@@ -46,8 +48,10 @@ from shared.domain.report import fleet as fleet_module  # noqa: E402
 from shared.domain.report.build import build_report  # noqa: E402
 from shared.domain.report.fleet import build_fleet  # noqa: E402
 from shared.domain.report.query import parse_report_query  # noqa: E402
+from shared.domain.report.stored_totals import fleet_windows, store_fleet_totals  # noqa: E402
 from shared.sources.inventory import Inventory  # noqa: E402
-from shared.store.connection import is_postgres, open_store  # noqa: E402
+from shared.store.connection import is_postgres, open_store, transaction  # noqa: E402
+from shared.store.report_totals import replace_totals  # noqa: E402
 from shared.store.retention import apply_retention  # noqa: E402
 from shared.store.size import stored_bytes  # noqa: E402
 
@@ -135,11 +139,15 @@ def write_history(clusters: list[Settings], inventory: Inventory, hours: float) 
 
 
 def read_figures(clusters: list[Settings], containers: int, hours: float) -> dict[str, float]:
-    """The stored bytes, one cluster's 7-day report and the fleet summary over 30 days."""
-    connections = [open_store(settings, readonly=True) for settings in clusters]
+    """The stored bytes, one cluster's 7-day report, and the fleet summary over 30 days: computed cluster by
+    cluster, then as each cluster's collection stores its totals, and read from them."""
+    connections = [open_store(settings) for settings in clusters]
     try:
         sizes = [stored_bytes(conn) for conn in connections]
         postgres = is_postgres(connections[0])
+        for conn in connections:  # what an earlier run stored: the live figures come first
+            with transaction(conn):
+                replace_totals(conn, [])
     finally:
         for conn in connections:
             conn.close()
@@ -152,22 +160,37 @@ def read_figures(clusters: list[Settings], containers: int, hours: float) -> dic
         report = build_report(conn, parse_report_query({"window": "7d"}, first, now), first, now)
         report_seconds.append(time.perf_counter() - started)
         conn.close()
-    fleet_seconds, serial_seconds = [], []
-    for workers, seconds in ((1, serial_seconds), (fleet_module.FLEET_WORKERS, fleet_seconds)):
+    query = parse_report_query({"window": "30d"}, first, now)
+    live_seconds, serial_seconds = [], []
+    for workers, seconds in ((1, serial_seconds), (fleet_module.FLEET_WORKERS, live_seconds)):
         default, fleet_module.FLEET_WORKERS = fleet_module.FLEET_WORKERS, workers
         try:
             for _ in range(3):
                 started = time.perf_counter()
-                fleet = build_fleet(first, parse_report_query({"window": "30d"}, first, now), now)
+                live = build_fleet(first, query, now)
                 seconds.append(time.perf_counter() - started)
         finally:
             fleet_module.FLEET_WORKERS = default
+    store_seconds, store_cpu_seconds = [], []
+    for settings in clusters:  # what each collection does after its run and retention pass
+        started, cpu_started = time.perf_counter(), time.process_time()
+        assert store_fleet_totals(settings, now) == len(fleet_windows(settings, now))
+        store_seconds.append(time.perf_counter() - started)
+        store_cpu_seconds.append(time.process_time() - cpu_started)
+    fleet_seconds = []
+    for _ in range(5):
+        started = time.perf_counter()
+        fleet = build_fleet(first, query, now)
+        fleet_seconds.append(time.perf_counter() - started)
     assert report.containers_total > 0  # workload containers: the pods of a workload together
     assert len(fleet.clusters) == len(clusters) and not any(row.error for row in fleet.clusters), fleet.clusters
+    assert all(row.totals_computed_at == now for row in fleet.clusters)  # the stored ones, not computed again
+    assert [row.totals for row in fleet.clusters] == [row.totals for row in live.clusters]
     return {
         "clusters": len(clusters), "containers": containers,
         "report_7d_s": statistics.median(report_seconds), "fleet_30d_s": statistics.median(fleet_seconds),
-        "fleet_30d_serial_s": statistics.median(serial_seconds),
+        "fleet_30d_live_s": statistics.median(live_seconds), "fleet_30d_serial_s": statistics.median(serial_seconds),
+        "store_totals_s": statistics.median(store_seconds), "store_totals_cpu_s": statistics.median(store_cpu_seconds),
         "bytes_per_container_day": statistics.mean(sizes) / containers / (hours / 24),
         "backend": "postgresql" if postgres else "sqlite",
     }
@@ -180,7 +203,11 @@ def show(figures: dict[str, float]) -> None:
               f"p95 {figures['write_p95_s']:.3f}s")
         print(f"  retention pass (fold + rollups): {figures['prune_s_per_cluster']:.2f}s per cluster")
     print(f"  one cluster's 7-day report: {figures['report_7d_s'] * 1000:.0f} ms")
-    print(f"  fleet summary over 30 days: {figures['fleet_30d_s'] * 1000:.0f} ms "
+    print(f"  fleet summary over 30 days, from the totals each collection stores: "
+          f"{figures['fleet_30d_s'] * 1000:.0f} ms")
+    print(f"  storing them, per collection: {figures['store_totals_s']:.2f}s "
+          f"({figures['store_totals_cpu_s']:.2f}s CPU)")
+    print(f"  fleet summary over 30 days, every cluster computed: {figures['fleet_30d_live_s'] * 1000:.0f} ms "
           f"(clusters one at a time: {figures['fleet_30d_serial_s'] * 1000:.0f} ms)")
     print(f"  bytes per container per day: {figures['bytes_per_container_day']:.0f}")
 

@@ -188,6 +188,8 @@ class Settings(BaseSettings):
     price_cpu_core_hour: float = Field(0.031611, ge=0)
     price_memory_gib_hour: float = Field(0.004549, ge=0)
     currency: str = Field("USD", min_length=1, max_length=8)
+    fleet_window_days: Annotated[tuple[int, ...], NoDecode] = Field(
+        (30,), description="whole-day windows whose fleet rows each collection stores, besides REPORT_WINDOW_DAYS")
 
     # --- metrics -------------------------------------------------------------------------------
     metrics_workload_gauges: bool = Field(
@@ -201,7 +203,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "namespaces_include", "namespaces_exclude", "smtp_to", "report_savings_exclude",
-        "alert_route_critical", "alert_route_warning", "alert_route_info",
+        "alert_route_critical", "alert_route_warning", "alert_route_info", "fleet_window_days",
         mode="before",
     )
     @classmethod
@@ -232,6 +234,14 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"not a namespace name: {', '.join(bad)}")
         return value
+
+    @field_validator("fleet_window_days")
+    @classmethod
+    def _window_days(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        bad = [str(days) for days in value if not 1 <= days <= 3650]
+        if bad:
+            raise ValueError(f"not a number of days from 1 to 3650: {', '.join(bad)}")
+        return tuple(sorted(set(value)))
 
     @field_validator("report_cpu_limit_policy")
     @classmethod

@@ -44,9 +44,10 @@ def collect_once(
 ) -> tuple[dict, int]:
     """Run one collection for `trigger` unless its event was already handled.
 
-    COLLECT_BUDGET_SECONDS bounds the whole invocation: the collection, then its alerts and the
-    retention pass in whatever time is left, so Knative's timeoutSeconds is never reached. `sleep`
-    is how the collection waits between retries of its Kubernetes and Prometheus calls.
+    COLLECT_BUDGET_SECONDS bounds the whole invocation: the collection, then its alerts, the
+    retention pass and the fleet's totals in whatever time is left, so Knative's timeoutSeconds is
+    never reached. `sleep` is how the collection waits between retries of its Kubernetes and
+    Prometheus calls.
     """
     limit_malloc_arenas()  # once per process, before the collection's threads allocate
     request = request or CollectRequest()
@@ -70,6 +71,9 @@ def collect_once(
                 announce_run(settings, run, clock, deadline=deadline)  # logs its own errors, never raises
             if run.status in SUCCESSFUL_RUN_STATUSES:
                 retention_after_collection(settings, clock, deadline.remaining())  # logs its errors, never raises
+                from shared.domain.report.stored_totals import store_fleet_totals  # the report's modules: 50 ms
+
+                store_fleet_totals(settings, clock(), deadline.remaining())  # likewise; after retention's folds
         release_freed_memory()  # a warm instance waits for the next run at its floor, not its last peak
     body = {
         "run_id": run.id, "status": run.status, "cluster": run.cluster, "trigger": run.trigger,

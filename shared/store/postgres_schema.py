@@ -291,7 +291,8 @@ MIGRATIONS: list[str] = [
         error text
     );
     CREATE INDEX backups_status_finished ON backups (status, finished_at);
-    """,    # 2: SQLite's migration 5, what recommendations need besides usage (shared/store/workload_facts.py):
+    """,
+    # 2: SQLite's migration 5, what recommendations need besides usage (shared/store/workload_facts.py):
     # each workload's policy annotations and group label, and the HPAs each run saw
     """
     CREATE TABLE workload_metadata (
@@ -332,6 +333,15 @@ MIGRATIONS: list[str] = [
     CREATE TABLE hpa_listings (
         run_id bigint PRIMARY KEY,
         error text
+    );
+    """,
+    # 3: SQLite's migration 6 (each whole-day window's report totals, for the fleet view)
+    """
+    CREATE TABLE report_totals (
+        window_start bigint PRIMARY KEY,
+        state text NOT NULL,
+        totals text NOT NULL,
+        computed_at double precision NOT NULL
     );
     """,
 ]

@@ -467,4 +467,13 @@ MIGRATIONS: list[str | BatchedMigration] = [
         error TEXT
     );
     """,
+    # 6: each whole-day window's report totals, stored by the collection for the fleet view
+    """
+    CREATE TABLE report_totals (
+        window_start INTEGER PRIMARY KEY,  -- the window's first second, a UTC midnight
+        state TEXT NOT NULL,  -- what they were computed from (shared/store/report_totals.py)
+        totals TEXT NOT NULL,  -- JSON: the cluster's totals over the window
+        computed_at REAL NOT NULL
+    );
+    """,
 ]

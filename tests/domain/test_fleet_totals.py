@@ -1,0 +1,114 @@
+"""The fleet's rows as each collection stores them: read when they are what computing them now gives,
+computed as a report does otherwise, on both backends."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import pytest
+
+from shared.core.settings import ConfigError, Settings, load_settings
+from shared.domain.collection import run_collection
+from shared.domain.report.build import build_report
+from shared.domain.report.figures import Totals
+from shared.domain.report.fleet import ClusterRow, build_fleet
+from shared.domain.report.query import parse_report_query
+from shared.domain.report.stored_totals import fleet_windows, store_fleet_totals
+from shared.domain.trigger import Trigger
+from shared.entry.collect import collect_once
+from shared.store.connection import open_store
+from shared.store.retention import apply_retention
+from tests.conftest import BACKENDS, FakeClock
+from tests.support.store_rows import store_rows
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+
+
+def fleet_row(settings: Settings, now: float, **params: str) -> ClusterRow:
+    [row] = build_fleet(settings, parse_report_query(params, settings, now), now).clusters
+    return row
+
+
+def live_totals(settings: Settings, now: float, **params: str) -> Totals:
+    """What the cluster's report computes over the window, container by container."""
+    conn = open_store(settings, readonly=True)
+    try:
+        return build_report(conn, replace(parse_report_query(params, settings, now), limit=0), settings, now).cluster
+    finally:
+        conn.close()
+
+
+def collect(settings: Settings, clock: FakeClock, runs: int = 2) -> float:
+    """`runs` collections 5 minutes apart; the time of the last one's end (when it stored the totals)."""
+    for _ in range(runs):
+        body, status = collect_once(settings, Trigger("cli"), clock=clock)
+        assert status == 200, body
+        clock.advance(300)
+    return clock.now - 300
+
+
+def test_a_collection_stores_the_totals_the_fleet_then_reads_as_they_are(settings: Settings, clock: FakeClock) -> None:
+    stored_at = collect(settings, clock)
+
+    for window in ("7d", "30d"):  # REPORT_WINDOW_DAYS and FLEET_WINDOW_DAYS
+        row = fleet_row(settings, clock.now, window=window)
+        assert row.totals_computed_at == stored_at
+        assert row.totals == live_totals(settings, clock.now, window=window)
+        assert row.totals.containers > 0 and row.totals.costs.requested_per_month > 0
+
+    assert fleet_row(settings, clock.now, window="14d").totals_computed_at == clock.now  # not a stored window
+    assert fleet_row(settings, clock.now, window="6h").totals_computed_at == clock.now  # slides every second
+
+
+def test_stored_totals_give_way_to_live_ones_once_they_are_not_what_a_report_computes(
+        settings: Settings, clock: FakeClock) -> None:
+    stored_at = collect(settings, clock)
+    assert fleet_row(settings, clock.now, window="7d").totals_computed_at == stored_at
+
+    other_prices = settings.model_copy(update={"price_cpu_core_hour": 0.5})
+    row = fleet_row(other_prices, clock.now, window="7d")
+    assert row.totals_computed_at == clock.now and row.totals == live_totals(other_prices, clock.now, window="7d")
+    filtered = fleet_row(settings, clock.now, window="7d", namespace="shop")
+    assert filtered.totals_computed_at == clock.now
+    assert filtered.totals == live_totals(settings, clock.now, window="7d", namespace="shop")
+
+    run_collection(settings, Trigger("cli"), clock=clock)  # a run, and no totals stored after it
+    clock.advance(300)
+    row = fleet_row(settings, clock.now, window="7d")
+    assert row.totals_computed_at == clock.now and row.totals == live_totals(settings, clock.now, window="7d")
+
+    stored_at = clock.now
+    assert store_fleet_totals(settings, stored_at) == 2  # before retention folded that run into its day rows
+    assert fleet_row(settings, clock.advance(60), window="7d").totals_computed_at == stored_at
+    apply_retention(settings, clock)  # folds it: the window's reads have another state
+    row = fleet_row(settings, clock.now, window="7d")
+    assert row.totals_computed_at == clock.now and row.totals == live_totals(settings, clock.now, window="7d")
+
+    stored_at = collect(settings, clock, runs=1)
+    assert fleet_row(settings, clock.now, window="7d").totals_computed_at == stored_at
+    assert fleet_row(settings, clock.now + 86_400, window="7d").totals_computed_at == clock.now + 86_400  # next day
+
+
+def test_a_collection_without_time_left_stores_no_totals(
+        settings: Settings, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    collect(settings, clock)
+
+    with caplog.at_level(logging.INFO):
+        assert store_fleet_totals(settings, clock.now, budget_seconds=0) == 0
+    assert "no time left" in caplog.text
+    assert len(store_rows(settings, "SELECT window_start FROM report_totals")) == 2  # the last collection's
+
+
+def test_the_fleet_windows_are_the_report_default_and_fleet_window_days(
+        settings: Settings, clock: FakeClock) -> None:
+    def windows(**overrides: object) -> list[str]:
+        return [window.label for window in fleet_windows(settings.model_copy(update=overrides), clock.now)]
+
+    assert windows() == ["7d", "30d"]
+    assert windows(report_window_days=14.0, fleet_window_days=(30, 90)) == ["14d", "30d", "90d"]
+    assert windows(report_window_days=0.5, fleet_window_days=()) == []  # under a day: computed when asked
+    assert windows(fleet_window_days=(30, 365)) == ["7d", "30d"]  # beyond the retained history
+    assert load_settings(fleet_window_days="30, 7,30").fleet_window_days == (7, 30)
+    with pytest.raises(ConfigError, match="FLEET_WINDOW_DAYS: not a number of days from 1 to 3650: 0"):
+        load_settings(fleet_window_days="30,0")
