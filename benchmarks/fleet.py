@@ -7,8 +7,8 @@ once. Then each cluster's retention pass (fold into day rows, roll hours up), an
 
   seconds per run stored (median and p95), one cluster's report over 7 days (the report function's
   default JSON: 100 containers), the fleet summary over 30 days (one row per cluster) computed cluster
-  by cluster, what storing each cluster's totals adds to its collection, the fleet summary read from
-  them (what the fleet page does after collections), and the bytes per container per day (the
+  by cluster, what computing and storing each cluster's totals adds to the collection that does it
+  (hourly), the fleet summary read from them (what the fleet page does), and the bytes per container per day (the
   cluster's schema's tables and indexes, or the SQLite file), measured over the hours written and
   scaled to a day.
 
@@ -48,10 +48,10 @@ from shared.domain.report import fleet as fleet_module  # noqa: E402
 from shared.domain.report.build import build_report  # noqa: E402
 from shared.domain.report.fleet import build_fleet  # noqa: E402
 from shared.domain.report.query import parse_report_query  # noqa: E402
-from shared.domain.report.stored_totals import fleet_windows, store_fleet_totals  # noqa: E402
+from shared.domain.report.stored_totals import fleet_windows, refresh_fleet_totals  # noqa: E402
 from shared.sources.inventory import Inventory  # noqa: E402
 from shared.store.connection import is_postgres, open_store, transaction  # noqa: E402
-from shared.store.report_totals import replace_totals  # noqa: E402
+from shared.store.report_totals import keep_windows  # noqa: E402
 from shared.store.retention import apply_retention  # noqa: E402
 from shared.store.size import stored_bytes  # noqa: E402
 
@@ -140,14 +140,14 @@ def write_history(clusters: list[Settings], inventory: Inventory, hours: float) 
 
 def read_figures(clusters: list[Settings], containers: int, hours: float) -> dict[str, float]:
     """The stored bytes, one cluster's 7-day report, and the fleet summary over 30 days: computed cluster by
-    cluster, then as each cluster's collection stores its totals, and read from them."""
+    cluster, then as a collection stores its cluster's totals, and read from them."""
     connections = [open_store(settings) for settings in clusters]
     try:
         sizes = [stored_bytes(conn) for conn in connections]
         postgres = is_postgres(connections[0])
         for conn in connections:  # what an earlier run stored: the live figures come first
             with transaction(conn):
-                replace_totals(conn, [])
+                keep_windows(conn, [])
     finally:
         for conn in connections:
             conn.close()
@@ -172,9 +172,9 @@ def read_figures(clusters: list[Settings], containers: int, hours: float) -> dic
         finally:
             fleet_module.FLEET_WORKERS = default
     store_seconds, store_cpu_seconds = [], []
-    for settings in clusters:  # what each collection does after its run and retention pass
+    for settings in clusters:  # what a collection does after its run when they are due (hourly)
         started, cpu_started = time.perf_counter(), time.process_time()
-        assert store_fleet_totals(settings, now) == len(fleet_windows(settings, now))
+        assert refresh_fleet_totals(settings, now) == len(fleet_windows(settings, now))
         store_seconds.append(time.perf_counter() - started)
         store_cpu_seconds.append(time.process_time() - cpu_started)
     fleet_seconds = []
@@ -203,9 +203,9 @@ def show(figures: dict[str, float]) -> None:
               f"p95 {figures['write_p95_s']:.3f}s")
         print(f"  retention pass (fold + rollups): {figures['prune_s_per_cluster']:.2f}s per cluster")
     print(f"  one cluster's 7-day report: {figures['report_7d_s'] * 1000:.0f} ms")
-    print(f"  fleet summary over 30 days, from the totals each collection stores: "
+    print(f"  fleet summary over 30 days, from the totals the collections store: "
           f"{figures['fleet_30d_s'] * 1000:.0f} ms")
-    print(f"  storing them, per collection: {figures['store_totals_s']:.2f}s "
+    print(f"  computing and storing them, per cluster (a collection an hour): {figures['store_totals_s']:.2f}s "
           f"({figures['store_totals_cpu_s']:.2f}s CPU)")
     print(f"  fleet summary over 30 days, every cluster computed: {figures['fleet_30d_live_s'] * 1000:.0f} ms "
           f"(clusters one at a time: {figures['fleet_30d_serial_s'] * 1000:.0f} ms)")

@@ -189,7 +189,9 @@ class Settings(BaseSettings):
     price_memory_gib_hour: float = Field(0.004549, ge=0)
     currency: str = Field("USD", min_length=1, max_length=8)
     fleet_window_days: Annotated[tuple[int, ...], NoDecode] = Field(
-        (30,), description="whole-day windows whose fleet rows each collection stores, besides REPORT_WINDOW_DAYS")
+        (30,), description="whole-day windows whose fleet rows the collections store, besides REPORT_WINDOW_DAYS")
+    fleet_refresh_minutes: float = Field(
+        60.0, ge=0, le=1440, description="a collection recomputes its fleet rows once they are this old; 0: each")
 
     # --- metrics -------------------------------------------------------------------------------
     metrics_workload_gauges: bool = Field(

@@ -45,9 +45,9 @@ def collect_once(
     """Run one collection for `trigger` unless its event was already handled.
 
     COLLECT_BUDGET_SECONDS bounds the whole invocation: the collection, then its alerts, the
-    retention pass and the fleet's totals in whatever time is left, so Knative's timeoutSeconds is
-    never reached. `sleep` is how the collection waits between retries of its Kubernetes and
-    Prometheus calls.
+    retention pass and the fleet's totals (when due) in whatever time is left, so Knative's
+    timeoutSeconds is never reached. `sleep` is how the collection waits between retries of its
+    Kubernetes and Prometheus calls.
     """
     limit_malloc_arenas()  # once per process, before the collection's threads allocate
     request = request or CollectRequest()
@@ -71,9 +71,9 @@ def collect_once(
                 announce_run(settings, run, clock, deadline=deadline)  # logs its own errors, never raises
             if run.status in SUCCESSFUL_RUN_STATUSES:
                 retention_after_collection(settings, clock, deadline.remaining())  # logs its errors, never raises
-                from shared.domain.report.stored_totals import store_fleet_totals  # the report's modules: 50 ms
+                from shared.domain.report.stored_totals import refresh_fleet_totals  # the report's modules: 50 ms
 
-                store_fleet_totals(settings, clock(), deadline.remaining())  # likewise; after retention's folds
+                refresh_fleet_totals(settings, clock(), deadline.remaining())  # likewise
         release_freed_memory()  # a warm instance waits for the next run at its floor, not its last peak
     body = {
         "run_id": run.id, "status": run.status, "cluster": run.cluster, "trigger": run.trigger,

@@ -339,7 +339,7 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE report_totals (
         window_start bigint PRIMARY KEY,
-        state text NOT NULL,
+        shaped_by text NOT NULL,
         totals text NOT NULL,
         computed_at double precision NOT NULL
     );

@@ -471,7 +471,7 @@ MIGRATIONS: list[str | BatchedMigration] = [
     """
     CREATE TABLE report_totals (
         window_start INTEGER PRIMARY KEY,  -- the window's first second, a UTC midnight
-        state TEXT NOT NULL,  -- what they were computed from (shared/store/report_totals.py)
+        shaped_by TEXT NOT NULL,  -- digest of the settings and version they were computed with
         totals TEXT NOT NULL,  -- JSON: the cluster's totals over the window
         computed_at REAL NOT NULL
     );

@@ -1,5 +1,5 @@
-"""The fleet's rows as each collection stores them: read when they are what computing them now gives,
-computed as a report does otherwise, on both backends."""
+"""The fleet's rows as the collections store them: refreshed once they are FLEET_REFRESH_MINUTES old, read
+as they are, and computed as a report does for other windows and settings, on both backends."""
 
 from __future__ import annotations
 
@@ -9,16 +9,14 @@ from dataclasses import replace
 import pytest
 
 from shared.core.settings import ConfigError, Settings, load_settings
-from shared.domain.collection import run_collection
 from shared.domain.report.build import build_report
 from shared.domain.report.figures import Totals
 from shared.domain.report.fleet import ClusterRow, build_fleet
 from shared.domain.report.query import parse_report_query
-from shared.domain.report.stored_totals import fleet_windows, store_fleet_totals
+from shared.domain.report.stored_totals import fleet_windows, refresh_fleet_totals
 from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
 from shared.store.connection import open_store
-from shared.store.retention import apply_retention
 from tests.conftest import BACKENDS, FakeClock
 from tests.support.store_rows import store_rows
 
@@ -39,7 +37,7 @@ def live_totals(settings: Settings, now: float, **params: str) -> Totals:
         conn.close()
 
 
-def collect(settings: Settings, clock: FakeClock, runs: int = 2) -> float:
+def collect(settings: Settings, clock: FakeClock, runs: int = 1) -> float:
     """`runs` collections 5 minutes apart; the time of the last one's end (when it stored the totals)."""
     for _ in range(runs):
         body, status = collect_once(settings, Trigger("cli"), clock=clock)
@@ -54,40 +52,47 @@ def test_a_collection_stores_the_totals_the_fleet_then_reads_as_they_are(setting
     for window in ("7d", "30d"):  # REPORT_WINDOW_DAYS and FLEET_WINDOW_DAYS
         row = fleet_row(settings, clock.now, window=window)
         assert row.totals_computed_at == stored_at
-        assert row.totals == live_totals(settings, clock.now, window=window)
+        assert row.totals == live_totals(settings, stored_at, window=window)
         assert row.totals.containers > 0 and row.totals.costs.requested_per_month > 0
 
     assert fleet_row(settings, clock.now, window="14d").totals_computed_at == clock.now  # not a stored window
     assert fleet_row(settings, clock.now, window="6h").totals_computed_at == clock.now  # slides every second
 
 
-def test_stored_totals_give_way_to_live_ones_once_they_are_not_what_a_report_computes(
-        settings: Settings, clock: FakeClock) -> None:
+def test_the_totals_are_refreshed_once_they_are_fleet_refresh_minutes_old(settings: Settings, clock: FakeClock) -> None:
     stored_at = collect(settings, clock)
-    assert fleet_row(settings, clock.now, window="7d").totals_computed_at == stored_at
+    collect(settings, clock, runs=11)  # within the hour: the fleet shows the totals as of the first
+    row = fleet_row(settings, clock.now, window="7d")
+    assert row.totals_computed_at == stored_at and row.last_successful_collection == clock.now - 300
+    assert row.totals == live_totals(settings, stored_at, window="7d")
+    assert row.totals != live_totals(settings, clock.now, window="7d")  # eleven runs later
+
+    refreshed_at = collect(settings, clock)  # an hour after the first
+    assert refreshed_at == stored_at + 3600
+    row = fleet_row(settings, clock.now, window="7d")
+    assert row.totals_computed_at == refreshed_at and row.totals == live_totals(settings, clock.now, window="7d")
+
+    every_run = settings.model_copy(update={"fleet_refresh_minutes": 0})
+    assert collect(every_run, clock) == fleet_row(every_run, clock.now, window="7d").totals_computed_at
+
+
+def test_a_reader_that_asks_otherwise_gets_the_totals_computed(settings: Settings, clock: FakeClock) -> None:
+    stored_at = collect(settings, clock)
 
     other_prices = settings.model_copy(update={"price_cpu_core_hour": 0.5})
     row = fleet_row(other_prices, clock.now, window="7d")
     assert row.totals_computed_at == clock.now and row.totals == live_totals(other_prices, clock.now, window="7d")
+    grouped = settings.model_copy(update={"report_group_by_label": "team"})  # groups are not in the totals
+    assert fleet_row(grouped, clock.now, window="7d").totals_computed_at == stored_at
     filtered = fleet_row(settings, clock.now, window="7d", namespace="shop")
     assert filtered.totals_computed_at == clock.now
     assert filtered.totals == live_totals(settings, clock.now, window="7d", namespace="shop")
 
-    run_collection(settings, Trigger("cli"), clock=clock)  # a run, and no totals stored after it
-    clock.advance(300)
-    row = fleet_row(settings, clock.now, window="7d")
-    assert row.totals_computed_at == clock.now and row.totals == live_totals(settings, clock.now, window="7d")
-
-    stored_at = clock.now
-    assert store_fleet_totals(settings, stored_at) == 2  # before retention folded that run into its day rows
-    assert fleet_row(settings, clock.advance(60), window="7d").totals_computed_at == stored_at
-    apply_retention(settings, clock)  # folds it: the window's reads have another state
-    row = fleet_row(settings, clock.now, window="7d")
-    assert row.totals_computed_at == clock.now and row.totals == live_totals(settings, clock.now, window="7d")
-
-    stored_at = collect(settings, clock, runs=1)
-    assert fleet_row(settings, clock.now, window="7d").totals_computed_at == stored_at
-    assert fleet_row(settings, clock.now + 86_400, window="7d").totals_computed_at == clock.now + 86_400  # next day
+    next_day = clock.now + 86_400  # a new day's windows: none stored until its first collection
+    assert fleet_row(settings, next_day, window="7d").totals_computed_at == next_day
+    clock.now = next_day
+    assert collect(settings, clock) == fleet_row(settings, clock.now, window="7d").totals_computed_at
+    assert len(store_rows(settings, "SELECT window_start FROM report_totals")) == 2  # the earlier day's are gone
 
 
 def test_a_collection_without_time_left_stores_no_totals(
@@ -95,9 +100,11 @@ def test_a_collection_without_time_left_stores_no_totals(
     collect(settings, clock)
 
     with caplog.at_level(logging.INFO):
-        assert store_fleet_totals(settings, clock.now, budget_seconds=0) == 0
+        assert refresh_fleet_totals(settings.model_copy(update={"fleet_refresh_minutes": 0}), clock.now,
+                                    budget_seconds=0) == 0
     assert "no time left" in caplog.text
-    assert len(store_rows(settings, "SELECT window_start FROM report_totals")) == 2  # the last collection's
+    assert [row[0] for row in store_rows(settings, "SELECT computed_at FROM report_totals")] == \
+        [clock.now - 300] * 2  # the last collection's
 
 
 def test_the_fleet_windows_are_the_report_default_and_fleet_window_days(

@@ -5,8 +5,8 @@ number of containers per risk flag, idle cost and savings a month) and when its 
 succeeded. A cluster whose last success is older than ALERT_STALE_INTERVALS collection intervals is
 stale, listed first: its figures are out of date. On SQLite the store holds one cluster
 (CLUSTER_NAME); on PostgreSQL every cluster that wrote to the database (shared/store/postgres.py).
-A cluster's totals are read as its last collection stored them when they are what computing them
-now would give (shared/domain/report/stored_totals.py), and computed as its report does otherwise.
+A cluster's totals are read as one of its collections stored them (every FLEET_REFRESH_MINUTES;
+shared/domain/report/stored_totals.py), and computed as its report does when none did for the window.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class ClusterRow:
     last_successful_collection: float | None  # Unix seconds; None: never
     stale: bool
     error: str | None = None  # its schema could not be read
-    totals_computed_at: float | None = None  # by its last collection, or when the fleet was asked
+    totals_computed_at: float | None = None  # by one of its collections, or when the fleet was asked
 
     def as_dict(self) -> dict:
         return {"cluster": self.cluster, **asdict(self.totals), "last_successful_collection":

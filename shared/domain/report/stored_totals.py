@@ -1,12 +1,15 @@
-"""The fleet's rows computed ahead: each collection stores its cluster's report totals, and the fleet
+"""The fleet's rows computed ahead: the collections store their cluster's report totals, and the fleet
 view reads one row per cluster instead of assessing every container of every cluster.
 
-A collection stores the totals over REPORT_WINDOW_DAYS (the fleet's default window) and over each of
-FLEET_WINDOW_DAYS, whole-day windows: they start at a UTC midnight, so they hold the same data until
-the next run (shared/store/report_totals.py says what else their state holds). A window shorter than
-a day slides every second, so it is computed when asked. A row is used only by a reader whose report
-settings are the collector's (they are fingerprinted into the state, with the code's version);
-otherwise, and for filtered queries, the fleet computes the totals as a report does.
+Computing a cluster's totals costs about as much as its report (10,000 pods: seconds of CPU), so a
+collection does it only when the stored ones are FLEET_REFRESH_MINUTES old (60 by default; 0: every
+collection), for REPORT_WINDOW_DAYS (the fleet's default window) and each of FLEET_WINDOW_DAYS. These
+are whole-day windows: they start at a UTC midnight, so a row serves until the next day's windows.
+A row is as of the collection that computed it, and the fleet says when: an hour of runs moves a
+week's averages little, but what changed since (a new workload, a new risk flag) shows at the next
+refresh, and at once in the cluster's own report. A window shorter than a day slides every second,
+so it is computed when asked, as are other windows, filtered queries and readers whose report
+settings differ from the collector's (they are in the digest the rows are stored under).
 """
 
 from __future__ import annotations
@@ -26,20 +29,19 @@ from shared.domain.report.figures import Totals
 from shared.domain.report.query import ReportQuery
 from shared.store.connection import StoreError, open_store, transaction
 from shared.store.dialect import Connection
-from shared.store.report_totals import replace_totals, stored_totals, window_state
-from shared.store.snapshot import read_snapshot
+from shared.store.report_totals import keep_windows, store_totals, stored_totals
 from shared.store.window_usage import Window, parse_window
 
 log = logging.getLogger(__name__)
 
 # Settings that do not change a cluster's totals over a given window (only the default window, the
-# change impacts of listed containers and the group totals), left out of the fingerprint so a
-# reader that differs in them still uses the stored rows.
+# change impacts of listed containers and the group totals), left out of the digest so a reader
+# that differs in them still uses the stored rows.
 NOT_IN_TOTALS = frozenset({"report_window_days", "report_change_window_hours", "report_group_by_label"})
 ALSO_IN_TOTALS = ("currency", "alert_cpu_throttled_ratio", "alert_memory_near_limit_ratio", "collect_interval_seconds")
 
 
-def settings_fingerprint(settings: Settings) -> str:
+def settings_digest(settings: Settings) -> str:
     """A digest of the code's version and every setting that shapes a cluster's totals: the report's,
     the prices, the risk flags' thresholds and the collection interval (recommendations' confidence)."""
     names = [name for name in type(settings).model_fields
@@ -49,18 +51,17 @@ def settings_fingerprint(settings: Settings) -> str:
 
 
 def stored_window_totals(conn: Connection, window: Window, settings: Settings) -> tuple[Totals, float] | None:
-    """The cluster's stored totals over `window` and when they were computed, if they are what a
-    report would compute now with `settings`; None otherwise. In the caller's snapshot."""
+    """The cluster's totals over `window` as a collection stored them with these settings, and when it
+    computed them; None if none did."""
     if not window.whole_days:
         return None
-    stored = stored_totals(conn, window.start,
-                           window_state(conn, window.start, window.end, settings_fingerprint(settings)))
+    stored = stored_totals(conn, window.start, settings_digest(settings))
     return None if stored is None else (msgspec.json.decode(stored[0], type=Totals), stored[1])
 
 
 def fleet_windows(settings: Settings, now: float) -> list[Window]:
-    """The windows a collection stores totals for: REPORT_WINDOW_DAYS if whole days, and FLEET_WINDOW_DAYS,
-    those the retained history can hold."""
+    """The windows the collections store totals for: REPORT_WINDOW_DAYS if whole days, and
+    FLEET_WINDOW_DAYS, those the retained history can hold."""
     max_days = max(settings.retention_hourly_days, settings.retention_raw_days)
     days = {*settings.fleet_window_days}
     if settings.report_window_days.is_integer():
@@ -68,37 +69,43 @@ def fleet_windows(settings: Settings, now: float) -> list[Window]:
     return [parse_window(f"{count}d", now, max_days) for count in sorted(days) if count <= max_days]
 
 
-def store_fleet_totals(settings: Settings, now: float | None = None, budget_seconds: float | None = None) -> int:
-    """Compute and store this cluster's totals over each fleet window; how many were stored. Run after a
-    successful collection (and its retention pass): a problem is logged, never raised, and only costs
-    the fleet view the time to compute the totals itself until the next collection."""
+def refresh_fleet_totals(settings: Settings, now: float | None = None, budget_seconds: float | None = None) -> int:
+    """Compute and store this cluster's totals over each fleet window whose stored ones are missing or
+    FLEET_REFRESH_MINUTES old; how many were stored. Run after a successful collection (and its
+    retention pass): a problem is logged, never raised, and only costs the fleet view the time to
+    compute the totals itself until a later collection stores them."""
     now = time.time() if now is None else now
     started = time.perf_counter()
     if budget_seconds is not None and budget_seconds <= 0:
-        log.info("fleet totals not stored: no time left in this invocation; the next collection stores them")
+        log.info("fleet totals not refreshed: no time left in this invocation; a later collection does it")
         return 0
+    digest, windows, stored = settings_digest(settings), fleet_windows(settings, now), 0
     try:
         conn = open_store(settings)
-    except (StoreError, sqlite3.Error) as exc:
-        log.error("fleet totals not stored: %s; the fleet view computes them until the next collection", exc)
-        return 0
-    try:
-        fingerprint, rows = settings_fingerprint(settings), []
-        with read_snapshot(conn):  # every window, and the state each is stored with, from one state
-            for window in fleet_windows(settings, now):
+        try:
+            for window in windows:
+                if not _due(conn, window, digest, now, settings.fleet_refresh_minutes * 60):
+                    continue
                 if budget_seconds is not None and time.perf_counter() - started > budget_seconds:
                     log.info("fleet totals: no time left in this invocation for the %s window", window.label)
                     break
                 report = build_report(conn, ReportQuery(window, limit=0), settings, now)
-                rows.append((window.start, window_state(conn, window.start, window.end, fingerprint),
-                             msgspec.json.encode(report.cluster).decode(), now))
-        with transaction(conn):
-            replace_totals(conn, rows)
+                with transaction(conn):
+                    store_totals(conn, window.start, digest, msgspec.json.encode(report.cluster).decode(), now)
+                stored += 1
+            with transaction(conn):
+                keep_windows(conn, [window.start for window in windows])
+        finally:
+            conn.close()
     except (StoreError, sqlite3.Error) as exc:
-        log.error("fleet totals not stored: %s; the fleet view computes them until the next collection", exc)
-        return 0
-    finally:
-        conn.close()
-    log.info("fleet totals stored for %d window(s) in %.2fs", len(rows), time.perf_counter() - started)
-    return len(rows)
+        log.error("fleet totals not refreshed: %s; the fleet view computes them until a later collection", exc)
+        return stored
+    if stored:
+        log.info("fleet totals refreshed for %d window(s) in %.2fs", stored, time.perf_counter() - started)
+    return stored
 
+
+def _due(conn: Connection, window: Window, digest: str, now: float, refresh_seconds: float) -> bool:
+    """Whether the window's stored totals are missing, of other settings, or `refresh_seconds` old."""
+    stored = stored_totals(conn, window.start, digest)
+    return stored is None or now - stored[1] >= refresh_seconds
