@@ -341,7 +341,8 @@ MIGRATIONS: list[str] = [
         window_start bigint PRIMARY KEY,
         shaped_by text NOT NULL,
         totals text NOT NULL,
-        computed_at double precision NOT NULL
+        computed_at double precision NOT NULL,
+        compute_seconds double precision NOT NULL
     );
     """,
 ]

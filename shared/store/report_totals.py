@@ -11,23 +11,29 @@ settings does not take them for its own.
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 from shared.store.dialect import Connection
 
 
-def stored_totals(conn: Connection, window_start: int, shaped_by: str) -> tuple[str, float] | None:
-    """(totals JSON, when computed) of the window starting at `window_start`, computed with `shaped_by`;
-    None if there are none."""
-    row = conn.execute("SELECT totals, computed_at FROM report_totals WHERE window_start = ? AND shaped_by = ?",
-                       (window_start, shaped_by)).fetchone()
-    return None if row is None else (row[0], row[1])
+class StoredTotals(NamedTuple):
+    totals: str  # JSON
+    computed_at: float  # Unix seconds
+    compute_seconds: float  # how long computing them took
 
 
-def store_totals(conn: Connection, window_start: int, shaped_by: str, totals: str, computed_at: float) -> None:
+def stored_totals(conn: Connection, window_start: int, shaped_by: str) -> StoredTotals | None:
+    """The totals of the window starting at `window_start`, computed with `shaped_by`; None if none are."""
+    row = conn.execute("SELECT totals, computed_at, compute_seconds FROM report_totals"
+                       " WHERE window_start = ? AND shaped_by = ?", (window_start, shaped_by)).fetchone()
+    return None if row is None else StoredTotals(*row)
+
+
+def store_totals(conn: Connection, window_start: int, shaped_by: str, stored: StoredTotals) -> None:
     """Store the totals of the window starting at `window_start` in place of any stored for it."""
     conn.execute("DELETE FROM report_totals WHERE window_start = ?", (window_start,))
-    conn.execute("INSERT INTO report_totals (window_start, shaped_by, totals, computed_at) VALUES (?, ?, ?, ?)",
-                 (window_start, shaped_by, totals, computed_at))
+    conn.execute("INSERT INTO report_totals (window_start, shaped_by, totals, computed_at, compute_seconds)"
+                 " VALUES (?, ?, ?, ?, ?)", (window_start, shaped_by, *stored))
 
 
 def keep_windows(conn: Connection, window_starts: list[int]) -> None:

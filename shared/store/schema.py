@@ -473,7 +473,8 @@ MIGRATIONS: list[str | BatchedMigration] = [
         window_start INTEGER PRIMARY KEY,  -- the window's first second, a UTC midnight
         shaped_by TEXT NOT NULL,  -- digest of the settings and version they were computed with
         totals TEXT NOT NULL,  -- JSON: the cluster's totals over the window
-        computed_at REAL NOT NULL
+        computed_at REAL NOT NULL,
+        compute_seconds REAL NOT NULL  -- how long computing them took: the next refresh waits for that much time
     );
     """,
 ]

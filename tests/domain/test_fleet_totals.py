@@ -95,16 +95,19 @@ def test_a_reader_that_asks_otherwise_gets_the_totals_computed(settings: Setting
     assert len(store_rows(settings, "SELECT window_start FROM report_totals")) == 2  # the earlier day's are gone
 
 
-def test_a_collection_without_time_left_stores_no_totals(
+def test_a_refresh_waits_for_a_later_collection_when_the_time_left_is_shorter_than_it_took(
         settings: Settings, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
-    collect(settings, clock)
+    stored_at = collect(settings, clock)
+    took = max(row[0] for row in store_rows(settings, "SELECT compute_seconds FROM report_totals"))
+    due = settings.model_copy(update={"fleet_refresh_minutes": 0})
 
     with caplog.at_level(logging.INFO):
-        assert refresh_fleet_totals(settings.model_copy(update={"fleet_refresh_minutes": 0}), clock.now,
-                                    budget_seconds=0) == 0
-    assert "no time left" in caplog.text
-    assert [row[0] for row in store_rows(settings, "SELECT computed_at FROM report_totals")] == \
-        [clock.now - 300] * 2  # the last collection's
+        assert refresh_fleet_totals(due, clock.now, budget_seconds=took / 2) == 0
+    assert "fleet totals over 7d not refreshed" in caplog.text and "a later collection refreshes them" in caplog.text
+    assert {row[0] for row in store_rows(settings, "SELECT computed_at FROM report_totals")} == {stored_at}
+
+    assert refresh_fleet_totals(due, clock.now, budget_seconds=60) == 2
+    assert {row[0] for row in store_rows(settings, "SELECT computed_at FROM report_totals")} == {clock.now}
 
 
 def test_the_fleet_windows_are_the_report_default_and_fleet_window_days(

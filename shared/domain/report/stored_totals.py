@@ -29,7 +29,7 @@ from shared.domain.report.figures import Totals
 from shared.domain.report.query import ReportQuery
 from shared.store.connection import StoreError, open_store, transaction
 from shared.store.dialect import Connection
-from shared.store.report_totals import keep_windows, store_totals, stored_totals
+from shared.store.report_totals import StoredTotals, keep_windows, store_totals, stored_totals
 from shared.store.window_usage import Window, parse_window
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def stored_window_totals(conn: Connection, window: Window, settings: Settings) -
     if not window.whole_days:
         return None
     stored = stored_totals(conn, window.start, settings_digest(settings))
-    return None if stored is None else (msgspec.json.decode(stored[0], type=Totals), stored[1])
+    return None if stored is None else (msgspec.json.decode(stored.totals, type=Totals), stored.computed_at)
 
 
 def fleet_windows(settings: Settings, now: float) -> list[Window]:
@@ -72,29 +72,33 @@ def fleet_windows(settings: Settings, now: float) -> list[Window]:
 def refresh_fleet_totals(settings: Settings, now: float | None = None, budget_seconds: float | None = None) -> int:
     """Compute and store this cluster's totals over each fleet window whose stored ones are missing or
     FLEET_REFRESH_MINUTES old; how many were stored. Run after a successful collection (and its
-    retention pass): a problem is logged, never raised, and only costs the fleet view the time to
-    compute the totals itself until a later collection stores them."""
+    retention pass), within `budget_seconds`: a window whose last computation took longer than the
+    time left waits for a later collection. A problem is logged, never raised, and only costs the
+    fleet view the time to compute the totals itself until a later collection stores them."""
     now = time.time() if now is None else now
     started = time.perf_counter()
-    if budget_seconds is not None and budget_seconds <= 0:
-        log.info("fleet totals not refreshed: no time left in this invocation; a later collection does it")
-        return 0
     digest, windows, stored = settings_digest(settings), fleet_windows(settings, now), 0
     try:
         conn = open_store(settings)
         try:
             for window in windows:
-                if not _due(conn, window, digest, now, settings.fleet_refresh_minutes * 60):
+                last = stored_totals(conn, window.start, digest)
+                if last is not None and now - last.computed_at < settings.fleet_refresh_minutes * 60:
                     continue
-                if budget_seconds is not None and time.perf_counter() - started > budget_seconds:
-                    log.info("fleet totals: no time left in this invocation for the %s window", window.label)
+                left = None if budget_seconds is None else budget_seconds - (time.perf_counter() - started)
+                if left is not None and left <= (0 if last is None else last.compute_seconds):
+                    log.info("fleet totals over %s not refreshed: %.1fs left in this invocation; a later "
+                             "collection refreshes them", window.label, max(0.0, left))
                     break
-                report = build_report(conn, ReportQuery(window, limit=0), settings, now)
+                computing = time.perf_counter()
+                totals = build_report(conn, ReportQuery(window, limit=0), settings, now).cluster
                 with transaction(conn):
-                    store_totals(conn, window.start, digest, msgspec.json.encode(report.cluster).decode(), now)
+                    store_totals(conn, window.start, digest, StoredTotals(
+                        msgspec.json.encode(totals).decode(), now, time.perf_counter() - computing))
                 stored += 1
-            with transaction(conn):
-                keep_windows(conn, [window.start for window in windows])
+            if stored:
+                with transaction(conn):
+                    keep_windows(conn, [window.start for window in windows])
         finally:
             conn.close()
     except (StoreError, sqlite3.Error) as exc:
@@ -103,9 +107,3 @@ def refresh_fleet_totals(settings: Settings, now: float | None = None, budget_se
     if stored:
         log.info("fleet totals refreshed for %d window(s) in %.2fs", stored, time.perf_counter() - started)
     return stored
-
-
-def _due(conn: Connection, window: Window, digest: str, now: float, refresh_seconds: float) -> bool:
-    """Whether the window's stored totals are missing, of other settings, or `refresh_seconds` old."""
-    stored = stored_totals(conn, window.start, digest)
-    return stored is None or now - stored[1] >= refresh_seconds
