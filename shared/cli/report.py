@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_fleet(settings: Settings, query: ReportQuery, now: float, fmt: str) -> int:
+    from shared.domain.report.extras import format_money
     from shared.domain.report.fleet import build_fleet
 
     fleet = build_fleet(settings, query, now)
@@ -100,7 +101,16 @@ def _print_fleet(settings: Settings, query: ReportQuery, now: float, fmt: str) -
                      f"{_cpu(t.cpu_used_millicores):>7}{_cpu(t.cpu_idle_millicores):>7}"
                      f"{format_bytes(t.memory_requested_bytes):>9}{format_bytes(t.memory_used_bytes):>8}"
                      f"{format_bytes(t.memory_idle_bytes):>8}")
-    print("\n".join(lines if fleet.clusters else [*lines, "(no cluster has stored a run yet)"]))
+    if not fleet.clusters:
+        print("\n".join([*lines, "(no cluster has stored a run yet)"]))
+        return 0
+    lines += ["", f"{'CLUSTER':<22}{'IDLE/MONTH':>17}{'SAVINGS/MONTH':>17}  TOTALS AS OF"]
+    for row in fleet.clusters:
+        idle, savings = (format_money(amount, fleet.currency) for amount in (
+            row.totals.costs.idle_per_month, row.totals.costs.savings_per_month))
+        lines.append(f"{fit_name((row.cluster,), 21):<22}{idle:>17}{savings:>17}"
+                     f"  {utc_minute(row.totals_computed_at) if row.totals_computed_at else '-'}")
+    print("\n".join(lines))
     return 0
 
 

@@ -14,6 +14,7 @@ import functions_framework
 import psycopg
 import pytest
 
+from shared.core.formats import utc_minute
 from shared.core.settings import Settings
 from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
@@ -357,7 +358,7 @@ def test_the_cli_prints_the_fleet_and_one_clusters_report(
         settings: Settings, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     from shared.cli import main
 
-    clock.now = time.time()
+    clock.now = time.time() - 600  # ten minutes ago: not stale, and their stored totals are as of then
     for name in ("east", "west"):
         assert collect_once(settings.model_copy(update={"cluster_name": name}), Trigger("cli"), clock=clock)[1] == 200
     monkeypatch.setenv("DATABASE_URL", settings.database_url.get_secret_value())  # type: ignore[union-attr]
@@ -366,6 +367,15 @@ def test_the_cli_prints_the_fleet_and_one_clusters_report(
     assert main(["report", "--fleet", "--window", "24h"]) == 0
     table = capsys.readouterr().out
     assert table.index("east ") < table.index("west ") and table.count(" ok ") == 2
+    assert main(["report", "--fleet", "--format", "json"]) == 0  # REPORT_WINDOW_DAYS: the stored totals
+    fleet = json.loads(capsys.readouterr().out)
+    assert main(["report", "--fleet"]) == 0
+    money = capsys.readouterr().out.split("SAVINGS/MONTH", 1)[1]
+    for row in fleet["clusters"]:
+        costs = row["costs"]
+        assert row["totals_computed_at"] == clock.now
+        idle, savings = (f"{costs[name]:,.2f} USD" for name in ("idle_per_month", "savings_per_month"))
+        assert f"{row['cluster']:<22}{idle:>17}{savings:>17}  {utc_minute(clock.now)}" in money
     assert main(["report", "--cluster", "east", "--format", "json", "--window", "24h"]) == 0
     assert json.loads(capsys.readouterr().out)["cluster_name"] == "east"
     assert main(["migrate", "--cluster", "north"]) == 0
