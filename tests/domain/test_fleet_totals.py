@@ -38,7 +38,7 @@ def live_totals(settings: Settings, now: float, **params: str) -> Totals:
 
 
 def collect(settings: Settings, clock: FakeClock, runs: int = 1) -> float:
-    """`runs` collections 5 minutes apart; the time of the last one's end (when it stored the totals)."""
+    """`runs` collections 5 minutes apart; the clock's time during the last one (when it stored any totals due)."""
     for _ in range(runs):
         body, status = collect_once(settings, Trigger("cli"), clock=clock)
         assert status == 200, body
