@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -13,9 +14,12 @@ from urllib.parse import parse_qs
 import functions_framework
 import psycopg
 import pytest
+from pydantic import SecretStr
 
 from shared.core.formats import utc_minute
 from shared.core.settings import Settings
+from shared.domain.report.fleet import build_fleet
+from shared.domain.report.query import parse_report_query
 from shared.domain.trigger import Trigger
 from shared.entry.collect import collect_once
 from shared.entry.http import use_settings
@@ -268,6 +272,28 @@ def test_the_fleet_lists_every_cluster_stale_first_and_each_cluster_reports_alon
     assert own["cluster_name"] == settings.cluster_name and theirs["cluster_name"] == "east"
     unknown = client.get("/?cluster=nowhere")
     assert unknown.status_code == 404 and "east" in unknown.json["error"]
+
+
+def test_a_reporting_role_that_cannot_read_the_stored_totals_gets_them_computed(
+        settings: Settings, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    clock.now = time.time()
+    assert collect_once(settings, Trigger("cli"), clock=clock)[1] == 200
+    url, schema, role = settings.database_url.get_secret_value(), schema_name(settings.cluster_name), "fleet_viewer"  # type: ignore[union-attr]
+    with psycopg.connect(url, autocommit=True) as raw:  # SELECT granted before an upgrade added report_totals
+        raw.execute(f"CREATE ROLE {role} LOGIN")
+        raw.execute(f"GRANT USAGE ON SCHEMA k8s_monitor, {schema} TO {role}")
+        raw.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA k8s_monitor, {schema} TO {role}")
+        raw.execute(f"REVOKE SELECT ON {schema}.report_totals FROM {role}")
+    try:
+        viewer = settings.model_copy(update={"database_url": SecretStr(url.replace("//postgres@", f"//{role}@"))})
+        with caplog.at_level(logging.WARNING):
+            [row] = build_fleet(viewer, parse_report_query({}, viewer, clock.now), clock.now).clusters
+        assert row.error is None and row.totals.containers > 0 and row.totals_computed_at == clock.now
+        assert "permission denied for table report_totals" in caplog.text and "SELECT on the table" in caplog.text
+    finally:
+        with psycopg.connect(url, autocommit=True) as raw:
+            raw.execute(f"DROP OWNED BY {role}")  # the role is the server's: the next test's database is another
+            raw.execute(f"DROP ROLE {role}")
 
 
 class _Links(HTMLParser):

@@ -11,6 +11,7 @@ shared/domain/report/stored_totals.py), and computed as its report does when non
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,9 +24,12 @@ from shared.domain.report.figures import Totals
 from shared.domain.report.query import ReportQuery
 from shared.domain.report.stored_totals import stored_window_totals
 from shared.store.connection import StoreError, open_store, store_clusters
+from shared.store.dialect import Connection
 from shared.store.run_status import SUCCESSFUL_RUN
 from shared.store.snapshot import read_snapshot
 from shared.store.window_usage import Selection
+
+log = logging.getLogger(__name__)
 
 FLEET_WORKERS = 4
 
@@ -82,8 +86,8 @@ def _cluster_row(settings: Settings, name: str, query: ReportQuery, now: float, 
     except (StoreError, sqlite3.Error) as exc:
         return ClusterRow(name, Totals(), None, True, str(exc))
     try:
+        stored = _stored(conn, name, query, mine)
         with read_snapshot(conn):
-            stored = stored_window_totals(conn, query.window, mine) if query.selection == Selection() else None
             totals, computed_at = stored or (build_report(conn, replace(query, limit=0), mine, now).cluster, now)
             last = conn.execute(f"SELECT MAX(finished_at) FROM runs WHERE {SUCCESSFUL_RUN}").fetchone()[0]
     except sqlite3.Error as exc:
@@ -91,6 +95,20 @@ def _cluster_row(settings: Settings, name: str, query: ReportQuery, now: float, 
     finally:
         conn.close()
     return ClusterRow(name, totals, last, last is None or now - last > stale_after, totals_computed_at=computed_at)
+
+
+def _stored(conn: Connection, name: str, query: ReportQuery, settings: Settings) -> tuple[Totals, float] | None:
+    """The cluster's stored totals for an unfiltered query. Unreadable ones (a reporting role granted SELECT
+    before an upgrade added their table) are computed instead: read outside the snapshot, the failed
+    statement leaves the connection usable."""
+    if query.selection != Selection():
+        return None
+    try:
+        return stored_window_totals(conn, query.window, settings)
+    except sqlite3.Error as exc:
+        log.warning("cluster %s: its stored fleet totals could not be read (%s); computing them. Grant this role "
+                    "SELECT on the table", name, exc)
+        return None
 
 
 def render_fleet_page(fleet: FleetReport) -> str:
